@@ -1,0 +1,458 @@
+//! The executor: the runtime's core state, the public [`Runtime`] and
+//! [`Builder`], and the run loop (`run.rs`).
+//!
+//! # Who touches what
+//!
+//! All of [`Core`] lives on the runtime thread and is reached through the
+//! thread-local context (or an `Rc`/`Weak` held by a timer or I/O
+//! registration). Its fields are `Cell`s and `RefCell`s; a `RefCell` is
+//! never borrowed across a call into user code (polling a future, dropping
+//! a future or an output, waking a foreign waker), so re-entrant calls from
+//! that code (spawn, wake, abort, sleep) always find it free. The only
+//! field shared with other threads is the [`Remote`] queue.
+
+mod registry;
+mod remote;
+mod run;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::task::Waker;
+
+use crate::context;
+use crate::reactor::Reactor;
+use crate::reactor::epoll::EventFd;
+use crate::scope::{ScopeId, ScopeTable};
+use crate::slab::GenSlab;
+use std::sync::Arc;
+use crate::task::raw::RawTask;
+use crate::task::waker::{MAX_TASKS, WakeId};
+use crate::task::{JoinHandle, TaskId};
+use crate::time::clock::Clock;
+use crate::time::wheel::Wheel;
+
+pub(crate) use remote::{Doorbell, Remote};
+
+pub(crate) type RemoteQueue = Remote<EventFd>;
+
+impl Doorbell for EventFd {
+    fn ring(&self) {
+        // EAGAIN means the counter is saturated: the fd is readable anyway.
+        let _ = self.notify();
+    }
+}
+
+/// How many task polls may run between two non-blocking reactor polls
+/// while the run queue stays busy. Bounds I/O latency under load without a
+/// syscall per tick (tokio's `event_interval` plays the same role).
+const DEFAULT_EVENT_INTERVAL: u32 = 61;
+
+/// The runtime's state. See the module doc for the borrowing rules.
+pub(crate) struct Core {
+    /// This runtime's key in the waker registry.
+    pub(crate) key: u32,
+    pub(crate) weak_self: Weak<Core>,
+    tasks: RefCell<GenSlab<RawTask>>,
+    run_queue: RefCell<VecDeque<TaskId>>,
+    root_woken: Cell<bool>,
+    /// The task being polled, for `current_task`.
+    current: Cell<Option<TaskId>>,
+    names: RefCell<HashMap<u32, Rc<str>>>,
+    pub(crate) scopes: RefCell<ScopeTable>,
+    pub(crate) timers: RefCell<Wheel>,
+    pub(crate) clock: Clock,
+    pub(crate) reactor: Rc<RefCell<Reactor>>,
+    remote: Arc<RemoteQueue>,
+    /// Reused buffers, so the run loop does not allocate per tick.
+    wake_buf: RefCell<Vec<Waker>>,
+    remote_buf: RefCell<Vec<WakeId>>,
+    event_interval: u32,
+    polls_since_io: Cell<u32>,
+    shutting_down: Cell<bool>,
+}
+
+/// Builds a [`Runtime`] with non-default settings.
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// rt.block_on(async {
+///     let start = arbor_runtime::time::now();
+///     arbor_runtime::time::sleep(Duration::from_secs(3600)).await; // instant
+///     assert_eq!(arbor_runtime::time::now() - start, Duration::from_secs(3600));
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    virtual_clock: bool,
+    event_interval: u32,
+}
+
+impl Builder {
+    /// Use a virtual clock: time starts at zero and moves only when every
+    /// task is blocked, jumping straight to the next timer deadline (or
+    /// when [`time::advance`](crate::time::advance) is called). Tests of
+    /// hour-long timeouts then run instantly and deterministically.
+    pub fn virtual_clock(mut self) -> Self {
+        self.virtual_clock = true;
+        self
+    }
+
+    /// How many task polls may run between two non-blocking checks of the
+    /// reactor while tasks stay runnable (default 61). Lower means lower
+    /// I/O latency under load, higher means fewer syscalls.
+    ///
+    /// # Panics
+    /// If `polls` is zero.
+    pub fn event_interval(mut self, polls: u32) -> Self {
+        assert!(polls > 0, "event_interval must be at least 1");
+        self.event_interval = polls;
+        self
+    }
+
+    /// Create the runtime: an epoll instance and an eventfd.
+    pub fn build(self) -> io::Result<Runtime> {
+        let mut reactor = Reactor::new()?;
+        let eventfd = EventFd::new()?;
+        reactor.register_waker_fd(std::os::fd::AsRawFd::as_raw_fd(&eventfd))?;
+        let remote = Arc::new(Remote::new(eventfd));
+        let key = registry::register(remote.clone());
+        let clock = if self.virtual_clock {
+            Clock::new_virtual()
+        } else {
+            Clock::new_real()
+        };
+        let core = Rc::new_cyclic(|weak_self| Core {
+            key,
+            weak_self: weak_self.clone(),
+            tasks: RefCell::new(GenSlab::new(MAX_TASKS)),
+            run_queue: RefCell::new(VecDeque::new()),
+            root_woken: Cell::new(false),
+            current: Cell::new(None),
+            names: RefCell::new(HashMap::new()),
+            scopes: RefCell::new(ScopeTable::new()),
+            timers: RefCell::new(Wheel::new()),
+            clock,
+            reactor: Rc::new(RefCell::new(reactor)),
+            remote,
+            wake_buf: RefCell::new(Vec::new()),
+            remote_buf: RefCell::new(Vec::new()),
+            event_interval: self.event_interval,
+            polls_since_io: Cell::new(0),
+            shutting_down: Cell::new(false),
+        });
+        Ok(Runtime { core })
+    }
+}
+
+/// A single-threaded runtime: executor, timer wheel and epoll reactor.
+///
+/// Tasks are `'static` futures that need not be `Send`. [`block_on`]
+/// runs a future to completion on the calling thread, together with every
+/// task spawned into the runtime. Dropping the runtime drops every
+/// remaining task's future and closes the runtime's file descriptors.
+///
+/// ```
+/// let rt = arbor_runtime::Runtime::new().unwrap();
+/// let answer = rt.block_on(async {
+///     let a = arbor_runtime::spawn(async { 40 });
+///     a.await.unwrap() + 2
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+///
+/// [`block_on`]: Runtime::block_on
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+impl Runtime {
+    /// A runtime with the default settings (real monotonic clock).
+    pub fn new() -> io::Result<Runtime> {
+        Runtime::builder().build()
+    }
+
+    /// Start configuring a runtime.
+    pub fn builder() -> Builder {
+        Builder {
+            virtual_clock: false,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+        }
+    }
+
+    /// Run `future` to completion on this thread, driving every task of
+    /// the runtime meanwhile. Tasks still running when it returns stay in
+    /// the runtime and continue at the next `block_on`.
+    ///
+    /// # Panics
+    /// If called from inside a running arbor runtime (on this thread),
+    /// since that would block the thread its tasks need. A panic of
+    /// `future` itself propagates to the caller.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _entered = context::enter(&self.core, false);
+        run::block_on(&self.core, future)
+    }
+
+    /// Spawn a task into the runtime's root scope without entering
+    /// `block_on`; it first runs at the next `block_on`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let _entered = context::enter(&self.core, true);
+        self.core.spawn(ScopeId::ROOT, None, future)
+    }
+
+    /// Number of tasks alive in the runtime (spawned and not yet finished).
+    pub fn live_tasks(&self) -> usize {
+        self.core.tasks.borrow().len()
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("key", &self.core.key)
+            .field("live_tasks", &self.live_tasks())
+            .field("virtual_clock", &self.core.clock.is_virtual())
+            .finish()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _entered = context::enter(&self.core, true);
+        self.core.shutdown();
+    }
+}
+
+/// Run a future to completion on a new runtime with default settings.
+///
+/// ```
+/// assert_eq!(arbor_runtime::run(async { 1 + 1 }), 2);
+/// ```
+///
+/// # Panics
+/// If the runtime cannot be created (the process is out of file
+/// descriptors: it needs an epoll fd and an eventfd), or if called from
+/// inside a running runtime.
+pub fn run<F: Future>(future: F) -> F::Output {
+    Runtime::new()
+        .unwrap_or_else(|e| panic!("arbor::run could not create a runtime: {e}"))
+        .block_on(future)
+}
+
+/// Spawn a task into the runtime's root scope: it runs concurrently with
+/// the caller and is not attached to any nursery (dropping the handle
+/// detaches it).
+///
+/// ```
+/// arbor_runtime::run(async {
+///     let h = arbor_runtime::spawn(async { "done" });
+///     assert_eq!(h.await.unwrap(), "done");
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    context::expect("arbor::spawn", |core| {
+        core.spawn(ScopeId::ROOT, None, future)
+    })
+}
+
+/// Like [`spawn`], with a name that [`current_task`] and debugging dumps show.
+#[track_caller]
+pub fn spawn_named<F>(name: &str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    context::expect("arbor::spawn_named", |core| {
+        core.spawn(ScopeId::ROOT, Some(name.into()), future)
+    })
+}
+
+/// The task that is running now.
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    id: TaskId,
+    name: Option<Rc<str>>,
+}
+
+impl TaskInfo {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The name given at spawn, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The task being polled, or `None` outside a task (in the `block_on`
+/// root future or outside a runtime).
+///
+/// ```
+/// arbor_runtime::run(async {
+///     let h = arbor_runtime::spawn_named("worker", async {
+///         arbor_runtime::current_task().unwrap().name().map(String::from)
+///     });
+///     assert_eq!(h.await.unwrap().as_deref(), Some("worker"));
+/// });
+/// ```
+pub fn current_task() -> Option<TaskInfo> {
+    context::with(|core| {
+        let core = core?;
+        let id = core.current.get()?;
+        let name = core.names.borrow().get(&id.index).cloned();
+        Some(TaskInfo { id, name })
+    })
+}
+
+/// Called by every arbor waker.
+pub(crate) fn wake(id: WakeId) {
+    context::with(|core| match core {
+        Some(core) if core.key == id.runtime() => core.wake_local(id),
+        _ => registry::wake_remote(id),
+    })
+}
+
+/// `JoinHandle::abort`.
+pub(crate) fn abort_task(raw: RawTask, id: TaskId, runtime: u32) {
+    let state = raw.state();
+    if !state.has_future() {
+        return;
+    }
+    if state.is_running() {
+        // The task aborts itself: its poll is on the stack; the run loop
+        // drops the future when the poll returns.
+        state.request_abort();
+        return;
+    }
+    raw.abort();
+    // Release the slab slot now if we are on the task's runtime (a queued
+    // id then finds the slot gone and is skipped); otherwise a wake gets
+    // the task queued and the run loop reaps it.
+    context::with(|core| match core {
+        Some(core) if core.key == runtime => core.remove_task(id, raw),
+        _ => registry::wake_remote(WakeId::task(runtime, id.index, id.generation)),
+    });
+}
+
+impl Core {
+    pub(crate) fn spawn<F>(
+        &self,
+        scope: ScopeId,
+        name: Option<Rc<str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let raw = RawTask::new(future, scope.index());
+        let key = self.tasks.borrow_mut().insert(raw);
+        let Some(key) = key else {
+            raw.abort();
+            let _ = raw.state().release_slab();
+            raw.release(raw.state().release_handle());
+            panic!("too many live tasks in one arbor runtime (at most {MAX_TASKS})");
+        };
+        let id = TaskId::from_key(key);
+        self.scopes.borrow_mut().attach(scope);
+        if self.shutting_down.get() {
+            // Spawned from a destructor during shutdown: nothing will poll
+            // it, so cancel it now rather than leak it.
+            raw.abort();
+            self.remove_task(id, raw);
+            return JoinHandle::new(raw, id, self.key);
+        }
+        if let Some(name) = name {
+            self.names.borrow_mut().insert(id.index, name);
+        }
+        self.run_queue.borrow_mut().push_back(id);
+        JoinHandle::new(raw, id, self.key)
+    }
+
+    /// The scope index a live task is attached to.
+    pub(crate) fn task_scope(&self, id: TaskId) -> Option<u32> {
+        let raw = self.tasks.borrow().get(id.key()).copied()?;
+        Some(raw.header().scope.get())
+    }
+
+    fn wake_local(&self, id: WakeId) {
+        if id.is_root() {
+            self.root_woken.set(true);
+            return;
+        }
+        let found = self
+            .tasks
+            .borrow()
+            .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
+            .map(|(key, raw)| (key, *raw));
+        let Some((key, raw)) = found else { return };
+        if !raw.state().has_future() {
+            // Aborted off this thread: the wake is the request to reap it.
+            self.remove_task(TaskId::from_key(key), raw);
+        } else if raw.state().wake() == crate::task::state::WakeAction::Enqueue {
+            self.push_ready(TaskId::from_key(key));
+        }
+    }
+
+    fn push_ready(&self, id: TaskId) {
+        self.run_queue.borrow_mut().push_back(id);
+    }
+
+    /// Take a finished (or aborted) task out of the slab and drop the
+    /// slab's reference. Runs no user code while a borrow is held.
+    fn remove_task(&self, id: TaskId, raw: RawTask) {
+        let removed = self.tasks.borrow_mut().remove(id.key());
+        if removed.is_none() {
+            return;
+        }
+        let scope = raw.header().scope.get();
+        self.scopes.borrow_mut().detach(ScopeId::from_index(scope));
+        if !self.names.borrow().is_empty() {
+            let name = self.names.borrow_mut().remove(&id.index);
+            drop(name);
+        }
+        raw.release(raw.state().release_slab());
+    }
+
+    /// Drop every task's future, then the timers and the reactor.
+    fn shutdown(&self) {
+        self.shutting_down.set(true);
+        // Destructors may wake or abort other tasks; loop until empty.
+        loop {
+            let keys = self.tasks.borrow().keys();
+            if keys.is_empty() {
+                break;
+            }
+            for key in keys {
+                let raw = self.tasks.borrow().get(key).copied();
+                if let Some(raw) = raw {
+                    if raw.state().has_future() {
+                        raw.abort();
+                    }
+                    self.remove_task(TaskId::from_key(key), raw);
+                }
+            }
+        }
+        self.run_queue.borrow_mut().clear();
+        registry::unregister(self.key);
+        let mut buf = Vec::new();
+        self.remote.drain_into(&mut buf);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! The run loop: a short sequence of named steps.
+//!
+//! ```text
+//! loop {
+//!     poll the root future if it was woken
+//!     run_batch        every task runnable at the start of the tick, once
+//!     poll the reactor without blocking, every `event_interval` task polls
+//!     (else just take the remote wake queue: one atomic load when empty)
+//!     fire_timers      wake sleepers whose deadline passed
+//!     if nothing is runnable: park  (epoll_wait until the next deadline,
+//!                                    or jump the virtual clock to it)
+//! }
+//! ```
+//!
+//! Tasks woken during a tick run in the next one, so a task that wakes
+//! itself forever yields to the timers, the reactor and every other task
+//! once per tick.
+
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::Core;
+use crate::task::state::{AfterPending, StartPoll};
+use crate::task::waker::{WakeId, waker};
+
+pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
+    let mut future = pin!(future);
+    let root_waker = waker(WakeId::root(core.key));
+    let mut cx = Context::from_waker(&root_waker);
+    core.root_woken.set(true);
+    loop {
+        if core.root_woken.replace(false)
+            && let Poll::Ready(output) = future.as_mut().poll(&mut cx)
+        {
+            return output;
+        }
+        core.run_batch();
+        if core.polls_since_io.get() >= core.event_interval {
+            core.poll_reactor(Some(Duration::ZERO));
+        } else {
+            core.drain_remote();
+        }
+        core.fire_timers();
+        if !core.has_work() {
+            core.park();
+        }
+    }
+}
+
+impl Core {
+    fn has_work(&self) -> bool {
+        self.root_woken.get() || !self.run_queue.borrow().is_empty()
+    }
+
+    /// Poll every task that is runnable now, once, in FIFO order.
+    fn run_batch(&self) {
+        let batch = self.run_queue.borrow().len();
+        for _ in 0..batch {
+            let Some(id) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
+                continue;
+            };
+            if raw.state().start_poll() == StartPoll::Reap {
+                self.remove_task(id, raw);
+                continue;
+            }
+            let waker = waker(WakeId::task(self.key, id.index, id.generation));
+            let mut cx = Context::from_waker(&waker);
+            self.current.set(Some(id));
+            let poll = raw.poll(&mut cx);
+            self.current.set(None);
+            match poll {
+                Poll::Ready(()) => self.remove_task(id, raw),
+                Poll::Pending => match raw.state().end_poll_pending() {
+                    AfterPending::Requeue => self.push_ready(id),
+                    AfterPending::Idle => {}
+                    AfterPending::Abort => {
+                        raw.abort();
+                        self.remove_task(id, raw);
+                    }
+                },
+            }
+        }
+        self.polls_since_io
+            .set(self.polls_since_io.get().saturating_add(batch as u32));
+    }
+
+    /// Collect I/O readiness (and the eventfd doorbell), then the remote
+    /// queue. `epoll_wait` consumes the doorbell's edge before the queue is
+    /// drained, so a push that races with us either lands in this drain or
+    /// rings again: the hand-off the loom model in `remote.rs` checks.
+    pub(super) fn poll_reactor(&self, timeout: Option<Duration>) {
+        self.polls_since_io.set(0);
+        let mut wakers = std::mem::take(&mut *self.wake_buf.borrow_mut());
+        let result = self
+            .reactor
+            .borrow_mut()
+            .poll(timeout, &mut |w| wakers.push(w));
+        if let Err(e) = result {
+            // epoll_wait only fails on a bad fd or buffer: a runtime bug.
+            panic!("arbor reactor: epoll_wait failed: {e}");
+        }
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        *self.wake_buf.borrow_mut() = wakers;
+        self.drain_remote();
+    }
+
+    fn drain_remote(&self) {
+        let mut ids = std::mem::take(&mut *self.remote_buf.borrow_mut());
+        self.remote.drain_into(&mut ids);
+        for id in ids.drain(..) {
+            self.wake_local(id);
+        }
+        *self.remote_buf.borrow_mut() = ids;
+    }
+
+    /// Wake every sleeper whose deadline has passed, in deadline order.
+    pub(crate) fn fire_timers(&self) {
+        if self.timers.borrow().armed() == 0 {
+            return;
+        }
+        let now = self.clock.now_tick();
+        let mut wakers = std::mem::take(&mut *self.wake_buf.borrow_mut());
+        self.timers.borrow_mut().poll(now, &mut |w| wakers.push(w));
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        *self.wake_buf.borrow_mut() = wakers;
+    }
+
+    /// Nothing is runnable: wait for I/O, a remote wake or the next timer.
+    fn park(&self) {
+        let next = self.timers.borrow().next_expiration();
+        if self.clock.is_virtual() {
+            // First see whether I/O or a remote wake has work for us.
+            self.poll_reactor(Some(Duration::ZERO));
+            if self.has_work() {
+                return;
+            }
+            match next {
+                Some(tick) => {
+                    self.clock.advance_to_tick(tick);
+                    self.fire_timers();
+                }
+                None => self.poll_reactor(None),
+            }
+        } else {
+            let timeout = next.map(|tick| self.clock.until_tick(tick));
+            self.poll_reactor(timeout);
+            self.fire_timers();
+        }
+    }
+}

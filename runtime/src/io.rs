@@ -1,0 +1,208 @@
+//! Readiness-based I/O on the runtime's reactor.
+//!
+//! [`Async`] registers any file descriptor with the epoll reactor (once,
+//! edge-triggered, for its whole life) and turns "would block" into
+//! waiting: [`Async::read_with`] runs a non-blocking operation, and when it
+//! reports `WouldBlock` clears the readiness it was based on (only if no
+//! newer event arrived meanwhile: readiness is stamped) and parks the task
+//! until the reactor sees the fd ready again. The socket types of
+//! `arbor::net` build on it.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use crate::context;
+use crate::reactor::epoll::set_nonblocking;
+use crate::reactor::{Direction, IoKey, Reactor, ReadyEvent};
+
+/// A file descriptor registered with the runtime's reactor.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// arbor_runtime::run(async {
+///     let (reader, mut writer) = std::io::pipe().unwrap();
+///     let reader = arbor_runtime::io::Async::new(reader).unwrap();
+///     let echo = arbor_runtime::spawn(async move {
+///         let mut buf = [0u8; 5];
+///         let n = reader.read_with(|mut r| r.read(&mut buf)).await.unwrap();
+///         buf[..n].to_vec()
+///     });
+///     writer.write_all(b"hello").unwrap();
+///     assert_eq!(echo.await.unwrap(), b"hello");
+/// });
+/// ```
+pub struct Async<T: AsFd> {
+    io: Option<T>,
+    key: IoKey,
+    reactor: Weak<RefCell<Reactor>>,
+}
+
+impl<T: AsFd> Async<T> {
+    /// Register `io` with the current runtime's reactor, switching its fd
+    /// to non-blocking mode.
+    ///
+    /// # Errors
+    /// The `fcntl` or `epoll_ctl` error (e.g. `EPERM` for a regular file,
+    /// which epoll does not support).
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    #[track_caller]
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        let fd = io.as_fd().as_raw_fd();
+        set_nonblocking(fd)?;
+        let reactor = context::expect("arbor::io::Async::new", |core| Rc::downgrade(&core.reactor));
+        let key = upgrade(&reactor)?.borrow_mut().register(fd)?;
+        Ok(Async {
+            io: Some(io),
+            key,
+            reactor,
+        })
+    }
+
+    /// The wrapped I/O object.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("io present until drop")
+    }
+
+    /// Deregister and give the I/O object back (still non-blocking).
+    pub fn into_inner(mut self) -> io::Result<T> {
+        let io = self.io.take().expect("io present until drop");
+        self.deregister(io.as_fd().as_raw_fd())?;
+        Ok(io)
+    }
+
+    fn fd(&self) -> RawFd {
+        self.get_ref().as_fd().as_raw_fd()
+    }
+
+    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        match self.reactor.upgrade() {
+            Some(reactor) => reactor.borrow_mut().deregister(self.key, fd),
+            // The runtime is gone and its epoll fd closed with it.
+            None => Ok(()),
+        }
+    }
+
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        match upgrade(&self.reactor) {
+            Ok(reactor) => reactor.borrow_mut().poll_ready(self.key, dir, cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_op<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let event = match self.poll_ready(dir, cx) {
+                Poll::Ready(Ok(event)) => event,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(reactor) = self.reactor.upgrade() {
+                        reactor.borrow_mut().clear_readiness(self.key, event);
+                    }
+                }
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// Wait until the fd is readable (or closed for reading, or in error).
+    ///
+    /// # Cancel safety
+    /// Dropping the future consumes nothing.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_ready(Direction::Read, cx).map_ok(drop)).await
+    }
+
+    /// Wait until the fd is writable (or closed for writing, or in error).
+    ///
+    /// # Cancel safety
+    /// Dropping the future consumes nothing.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_ready(Direction::Write, cx).map_ok(drop)).await
+    }
+
+    /// Run a non-blocking read-side operation until it does not report
+    /// `WouldBlock`, waiting for readability in between.
+    ///
+    /// # Cancel safety
+    /// Dropping the future between attempts loses nothing: `op` either ran
+    /// to completion (and its result was returned) or did not run.
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        poll_fn(|cx| self.poll_op(Direction::Read, cx, &mut op)).await
+    }
+
+    /// Run a non-blocking write-side operation until it does not report
+    /// `WouldBlock`, waiting for writability in between.
+    ///
+    /// # Cancel safety
+    /// As for [`read_with`](Async::read_with).
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        poll_fn(|cx| self.poll_op(Direction::Write, cx, &mut op)).await
+    }
+
+    /// Poll form of [`read_with`](Async::read_with), for `AsyncRead` impls.
+    pub fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_op(Direction::Read, cx, &mut op)
+    }
+
+    /// Poll form of [`write_with`](Async::write_with), for `AsyncWrite` impls.
+    pub fn poll_write_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_op(Direction::Write, cx, &mut op)
+    }
+}
+
+fn upgrade(reactor: &Weak<RefCell<Reactor>>) -> io::Result<Rc<RefCell<Reactor>>> {
+    reactor.upgrade().ok_or_else(|| {
+        io::Error::other("the arbor runtime this I/O object was registered with has been dropped")
+    })
+}
+
+impl<T: AsFd> Drop for Async<T> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            // Deregister before the fd closes (when `io` drops), so the
+            // number cannot be reused while still in the epoll set.
+            let _ = self.deregister(io.as_fd().as_raw_fd());
+        }
+    }
+}
+
+impl<T: AsFd + fmt::Debug> fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async").field("io", &self.io).finish()
+    }
+}
+
+impl<T: AsFd> AsFd for Async<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.get_ref().as_fd()
+    }
+}
+
+impl<T: AsFd> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd()
+    }
+}

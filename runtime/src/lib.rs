@@ -1,0 +1,47 @@
+//! arbor's runtime core: a single-threaded executor whose tasks live in a
+//! slab, a hierarchical timer wheel, an epoll reactor, and the scope tree
+//! that nurseries and cancel scopes (crate `arbor-nursery`) are built on.
+//!
+//! Most users depend on the `arbor` facade crate, which re-exports this.
+//!
+//! ```
+//! use std::time::Duration;
+//! let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+//! let order = rt.block_on(async {
+//!     let slow = arbor_runtime::spawn(async {
+//!         arbor_runtime::time::sleep(Duration::from_secs(2)).await;
+//!         "slow"
+//!     });
+//!     let fast = arbor_runtime::spawn(async {
+//!         arbor_runtime::time::sleep(Duration::from_secs(1)).await;
+//!         "fast"
+//!     });
+//!     [fast.await.unwrap(), slow.await.unwrap()]
+//! });
+//! assert_eq!(order, ["fast", "slow"]);
+//! ```
+//!
+//! # Layout
+//!
+//! - [`task`]: the task allocation, its state bits, wakers, [`JoinHandle`].
+//! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes.
+//! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
+//! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top.
+//! - [`scope`]: scope nodes, the layer below nurseries.
+
+#![warn(missing_docs)]
+
+mod context;
+mod executor;
+pub mod io;
+mod reactor;
+pub mod scope;
+mod slab;
+mod sync;
+pub mod task;
+pub mod time;
+mod yield_now;
+
+pub use executor::{Builder, Runtime, TaskInfo, current_task, run, spawn, spawn_named};
+pub use task::{JoinError, JoinHandle, TaskId};
+pub use yield_now::{YieldNow, yield_now};

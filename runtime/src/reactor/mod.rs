@@ -1,0 +1,386 @@
+//! The epoll reactor: owned and polled by the executor, it records readiness
+//! for registered fds and hands out the wakers of tasks waiting on them.
+//!
+//! # Readiness stamps
+//!
+//! Registration is edge-triggered (see [`epoll`]), so the kernel tells us
+//! about a transition once and we remember it in [`ScheduledIo::readiness`]
+//! until an operation proves it stale by returning `WouldBlock`. That clear is
+//! racy without extra care: between the task observing readiness and the
+//! operation failing, a *new* event may have arrived (e.g. the peer wrote more
+//! after our `read` returned `WouldBlock`). Clearing blindly would erase that
+//! event, and with edge triggering the kernel will never repeat it: a lost
+//! wakeup and a hung task.
+//!
+//! So every event delivered to an entry bumps its `tick` (tokio calls it the
+//! tick; here also "the stamp"). [`Reactor::poll_ready`] returns the tick
+//! together with the readiness, and [`Reactor::clear_readiness`] clears only if
+//! the entry's tick still equals it: readiness is stamped so that clearing it
+//! cannot erase a newer event.
+//!
+//! # Tokens
+//!
+//! Entries live in a `Vec` slab with a free list. A slot's `u32` generation is
+//! bumped when it is freed and is part of both the [`IoKey`] and the epoll
+//! token (`generation << 32 | index`), so a stale key or a stale event (from an
+//! fd deregistered within the same batch, or one closed without
+//! deregistering) can never reach the slot's next occupant. Token `u64::MAX`
+//! is reserved for the eventfd; indices stop below `u32::MAX`, so no entry's
+//! token can collide with it.
+
+pub mod epoll;
+
+use std::fmt;
+use std::io;
+use std::ops::{BitAnd, BitOr, BitOrAssign};
+use std::os::fd::RawFd;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use epoll::{Epoll, Events, Interest};
+
+/// Token of the cross-thread wakeup eventfd.
+const WAKER_TOKEN: u64 = u64::MAX;
+
+/// Events fetched per `epoll_wait`; more simply wait for the next poll.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// A set of readiness bits.
+#[derive(Copy, Clone, PartialEq, Eq, Default)]
+pub struct Ready(u8);
+
+impl Ready {
+    /// No readiness.
+    pub const EMPTY: Ready = Ready(0);
+    /// A read may make progress.
+    pub const READABLE: Ready = Ready(1);
+    /// A write may make progress.
+    pub const WRITABLE: Ready = Ready(1 << 1);
+    /// The peer will send no more data (EOF / `EPOLLRDHUP` / `EPOLLHUP`).
+    pub const READ_CLOSED: Ready = Ready(1 << 2);
+    /// Writes can no longer succeed (`EPOLLHUP`, or `EPOLLERR` with `EPOLLOUT`).
+    pub const WRITE_CLOSED: Ready = Ready(1 << 3);
+    /// An error is pending on the fd (`EPOLLERR`); relevant to both directions.
+    pub const ERROR: Ready = Ready(1 << 4);
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether all bits of `other` are set.
+    pub const fn contains(self, other: Ready) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    pub const fn intersects(self, other: Ready) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    const fn without(self, other: Ready) -> Ready {
+        Ready(self.0 & !other.0)
+    }
+}
+
+impl BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, rhs: Ready) -> Ready {
+        Ready(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Ready {
+    fn bitor_assign(&mut self, rhs: Ready) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl BitAnd for Ready {
+    type Output = Ready;
+    fn bitand(self, rhs: Ready) -> Ready {
+        Ready(self.0 & rhs.0)
+    }
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(Ready, &str); 5] = [
+            (Ready::READABLE, "READABLE"),
+            (Ready::WRITABLE, "WRITABLE"),
+            (Ready::READ_CLOSED, "READ_CLOSED"),
+            (Ready::WRITE_CLOSED, "WRITE_CLOSED"),
+            (Ready::ERROR, "ERROR"),
+        ];
+        let mut set = f.debug_set();
+        for (bit, name) in NAMES {
+            if self.contains(bit) {
+                set.entry(&format_args!("{name}"));
+            }
+        }
+        set.finish()
+    }
+}
+
+/// Handle to a registration; stale once deregistered (generation check).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IoKey {
+    index: u32,
+    generation: u32,
+}
+
+impl IoKey {
+    fn token(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    fn from_token(token: u64) -> IoKey {
+        IoKey {
+            index: token as u32,
+            generation: (token >> 32) as u32,
+        }
+    }
+}
+
+/// An I/O direction a task can wait on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Waiting to read.
+    Read,
+    /// Waiting to write.
+    Write,
+}
+
+impl Direction {
+    /// Bits that let an operation in this direction make progress (even if
+    /// only to report EOF or an error).
+    const fn mask(self) -> Ready {
+        match self {
+            Direction::Read => Ready(Ready::READABLE.0 | Ready::READ_CLOSED.0 | Ready::ERROR.0),
+            Direction::Write => Ready(Ready::WRITABLE.0 | Ready::WRITE_CLOSED.0 | Ready::ERROR.0),
+        }
+    }
+}
+
+/// Readiness observed by [`Reactor::poll_ready`], stamped with the entry's tick.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ReadyEvent {
+    /// The entry's tick when the readiness was observed.
+    pub tick: u32,
+    /// The readiness bits relevant to the polled direction.
+    pub ready: Ready,
+}
+
+/// Per-fd state.
+#[derive(Default)]
+struct ScheduledIo {
+    /// Accumulated readiness; cleared per direction only after `WouldBlock`.
+    readiness: Ready,
+    /// Incremented on every event delivered to this entry: the stamp.
+    tick: u32,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+struct Slot {
+    generation: u32,
+    io: Option<ScheduledIo>,
+}
+
+/// The live entry for `key`, or `None` if the key is stale. A free function
+/// so `poll` can borrow the slab while iterating the event buffer.
+fn entry_mut(slots: &mut [Slot], key: IoKey) -> Option<&mut ScheduledIo> {
+    slots
+        .get_mut(key.index as usize)
+        .filter(|slot| slot.generation == key.generation)
+        .and_then(|slot| slot.io.as_mut())
+}
+
+/// The epoll reactor. Single-threaded: only the executor touches it.
+pub struct Reactor {
+    epoll: Epoll,
+    events: Events,
+    slots: Vec<Slot>,
+    /// Indices of vacant slots, reused LIFO.
+    free: Vec<u32>,
+    registered: usize,
+    /// Wakers collected during `poll`, kept to reuse the allocation.
+    pending_wakers: Vec<Waker>,
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("epoll", &self.epoll)
+            .field("registrations", &self.registered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// Creates a reactor with its own epoll instance.
+    pub fn new() -> io::Result<Self> {
+        Ok(Reactor {
+            epoll: Epoll::new()?,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            slots: Vec::new(),
+            free: Vec::new(),
+            registered: 0,
+            pending_wakers: Vec::new(),
+        })
+    }
+
+    /// Registers the cross-thread wakeup eventfd, edge-triggered `EPOLLIN`, on
+    /// the reserved token. When [`poll`](Self::poll) reports it, the caller
+    /// must drain the eventfd so the next notification is a new edge.
+    pub fn register_waker_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        self.epoll.add(fd, WAKER_TOKEN, Interest::READABLE)
+    }
+
+    /// Registers a non-blocking `fd` once, edge-triggered, for both directions.
+    pub fn register(&mut self, fd: RawFd) -> io::Result<IoKey> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                // u32::MAX is excluded so no token can equal WAKER_TOKEN.
+                let index = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&i| i < u32::MAX)
+                    .ok_or_else(|| io::Error::other("reactor slab is full"))?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    io: None,
+                });
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let key = IoKey {
+            index,
+            generation: slot.generation,
+        };
+        if let Err(e) = self.epoll.add(fd, key.token(), Interest::BOTH) {
+            // No key escaped, so the generation need not change.
+            self.free.push(index);
+            return Err(e);
+        }
+        slot.io = Some(ScheduledIo::default());
+        self.registered += 1;
+        Ok(key)
+    }
+
+    /// Removes `fd` from epoll and frees the entry, dropping its wakers. A
+    /// stale key is a no-op `Ok(())`.
+    ///
+    /// The entry is freed even if `EPOLL_CTL_DEL` fails (e.g. `fd` was already
+    /// closed); the error is still returned. Any event still queued for the
+    /// old token is ignored thanks to the generation bump.
+    pub fn deregister(&mut self, key: IoKey, fd: RawFd) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return Ok(());
+        };
+        if slot.generation != key.generation || slot.io.is_none() {
+            return Ok(());
+        }
+        let result = self.epoll.delete(fd);
+        let io = slot.io.take();
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(key.index);
+        self.registered -= 1;
+        // Wakers are dropped last, after the slab is consistent again.
+        drop(io);
+        result
+    }
+
+    /// Waits for events (`Some(ZERO)`: don't block; `None`: block until one).
+    ///
+    /// Each event ORs its readiness into its entry, bumps the entry's tick and
+    /// takes the reader and/or writer waker out of it. Events for stale tokens
+    /// are ignored. The wakers are passed to `wake` only after all events are
+    /// processed, so `wake` never runs while an entry is borrowed. Returns
+    /// whether the eventfd token fired.
+    pub fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        wake: &mut dyn FnMut(Waker),
+    ) -> io::Result<bool> {
+        self.epoll.wait(&mut self.events, timeout)?;
+        let mut woken = false;
+        let read_mask = Direction::Read.mask();
+        let write_mask = Direction::Write.mask();
+        for (token, ready) in self.events.iter() {
+            if token == WAKER_TOKEN {
+                woken = true;
+                continue;
+            }
+            let Some(io) = entry_mut(&mut self.slots, IoKey::from_token(token)) else {
+                continue;
+            };
+            io.readiness |= ready;
+            io.tick = io.tick.wrapping_add(1);
+            if ready.intersects(read_mask) {
+                self.pending_wakers.extend(io.reader.take());
+            }
+            if ready.intersects(write_mask) {
+                self.pending_wakers.extend(io.writer.take());
+            }
+        }
+        for waker in self.pending_wakers.drain(..) {
+            wake(waker);
+        }
+        Ok(woken)
+    }
+
+    /// If the entry is ready in `dir`, returns that readiness with the tick.
+    /// Otherwise stores `cx`'s waker for `dir` (replacing a different one) and
+    /// returns `Pending`. A stale key gives an `ErrorKind::Other` error.
+    pub fn poll_ready(
+        &mut self,
+        key: IoKey,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let Some(io) = entry_mut(&mut self.slots, key) else {
+            return Poll::Ready(Err(io::Error::other("I/O resource was deregistered")));
+        };
+        let ready = io.readiness & dir.mask();
+        if !ready.is_empty() {
+            return Poll::Ready(Ok(ReadyEvent {
+                tick: io.tick,
+                ready,
+            }));
+        }
+        let slot = match dir {
+            Direction::Read => &mut io.reader,
+            Direction::Write => &mut io.writer,
+        };
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            // The old waker is dropped here; it belongs to a task that moved on.
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Call after an operation returned `WouldBlock`: clears the
+    /// READABLE/WRITABLE bits of `event` only if no event arrived since it was
+    /// observed (tick unchanged). Never clears `*_CLOSED` or `ERROR`: those
+    /// are terminal. A stale key is a no-op.
+    pub fn clear_readiness(&mut self, key: IoKey, event: ReadyEvent) {
+        if let Some(io) = entry_mut(&mut self.slots, key)
+            && io.tick == event.tick
+        {
+            let clearable = event.ready & (Ready::READABLE | Ready::WRITABLE);
+            io.readiness = io.readiness.without(clearable);
+        }
+    }
+
+    /// Number of live registrations (the eventfd not included).
+    #[cfg(test)]
+    pub fn registrations(&self) -> usize {
+        self.registered
+    }
+}
+
+#[cfg(test)]
+mod tests;

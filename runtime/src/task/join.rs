@@ -1,0 +1,101 @@
+//! The handle that owns a task's output.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::raw::RawTask;
+use super::{JoinError, TaskId};
+
+/// An owned permission to await a task's output and to abort it.
+///
+/// Awaiting gives `Ok(output)`, or a [`JoinError`] saying the task panicked
+/// or was cancelled. Dropping the handle detaches the task: it keeps
+/// running and its output is dropped when it finishes.
+///
+/// `JoinHandle` is `!Send`: like the task, it belongs to the runtime thread.
+///
+/// ```
+/// let out = arbor_runtime::run(async {
+///     let handle = arbor_runtime::spawn(async { 6 * 7 });
+///     handle.await.unwrap()
+/// });
+/// assert_eq!(out, 42);
+/// ```
+#[must_use = "dropping a JoinHandle detaches the task; await it or call abort"]
+pub struct JoinHandle<T> {
+    raw: RawTask,
+    id: TaskId,
+    runtime: u32,
+    _output: PhantomData<T>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(raw: RawTask, id: TaskId, runtime: u32) -> Self {
+        JoinHandle {
+            raw,
+            id,
+            runtime,
+            _output: PhantomData,
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Whether the task has finished (completed, panicked or cancelled).
+    pub fn is_finished(&self) -> bool {
+        !self.raw.state().has_future()
+    }
+
+    /// Cancel the task: its future is dropped now (or, if the task is the
+    /// one calling `abort` on itself, as soon as its current poll returns).
+    /// Awaiting the handle then gives a cancelled [`JoinError`], unless the
+    /// task had already finished. Aborting a finished task does nothing.
+    pub fn abort(&self) {
+        crate::executor::abort_task(self.raw, self.id, self.runtime);
+    }
+}
+
+// The output is never pinned: it is moved out of the task allocation.
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let state = self.raw.state();
+        if state.has_output() {
+            let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+            // SAFETY: `out` has the type `Poll<Result<T, JoinError>>` where T
+            // is the output of the future this handle was created for.
+            unsafe { self.raw.read_output(&mut out as *mut _ as *mut ()) };
+            out
+        } else if state.has_future() {
+            self.raw.set_join_waker(cx.waker());
+            Poll::Pending
+        } else {
+            panic!("JoinHandle polled after it already returned the task's output")
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let release = self.raw.state().release_handle();
+        self.raw.release(release);
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

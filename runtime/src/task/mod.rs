@@ -1,0 +1,177 @@
+//! Tasks: the unit the executor schedules.
+//!
+//! # Ownership: who touches what, when
+//!
+//! A task is one heap allocation ([`raw`]): a [`Header`](raw::Header) with
+//! its state bits, the scope it belongs to and the join waker, followed by a
+//! union holding first the future, then its output. The allocation has two
+//! owners: the runtime's task slab (until the task finishes or is aborted)
+//! and the [`JoinHandle`] (until it is dropped). The last owner to let go
+//! frees it. Both owners live on the runtime thread, so the header is made
+//! of `Cell`s and no atomic is involved.
+//!
+//! Wakers do not own the task. A [`Waker`](std::task::Waker) carries the
+//! runtime's registry key and the task's slab index and generation packed
+//! into its data word ([`waker`]): cloning and dropping it is a copy, and a
+//! wake resolves the id through the slab, so a waker outliving its task (or
+//! its runtime) finds nothing and does nothing.
+//!
+//! # Lifecycle
+//!
+//! ```text
+//!            spawn                 run loop pops: start_poll
+//!   (new) ──────────▶ SCHEDULED ─────────────────────────▶ RUNNING
+//!                        ▲  ▲                                │ │ │
+//!             wake       │  │ end_poll_pending: Requeue      │ │ │ Ready or panic:
+//!          (Enqueue)     │  └────────────────────────────────┘ │ │ complete
+//!                        │                                     │ ▼
+//!                      IDLE ◀───── end_poll_pending: Idle ─────┘ COMPLETE ──▶ slot released
+//!                        │                                         ▲           (release_slab)
+//!                        └──────────── abort (not running) ───────┘
+//! ```
+//!
+//! An abort requested while the task is `RUNNING` (a task aborting itself
+//! through its own handle) is deferred: `end_poll_pending` returns `Abort`
+//! and the run loop drops the future right after the poll. An aborted task
+//! that was `SCHEDULED` keeps its slot until the run loop pops it
+//! (`start_poll` returns `Reap`), so queued ids never dangle.
+//!
+//! # Bookkeeping per task
+//!
+//! Beyond the future itself a task costs its header (32 bytes, see
+//! `header_size`) and its slab slot (16 bytes): 48 bytes. The union shares
+//! space between the future and its output, so the output only adds bytes
+//! when it is larger than the future. The test
+//! `bookkeeping_is_48_bytes_per_task` in `executor` checks this.
+
+mod join;
+pub(crate) mod raw;
+pub(crate) mod state;
+pub(crate) mod waker;
+
+use std::any::Any;
+use std::fmt;
+
+pub use join::JoinHandle;
+
+/// Identifies a task for its lifetime: a slab index plus a generation, so
+/// an id is never reused by a later task.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl TaskId {
+    pub(crate) fn key(self) -> crate::slab::Key {
+        crate::slab::Key {
+            index: self.index,
+            generation: self.generation,
+        }
+    }
+
+    pub(crate) fn from_key(key: crate::slab::Key) -> Self {
+        TaskId {
+            index: key.index,
+            generation: key.generation,
+        }
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({}.{})", self.index, self.generation)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}.{}", self.index, self.generation)
+    }
+}
+
+/// Why a task produced no output: it was cancelled (its future dropped
+/// before completion) or it panicked.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panicked(Box<dyn Any + Send>),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        JoinError {
+            repr: Repr::Panicked(payload),
+        }
+    }
+
+    /// The task's future was dropped before it completed (aborted, or the
+    /// runtime shut down).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The task panicked; the panic was caught at the poll boundary.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panicked(_))
+    }
+
+    /// The panic payload, to re-raise with [`std::panic::resume_unwind`].
+    /// Gives the error back if the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
+        match self.repr {
+            Repr::Panicked(payload) => Ok(payload),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    /// The panic message, when the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.repr {
+            Repr::Panicked(p) => p
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str())),
+            Repr::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panicked(_) => write!(f, "JoinError::Panicked({:?})", self.panic_message()),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str(
+                "task was cancelled: its future was dropped before it completed \
+                 (it was aborted or its runtime shut down)",
+            ),
+            Repr::Panicked(_) => write!(
+                f,
+                "task panicked{}; use JoinError::try_into_panic and \
+                 std::panic::resume_unwind to propagate the panic",
+                self.panic_message()
+                    .map(|m| format!(" with `{m}`"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}

@@ -1,0 +1,205 @@
+//! Timers, the virtual clock and intervals.
+
+mod support;
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use arbor::time::{self, Instant, MissedTickBehavior, interval, sleep, sleep_until};
+use arbor::{spawn, yield_now};
+use support::{Trace, virtual_rt};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn timers_fire_in_deadline_order_not_spawn_order() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    virtual_rt().block_on(async move {
+        let delays = [50u64, 10, 30, 20, 40, 10, 5000, 1];
+        let handles: Vec<_> = delays
+            .iter()
+            .enumerate()
+            .map(|(i, &ms)| {
+                let t = t.clone();
+                spawn(async move {
+                    sleep(MS * ms as u32).await;
+                    t.log(format!("{ms}#{i}"));
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(
+        trace.events(),
+        [
+            "1#7", "10#1", "10#5", "20#3", "30#2", "40#4", "50#0", "5000#6"
+        ]
+    );
+}
+
+#[test]
+fn virtual_clock_starts_at_zero_and_jumps_to_the_next_deadline() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        assert_eq!(t0 - t0, Duration::ZERO);
+        sleep(Duration::from_secs(3600)).await;
+        assert_eq!(
+            time::now() - t0,
+            Duration::from_secs(3600),
+            "exactly an hour, at once"
+        );
+        let h = spawn(async {
+            sleep(Duration::from_secs(10)).await;
+            time::now()
+        });
+        let woke = h.await.unwrap();
+        assert_eq!(woke - t0, Duration::from_secs(3610));
+    });
+}
+
+#[test]
+fn virtual_clock_does_not_move_while_tasks_are_runnable() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        let sleeper = spawn(async { sleep(Duration::from_secs(1)).await });
+        for _ in 0..100 {
+            yield_now().await;
+        }
+        assert_eq!(time::now(), t0);
+        assert!(!sleeper.is_finished());
+        sleeper.await.unwrap();
+        assert_eq!(time::now() - t0, Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn manual_advance_fires_due_timers() {
+    virtual_rt().block_on(async {
+        let h = spawn(sleep(MS * 100));
+        yield_now().await; // registered
+        time::advance(MS * 99);
+        yield_now().await;
+        assert!(!h.is_finished());
+        time::advance(MS);
+        yield_now().await;
+        yield_now().await;
+        assert!(h.is_finished());
+    });
+}
+
+#[test]
+#[should_panic(expected = "needs a runtime built with Builder::virtual_clock()")]
+fn advance_on_the_real_clock_panics() {
+    arbor::run(async { time::advance(MS) });
+}
+
+#[test]
+fn sleep_never_completes_before_its_deadline_on_the_real_clock() {
+    arbor::run(async {
+        for ms in [0u64, 1, 3] {
+            let deadline = time::now() + MS * ms as u32;
+            sleep_until(deadline).await;
+            assert!(time::now() >= deadline);
+        }
+    });
+}
+
+#[test]
+fn past_deadline_completes_at_first_poll_without_a_timer() {
+    virtual_rt().block_on(async {
+        time::advance(Duration::from_secs(5));
+        let mut s = pin!(sleep_until(time::now() - Duration::from_secs(1)));
+        let first = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+        assert!(first.is_ready());
+    });
+}
+
+#[test]
+fn dropped_sleep_never_wakes_and_reset_moves_the_deadline() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        // Registered, then dropped: the clock must not stop at its deadline.
+        {
+            let mut s = pin!(sleep(MS * 10));
+            let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+        }
+        let mut s = pin!(sleep(MS * 20));
+        let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+        s.as_mut().get_mut().reset(t0 + MS * 50); // later: lazy
+        s.as_mut().await;
+        assert_eq!(time::now() - t0, MS * 50);
+        let mut s = pin!(sleep(MS * 100));
+        let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+        s.as_mut().get_mut().reset(t0 + MS * 60); // earlier: re-filed
+        s.as_mut().await;
+        assert_eq!(time::now() - t0, MS * 60);
+    });
+}
+
+async fn ticks_with(policy: MissedTickBehavior) -> Vec<u64> {
+    let t0 = time::now();
+    let mut iv = interval(MS * 10);
+    iv.set_missed_tick_behavior(policy);
+    let mut seen = Vec::new();
+    for n in 0..5 {
+        let tick = iv.tick().await;
+        seen.push((
+            (tick - t0).as_millis() as u64,
+            (time::now() - t0).as_millis() as u64,
+        ));
+        if n == 1 {
+            // Fall 35 ms behind: the ticks at 20, 30, 40 are missed.
+            sleep(MS * 35).await;
+        }
+    }
+    seen.into_iter().map(|(scheduled, _)| scheduled).collect()
+}
+
+#[test]
+fn interval_burst_catches_up_on_the_original_schedule() {
+    let ticks = virtual_rt().block_on(ticks_with(MissedTickBehavior::Burst));
+    assert_eq!(ticks, [0, 10, 20, 30, 40]);
+}
+
+#[test]
+fn interval_delay_restarts_the_schedule_from_now() {
+    let ticks = virtual_rt().block_on(ticks_with(MissedTickBehavior::Delay));
+    // Woke at 45 to take the tick scheduled at 20; the next is 45 + 10.
+    assert_eq!(ticks, [0, 10, 20, 55, 65]);
+}
+
+#[test]
+fn interval_skip_drops_missed_ticks_and_keeps_the_phase() {
+    let ticks = virtual_rt().block_on(ticks_with(MissedTickBehavior::Skip));
+    // At 45 the tick of 20 fires; 30 and 40 are skipped; 50 keeps the phase.
+    assert_eq!(ticks, [0, 10, 20, 50, 60]);
+}
+
+#[test]
+fn interval_ticks_on_schedule_when_not_behind() {
+    virtual_rt().block_on(async {
+        let start = time::now() + MS * 5;
+        let mut iv = time::interval_at(start, MS * 7);
+        for n in 0..4u32 {
+            assert_eq!(iv.tick().await, start + MS * 7 * n);
+            assert_eq!(time::now(), start + MS * 7 * n);
+        }
+    });
+}
+
+#[test]
+fn instant_arithmetic_saturates() {
+    virtual_rt().block_on(async {
+        let t0 = Instant::now();
+        assert_eq!(t0 - Duration::from_secs(1), t0, "virtual origin is zero");
+        assert_eq!(t0.checked_sub(Duration::from_secs(1)), None);
+        assert_eq!((t0 + MS) - t0, MS);
+        assert_eq!(t0 - (t0 + MS), Duration::ZERO);
+        assert_eq!(t0.checked_duration_since(t0 + MS), None);
+    });
+}
