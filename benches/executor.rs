@@ -195,7 +195,7 @@ async fn wake_remote(shared: Arc<PingPong>) {
     for _ in 0..ROUND_TRIPS {
         let mut asked = false;
         poll_fn(|cx| {
-            if asked && shared.turn.load(Ordering::Acquire) % 2 == 0 {
+            if asked && shared.turn.load(Ordering::Acquire).is_multiple_of(2) {
                 return Poll::Ready(());
             }
             // First poll, or a spurious one: (re)store the waker.
@@ -216,7 +216,7 @@ fn spawn_waker_thread(shared: Arc<PingPong>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         loop {
             let turn = shared.turn.load(Ordering::Acquire);
-            if turn % 2 == 0 {
+            if turn.is_multiple_of(2) {
                 if shared.stop.load(Ordering::Relaxed) {
                     return;
                 }

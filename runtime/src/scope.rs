@@ -184,8 +184,11 @@ impl ScopeTable {
 ///     let s = scope::open_scope(ScopeId::ROOT).unwrap();
 ///     let h = scope::spawn_in(s, None, async { 1 }).unwrap();
 ///     assert_eq!(h.await.unwrap(), 1);
+///     let parked = scope::spawn_in(s, None, std::future::pending::<()>()).unwrap();
 ///     scope::close_scope(s);
 ///     assert_eq!(scope::spawn_in(s, None, async {}).unwrap_err(), SpawnError::Closed);
+///     parked.abort(); // the last task left: the closed node is freed
+///     assert_eq!(scope::spawn_in(s, None, async {}).unwrap_err(), SpawnError::NoSuchScope);
 /// });
 /// ```
 ///

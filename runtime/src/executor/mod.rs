@@ -28,12 +28,12 @@ use crate::reactor::Reactor;
 use crate::reactor::epoll::EventFd;
 use crate::scope::{ScopeId, ScopeTable};
 use crate::slab::GenSlab;
-use std::sync::Arc;
 use crate::task::raw::RawTask;
 use crate::task::waker::{MAX_TASKS, WakeId};
 use crate::task::{JoinHandle, TaskId};
 use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
+use std::sync::Arc;
 
 pub(crate) use remote::{Doorbell, Remote};
 

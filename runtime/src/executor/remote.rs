@@ -40,6 +40,7 @@ impl<D: Doorbell> Remote<D> {
         }
     }
 
+    #[cfg(all(test, loom))]
     pub(crate) fn doorbell(&self) -> &D {
         &self.doorbell
     }

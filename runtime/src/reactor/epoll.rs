@@ -201,18 +201,6 @@ impl Events {
         }
     }
 
-    /// Number of events from the last wait.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// Whether the last wait returned no events.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// The events of the last wait as `(token, readiness)`.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Ready)> + '_ {
         // Copy the fields out: epoll_event is packed on x86_64, so no references.

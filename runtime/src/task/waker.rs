@@ -102,10 +102,10 @@ mod tests {
 
     #[test]
     fn packing_round_trips() {
-        let id = WakeId::task(RT_MASK, MAX_TASKS - 1, 0xABCDE_FFF);
+        let id = WakeId::task(RT_MASK, MAX_TASKS - 1, 0xABCD_EFFF);
         assert_eq!(id.runtime(), RT_MASK);
         assert_eq!(id.index(), MAX_TASKS - 1);
-        assert_eq!(id.generation(), 0xABCDE_FFF & GEN_MASK);
+        assert_eq!(id.generation(), 0xABCD_EFFF & GEN_MASK);
         assert!(!id.is_root());
         let root = WakeId::root(7);
         assert!(root.is_root());

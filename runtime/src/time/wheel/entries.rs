@@ -64,7 +64,7 @@ impl List {
 }
 
 /// Vec-backed slab with a free list.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Entries {
     slab: Vec<Entry>,
     free: u32,
@@ -81,6 +81,7 @@ impl Entries {
     }
 
     /// Number of allocated (non-vacant) entries.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.len
     }

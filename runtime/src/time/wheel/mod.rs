@@ -58,6 +58,8 @@
 mod entries;
 mod level;
 #[cfg(test)]
+mod test_util;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_model;
@@ -80,7 +82,7 @@ pub struct TimerKey {
     generation: u32,
 }
 
-/// A hierarchical timer wheel; see the [module docs](self) for the design.
+/// A hierarchical timer wheel; the `wheel` module docs specify the design.
 #[derive(Debug)]
 pub struct Wheel {
     levels: [Level; LEVELS],
@@ -118,6 +120,7 @@ impl Wheel {
     }
 
     /// The tick up to which the wheel has been processed (inclusive).
+    #[cfg(test)]
     pub fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -153,6 +156,7 @@ impl Wheel {
     }
 
     /// The stored deadline, or `None` for a stale key.
+    #[cfg(test)]
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.resolve(key).map(|index| self.entries[index].deadline)
     }
@@ -174,15 +178,16 @@ impl Wheel {
     /// - Fired: re-armed (filed again; `is_fired` becomes `false`).
     ///
     /// Stale key: no-op.
+    #[cfg(test)]
     pub fn reset(&mut self, key: TimerKey, deadline: u64, waker: &Waker) {
-        let Some(index) = self.resolve(key) else {
-            return;
-        };
-        self.store_waker(index, waker);
-        self.refile(index, deadline);
+        if let Some(index) = self.resolve(key) {
+            self.store_waker(index, waker);
+            self.refile(index, deadline);
+        }
     }
 
-    /// [`reset`](Self::reset) keeping the stored waker.
+    /// [`reset`](Self::reset) keeping the stored waker. A fired entry
+    /// re-armed this way wakes its old waker.
     pub fn reset_deadline(&mut self, key: TimerKey, deadline: u64) {
         if let Some(index) = self.resolve(key) {
             self.refile(index, deadline);
@@ -244,11 +249,13 @@ impl Wheel {
     }
 
     /// Number of allocated entries (armed + fired but not yet removed).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no entries are allocated.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

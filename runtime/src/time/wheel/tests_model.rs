@@ -1,7 +1,7 @@
 //! Randomized model test: the wheel against a plain map of timers.
 
 use super::TimerKey;
-use super::tests::{Harness, XorShift};
+use super::test_util::{Harness, XorShift};
 use std::collections::BTreeMap;
 
 /// What the model knows about one allocated timer.
@@ -40,9 +40,18 @@ fn poll_target(rng: &mut XorShift, e: u64) -> u64 {
     }
 }
 
-fn pick(rng: &mut XorShift, live: &BTreeMap<u32, Timer>) -> Option<u32> {
+/// A random live id, preferring (a few tries) one whose `fired` is `want_fired`.
+fn pick(rng: &mut XorShift, live: &BTreeMap<u32, Timer>, want_fired: bool) -> Option<u32> {
     let n = live.len() as u64;
-    (n > 0).then(|| *live.keys().nth(rng.below(n) as usize).unwrap())
+    let mut id = None;
+    for _ in 0..4 {
+        let (&k, t) = live.iter().nth(rng.below(n.max(1)) as usize)?;
+        id = Some(k);
+        if t.fired == want_fired {
+            break;
+        }
+    }
+    id
 }
 
 fn run(seed: u64, ops: usize) {
@@ -56,7 +65,7 @@ fn run(seed: u64, ops: usize) {
     for op in 0..ops {
         let e = h.wheel.elapsed();
         match rng.below(100) {
-            0..=37 => {
+            0..=27 => {
                 let d = deadline(&mut rng, e);
                 let key = h.insert(d, next_id);
                 seq += 1;
@@ -71,8 +80,8 @@ fn run(seed: u64, ops: usize) {
                 live.insert(next_id, t);
                 next_id += 1;
             }
-            38..=49 => {
-                if let Some(id) = pick(&mut rng, &live) {
+            28..=49 => {
+                if let Some(id) = pick(&mut rng, &live, true) {
                     let t = live.remove(&id).unwrap();
                     h.wheel.remove(t.key);
                     dead.push(t.key);
@@ -91,7 +100,7 @@ fn run(seed: u64, ops: usize) {
                 }
             }
             55..=79 => {
-                if let Some(id) = pick(&mut rng, &live) {
+                if let Some(id) = pick(&mut rng, &live, false) {
                     let d = if rng.below(2) == 0 {
                         deadline(&mut rng, e)
                     } else {
