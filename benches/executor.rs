@@ -37,9 +37,8 @@ const ROUND_TRIPS: usize = 1_000;
 /// What a workload needs from a runtime. Implementors are `Copy` handles
 /// to a runtime that lives for the rest of the process.
 trait Rt: Copy + 'static {
-    /// The awaitable handle of a spawned task, yielding the task's output.
-    /// (`Unpin` outputs only: `arbor::JoinHandle<T>` is `Unpin` only when
-    /// `T` is, through its `PhantomData<T>`.)
+    /// The awaitable handle of a spawned task, yielding the task's output
+    /// (`Unpin` outputs only, which keeps the `Joined` wrapper simple).
     type Handle<T: Unpin + 'static>: Future<Output = T> + 'static;
     fn block_on<F: Future>(self, future: F) -> F::Output;
     fn spawn<F>(self, future: F) -> Self::Handle<F::Output>
