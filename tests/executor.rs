@@ -342,7 +342,10 @@ fn abort_before_first_poll_and_self_abort() {
         );
         let h = slot.take().unwrap();
         assert!(h.await.unwrap_err().is_cancelled());
-        assert_eq!(arbor::scope::attached(arbor::scope::ScopeId::ROOT), Some(0));
+        assert_eq!(
+            arbor::scope::live_tasks(arbor::scope::ScopeId::ROOT),
+            Some(0)
+        );
     });
 }
 
@@ -422,9 +425,9 @@ fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
             scope::spawn_in(s, None, async {}).unwrap_err(),
             SpawnError::Closed
         );
-        assert_eq!(scope::attached(s), Some(1));
+        assert_eq!(scope::live_tasks(s), Some(1));
         h.abort();
-        assert_eq!(scope::attached(s), None, "freed when its last task left");
+        assert_eq!(scope::live_tasks(s), None, "freed when its last task left");
     });
 }
 

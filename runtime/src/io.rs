@@ -90,6 +90,10 @@ impl<T: AsFd> Async<T> {
     }
 
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        if crate::scope::current_is_cancelled() {
+            // Level-triggered cancellation: no I/O in a cancelled scope.
+            return Poll::Pending;
+        }
         match upgrade(&self.reactor) {
             Ok(reactor) => reactor.borrow_mut().poll_ready(self.key, dir, cx),
             Err(e) => Poll::Ready(Err(e)),

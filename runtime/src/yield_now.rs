@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 
 /// Let every other runnable task run before continuing: the task goes to
 /// the back of the run queue and resumes in the next scheduler tick.
+/// Inside a cancelled scope it never completes (it is a checkpoint).
 ///
 /// ```
 /// arbor_runtime::run(async {
@@ -29,6 +30,10 @@ impl Future for YieldNow {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::scope::current_is_cancelled() {
+            // A checkpoint: in a cancelled scope it never completes.
+            return Poll::Pending;
+        }
         if self.yielded {
             return Poll::Ready(());
         }

@@ -26,11 +26,13 @@ use std::task::Waker;
 use crate::context;
 use crate::reactor::Reactor;
 use crate::reactor::epoll::EventFd;
-use crate::scope::{ScopeId, ScopeTable};
+use crate::scope::{CancelReason, NodeKind, NodeOptions, Owner, ScopeId, ScopeTable};
 use crate::slab::GenSlab;
+use crate::slab::Key;
 use crate::task::raw::RawTask;
 use crate::task::waker::{MAX_TASKS, WakeId};
 use crate::task::{JoinHandle, TaskId};
+use crate::time::Instant;
 use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub(crate) struct Core {
     root_woken: Cell<bool>,
     /// The task being polled, for `current_task`.
     current: Cell<Option<TaskId>>,
+    /// Index of the scope node the code being polled is in.
+    pub(crate) current_node: Cell<u32>,
     names: RefCell<HashMap<u32, Rc<str>>>,
     pub(crate) scopes: RefCell<ScopeTable>,
     pub(crate) timers: RefCell<Wheel>,
@@ -133,6 +137,7 @@ impl Builder {
             run_queue: RefCell::new(VecDeque::new()),
             root_woken: Cell::new(false),
             current: Cell::new(None),
+            current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
             scopes: RefCell::new(ScopeTable::new()),
             timers: RefCell::new(Wheel::new()),
@@ -280,6 +285,14 @@ where
     })
 }
 
+/// One line of `scope::dump`.
+pub(crate) struct TaskSummary {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<Rc<str>>,
+    pub(crate) scope: u32,
+    pub(crate) state: &'static str,
+}
+
 /// The task that is running now.
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
@@ -316,6 +329,17 @@ pub fn current_task() -> Option<TaskInfo> {
         let id = core.current.get()?;
         let name = core.names.borrow().get(&id.index).cloned();
         Some(TaskInfo { id, name })
+    })
+}
+
+/// Called by a scope deadline's timer waker.
+pub(crate) fn scope_deadline(id: WakeId) {
+    context::with(|core| {
+        if let Some(core) = core
+            && core.key == id.runtime()
+        {
+            core.deadline_fired(id);
+        }
     })
 }
 
@@ -368,7 +392,7 @@ impl Core {
             panic!("too many live tasks in one arbor runtime (at most {MAX_TASKS})");
         };
         let id = TaskId::from_key(key);
-        self.scopes.borrow_mut().attach(scope);
+        self.scopes.borrow_mut().attach_task(scope.index());
         if self.shutting_down.get() {
             // Spawned from a destructor during shutdown: nothing will poll
             // it, so cancel it now rather than leak it.
@@ -383,10 +407,136 @@ impl Core {
         JoinHandle::new(raw, id, self.key)
     }
 
-    /// The scope index a live task is attached to.
-    pub(crate) fn task_scope(&self, id: TaskId) -> Option<u32> {
-        let raw = self.tasks.borrow().get(id.key()).copied()?;
-        Some(raw.header().scope.get())
+    /// Every live task, for `scope::dump`.
+    pub(crate) fn task_list(&self) -> Vec<TaskSummary> {
+        let tasks = self.tasks.borrow();
+        let names = self.names.borrow();
+        tasks
+            .keys()
+            .into_iter()
+            .filter_map(|key| {
+                let raw = *tasks.get(key)?;
+                let state = raw.state();
+                Some(TaskSummary {
+                    id: TaskId::from_key(key),
+                    name: names.get(&key.index).cloned(),
+                    scope: raw.header().scope.get(),
+                    state: if state.is_running() {
+                        "running"
+                    } else if state.is_scheduled() {
+                        "scheduled"
+                    } else {
+                        "parked"
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the code being polled is in an effectively cancelled node.
+    pub(crate) fn current_cancelled(&self) -> bool {
+        self.scopes
+            .borrow()
+            .at(self.current_node.get())
+            .is_some_and(|n| n.effective)
+    }
+
+    pub(crate) fn enter_node(&self, kind: NodeKind, opts: NodeOptions) -> ScopeId {
+        let owner = match self.current.get() {
+            Some(id) => Owner::Task(id),
+            None => Owner::Root,
+        };
+        let key = self
+            .scopes
+            .borrow_mut()
+            .create(self.current_node.get(), owner, kind, opts);
+        ScopeId(key)
+    }
+
+    pub(crate) fn cancel_node(&self, key: Key, reason: CancelReason) {
+        let mut wake = Vec::new();
+        let timer = {
+            let mut scopes = self.scopes.borrow_mut();
+            scopes.cancel(key, reason, &mut wake);
+            // A cancelled scope's deadline can change nothing any more.
+            scopes.get_mut(key).and_then(|n| n.timer.take())
+        };
+        if let Some(timer) = timer {
+            self.timers.borrow_mut().remove(timer);
+        }
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    pub(crate) fn set_node_deadline(&self, key: Key, deadline: Option<Instant>) {
+        let (open, cancelled, timer) = {
+            let mut scopes = self.scopes.borrow_mut();
+            let Some(node) = scopes.get_mut(key) else {
+                return;
+            };
+            node.deadline = deadline;
+            (node.open, node.cancel_called.is_some(), node.timer)
+        };
+        if !open || cancelled {
+            return;
+        }
+        let Some(deadline) = deadline else {
+            if let Some(timer) = timer {
+                self.timers.borrow_mut().remove(timer);
+                self.scopes
+                    .borrow_mut()
+                    .get_mut(key)
+                    .map(|n| n.timer = None);
+            }
+            return;
+        };
+        if deadline <= self.clock.now() {
+            self.cancel_node(key, CancelReason::Deadline);
+            return;
+        }
+        let tick = self.clock.tick_for(deadline);
+        let mut timers = self.timers.borrow_mut();
+        match timer {
+            // Later: the entry stays where it is and is re-filed lazily.
+            Some(timer) if !timers.is_fired(timer) => timers.reset_deadline(timer, tick),
+            _ => {
+                if let Some(timer) = timer {
+                    timers.remove(timer);
+                }
+                let waker = crate::task::waker::scope_timer_waker(WakeId::task(
+                    self.key,
+                    key.index,
+                    key.generation,
+                ));
+                let timer = timers.insert(tick, waker);
+                drop(timers);
+                if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
+                    node.timer = Some(timer);
+                }
+            }
+        }
+    }
+
+    /// A scope's deadline timer fired (see `task::waker::scope_timer_waker`).
+    pub(crate) fn deadline_fired(&self, id: WakeId) {
+        let found = self
+            .scopes
+            .borrow()
+            .get_masked_key(id.index(), id.generation());
+        let Some(key) = found else { return };
+        let (due, timer) = {
+            let mut scopes = self.scopes.borrow_mut();
+            let Some(node) = scopes.get_mut(key) else {
+                return;
+            };
+            let due = node.deadline.is_some_and(|d| d <= self.clock.now());
+            (due, if due { node.timer.take() } else { None })
+        };
+        if let Some(timer) = timer {
+            self.timers.borrow_mut().remove(timer);
+        }
+        if due {
+            self.cancel_node(key, CancelReason::Deadline);
+        }
     }
 
     fn wake_local(&self, id: WakeId) {
@@ -420,7 +570,7 @@ impl Core {
             return;
         }
         let scope = raw.header().scope.get();
-        self.scopes.borrow_mut().detach(ScopeId::from_index(scope));
+        self.scopes.borrow_mut().detach_task(scope);
         if !self.names.borrow().is_empty() {
             let name = self.names.borrow_mut().remove(&id.index);
             drop(name);

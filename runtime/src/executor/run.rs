@@ -32,10 +32,11 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
     let mut cx = Context::from_waker(&root_waker);
     core.root_woken.set(true);
     loop {
-        if core.root_woken.replace(false)
-            && let Poll::Ready(output) = future.as_mut().poll(&mut cx)
-        {
-            return output;
+        if core.root_woken.replace(false) {
+            core.current_node.set(0);
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
         }
         core.run_batch();
         if core.polls_since_io.get() >= core.event_interval {
@@ -72,8 +73,10 @@ impl Core {
             let waker = waker(WakeId::task(self.key, id.index, id.generation));
             let mut cx = Context::from_waker(&waker);
             self.current.set(Some(id));
+            self.current_node.set(raw.header().scope.get());
             let poll = raw.poll(&mut cx);
             self.current.set(None);
+            self.current_node.set(0);
             match poll {
                 Poll::Ready(()) => self.remove_task(id, raw),
                 Poll::Pending => match raw.state().end_poll_pending() {

@@ -68,6 +68,10 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::scope::current_is_cancelled() {
+            // Level-triggered cancellation: the output stays in the task.
+            return Poll::Pending;
+        }
         let state = self.raw.state();
         if state.has_output() {
             let mut out: Poll<Result<T, JoinError>> = Poll::Pending;

@@ -135,6 +135,11 @@ impl State {
         self.get() & HAS_OUTPUT != 0
     }
 
+    /// Whether the task is on the run queue.
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.get() & SCHEDULED != 0
+    }
+
     /// Request an abort of a running task; done by `end_poll_pending`.
     pub(crate) fn request_abort(&self) {
         self.set(self.get() | ABORT)

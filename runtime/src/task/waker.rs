@@ -87,6 +87,25 @@ fn wake(data: *const ()) {
 
 fn drop(_: *const ()) {}
 
+static SCOPE_TIMER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_scope_timer, wake_scope_timer, wake_scope_timer, drop);
+
+fn clone_scope_timer(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &SCOPE_TIMER_VTABLE)
+}
+
+fn wake_scope_timer(data: *const ()) {
+    crate::executor::scope_deadline(WakeId(data as usize as u64));
+}
+
+/// The waker a scope's deadline entry in the timer wheel fires: the id
+/// names a scope node, not a task. Only the run loop wakes it.
+pub(crate) fn scope_timer_waker(id: WakeId) -> Waker {
+    let raw = RawWaker::new(id.0 as usize as *const (), &SCOPE_TIMER_VTABLE);
+    // SAFETY: as for `waker`: the data word is a plain integer.
+    unsafe { Waker::from_raw(raw) }
+}
+
 /// A waker for the given id. Costs nothing to make, clone or drop.
 pub(crate) fn waker(id: WakeId) -> Waker {
     let raw = RawWaker::new(id.0 as usize as *const (), &VTABLE);

@@ -41,7 +41,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// A future that completes at a deadline. See [`sleep`].
 ///
 /// Cancel safety: dropping it removes its timer entry (O(1)); nothing else
-/// is affected.
+/// is affected. Inside a cancelled scope it makes no progress.
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct Sleep {
@@ -89,6 +89,10 @@ impl Sleep {
     }
 
     fn poll_inner(&mut self, core: &Core, cx: &mut Context<'_>) -> Poll<()> {
+        if core.current_cancelled() {
+            // Level-triggered cancellation: no progress in a cancelled scope.
+            return Poll::Pending;
+        }
         match &self.entry {
             None => {
                 if core.clock.now() >= self.deadline {
