@@ -24,12 +24,25 @@
 //! assert_eq!(log, ("a second", "a minute")); // and it took no real time
 //! ```
 //!
-//! The runtime core is the `arbor-runtime` crate; everything here is a
-//! re-export of it.
+//! Nurseries and cancel scopes (crate `arbor-nursery`) are the structured
+//! way to run tasks: a [`nursery`] owns its children and finishes only with
+//! them; a [`CancelScope`] (or [`move_on_after`], [`fail_after`]) cancels
+//! everything inside it at once. [`spawn`] is the unstructured escape
+//! hatch, returning the runtime's [`task::JoinHandle`].
+//!
+//! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`.
 
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, JoinHandle, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, run,
-    scope, spawn, spawn_named, task, time, yield_now,
+    Builder, JoinError, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, run, scope, spawn,
+    spawn_named, task, time, yield_now,
+};
+
+pub use arbor_nursery::{
+    AlreadyStarted, BoxError, CancelHandle, CancelScope, Cancelled, CancelledFuture, ChildError,
+    EffectiveDeadline, Elapsed, ErrorGroup, Failure, JoinHandle, Nursery, NurseryError, Outcome,
+    SERVER_KEPT_FAILURES, StartError, TaskStatus, cancelled, checkpoint,
+    current_effective_deadline, dump, fail_after, fail_at, move_on_after, move_on_at, nursery,
+    server, shield, supervisor,
 };

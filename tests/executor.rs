@@ -322,7 +322,7 @@ fn abort_before_first_poll_and_self_abort() {
         h.abort();
         assert!(h.await.unwrap_err().is_cancelled());
 
-        let slot: Rc<Cell<Option<arbor::JoinHandle<()>>>> = Rc::new(Cell::new(None));
+        let slot: Rc<Cell<Option<arbor::task::JoinHandle<()>>>> = Rc::new(Cell::new(None));
         let s = slot.clone();
         let after = Rc::new(Cell::new(false));
         let a = after.clone();

@@ -61,6 +61,12 @@ pub(crate) struct Core {
     tasks: RefCell<GenSlab<RawTask>>,
     run_queue: RefCell<VecDeque<TaskId>>,
     root_woken: Cell<bool>,
+    /// Set while a cancellation wakes the code it reaches: those wakes run
+    /// in the current tick (`urgent_queue`, `root_urgent`), so cancelled
+    /// code is dropped in the tick that cancelled it.
+    urgent: Cell<bool>,
+    urgent_queue: RefCell<VecDeque<TaskId>>,
+    root_urgent: Cell<bool>,
     /// The task being polled, for `current_task`.
     current: Cell<Option<TaskId>>,
     /// Index of the scope node the code being polled is in.
@@ -136,6 +142,9 @@ impl Builder {
             tasks: RefCell::new(GenSlab::new(MAX_TASKS)),
             run_queue: RefCell::new(VecDeque::new()),
             root_woken: Cell::new(false),
+            urgent: Cell::new(false),
+            urgent_queue: RefCell::new(VecDeque::new()),
+            root_urgent: Cell::new(false),
             current: Cell::new(None),
             current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
@@ -464,35 +473,51 @@ impl Core {
         if let Some(timer) = timer {
             self.timers.borrow_mut().remove(timer);
         }
-        wake.into_iter().for_each(Waker::wake);
+        self.wake_urgently(wake);
     }
 
+    /// Wake the code a cancellation reached, to run in the current tick.
+    pub(crate) fn wake_urgently(&self, wakers: Vec<Waker>) {
+        let was = self.urgent.replace(true);
+        wakers.into_iter().for_each(Waker::wake);
+        self.urgent.set(was);
+    }
+
+    /// Record a node's deadline; cancel it now if the deadline has passed,
+    /// else (once armed) keep its timer entry in step.
     pub(crate) fn set_node_deadline(&self, key: Key, deadline: Option<Instant>) {
-        let (open, cancelled, timer) = {
+        let (open, cancelled, armed, timer) = {
             let mut scopes = self.scopes.borrow_mut();
             let Some(node) = scopes.get_mut(key) else {
                 return;
             };
             node.deadline = deadline;
-            (node.open, node.cancel_called.is_some(), node.timer)
+            (
+                node.open,
+                node.cancel_called.is_some(),
+                node.armed,
+                node.timer,
+            )
         };
         if !open || cancelled {
+            return;
+        }
+        if deadline.is_some_and(|d| d <= self.clock.now()) {
+            self.cancel_node(key, CancelReason::Deadline);
+            return;
+        }
+        if !armed {
             return;
         }
         let Some(deadline) = deadline else {
             if let Some(timer) = timer {
                 self.timers.borrow_mut().remove(timer);
-                self.scopes
-                    .borrow_mut()
-                    .get_mut(key)
-                    .map(|n| n.timer = None);
+                if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
+                    node.timer = None;
+                }
             }
             return;
         };
-        if deadline <= self.clock.now() {
-            self.cancel_node(key, CancelReason::Deadline);
-            return;
-        }
         let tick = self.clock.tick_for(deadline);
         let mut timers = self.timers.borrow_mut();
         match timer {
@@ -513,6 +538,24 @@ impl Core {
                     node.timer = Some(timer);
                 }
             }
+        }
+    }
+
+    /// The code in a node suspended: from now on its deadline needs a timer.
+    pub(crate) fn arm_node(&self, key: Key) {
+        let deadline = {
+            let mut scopes = self.scopes.borrow_mut();
+            let Some(node) = scopes.get_mut(key) else {
+                return;
+            };
+            if node.armed {
+                return;
+            }
+            node.armed = true;
+            node.deadline
+        };
+        if deadline.is_some() {
+            self.set_node_deadline(key, deadline);
         }
     }
 
@@ -542,6 +585,9 @@ impl Core {
     fn wake_local(&self, id: WakeId) {
         if id.is_root() {
             self.root_woken.set(true);
+            if self.urgent.get() {
+                self.root_urgent.set(true);
+            }
             return;
         }
         let found = self
@@ -554,7 +600,13 @@ impl Core {
             // Aborted off this thread: the wake is the request to reap it.
             self.remove_task(TaskId::from_key(key), raw);
         } else if raw.state().wake() == crate::task::state::WakeAction::Enqueue {
-            self.push_ready(TaskId::from_key(key));
+            if self.urgent.get() {
+                self.urgent_queue
+                    .borrow_mut()
+                    .push_back(TaskId::from_key(key));
+            } else {
+                self.push_ready(TaskId::from_key(key));
+            }
         }
     }
 

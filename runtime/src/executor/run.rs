@@ -3,7 +3,8 @@
 //! ```text
 //! loop {
 //!     poll the root future if it was woken
-//!     run_batch        every task runnable at the start of the tick, once
+//!     run_batch        every task runnable at the start of the tick, once,
+//!                      then the code cancellations reached during it
 //!     poll the reactor without blocking, every `event_interval` task polls
 //!     (else just take the remote wake queue: one atomic load when empty)
 //!     fire_timers      wake sleepers whose deadline passed
@@ -23,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Core;
+use crate::task::TaskId;
 use crate::task::state::{AfterPending, StartPoll};
 use crate::task::waker::{WakeId, waker};
 
@@ -33,12 +35,22 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
     core.root_woken.set(true);
     loop {
         if core.root_woken.replace(false) {
+            core.root_urgent.set(false);
             core.current_node.set(0);
             if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                 return output;
             }
         }
         core.run_batch();
+        // Code a cancellation reached during this tick is dropped in it.
+        while core.root_urgent.replace(false) {
+            core.root_woken.set(false);
+            core.current_node.set(0);
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            core.run_urgent();
+        }
         if core.polls_since_io.get() >= core.event_interval {
             core.poll_reactor(Some(Duration::ZERO));
         } else {
@@ -53,44 +65,63 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
 
 impl Core {
     fn has_work(&self) -> bool {
-        self.root_woken.get() || !self.run_queue.borrow().is_empty()
+        self.root_woken.get()
+            || !self.run_queue.borrow().is_empty()
+            || !self.urgent_queue.borrow().is_empty()
     }
 
-    /// Poll every task that is runnable now, once, in FIFO order.
+    /// Poll every task that is runnable now, once, in FIFO order, then
+    /// the tasks cancellations reached meanwhile.
     fn run_batch(&self) {
         let batch = self.run_queue.borrow().len();
         for _ in 0..batch {
             let Some(id) = self.run_queue.borrow_mut().pop_front() else {
                 break;
             };
-            let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
-                continue;
-            };
-            if raw.state().start_poll() == StartPoll::Reap {
-                self.remove_task(id, raw);
-                continue;
-            }
-            let waker = waker(WakeId::task(self.key, id.index, id.generation));
-            let mut cx = Context::from_waker(&waker);
-            self.current.set(Some(id));
-            self.current_node.set(raw.header().scope.get());
-            let poll = raw.poll(&mut cx);
-            self.current.set(None);
-            self.current_node.set(0);
-            match poll {
-                Poll::Ready(()) => self.remove_task(id, raw),
-                Poll::Pending => match raw.state().end_poll_pending() {
-                    AfterPending::Requeue => self.push_ready(id),
-                    AfterPending::Idle => {}
-                    AfterPending::Abort => {
-                        raw.abort();
-                        self.remove_task(id, raw);
-                    }
-                },
-            }
+            self.poll_task(id);
         }
         self.polls_since_io
             .set(self.polls_since_io.get().saturating_add(batch as u32));
+        self.run_urgent();
+    }
+
+    /// Poll the tasks a cancellation woke, until none is left.
+    fn run_urgent(&self) {
+        loop {
+            let next = self.urgent_queue.borrow_mut().pop_front();
+            match next {
+                Some(id) => self.poll_task(id),
+                None => return,
+            }
+        }
+    }
+
+    fn poll_task(&self, id: TaskId) {
+        let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
+            return;
+        };
+        if raw.state().start_poll() == StartPoll::Reap {
+            self.remove_task(id, raw);
+            return;
+        }
+        let waker = waker(WakeId::task(self.key, id.index, id.generation));
+        let mut cx = Context::from_waker(&waker);
+        self.current.set(Some(id));
+        self.current_node.set(raw.header().scope.get());
+        let poll = raw.poll(&mut cx);
+        self.current.set(None);
+        self.current_node.set(0);
+        match poll {
+            Poll::Ready(()) => self.remove_task(id, raw),
+            Poll::Pending => match raw.state().end_poll_pending() {
+                AfterPending::Requeue => self.push_ready(id),
+                AfterPending::Idle => {}
+                AfterPending::Abort => {
+                    raw.abort();
+                    self.remove_task(id, raw);
+                }
+            },
+        }
     }
 
     /// Collect I/O readiness (and the eventfd doorbell), then the remote

@@ -222,6 +222,16 @@ pub fn set_waker(scope: ScopeId, waker: &Waker) {
     drop(old);
 }
 
+/// Also wake `waker` when `scope` becomes cancelled (for a future that
+/// waits for cancellation under a combinator with its own waker).
+pub fn watch(scope: ScopeId, waker: &Waker) {
+    with_node(scope, |node| {
+        if !node.effective && !node.watchers.iter().any(|w| w.will_wake(waker)) {
+            node.watchers.push(waker.clone());
+        }
+    });
+}
+
 /// Must the wrapper polling `scope` drop its inner future now?
 pub fn decision(scope: ScopeId) -> Decision {
     context::with(|core| {
@@ -259,13 +269,39 @@ pub fn is_cancelled(scope: ScopeId) -> bool {
 
 /// Set or clear `scope`'s deadline. Moving it later only updates the timer
 /// entry; a deadline at or before now cancels the scope at once. A scope
-/// without a deadline has no timer entry.
+/// without a deadline has no timer entry, and one with a deadline gets it
+/// only once [`arm`]ed.
 pub fn set_deadline(scope: ScopeId, deadline: Option<Instant>) {
     context::with(|core| {
         if let Some(core) = core {
             core.set_node_deadline(scope.0, deadline);
         }
     })
+}
+
+/// The code in `scope` suspended (its wrapper's inner future returned
+/// `Pending`): give the deadline its timer entry now. Until then a
+/// deadline costs nothing but a comparison, so a scope whose future
+/// completes without suspending never touches the timer wheel.
+pub fn arm(scope: ScopeId) {
+    context::with(|core| {
+        if let Some(core) = core {
+            core.arm_node(scope.0);
+        }
+    })
+}
+
+/// A `cancelled()`-style future starts (`true`) or stops (`false`) waiting
+/// in `scope`: while one waits, the scope's wrapper lets it see the
+/// cancellation (and run to its next suspension) before dropping the code.
+pub fn notice(scope: ScopeId, waiting: bool) {
+    with_node(scope, |node| {
+        if waiting {
+            node.noticers += 1;
+        } else {
+            node.noticers = node.noticers.saturating_sub(1);
+        }
+    });
 }
 
 /// `scope`'s deadline.
@@ -282,7 +318,7 @@ pub fn set_shield(scope: ScopeId, shield: bool) {
             core.scopes
                 .borrow_mut()
                 .set_shield(scope.0, shield, &mut wake);
-            wake.into_iter().for_each(Waker::wake);
+            core.wake_urgently(wake);
         }
     })
 }

@@ -73,8 +73,17 @@ pub(crate) struct Node {
     pub(crate) shield: bool,
     pub(crate) deadline: Option<Instant>,
     pub(crate) timer: Option<TimerKey>,
+    /// The deadline gets a timer entry only once the code inside first
+    /// suspends (`scope::arm`): a scope that completes without suspending
+    /// never touches the timer wheel.
+    pub(crate) armed: bool,
+    /// `cancelled()` futures waiting in this node: they must see the
+    /// cancellation before the node's code is dropped.
+    pub(crate) noticers: u32,
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
+    /// Further wakers to wake on cancel (`scope::watch`).
+    pub(crate) watchers: Vec<Waker>,
     pub(crate) name: Option<Rc<str>>,
 }
 
@@ -189,6 +198,7 @@ impl ScopeTable {
         let node = self.nodes.get_mut(key)?;
         node.open = false;
         node.waker = None;
+        node.watchers = Vec::new();
         let timer = node.timer.take();
         self.free_upward(key.index);
         timer
@@ -268,6 +278,7 @@ impl ScopeTable {
             node.effective = effective;
             if effective {
                 wake.extend(node.waker.clone());
+                wake.append(&mut node.watchers);
             }
             let mut child = node.first_child;
             while let Some(c) = self.at(child) {
@@ -293,7 +304,7 @@ impl ScopeTable {
         {
             return Decision::Continue;
         }
-        if self.has_blocker(key.index) {
+        if node.noticers > 0 || self.has_blocker(key.index) {
             Decision::Continue
         } else {
             Decision::Catch
@@ -301,7 +312,8 @@ impl ScopeTable {
     }
 
     /// Is there, below `index` and in the same task, a shielded region
-    /// still running or a nursery with live children?
+    /// still running, a nursery with live children, or a `cancelled()`
+    /// future about to notice?
     fn has_blocker(&mut self, index: u32) -> bool {
         let Some(owner) = self.at(index).map(|n| n.owner) else {
             return false;
@@ -312,9 +324,9 @@ impl ScopeTable {
         loop {
             while let Some(c) = self.at(child) {
                 if c.owner == owner {
-                    if (c.shield && c.open && !c.effective)
-                        || (c.kind == NodeKind::Nursery && c.tasks > 0)
-                    {
+                    let shield_running = c.shield && c.open && !c.effective;
+                    let nursery_waiting = c.kind == NodeKind::Nursery && c.tasks > 0;
+                    if shield_running || nursery_waiting || (c.effective && c.noticers > 0) {
                         found = true;
                         break;
                     }
@@ -388,7 +400,10 @@ impl Node {
             shield: opts.shield,
             deadline: None,
             timer: None,
+            armed: false,
+            noticers: 0,
             waker: None,
+            watchers: Vec::new(),
             name: opts.name,
         }
     }

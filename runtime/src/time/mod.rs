@@ -31,6 +31,12 @@ pub fn now() -> Instant {
     context::expect("arbor::time::now", |core| core.clock.now())
 }
 
+/// Timer-wheel entries armed in the current runtime (sleeps waiting and
+/// scope deadlines): for tests and debugging. Zero outside a runtime.
+pub fn armed_timers() -> usize {
+    context::with(|core| core.map_or(0, |c| c.timers.borrow().armed()))
+}
+
 /// Move a virtual clock forward by `by`; timers whose deadline is passed
 /// fire at the run loop's next step.
 ///

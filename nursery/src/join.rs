@@ -1,0 +1,78 @@
+//! A nursery child's [`JoinHandle`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::cancel_scope::CancelHandle;
+use crate::child::ChildShared;
+use crate::error::ChildError;
+
+/// Awaits a nursery child's value, or cancels that child alone.
+///
+/// Awaiting gives `Ok(value)`, or a [`ChildError`] saying the child was
+/// cancelled, failed (its error went to the nursery's group) or panicked.
+/// Dropping the handle does not affect the child: the nursery still owns
+/// and waits for it.
+pub struct JoinHandle<T> {
+    child: Rc<ChildShared<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(child: Rc<ChildShared<T>>) -> Self {
+        JoinHandle { child }
+    }
+
+    /// Cancel this child alone: its private scope absorbs the cancellation,
+    /// so siblings and the nursery are unaffected. A child not yet started
+    /// still runs to its first suspension. Nothing happens once it finished.
+    pub fn cancel(&self) {
+        self.child.scope.cancel(None);
+    }
+
+    /// Whether the child has finished.
+    pub fn is_finished(&self) -> bool {
+        self.child.done.get()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, ChildError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: no progress inside a cancelled scope.
+            return Poll::Pending;
+        }
+        if let Some(result) = self.child.result.borrow_mut().take() {
+            return Poll::Ready(result);
+        }
+        assert!(
+            !self.child.done.get(),
+            "a nursery JoinHandle was polled after it returned"
+        );
+        let mut waker = self.child.waker.borrow_mut();
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// A handle that can cancel this child (like [`cancel`](JoinHandle::cancel))
+    /// and change its deadline, from any task on this thread.
+    pub fn cancel_scope(&self) -> CancelHandle {
+        CancelHandle::from_state(self.child.scope.clone())
+    }
+}

@@ -1,0 +1,465 @@
+//! [`nursery`] and its [`Nursery`] handle: a body and the children it
+//! spawns, finished together.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use arbor_runtime::scope::{self, Decision, NodeKind, SpawnError};
+use pin_project_lite::pin_project;
+use slab::Slab;
+
+use crate::cancel_scope::CancelHandle;
+use crate::child::{ChildShared, ChildTask, StartHook};
+use crate::error::{ErrorGroup, Failure, NurseryError, Panic};
+use crate::join::JoinHandle;
+use crate::outcome::Outcome;
+use crate::start::{StartShared, StartWait, TaskStatus};
+use crate::state::ScopeState;
+
+/// How a nursery reacts to failures.
+#[derive(Clone, Copy, Debug)]
+struct Policy {
+    /// A child's failure cancels the nursery (and so its siblings).
+    cancel_on_failure: bool,
+    /// Failures kept for the error group; later ones are only counted.
+    keep_failures: usize,
+}
+
+/// Failures a [`server`] nursery keeps; later ones are counted.
+pub const SERVER_KEPT_FAILURES: usize = 64;
+
+/// State shared by the nursery future, its handles and its children.
+pub(crate) struct Shared {
+    scope: Rc<ScopeState>,
+    policy: Policy,
+    failures: RefCell<Vec<Failure>>,
+    dropped: Cell<usize>,
+    panic: RefCell<Option<Panic>>,
+    live: Cell<usize>,
+    waker: RefCell<Option<Waker>>,
+    closed: Cell<bool>,
+    /// Runtime handles of live children, to drop them with the nursery.
+    tasks: RefCell<Slab<arbor_runtime::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn report(&self, failure: Failure) {
+        let mut failures = self.failures.borrow_mut();
+        if failures.len() < self.policy.keep_failures {
+            failures.push(failure);
+        } else {
+            self.dropped.set(self.dropped.get() + 1);
+        }
+        drop(failures);
+        if self.policy.cancel_on_failure {
+            self.cancel_nursery();
+        }
+    }
+
+    pub(crate) fn report_panic(&self, payload: Panic) {
+        let mut panic = self.panic.borrow_mut();
+        if panic.is_none() {
+            *panic = Some(payload);
+        }
+        drop(panic);
+        if self.policy.cancel_on_failure {
+            self.cancel_nursery();
+        }
+    }
+
+    fn cancel_nursery(&self) {
+        if let Some(node) = self.scope.node() {
+            scope::cancel(node, scope::CancelReason::Explicit);
+        }
+    }
+
+    pub(crate) fn child_done(&self, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            // Our own task's handle: dropping it only detaches.
+            let handle = self.tasks.borrow_mut().try_remove(slot);
+            drop(handle);
+        }
+        self.live.set(self.live.get() - 1);
+        let waker = self.waker.borrow().clone();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// A handle to a running nursery: spawn children into it, start them, or
+/// cancel it. Clones are cheap and can be moved into children to spawn
+/// siblings. `!Send`, like everything of a task.
+#[derive(Clone)]
+pub struct Nursery {
+    shared: Rc<Shared>,
+}
+
+impl Nursery {
+    /// Spawn a child. Its output is a plain value, or a `Result` whose `Err`
+    /// is a failure: the failure (or a panic) cancels the nursery (unless it
+    /// is a [`supervisor`]) and is collected into its error group.
+    ///
+    /// The child runs inside the scopes that were active where the nursery
+    /// was opened, not where `spawn` is called.
+    ///
+    /// # Panics
+    /// If the nursery has closed (a handle kept past the nursery's end).
+    /// [`try_spawn`](Nursery::try_spawn) returns the error instead.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as Outcome>::Value>
+    where
+        F: Future + 'static,
+        F::Output: Outcome,
+    {
+        self.try_spawn(None, future)
+            .unwrap_or_else(|e| panic!("Nursery::spawn: {e}"))
+    }
+
+    /// [`spawn`](Nursery::spawn) with a name, shown in failures and dumps.
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: &str, future: F) -> JoinHandle<<F::Output as Outcome>::Value>
+    where
+        F: Future + 'static,
+        F::Output: Outcome,
+    {
+        self.try_spawn(Some(name), future)
+            .unwrap_or_else(|e| panic!("Nursery::spawn_named: {e}"))
+    }
+
+    /// Spawn a child, or say why not: [`SpawnError::Closed`] once the
+    /// nursery has finished. The future is dropped unpolled on error.
+    pub fn try_spawn<F>(
+        &self,
+        name: Option<&str>,
+        future: F,
+    ) -> Result<JoinHandle<<F::Output as Outcome>::Value>, SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: Outcome,
+    {
+        self.spawn_child(name, future, None)
+    }
+
+    pub(crate) fn spawn_child<F>(
+        &self,
+        name: Option<&str>,
+        future: F,
+        start: Option<Rc<dyn StartHook>>,
+    ) -> Result<JoinHandle<<F::Output as Outcome>::Value>, SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: Outcome,
+    {
+        let shared = &self.shared;
+        let node = match shared.scope.node() {
+            Some(node) if !shared.closed.get() => node,
+            _ => return Err(SpawnError::Closed),
+        };
+        let child = Rc::new(ChildShared::new());
+        let slot = Rc::new(Cell::new(None));
+        let task = ChildTask {
+            nursery: shared.clone(),
+            child: child.clone(),
+            name: name.map(Rc::from),
+            start,
+            slot: slot.clone(),
+            polled: false,
+            finished: false,
+            inner: Some(future),
+        };
+        let handle = scope::spawn_in(node, name, task)?;
+        slot.set(Some(shared.tasks.borrow_mut().insert(handle)));
+        shared.live.set(shared.live.get() + 1);
+        Ok(JoinHandle::new(child))
+    }
+
+    /// Start a child and wait until it calls [`TaskStatus::started`]; returns
+    /// the value it passed. A child that fails (or returns, or is cancelled)
+    /// before that fails this call, not the nursery; after it, the child is
+    /// an ordinary child of the nursery. Dropping (cancelling) the `start`
+    /// call before then cancels the child.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// arbor_runtime::run(async {
+    ///     let port = arbor_nursery::nursery(async |n| {
+    ///         let port = n
+    ///             .start(|status| async move {
+    ///                 status.started(8080).unwrap();
+    ///                 arbor_runtime::time::sleep(Duration::from_millis(1)).await;
+    ///             })
+    ///             .await
+    ///             .unwrap();
+    ///         port
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    ///     assert_eq!(port, 8080);
+    /// });
+    /// ```
+    pub async fn start<V, B, Fut>(&self, body: B) -> Result<V, crate::StartError>
+    where
+        V: 'static,
+        B: FnOnce(TaskStatus<V>) -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        let hook = Rc::new(StartShared::new());
+        let future = body(TaskStatus::new(hook.clone()));
+        let child = match self.spawn_child(None, future, Some(hook.clone() as Rc<dyn StartHook>)) {
+            Ok(child) => child,
+            Err(_) => return Err(crate::StartError::Closed),
+        };
+        StartWait::new(hook, child.cancel_scope()).await
+    }
+
+    /// The nursery's cancel scope: cancelling it cancels the body and every
+    /// child. The nursery then returns [`NurseryError::Cancelled`].
+    pub fn cancel_scope(&self) -> CancelHandle {
+        CancelHandle::from_state(self.shared.scope.clone())
+    }
+
+    /// Children spawned and not yet finished.
+    pub fn live_children(&self) -> usize {
+        self.shared.live.get()
+    }
+
+    /// Whether the nursery has finished and accepts no more children.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.get()
+    }
+}
+
+impl fmt::Debug for Nursery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nursery")
+            .field("live_children", &self.shared.live.get())
+            .field("closed", &self.shared.closed.get())
+            .field("failures", &self.shared.failures.borrow().len())
+            .finish()
+    }
+}
+
+/// Run `body` with a [`Nursery`]; complete when the body and every child
+/// spawned into the nursery have finished.
+///
+/// Returns the body's value, or [`NurseryError::Failed`] with every failure
+/// (children's and the body's `Err`s) in the order they happened: the
+/// first failure cancels the body and all children, which are dropped
+/// promptly. A panic of a child or the body is re-raised here once every
+/// child has finished. If the nursery's own cancel scope is cancelled
+/// before the body finishes, the result is [`NurseryError::Cancelled`].
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// let total = rt.block_on(async {
+///     arbor_nursery::nursery(async |n| {
+///         let a = n.spawn(async { 1 });
+///         let b = n.spawn(async {
+///             arbor_runtime::time::sleep(Duration::from_secs(1)).await;
+///             2
+///         });
+///         a.await.unwrap() + b.await.unwrap()
+///     })
+///     .await
+///     .unwrap()
+/// });
+/// assert_eq!(total, 3);
+/// ```
+pub async fn nursery<B, T>(body: B) -> Result<T::Value, NurseryError>
+where
+    B: AsyncFnOnce(Nursery) -> T,
+    T: Outcome,
+{
+    let policy = Policy {
+        cancel_on_failure: true,
+        keep_failures: usize::MAX,
+    };
+    run(policy, body).await
+}
+
+/// A nursery whose children's failures do not cancel their siblings or the
+/// body; failures are still collected (and panics re-raised) at the end.
+/// A failure of the body itself still cancels everything.
+pub async fn supervisor<B, T>(body: B) -> Result<T::Value, NurseryError>
+where
+    B: AsyncFnOnce(Nursery) -> T,
+    T: Outcome,
+{
+    let policy = Policy {
+        cancel_on_failure: false,
+        keep_failures: usize::MAX,
+    };
+    run(policy, body).await
+}
+
+/// A supervisor for long-lived servers with millions of short children:
+/// nothing of a finished child is kept (drop its [`JoinHandle`] and its
+/// memory is freed when it ends), and only the first
+/// [`SERVER_KEPT_FAILURES`] failures are kept; later ones are counted.
+pub async fn server<B, T>(body: B) -> Result<T::Value, NurseryError>
+where
+    B: AsyncFnOnce(Nursery) -> T,
+    T: Outcome,
+{
+    let policy = Policy {
+        cancel_on_failure: false,
+        keep_failures: SERVER_KEPT_FAILURES,
+    };
+    run(policy, body).await
+}
+
+async fn run<B, T>(policy: Policy, body: B) -> Result<T::Value, NurseryError>
+where
+    B: AsyncFnOnce(Nursery) -> T,
+    T: Outcome,
+{
+    let shared = Rc::new(Shared {
+        scope: Rc::new(ScopeState::new()),
+        policy,
+        failures: RefCell::new(Vec::new()),
+        dropped: Cell::new(0),
+        panic: RefCell::new(None),
+        live: Cell::new(0),
+        waker: RefCell::new(None),
+        closed: Cell::new(false),
+        tasks: RefCell::new(Slab::new()),
+    });
+    let handle = Nursery {
+        shared: shared.clone(),
+    };
+    NurseryFuture {
+        shared,
+        body_polled: false,
+        value: None,
+        finished: false,
+        body: Some(body(handle)),
+    }
+    .await
+}
+
+pin_project! {
+    struct NurseryFuture<B: Future>
+    where
+        B::Output: Outcome,
+    {
+        shared: Rc<Shared>,
+        body_polled: bool,
+        value: Option<<B::Output as Outcome>::Value>,
+        finished: bool,
+        #[pin]
+        body: Option<B>,
+    }
+
+    impl<B: Future> PinnedDrop for NurseryFuture<B>
+    where
+        B::Output: Outcome,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if *this.finished {
+                return;
+            }
+            // Dropped from outside: the body and every child go now.
+            this.shared.closed.set(true);
+            this.body.set(None);
+            let handles: Vec<_> = this.shared.tasks.borrow_mut().drain().collect();
+            for handle in &handles {
+                handle.abort();
+            }
+            drop(handles);
+            this.shared.scope.exit();
+        }
+    }
+}
+
+impl<B: Future> Future for NurseryFuture<B>
+where
+    B::Output: Outcome,
+{
+    type Output = Result<<B::Output as Outcome>::Value, NurseryError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let shared = &**this.shared;
+        let node = match shared.scope.node() {
+            Some(node) => node,
+            None => shared.scope.enter(NodeKind::Nursery, None),
+        };
+        {
+            let mut waker = shared.waker.borrow_mut();
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        scope::set_waker(node, cx.waker());
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
+            if *this.body_polled && scope::decision(node) == Decision::Catch {
+                this.body.set(None);
+            } else {
+                *this.body_polled = true;
+                match scope::poll_in(node, || catch_unwind(AssertUnwindSafe(|| body.poll(cx)))) {
+                    Ok(Poll::Ready(output)) => {
+                        this.body.set(None);
+                        match output.into_outcome() {
+                            Ok(value) => *this.value = Some(value),
+                            // The body's failure cancels everything, even
+                            // in a supervisor.
+                            Err(error) => {
+                                shared.report(Failure::new(None, error));
+                                shared.cancel_nursery();
+                            }
+                        }
+                    }
+                    Ok(Poll::Pending) => {
+                        if scope::decision(node) == Decision::Catch {
+                            this.body.set(None);
+                        } else {
+                            scope::arm(node);
+                        }
+                    }
+                    Err(payload) => {
+                        this.body.set(None);
+                        shared.report_panic(payload);
+                        shared.cancel_nursery();
+                    }
+                }
+            }
+        }
+        if this.body.is_some() || shared.live.get() > 0 {
+            return Poll::Pending;
+        }
+        // Body and children are done: close and report.
+        *this.finished = true;
+        shared.closed.set(true);
+        let own_cancel = scope::cancel_called(node).is_some();
+        shared.scope.exit();
+        if let Some(payload) = shared.panic.borrow_mut().take() {
+            resume_unwind(payload);
+        }
+        let failures = std::mem::take(&mut *shared.failures.borrow_mut());
+        if !failures.is_empty() || shared.dropped.get() > 0 {
+            return Poll::Ready(Err(NurseryError::Failed(ErrorGroup::new(
+                failures,
+                shared.dropped.get(),
+            ))));
+        }
+        match this.value.take() {
+            Some(value) => Poll::Ready(Ok(value)),
+            None if own_cancel => Poll::Ready(Err(NurseryError::Cancelled)),
+            // Dropped because a scope outside was cancelled: that scope
+            // catches at our next suspension; report nothing meanwhile.
+            None => {
+                *this.finished = false;
+                Poll::Pending
+            }
+        }
+    }
+}
