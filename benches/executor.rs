@@ -70,7 +70,7 @@ where
 struct Arbor(&'static arbor::Runtime);
 
 impl Rt for Arbor {
-    type Handle<T: Unpin + 'static> = Joined<arbor::JoinHandle<T>>;
+    type Handle<T: Unpin + 'static> = Joined<arbor::task::JoinHandle<T>>;
     fn block_on<F: Future>(self, future: F) -> F::Output {
         self.0.block_on(future)
     }

@@ -404,6 +404,6 @@ fn running_a_scope_twice_panics() {
     virtual_rt().block_on(async {
         let scope = CancelScope::new();
         scope.run(async {}).await.unwrap();
-        let _ = scope.run(async {});
+        drop(scope.run(async {}));
     });
 }
