@@ -1,11 +1,11 @@
 //! Not a benchmark: prints a Markdown table comparing arbor with tokio and
 //! async-executor, read from the results criterion saved for the
-//! `executor` and `timers` benches (the mean of each bench's last run).
+//! `executor`, `timers` and `structured` benches (the mean of each bench's last run).
 //!
 //! Run the benches first, then this:
 //!
 //! ```text
-//! cargo bench --bench executor --bench timers && cargo bench --bench ratios
+//! cargo bench --bench executor --bench timers --bench structured && cargo bench --bench ratios
 //! ```
 //!
 //! Results are looked up where criterion writes them: `$CRITERION_HOME`,
@@ -25,6 +25,9 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("timers", None),
     ("timer_register_cancel", Some("0")),
     ("timer_register_cancel", Some("1000000")),
+    ("timeout_overhead", None),
+    ("nursery_spawn_join", None),
+    ("cancel_fanout", None),
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];

@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use arbor_runtime::scope::{self, CancelReason, NodeKind, NodeOptions, ScopeId};
+use arbor_runtime::scope::{self, CancelReason, Deadline, NodeKind, NodeOptions, ScopeId};
 use arbor_runtime::time::{self, Instant};
 
 /// Where a cancel scope is in its life.
@@ -56,23 +56,26 @@ impl ScopeState {
 
     /// Create the runtime node under the current one.
     pub(crate) fn enter(&self, kind: NodeKind, name: Option<&str>) -> ScopeId {
+        let deadline = match (self.deadline.get(), self.timeout.take()) {
+            (Some(at), None) => Some(Deadline::At(at)),
+            (None, Some(after)) => Some(Deadline::After(after)),
+            // Both: the earlier wins, so the clock must be read here.
+            (Some(at), Some(after)) => Some(Deadline::At(at.min(time::now() + after))),
+            (None, None) => None,
+        };
         let id = scope::enter(
             kind,
             NodeOptions {
                 shield: self.shield.get(),
                 cancelled: self.cancel_called.get().then_some(CancelReason::Explicit),
                 name: name.map(Into::into),
+                // A deadline already past cancels the node on entry.
+                deadline,
             },
         );
         self.phase.set(Phase::Entered(id));
-        if let Some(timeout) = self.timeout.take() {
-            let at = time::now() + timeout;
-            let at = self.deadline.get().map_or(at, |d| d.min(at));
-            self.deadline.set(Some(at));
-        }
-        if let Some(deadline) = self.deadline.get() {
-            // A deadline already past cancels the node on entry.
-            scope::set_deadline(id, Some(deadline));
+        if deadline.is_some() {
+            self.deadline.set(scope::deadline(id));
         }
         id
     }

@@ -99,6 +99,12 @@ impl<T> GenSlab<T> {
         }
     }
 
+    /// The occupant of `index`, whatever its generation (for structures
+    /// that only store indices of entries they keep alive).
+    pub(crate) fn at_index_mut(&mut self, index: u32) -> Option<&mut T> {
+        self.slots.get_mut(index as usize)?.value.as_mut()
+    }
+
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         let slot = self.slots.get_mut(key.index as usize)?;
         if slot.generation != key.generation {

@@ -26,7 +26,7 @@ use std::task::Waker;
 use crate::context;
 use crate::reactor::Reactor;
 use crate::reactor::epoll::EventFd;
-use crate::scope::{CancelReason, NodeKind, NodeOptions, Owner, ScopeId, ScopeTable};
+use crate::scope::{CancelReason, Deadline, NodeKind, NodeOptions, Owner, ScopeId, ScopeTable};
 use crate::slab::GenSlab;
 use crate::slab::Key;
 use crate::task::raw::RawTask;
@@ -450,15 +450,30 @@ impl Core {
             .is_some_and(|n| n.effective)
     }
 
-    pub(crate) fn enter_node(&self, kind: NodeKind, opts: NodeOptions) -> ScopeId {
+    pub(crate) fn enter_node(&self, kind: NodeKind, mut opts: NodeOptions) -> ScopeId {
         let owner = match self.current.get() {
             Some(id) => Owner::Task(id),
             None => Owner::Root,
         };
+        let deadline = opts.deadline.take();
         let key = self
             .scopes
             .borrow_mut()
             .create(self.current_node.get(), owner, kind, opts);
+        if let Some(deadline) = deadline {
+            // One clock read: the timer entry waits for `arm_node`.
+            let now = self.clock.now();
+            let at = match deadline {
+                Deadline::At(at) => at,
+                Deadline::After(timeout) => now + timeout,
+            };
+            if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
+                node.deadline = Some(at);
+            }
+            if at <= now {
+                self.cancel_node(key, CancelReason::Deadline);
+            }
+        }
         ScopeId(key)
     }
 

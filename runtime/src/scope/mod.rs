@@ -27,7 +27,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::task::Waker;
 
-pub use tree::{CancelReason, Decision, NodeKind, NodeOptions};
+pub use tree::{CancelReason, Deadline, Decision, NodeKind, NodeOptions};
 pub(crate) use tree::{Owner, ScopeTable};
 
 use crate::context;

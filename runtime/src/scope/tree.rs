@@ -96,6 +96,17 @@ pub struct NodeOptions {
     pub cancelled: Option<CancelReason>,
     /// A name for dumps.
     pub name: Option<Rc<str>>,
+    /// A deadline, absolute or relative to entry (see [`Deadline`]).
+    pub deadline: Option<Deadline>,
+}
+
+/// A node's deadline as given at entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// At this instant; already past means cancelled on entry.
+    At(Instant),
+    /// This long after entry (read from the clock once, at entry).
+    After(std::time::Duration),
 }
 
 /// Whether the wrapper polling a node must drop its inner future now.
@@ -159,8 +170,7 @@ impl ScopeTable {
     }
 
     fn at_mut(&mut self, index: u32) -> Option<&mut Node> {
-        let key = self.key_of(index)?;
-        self.nodes.get_mut(key)
+        self.nodes.at_index_mut(index)
     }
 
     pub(crate) fn len(&self) -> usize {

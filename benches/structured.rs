@@ -1,0 +1,196 @@
+//! Structured-concurrency benchmarks: arbor's nurseries and cancel scopes
+//! against the nearest equivalent of tokio (current_thread + `LocalSet`)
+//! and async-executor (`LocalExecutor`, with async-io timers).
+//!
+//! - `timeout_overhead`: 100,000 times, wrap an immediately ready future in
+//!   a 1 s timeout (`move_on_after` / `tokio::time::timeout` / a race with
+//!   an `async_io::Timer`).
+//! - `nursery_spawn_join`: 10,000 children in one nursery, awaited by its
+//!   end / a tokio `JoinSet` / async-executor tasks collected and awaited.
+//! - `cancel_fanout`: cancel one scope covering 10,000 parked tasks and
+//!   wait until all are dropped / `JoinSet::abort_all` then drain /
+//!   `Task::cancel` each. Only the cancellation is timed.
+//!
+//! ```text
+//! cargo bench --bench structured && cargo bench --bench ratios
+//! ```
+
+use std::cell::Cell;
+use std::future::{pending, ready};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use criterion::Criterion;
+
+const TIMEOUTS: usize = 100_000;
+const CHILDREN: usize = 10_000;
+const SEC: Duration = Duration::from_secs(1);
+
+fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    (rt, tokio::task::LocalSet::new())
+}
+
+fn timeout_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timeout_overhead");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(async {
+                let mut sum = 0;
+                for i in 0..TIMEOUTS {
+                    sum += arbor::move_on_after(SEC, ready(i)).await.expect("ready");
+                }
+                sum
+            })
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let mut sum = 0;
+                for i in 0..TIMEOUTS {
+                    sum += tokio::time::timeout(SEC, ready(i)).await.expect("ready");
+                }
+                sum
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let mut sum = 0;
+                for i in 0..TIMEOUTS {
+                    let timed = futures_lite::future::or(async { Some(ready(i).await) }, async {
+                        async_io::Timer::after(SEC).await;
+                        None
+                    });
+                    sum += timed.await.expect("ready");
+                }
+                sum
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn nursery_spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nursery_spawn_join");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(arbor::nursery(async |n| {
+                for _ in 0..CHILDREN {
+                    drop(n.spawn(async {}));
+                }
+            }))
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..CHILDREN {
+                    set.spawn_local(async {});
+                }
+                while let Some(r) = set.join_next().await {
+                    r.expect("child");
+                }
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..CHILDREN).map(|_| ex.spawn(async {})).collect();
+                for t in tasks {
+                    t.await;
+                }
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn cancel_fanout(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cancel_fanout");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Rc::new(Cell::new(None));
+                let s = started.clone();
+                let out = arbor.block_on(arbor::nursery(async |n| {
+                    for _ in 0..CHILDREN {
+                        drop(n.spawn(pending::<()>()));
+                    }
+                    arbor::yield_now().await; // every child parked
+                    s.set(Some(Instant::now()));
+                    n.cancel_scope().cancel();
+                    arbor::checkpoint().await;
+                }));
+                total += started.get().expect("cancelled").elapsed();
+                assert!(out.is_err());
+            }
+            total
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            local.block_on(&rt, async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..CHILDREN {
+                        set.spawn_local(pending::<()>());
+                    }
+                    tokio::task::yield_now().await;
+                    let start = Instant::now();
+                    set.abort_all();
+                    while let Some(r) = set.join_next().await {
+                        assert!(r.unwrap_err().is_cancelled());
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter_custom(|iters| {
+            futures_lite::future::block_on(ex.run(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let tasks: Vec<_> = (0..CHILDREN).map(|_| ex.spawn(pending::<()>())).collect();
+                    futures_lite::future::yield_now().await;
+                    let start = Instant::now();
+                    for t in tasks {
+                        assert!(t.cancel().await.is_none());
+                    }
+                    total += start.elapsed();
+                }
+                total
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    timeout_overhead(&mut c);
+    nursery_spawn_join(&mut c);
+    cancel_fanout(&mut c);
+    c.final_summary();
+}
