@@ -75,9 +75,7 @@ impl CancelScope {
     /// A handle that can cancel the scope or change its deadline and
     /// shield, from any task on this thread, before, while and after it runs.
     pub fn handle(&self) -> CancelHandle {
-        CancelHandle {
-            state: self.state.clone(),
-        }
+        CancelHandle::new(self.state.clone())
     }
 
     /// Run `future` inside the scope.
@@ -132,62 +130,78 @@ impl fmt::Debug for CancelScope {
 /// runtime thread, like the scope.
 #[derive(Clone)]
 pub struct CancelHandle {
-    state: Rc<ScopeState>,
+    owner: Rc<dyn HasScope>,
+}
+
+/// Something that holds a scope's state inline (a scope, a nursery, a
+/// child), so a handle costs no allocation of its own.
+pub(crate) trait HasScope {
+    fn scope_state(&self) -> &ScopeState;
+}
+
+impl HasScope for ScopeState {
+    fn scope_state(&self) -> &ScopeState {
+        self
+    }
 }
 
 impl CancelHandle {
-    pub(crate) fn from_state(state: Rc<ScopeState>) -> Self {
-        CancelHandle { state }
+    pub(crate) fn new(owner: Rc<dyn HasScope>) -> Self {
+        CancelHandle { owner }
+    }
+
+    fn state(&self) -> &ScopeState {
+        self.owner.scope_state()
     }
 
     /// Cancel the scope. Idempotent.
     pub fn cancel(&self) {
-        self.state.cancel(None);
+        self.state().cancel(None);
     }
 
     /// Cancel the scope, recording why (shown by
     /// [`Cancelled::reason`](crate::Cancelled::reason) and in dumps).
     pub fn cancel_with_reason(&self, reason: impl Into<String>) {
-        self.state.cancel(Some(reason.into()));
+        self.state().cancel(Some(reason.into().into_boxed_str()));
     }
 
     /// Whether the scope's cancel was called, by a handle or its deadline.
     pub fn is_cancel_called(&self) -> bool {
-        self.state.is_cancel_called()
+        self.state().is_cancel_called()
     }
 
     /// Whether the scope dropped its future because it was cancelled.
     pub fn cancelled_caught(&self) -> bool {
-        self.state.caught.get()
+        self.state().caught.get()
     }
 
     /// The scope's deadline.
     pub fn deadline(&self) -> Option<Instant> {
-        self.state.deadline.get()
+        self.state().deadline.get()
     }
 
     /// Move (or clear) the deadline. Later never un-cancels; a deadline
     /// already past cancels the scope at once (its code is dropped at its
     /// next suspension).
     pub fn set_deadline(&self, deadline: Option<Instant>) {
-        self.state.set_deadline(deadline);
+        self.state().set_deadline(deadline);
     }
 
     /// Turn the shield on or off. Turning it off while an enclosing scope
     /// is cancelled lets that cancellation in at once.
     pub fn set_shield(&self, shield: bool) {
-        self.state.set_shield(shield);
+        self.state().set_shield(shield);
     }
 
     /// Whether the scope is shielded.
     pub fn shield(&self) -> bool {
-        self.state.shield.get()
+        self.state().shield.get()
     }
 }
 
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_state(f, "CancelHandle", &self.state)
+        debug_state(f, "CancelHandle", self.state())
     }
 }
 

@@ -19,7 +19,7 @@ use crate::state::ScopeState;
 /// What a child shares with its [`JoinHandle`].
 pub(crate) struct ChildShared<T> {
     /// The child's private cancel scope: `JoinHandle::cancel` cancels it.
-    pub(crate) scope: Rc<ScopeState>,
+    pub(crate) scope: ScopeState,
     pub(crate) result: RefCell<Option<Result<T, ChildError>>>,
     pub(crate) done: Cell<bool>,
     pub(crate) waker: RefCell<Option<Waker>>,
@@ -28,7 +28,7 @@ pub(crate) struct ChildShared<T> {
 impl<T> ChildShared<T> {
     pub(crate) fn new() -> Self {
         ChildShared {
-            scope: Rc::new(ScopeState::new()),
+            scope: ScopeState::new(),
             result: RefCell::new(None),
             done: Cell::new(false),
             waker: RefCell::new(None),
@@ -42,6 +42,12 @@ impl<T> ChildShared<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+}
+
+impl<T> crate::cancel_scope::HasScope for ChildShared<T> {
+    fn scope_state(&self) -> &ScopeState {
+        &self.scope
     }
 }
 
@@ -69,8 +75,6 @@ pin_project! {
         pub(crate) child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
         pub(crate) name: Option<Rc<str>>,
         pub(crate) start: Option<Rc<dyn StartHook>>,
-        // The key of the child's runtime task handle in the nursery's table.
-        pub(crate) slot: Rc<Cell<Option<usize>>>,
         pub(crate) polled: bool,
         pub(crate) finished: bool,
         #[pin]
@@ -87,7 +91,7 @@ pin_project! {
                 // Dropped without finishing: the runtime shut down, or the
                 // nursery future itself was dropped and aborted us.
                 this.inner.set(None);
-                end(this.nursery, this.child, this.name, this.start, this.slot, Ending::Cancelled);
+                end(this.nursery, this.child, this.name, this.start, Ending::Cancelled);
             }
         }
     }
@@ -141,7 +145,6 @@ where
             this.child,
             this.name,
             this.start,
-            this.slot,
             ending,
         );
         Poll::Ready(())
@@ -155,7 +158,6 @@ fn end<V>(
     child: &ChildShared<V>,
     name: &Option<Rc<str>>,
     start: &Option<Rc<dyn StartHook>>,
-    slot: &Cell<Option<usize>>,
     ending: Ending<V>,
 ) {
     child.scope.exit();
@@ -191,5 +193,5 @@ fn end<V>(
         }
     };
     child.finish(result);
-    nursery.child_done(slot.take());
+    nursery.child_done();
 }

@@ -16,11 +16,11 @@ use crate::error::ChildError;
 /// cancelled, failed (its error went to the nursery's group) or panicked.
 /// Dropping the handle does not affect the child: the nursery still owns
 /// and waits for it.
-pub struct JoinHandle<T> {
+pub struct JoinHandle<T: 'static> {
     child: Rc<ChildShared<T>>,
 }
 
-impl<T> JoinHandle<T> {
+impl<T: 'static> JoinHandle<T> {
     pub(crate) fn new(child: Rc<ChildShared<T>>) -> Self {
         JoinHandle { child }
     }
@@ -38,7 +38,7 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> Future for JoinHandle<T> {
+impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, ChildError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -61,7 +61,7 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
-impl<T> fmt::Debug for JoinHandle<T> {
+impl<T: 'static> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("finished", &self.is_finished())
@@ -69,10 +69,10 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-impl<T> JoinHandle<T> {
+impl<T: 'static> JoinHandle<T> {
     /// A handle that can cancel this child (like [`cancel`](JoinHandle::cancel))
     /// and change its deadline, from any task on this thread.
     pub fn cancel_scope(&self) -> CancelHandle {
-        CancelHandle::from_state(self.child.scope.clone())
+        CancelHandle::new(self.child.clone())
     }
 }

@@ -11,7 +11,6 @@ use std::task::{Context, Poll, Waker};
 
 use arbor_runtime::scope::{self, Decision, NodeKind, SpawnError};
 use pin_project_lite::pin_project;
-use slab::Slab;
 
 use crate::cancel_scope::CancelHandle;
 use crate::child::{ChildShared, ChildTask, StartHook};
@@ -35,7 +34,7 @@ pub const SERVER_KEPT_FAILURES: usize = 64;
 
 /// State shared by the nursery future, its handles and its children.
 pub(crate) struct Shared {
-    scope: Rc<ScopeState>,
+    scope: ScopeState,
     policy: Policy,
     failures: RefCell<Vec<Failure>>,
     dropped: Cell<usize>,
@@ -43,8 +42,6 @@ pub(crate) struct Shared {
     live: Cell<usize>,
     waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
-    /// Runtime handles of live children, to drop them with the nursery.
-    tasks: RefCell<Slab<arbor_runtime::JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -78,17 +75,18 @@ impl Shared {
         }
     }
 
-    pub(crate) fn child_done(&self, slot: Option<usize>) {
-        if let Some(slot) = slot {
-            // Our own task's handle: dropping it only detaches.
-            let handle = self.tasks.borrow_mut().try_remove(slot);
-            drop(handle);
-        }
+    pub(crate) fn child_done(&self) {
         self.live.set(self.live.get() - 1);
         let waker = self.waker.borrow().clone();
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+}
+
+impl crate::cancel_scope::HasScope for Shared {
+    fn scope_state(&self) -> &ScopeState {
+        &self.scope
     }
 }
 
@@ -162,19 +160,18 @@ impl Nursery {
             _ => return Err(SpawnError::Closed),
         };
         let child = Rc::new(ChildShared::new());
-        let slot = Rc::new(Cell::new(None));
         let task = ChildTask {
             nursery: shared.clone(),
             child: child.clone(),
             name: name.map(Rc::from),
             start,
-            slot: slot.clone(),
             polled: false,
             finished: false,
             inner: Some(future),
         };
-        let handle = scope::spawn_in(node, name, task)?;
-        slot.set(Some(shared.tasks.borrow_mut().insert(handle)));
+        // The runtime task is detached: the nursery reaches its children
+        // through its scope node (and aborts them with it if dropped).
+        drop(scope::spawn_in(node, name, task)?);
         shared.live.set(shared.live.get() + 1);
         Ok(JoinHandle::new(child))
     }
@@ -222,7 +219,7 @@ impl Nursery {
     /// The nursery's cancel scope: cancelling it cancels the body and every
     /// child. The nursery then returns [`NurseryError::Cancelled`].
     pub fn cancel_scope(&self) -> CancelHandle {
-        CancelHandle::from_state(self.shared.scope.clone())
+        CancelHandle::new(self.shared.clone())
     }
 
     /// Children spawned and not yet finished.
@@ -322,7 +319,7 @@ where
     T: Outcome,
 {
     let shared = Rc::new(Shared {
-        scope: Rc::new(ScopeState::new()),
+        scope: ScopeState::new(),
         policy,
         failures: RefCell::new(Vec::new()),
         dropped: Cell::new(0),
@@ -330,7 +327,6 @@ where
         live: Cell::new(0),
         waker: RefCell::new(None),
         closed: Cell::new(false),
-        tasks: RefCell::new(Slab::new()),
     });
     let handle = Nursery {
         shared: shared.clone(),
@@ -370,11 +366,9 @@ pin_project! {
             // Dropped from outside: the body and every child go now.
             this.shared.closed.set(true);
             this.body.set(None);
-            let handles: Vec<_> = this.shared.tasks.borrow_mut().drain().collect();
-            for handle in &handles {
-                handle.abort();
+            if let Some(node) = this.shared.scope.node() {
+                scope::abort_tasks(node);
             }
-            drop(handles);
             this.shared.scope.exit();
         }
     }

@@ -149,6 +149,6 @@ fn catch<F>(mut inner: Pin<&mut Option<F>>, state: &ScopeState) -> Cancelled {
     state.exit();
     Cancelled {
         by_deadline,
-        reason: state.reason.borrow().clone(),
+        reason: state.reason.borrow().as_deref().map(String::from),
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct ScopeState {
     pub(crate) phase: Cell<Phase>,
     pub(crate) cancel_called: Cell<bool>,
     pub(crate) caught: Cell<bool>,
-    pub(crate) reason: RefCell<Option<String>>,
+    pub(crate) reason: RefCell<Option<Box<str>>>,
     pub(crate) deadline: Cell<Option<Instant>>,
     /// Relative deadline, turned into an absolute one at entry.
     pub(crate) timeout: Cell<Option<Duration>>,
@@ -95,7 +95,7 @@ impl ScopeState {
         }
     }
 
-    pub(crate) fn cancel(&self, reason: Option<String>) {
+    pub(crate) fn cancel(&self, reason: Option<Box<str>>) {
         if !self.cancel_called.replace(true) {
             *self.reason.borrow_mut() = reason;
         }

@@ -442,6 +442,28 @@ impl Core {
             .collect()
     }
 
+    /// Abort every task spawned into the node at `index` (a scan of the task
+    /// slab: this is the rare path of a nursery dropped from outside).
+    pub(crate) fn abort_tasks_in(&self, index: u32) {
+        let doomed: Vec<(TaskId, RawTask)> = {
+            let tasks = self.tasks.borrow();
+            tasks
+                .keys()
+                .into_iter()
+                .filter_map(|key| {
+                    let raw = *tasks.get(key)?;
+                    (raw.header().scope.get() == index).then_some((TaskId::from_key(key), raw))
+                })
+                .collect()
+        };
+        for (id, raw) in doomed {
+            // Still there? An earlier abort's destructors may have ended it.
+            if self.tasks.borrow().get(id.key()).is_some() {
+                abort_task(raw, id, self.key);
+            }
+        }
+    }
+
     /// Whether the code being polled is in an effectively cancelled node.
     pub(crate) fn current_cancelled(&self) -> bool {
         self.scopes

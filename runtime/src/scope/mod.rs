@@ -177,6 +177,19 @@ where
     })
 }
 
+/// Abort every task spawned into `scope`: their futures are dropped now
+/// (a task aborting itself is dropped when its poll returns). For dropping
+/// a nursery's children with it; costs a scan of the runtime's tasks.
+pub fn abort_tasks(scope: ScopeId) {
+    context::with(|core| {
+        if let Some(core) = core
+            && core.scopes.borrow().get(scope.0).is_some()
+        {
+            core.abort_tasks_in(scope.index());
+        }
+    })
+}
+
 /// Create a node under the current node, owned by the code running now,
 /// and return it. The caller polls inside it with [`poll_in`] and must
 /// [`exit`] it when done (also when dropped).
