@@ -407,3 +407,69 @@ fn running_a_scope_twice_panics() {
         drop(scope.run(async {}));
     });
 }
+
+#[test]
+fn timeouts_whose_node_is_made_lazily_still_cover_everything_they_wrap() {
+    virtual_rt().block_on(async {
+        let before = arbor::scope::live_scopes();
+        let t0 = time::now();
+        // A scope entered in the first poll hangs below the timeout.
+        assert!(
+            move_on_after(SEC, CancelScope::new().run(sleep(HOUR)))
+                .await
+                .is_none()
+        );
+        assert_eq!(time::now() - t0, SEC);
+        // Nested timeouts: whichever is earlier applies.
+        assert_eq!(
+            move_on_after(SEC, move_on_after(HOUR, sleep(HOUR))).await,
+            None
+        );
+        assert_eq!(
+            move_on_after(HOUR, move_on_after(SEC, sleep(HOUR))).await,
+            Some(None)
+        );
+        assert_eq!(time::now() - t0, SEC * 3);
+        // A nursery inside one.
+        let out = move_on_after(
+            SEC,
+            arbor::nursery(async |n| {
+                n.spawn(sleep(HOUR));
+            }),
+        )
+        .await;
+        assert!(out.is_none());
+        // A timeout inside an explicit scope inside a timeout: the explicit
+        // scope's cancellation reaches the inner timeout's code.
+        let scope = CancelScope::new();
+        let h = scope.handle();
+        let canceller = arbor::spawn(async move {
+            sleep(SEC).await;
+            h.cancel();
+        });
+        let t1 = time::now();
+        let out = move_on_after(HOUR, scope.run(move_on_after(HOUR, sleep(HOUR)))).await;
+        assert!(matches!(out, Some(Err(_))));
+        assert!(scope.cancelled_caught());
+        assert_eq!(time::now() - t1, SEC);
+        canceller.await.unwrap();
+        assert_eq!(arbor::scope::live_scopes(), before, "every node exited");
+        assert_eq!(time::armed_timers(), 0);
+    });
+}
+
+#[test]
+fn a_panic_inside_a_lazy_timeout_leaves_no_node_behind() {
+    virtual_rt().block_on(async {
+        let before = arbor::scope::live_scopes();
+        let fut = move_on_after(SEC, async {
+            let _ = arbor::current_effective_deadline(); // forces the node
+            panic!("inside");
+        });
+        let caught = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
+        assert!(caught.is_err());
+        assert_eq!(arbor::scope::live_scopes(), before);
+        // The scope stack is clean: a new timeout works normally.
+        assert_eq!(move_on_after(SEC, sleep(HOUR)).await, None);
+    });
+}

@@ -140,13 +140,7 @@ where
         }
         this.inner.set(None);
         *this.finished = true;
-        end(
-            this.nursery,
-            this.child,
-            this.name,
-            this.start,
-            ending,
-        );
+        end(this.nursery, this.child, this.name, this.start, ending);
         Poll::Ready(())
     }
 }

@@ -71,6 +71,8 @@ pin_project! {
         state: S,
         kind: NodeKind,
         polled: bool,
+        // A timeout nobody else can touch: its node is made lazily.
+        provisional: bool,
         #[pin]
         inner: Option<F>,
     }
@@ -94,8 +96,18 @@ impl<S: Deref<Target = ScopeState>, F> Scoped<S, F> {
             state,
             kind,
             polled: false,
+            provisional: false,
             inner: Some(inner),
         }
+    }
+
+    /// A scope with only a relative deadline and no handle: its first poll
+    /// runs without a node unless something needs one.
+    pub(crate) fn provisional(mut self) -> Self {
+        self.provisional = self.state.timeout.get().is_some_and(|t| !t.is_zero())
+            && self.state.deadline.get().is_none()
+            && !self.state.shield.get();
+        self
     }
 }
 
@@ -112,6 +124,35 @@ where
             this.inner.is_some(),
             "a cancel scope's future was polled after it completed"
         );
+        if std::mem::take(this.provisional) {
+            let timeout = this.state.timeout.take().expect("checked by provisional()");
+            let depth = scope::enter_provisional(*this.kind, timeout);
+            let guard = LeaveOnUnwind(depth);
+            let inner = this.inner.as_mut().as_pin_mut().expect("checked above");
+            let poll = inner.poll(cx);
+            std::mem::forget(guard);
+            *this.polled = true;
+            match poll {
+                Poll::Ready(output) => {
+                    if let Some(node) = scope::leave_provisional(depth, false) {
+                        scope::exit(node);
+                    }
+                    this.inner.set(None);
+                    this.state.phase.set(crate::state::Phase::Exited);
+                    return Poll::Ready(Ok(output));
+                }
+                Poll::Pending => {
+                    let node = scope::leave_provisional(depth, true).expect("kept");
+                    this.state.adopt(node);
+                    scope::set_waker(node, cx.waker());
+                    if scope::decision(node) == Decision::Catch {
+                        return Poll::Ready(Err(catch(this.inner, this.state)));
+                    }
+                    scope::arm(node);
+                    return Poll::Pending;
+                }
+            }
+        }
         let node = match this.state.node() {
             Some(node) => node,
             None => this.state.enter(*this.kind, None),
@@ -137,6 +178,17 @@ where
                 scope::arm(node);
                 Poll::Pending
             }
+        }
+    }
+}
+
+/// Pops a provisional scope if its inner future panics.
+struct LeaveOnUnwind(usize);
+
+impl Drop for LeaveOnUnwind {
+    fn drop(&mut self) {
+        if let Some(node) = scope::leave_provisional(self.0, false) {
+            scope::exit(node);
         }
     }
 }

@@ -80,6 +80,12 @@ impl ScopeState {
         id
     }
 
+    /// Take over a node made for a provisional scope.
+    pub(crate) fn adopt(&self, id: ScopeId) {
+        self.phase.set(Phase::Entered(id));
+        self.deadline.set(scope::deadline(id));
+    }
+
     pub(crate) fn exit(&self) {
         if let Phase::Entered(id) = self.phase.replace(Phase::Exited) {
             // Keep what the node knew: it is freed now.

@@ -34,7 +34,7 @@ fn timed<F: Future>(
     let state = ScopeState::new();
     state.deadline.set(deadline);
     state.timeout.set(timeout);
-    Scoped::new(Inline(state), NodeKind::Scope, future)
+    Scoped::new(Inline(state), NodeKind::Scope, future).provisional()
 }
 
 /// Run `future` for at most `timeout`: `Some(output)`, or `None` when the

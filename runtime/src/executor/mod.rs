@@ -73,6 +73,9 @@ pub(crate) struct Core {
     pub(crate) current_node: Cell<u32>,
     names: RefCell<HashMap<u32, Rc<str>>>,
     pub(crate) scopes: RefCell<ScopeTable>,
+    /// Timeout scopes entered by the code being polled whose node is not
+    /// created yet (see `scope::enter_provisional`), outermost first.
+    provisional: RefCell<Vec<Provisional>>,
     pub(crate) timers: RefCell<Wheel>,
     pub(crate) clock: Clock,
     pub(crate) reactor: Rc<RefCell<Reactor>>,
@@ -149,6 +152,7 @@ impl Builder {
             current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
             scopes: RefCell::new(ScopeTable::new()),
+            provisional: RefCell::new(Vec::new()),
             timers: RefCell::new(Wheel::new()),
             clock,
             reactor: Rc::new(RefCell::new(reactor)),
@@ -292,6 +296,19 @@ where
     context::expect("arbor::spawn_named", |core| {
         core.spawn(ScopeId::ROOT, Some(name.into()), future)
     })
+}
+
+/// A timeout scope whose node is created only if something needs it.
+pub(crate) struct Provisional {
+    kind: NodeKind,
+    timeout: std::time::Duration,
+    /// `current_node` when it was entered.
+    parent: u32,
+    /// Entered while the next outer provisional scope had no node yet: its
+    /// parent is that scope's node, once there is one.
+    under_outer: bool,
+    owner: Owner,
+    node: Option<Key>,
 }
 
 /// One line of `scope::dump`.
@@ -472,7 +489,83 @@ impl Core {
             .is_some_and(|n| n.effective)
     }
 
+    pub(crate) fn enter_provisional(&self, kind: NodeKind, timeout: std::time::Duration) -> usize {
+        let owner = match self.current.get() {
+            Some(id) => Owner::Task(id),
+            None => Owner::Root,
+        };
+        let mut stack = self.provisional.borrow_mut();
+        let under_outer = stack.last().is_some_and(|outer| outer.node.is_none());
+        stack.push(Provisional {
+            kind,
+            timeout,
+            parent: self.current_node.get(),
+            under_outer,
+            owner,
+            node: None,
+        });
+        stack.len() - 1
+    }
+
+    /// Create the nodes of every provisional scope (a nested scope, a
+    /// query of the current scope or its deadline needs them) and make the
+    /// innermost one current.
+    pub(crate) fn materialize(&self) {
+        let pending: Vec<usize> = {
+            let stack = self.provisional.borrow();
+            (0..stack.len())
+                .filter(|&i| stack[i].node.is_none())
+                .collect()
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        for i in pending {
+            let (parent, owner, kind, timeout) = {
+                let stack = self.provisional.borrow();
+                let e = &stack[i];
+                let parent = match e.under_outer {
+                    true => stack[i - 1].node.map_or(e.parent, |k| k.index),
+                    false => e.parent,
+                };
+                (parent, e.owner, e.kind, e.timeout)
+            };
+            let key = self
+                .scopes
+                .borrow_mut()
+                .create(parent, owner, kind, NodeOptions::default());
+            if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
+                node.deadline = Some(now + timeout);
+            }
+            self.provisional.borrow_mut()[i].node = Some(key);
+            self.current_node.set(key.index);
+        }
+    }
+
+    /// Pop provisional scope `depth`; with `keep`, materialize it first.
+    /// Returns its node if it has one, and restores the current node.
+    pub(crate) fn leave_provisional(&self, depth: usize, keep: bool) -> Option<ScopeId> {
+        if keep {
+            self.materialize();
+        }
+        let mut stack = self.provisional.borrow_mut();
+        debug_assert_eq!(
+            stack.len(),
+            depth + 1,
+            "provisional scopes leave in LIFO order"
+        );
+        let entry = stack.pop()?;
+        let current = match stack.last() {
+            Some(outer) if entry.under_outer => outer.node.map_or(entry.parent, |k| k.index),
+            _ => entry.parent,
+        };
+        self.current_node.set(current);
+        entry.node.map(ScopeId)
+    }
+
     pub(crate) fn enter_node(&self, kind: NodeKind, mut opts: NodeOptions) -> ScopeId {
+        self.materialize();
         let owner = match self.current.get() {
             Some(id) => Owner::Task(id),
             None => Owner::Root,

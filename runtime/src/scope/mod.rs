@@ -190,6 +190,30 @@ pub fn abort_tasks(scope: ScopeId) {
     })
 }
 
+/// Enter a timeout scope without creating its node: the node (and the
+/// clock read for its deadline, `timeout` from then) is made only if
+/// something needs it while the wrapper polls its inner future: a nested
+/// scope, [`current_scope`], [`current_effective_deadline`], or the inner
+/// future suspending ([`leave_provisional`] with `keep`). A future that
+/// completes without suspending so costs a push and a pop. Only for scopes
+/// nobody else can cancel or move (no handle), unshielded, with a
+/// relative deadline. Returns the depth to pass to [`leave_provisional`].
+///
+/// # Panics
+/// Outside a runtime.
+pub fn enter_provisional(kind: NodeKind, timeout: std::time::Duration) -> usize {
+    core_op("arbor::scope::enter_provisional", |core| {
+        core.enter_provisional(kind, timeout)
+    })
+}
+
+/// Leave provisional scope `depth` (the innermost): with `keep` (its
+/// future suspended) its node is created if it was not yet; returns the
+/// node if there is one, which the caller then owns (and must [`exit`]).
+pub fn leave_provisional(depth: usize, keep: bool) -> Option<ScopeId> {
+    context::with(|core| core.and_then(|c| c.leave_provisional(depth, keep)))
+}
+
 /// Create a node under the current node, owned by the code running now,
 /// and return it. The caller polls inside it with [`poll_in`] and must
 /// [`exit`] it when done (also when dropped).
@@ -348,6 +372,7 @@ pub fn current_scope() -> ScopeId {
         let Some(core) = core else {
             return ScopeId::ROOT;
         };
+        core.materialize();
         let index = core.current_node.get();
         core.scopes
             .borrow()
@@ -365,6 +390,7 @@ pub fn current_effective_deadline() -> EffectiveDeadline {
         let Some(core) = core else {
             return EffectiveDeadline::None;
         };
+        core.materialize();
         match core
             .scopes
             .borrow()
@@ -399,7 +425,13 @@ pub fn live_scopes() -> usize {
 /// });
 /// ```
 pub fn dump() -> String {
-    context::with(|core| core.map(dump::render).unwrap_or_default())
+    context::with(|core| {
+        core.map(|core| {
+            core.materialize();
+            dump::render(core)
+        })
+        .unwrap_or_default()
+    })
 }
 
 fn with_node(scope: ScopeId, f: impl FnOnce(&mut tree::Node)) {
