@@ -1,5 +1,7 @@
-//! arbor's first demo: concurrent timers, an interval, a pipe read and a
-//! wake from another thread, all on one thread, printing what happens.
+//! arbor's demo: concurrent timers, an interval, a pipe read and a wake
+//! from another thread, then structured concurrency: a nursery whose first
+//! failure cancels its siblings, and a timeout around a nursery. All on one
+//! thread, printing what happens.
 //!
 //! ```text
 //! cargo run --release --example demo
@@ -77,10 +79,48 @@ fn main() -> std::io::Result<()> {
         long.abort();
         let aborted = long.await.unwrap_err();
         println!("{} aborted the hour-long task: {aborted}", stamp(start));
-        println!(
-            "{} done: read {bytes} bytes, all tasks finished",
-            stamp(start)
-        );
+        println!("{} read {bytes} bytes; now a nursery", stamp(start));
+
+        // A nursery: three workers; one fails, the others are cancelled at
+        // once (their futures dropped), and the failure comes back.
+        let outcome = arbor::nursery(async |n| {
+            for (name, ms) in [("fetch", 400u64), ("parse", 50), ("index", 800)] {
+                n.spawn_named(name, async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    if name == "parse" {
+                        return Err(std::io::Error::other("malformed input"));
+                    }
+                    println!("{} {name} finished (unexpected!)", stamp(start));
+                    Ok(())
+                });
+            }
+        })
+        .await;
+        match outcome {
+            Err(arbor::NurseryError::Failed(group)) => {
+                println!(
+                    "{} nursery failed, siblings cancelled: {group}",
+                    stamp(start)
+                );
+            }
+            other => println!("{} nursery ended with {other:?}", stamp(start)),
+        }
+
+        // A timeout around a nursery: both long children are dropped at 100 ms.
+        let timed = arbor::move_on_after(
+            Duration::from_millis(100),
+            arbor::nursery(async |n| {
+                n.spawn(sleep(Duration::from_secs(3600)));
+                n.spawn(sleep(Duration::from_secs(7200)));
+            }),
+        )
+        .await;
+        let verdict = match timed {
+            None => "moved on, children dropped",
+            Some(_) => "finished?!",
+        };
+        println!("{} timeout around a nursery: {verdict}", stamp(start));
+        println!("{} done: all tasks finished", stamp(start));
         Ok(())
     })
 }

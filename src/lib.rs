@@ -46,3 +46,8 @@ pub use arbor_nursery::{
     current_effective_deadline, dump, fail_after, fail_at, move_on_after, move_on_at, nursery,
     server, shield, supervisor,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
