@@ -505,3 +505,19 @@ fn dump_shows_the_tree_with_names_and_deadlines() {
         .await;
     });
 }
+
+#[test]
+fn start_accepts_an_async_closure() {
+    virtual_rt().block_on(async {
+        let v = nursery(async |n| {
+            n.start(async |status: arbor::TaskStatus<u32>| {
+                status.started(7).unwrap();
+            })
+            .await
+            .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 7);
+    });
+}
