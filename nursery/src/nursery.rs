@@ -29,6 +29,21 @@ struct Policy {
     keep_failures: usize,
 }
 
+impl Policy {
+    const NURSERY: Policy = Policy {
+        cancel_on_failure: true,
+        keep_failures: usize::MAX,
+    };
+    const SUPERVISOR: Policy = Policy {
+        cancel_on_failure: false,
+        keep_failures: usize::MAX,
+    };
+    const SERVER: Policy = Policy {
+        cancel_on_failure: false,
+        keep_failures: SERVER_KEPT_FAILURES,
+    };
+}
+
 /// Failures a [`server`] nursery keeps; later ones are counted.
 pub const SERVER_KEPT_FAILURES: usize = 64;
 
@@ -275,11 +290,7 @@ where
     B: AsyncFnOnce(Nursery) -> T,
     T: Outcome,
 {
-    let policy = Policy {
-        cancel_on_failure: true,
-        keep_failures: usize::MAX,
-    };
-    run(policy, body).await
+    run(Policy::NURSERY, body).await
 }
 
 /// A nursery whose children's failures do not cancel their siblings or the
@@ -290,11 +301,7 @@ where
     B: AsyncFnOnce(Nursery) -> T,
     T: Outcome,
 {
-    let policy = Policy {
-        cancel_on_failure: false,
-        keep_failures: usize::MAX,
-    };
-    run(policy, body).await
+    run(Policy::SUPERVISOR, body).await
 }
 
 /// A supervisor for long-lived servers with millions of short children:
@@ -306,11 +313,7 @@ where
     B: AsyncFnOnce(Nursery) -> T,
     T: Outcome,
 {
-    let policy = Policy {
-        cancel_on_failure: false,
-        keep_failures: SERVER_KEPT_FAILURES,
-    };
-    run(policy, body).await
+    run(Policy::SERVER, body).await
 }
 
 async fn run<B, T>(policy: Policy, body: B) -> Result<T::Value, NurseryError>

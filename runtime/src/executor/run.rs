@@ -33,20 +33,22 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
     let root_waker = waker(WakeId::root(core.key));
     let mut cx = Context::from_waker(&root_waker);
     core.root_woken.set(true);
+    let mut poll_root = || {
+        core.root_woken.set(false);
+        core.root_urgent.set(false);
+        core.current_node.set(0);
+        future.as_mut().poll(&mut cx)
+    };
     loop {
-        if core.root_woken.replace(false) {
-            core.root_urgent.set(false);
-            core.current_node.set(0);
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
+        if core.root_woken.get()
+            && let Poll::Ready(output) = poll_root()
+        {
+            return output;
         }
         core.run_batch();
         // Code a cancellation reached during this tick is dropped in it.
-        while core.root_urgent.replace(false) {
-            core.root_woken.set(false);
-            core.current_node.set(0);
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+        while core.root_urgent.get() {
+            if let Poll::Ready(output) = poll_root() {
                 return output;
             }
             core.run_urgent();
