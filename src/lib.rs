@@ -39,6 +39,9 @@ pub use arbor_runtime::{
     spawn_named, task, time, yield_now,
 };
 
+/// Synchronization primitives and channels (crate `arbor-primitives`).
+pub use arbor_primitives as primitives;
+
 pub use arbor_nursery::{
     AlreadyStarted, BoxError, CancelHandle, CancelScope, Cancelled, CancelledFuture, ChildError,
     EffectiveDeadline, Elapsed, ErrorGroup, Failure, JoinHandle, Nursery, NurseryError, Outcome,

@@ -1,0 +1,210 @@
+//! The FIFO wait queue every primitive is built on.
+//!
+//! Waiters live in a `slab` (one `Vec`, reused: no allocation per wait
+//! once warmed up) and are linked into a doubly-linked FIFO list through
+//! slab indices, so a waiter is removed in O(1) from anywhere in the queue
+//! when its future is dropped. Slab indices rather than an intrusive list
+//! through the futures themselves: the futures need not be pinned before
+//! they wait, and no `unsafe` is needed. A waiter's [`WaitKey`] is only
+//! ever held by its own future, so a key is never stale while used.
+//!
+//! A waiter is in one of two states:
+//!
+//! ```text
+//!  push ──▶ QUEUED ── grant_front(value) ──▶ GRANTED(value) ── take ──▶ (gone)
+//!              │                                   │
+//!              └─ cancel: Withdrawn                └─ cancel: Granted(value), passed on by the caller
+//! ```
+//!
+//! Granting hands the value (a permit count, the lock, a message, a
+//! notification) to the waiter at the head of the queue and returns its
+//! waker; the caller wakes it after releasing its own borrows. A waiter
+//! dropped after being granted returns the value from [`WaitQueue::cancel`]
+//! so the primitive can hand it to the next waiter: nothing is lost.
+
+use std::task::Waker;
+
+use slab::Slab;
+
+const NIL: usize = usize::MAX;
+
+/// Identifies a waiter in its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaitKey(usize);
+
+struct Entry<D, T> {
+    waker: Waker,
+    /// What the waiter asked for (e.g. a number of permits).
+    data: D,
+    grant: Option<T>,
+    prev: usize,
+    next: usize,
+}
+
+/// What [`WaitQueue::cancel`] found.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Cancelled<T> {
+    /// The waiter was still queued: it left and consumed nothing.
+    Withdrawn,
+    /// The waiter had been granted `T` but had not taken it: pass it on.
+    Granted(T),
+}
+
+/// A FIFO queue of waiters asking for `D` and granted `T`.
+pub(crate) struct WaitQueue<D, T> {
+    entries: Slab<Entry<D, T>>,
+    head: usize,
+    tail: usize,
+    queued: usize,
+}
+
+impl<D, T> Default for WaitQueue<D, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D, T> WaitQueue<D, T> {
+    pub(crate) const fn new() -> Self {
+        WaitQueue {
+            entries: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            queued: 0,
+        }
+    }
+
+    /// Waiters queued (not yet granted).
+    pub(crate) fn len(&self) -> usize {
+        self.queued
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Queue a waiter at the back.
+    pub(crate) fn push(&mut self, data: D, waker: &Waker) -> WaitKey {
+        let key = self.entries.insert(Entry {
+            waker: waker.clone(),
+            data,
+            grant: None,
+            prev: self.tail,
+            next: NIL,
+        });
+        match self.tail {
+            NIL => self.head = key,
+            tail => self.entries[tail].next = key,
+        }
+        self.tail = key;
+        self.queued += 1;
+        WaitKey(key)
+    }
+
+    /// Refresh a waiter's waker (its future was polled again).
+    pub(crate) fn set_waker(&mut self, key: WaitKey, waker: &Waker) {
+        let entry = &mut self.entries[key.0];
+        if !entry.waker.will_wake(waker) {
+            entry.waker = waker.clone();
+        }
+    }
+
+    /// The request of the waiter at the head of the queue.
+    pub(crate) fn front(&self) -> Option<&D> {
+        (self.head != NIL).then(|| &self.entries[self.head].data)
+    }
+
+    /// The requests of the queued waiters, head first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &D> {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            if at == NIL {
+                return None;
+            }
+            let entry = &self.entries[at];
+            at = entry.next;
+            Some(&entry.data)
+        })
+    }
+
+    /// Grant `value` to the head waiter and take it out of the queue.
+    /// Returns its waker (wake it once your borrows are released), or gives
+    /// the value back if nobody waits.
+    pub(crate) fn grant_front(&mut self, value: T) -> Result<Waker, T> {
+        if self.head == NIL {
+            return Err(value);
+        }
+        let key = self.head;
+        self.unlink(key);
+        let entry = &mut self.entries[key];
+        entry.grant = Some(value);
+        Ok(entry.waker.clone())
+    }
+
+    /// Whether the waiter was granted.
+    pub(crate) fn is_granted(&self, key: WaitKey) -> bool {
+        self.entries[key.0].grant.is_some()
+    }
+
+    /// If granted, remove the waiter and return its grant.
+    pub(crate) fn take(&mut self, key: WaitKey) -> Option<T> {
+        if self.entries[key.0].grant.is_some() {
+            self.entries.remove(key.0).grant
+        } else {
+            None
+        }
+    }
+
+    /// The waiter's future was dropped: remove it. A grant it had not taken
+    /// is returned for the caller to pass on.
+    pub(crate) fn cancel(&mut self, key: WaitKey) -> Cancelled<T> {
+        if self.entries[key.0].grant.is_none() {
+            self.unlink(key.0);
+        }
+        match self.entries.remove(key.0).grant {
+            Some(value) => Cancelled::Granted(value),
+            None => Cancelled::Withdrawn,
+        }
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let (prev, next) = {
+            let e = &self.entries[key];
+            (e.prev, e.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.entries[p].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.entries[n].prev = prev,
+        }
+        self.queued -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_grants_and_cancel_in_both_orders() {
+        let w = Waker::noop();
+        let mut q: WaitQueue<u32, &str> = WaitQueue::new();
+        let a = q.push(1, w);
+        let b = q.push(2, w);
+        let c = q.push(3, w);
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(q.cancel(b), Cancelled::Withdrawn, "dropped before grant");
+        assert!(q.grant_front("x").is_ok());
+        assert!(q.is_granted(a) && !q.is_granted(c));
+        assert_eq!(q.cancel(a), Cancelled::Granted("x"), "dropped after grant");
+        assert_eq!(q.front(), Some(&3));
+        assert!(q.grant_front("y").is_ok());
+        assert_eq!(q.take(c), Some("y"));
+        assert!(q.is_empty());
+        assert_eq!(q.grant_front("z"), Err("z"));
+    }
+}
