@@ -28,6 +28,8 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("timeout_overhead", None),
     ("nursery_spawn_join", None),
     ("cancel_fanout", None),
+    ("semaphore", None),
+    ("semaphore_uncontended", None),
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];

@@ -63,7 +63,10 @@ fn a_large_request_at_the_head_holds_back_smaller_ones() {
         yield_now().await;
         sem.add_permits(2).unwrap();
         yield_now().await;
-        assert!(order.borrow().is_empty(), "two permits do not serve the head's three");
+        assert!(
+            order.borrow().is_empty(),
+            "two permits do not serve the head's three"
+        );
         sem.add_permits(2).unwrap();
         big.await.unwrap();
         small.await.unwrap();
@@ -79,14 +82,23 @@ fn waiter_dropped_before_its_grant_consumes_nothing() {
         let scope = CancelScope::new();
         let h = scope.handle();
         let s = sem.clone();
-        let waiter = spawn(async move { scope.run(async { s.acquire().await.forget() }).await.is_err() });
+        let waiter = spawn(async move {
+            scope
+                .run(async { s.acquire().await.forget() })
+                .await
+                .is_err()
+        });
         yield_now().await;
         assert_eq!(sem.statistics().tasks_waiting, 1);
         h.cancel();
         assert!(waiter.await.unwrap(), "cancelled while queued");
         assert_eq!(sem.statistics().tasks_waiting, 0);
         sem.release().unwrap();
-        assert_eq!(sem.available_permits(), 1, "the permit was not taken by the dropped waiter");
+        assert_eq!(
+            sem.available_permits(),
+            1,
+            "the permit was not taken by the dropped waiter"
+        );
     });
 }
 
@@ -97,7 +109,12 @@ fn waiter_dropped_after_its_grant_passes_the_permit_on() {
         let scope = CancelScope::new();
         let h = scope.handle();
         let s = sem.clone();
-        let first = spawn(async move { scope.run(async { s.acquire().await.forget() }).await.is_err() });
+        let first = spawn(async move {
+            scope
+                .run(async { s.acquire().await.forget() })
+                .await
+                .is_err()
+        });
         let s = sem.clone();
         let got = Rc::new(Cell::new(false));
         let g = got.clone();
@@ -111,7 +128,10 @@ fn waiter_dropped_after_its_grant_passes_the_permit_on() {
         h.cancel();
         assert!(first.await.unwrap());
         second.await.unwrap();
-        assert!(got.get(), "the second waiter got the permit the first never used");
+        assert!(
+            got.get(),
+            "the second waiter got the permit the first never used"
+        );
         assert_eq!(sem.available_permits(), 1);
     });
 }
@@ -119,7 +139,10 @@ fn waiter_dropped_after_its_grant_passes_the_permit_on() {
 #[test]
 fn misuse_is_an_error_and_changes_nothing() {
     virtual_rt().block_on(async {
-        assert!(matches!(Semaphore::with_max(3, 2), Err(SemaphoreError::InitialAboveMax)));
+        assert!(matches!(
+            Semaphore::with_max(3, 2),
+            Err(SemaphoreError::InitialAboveMax)
+        ));
         let sem = Semaphore::with_max(1, 2).unwrap();
         sem.release().unwrap();
         let err = sem.release().unwrap_err();
@@ -128,7 +151,10 @@ fn misuse_is_an_error_and_changes_nothing() {
         assert_eq!(sem.available_permits(), 2);
         assert_eq!(
             sem.acquire_many(3).await.unwrap_err(),
-            SemaphoreError::TooMany { requested: 3, max: 2 }
+            SemaphoreError::TooMany {
+                requested: 3,
+                max: 2
+            }
         );
         assert_eq!(
             sem.statistics(),

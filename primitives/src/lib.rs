@@ -13,7 +13,20 @@
 
 #![warn(missing_docs)]
 
+mod barrier;
+mod limiter;
+mod once_cell;
+mod rwlock;
 mod semaphore;
 mod waiters;
 
+pub use barrier::{Barrier, BarrierStatistics, BarrierWait, BarrierWaitResult};
+pub use limiter::{
+    Borrower, CapacityLimiter, LimiterAcquire, LimiterError, LimiterGuard, LimiterStatistics,
+};
+pub use once_cell::{OnceCell, OnceCellStatistics};
+pub use rwlock::{
+    ReadFuture, RwLock, RwLockReadGuard, RwLockStatistics, RwLockWriteGuard, WouldBlock,
+    WriteFuture,
+};
 pub use semaphore::{Acquire, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics};

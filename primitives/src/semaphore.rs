@@ -238,7 +238,9 @@ fn serve(state: &mut State, wake: &mut Vec<Waker>) {
 
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Semaphore").field(&self.statistics()).finish()
+        f.debug_tuple("Semaphore")
+            .field(&self.statistics())
+            .finish()
     }
 }
 
@@ -334,6 +336,8 @@ impl Drop for SemaphorePermit<'_> {
 
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SemaphorePermit").field("permits", &self.n).finish()
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.n)
+            .finish()
     }
 }

@@ -60,3 +60,4 @@ pub fn virtual_rt() -> arbor::Runtime {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+pub mod prims;

@@ -1,0 +1,144 @@
+//! Primitive benchmarks: arbor's semaphore, mutex and channels against
+//! tokio's (`tokio::sync`, current_thread + `LocalSet`) and the smol
+//! family's (`async-lock`, `async-channel` on async-executor's
+//! `LocalExecutor`), the same workload in one run.
+//!
+//! - `semaphore`: 1,000 tasks, 10 permits, 100 acquisitions each (a yield
+//!   while holding the permit).
+//! - `semaphore_uncontended`: one acquire (polled once) and release.
+//!
+//! ```text
+//! cargo bench --bench primitives && cargo bench --bench ratios
+//! ```
+
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use async_executor::LocalExecutor;
+use criterion::Criterion;
+
+const SEM_TASKS: usize = 1_000;
+const SEM_PERMITS: usize = 10;
+const SEM_ROUNDS: usize = 100;
+
+fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    (rt, tokio::task::LocalSet::new())
+}
+
+/// Poll a future that must be ready at once.
+fn ready_now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("expected an uncontended, immediately ready future"),
+    }
+}
+
+fn semaphore(c: &mut Criterion) {
+    let mut group = c.benchmark_group("semaphore");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(async {
+                let sem = Rc::new(arbor::primitives::Semaphore::new(SEM_PERMITS));
+                let tasks: Vec<_> = (0..SEM_TASKS)
+                    .map(|_| {
+                        let sem = sem.clone();
+                        arbor::spawn(async move {
+                            for _ in 0..SEM_ROUNDS {
+                                let _p = sem.acquire().await;
+                                arbor::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+            })
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let sem = Rc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
+                let tasks: Vec<_> = (0..SEM_TASKS)
+                    .map(|_| {
+                        let sem = sem.clone();
+                        tokio::task::spawn_local(async move {
+                            for _ in 0..SEM_ROUNDS {
+                                let _p = sem.acquire().await.expect("open");
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let sem = Rc::new(async_lock::Semaphore::new(SEM_PERMITS));
+                let tasks: Vec<_> = (0..SEM_TASKS)
+                    .map(|_| {
+                        let sem = sem.clone();
+                        ex.spawn(async move {
+                            for _ in 0..SEM_ROUNDS {
+                                let _p = sem.acquire().await;
+                                futures_lite::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn semaphore_uncontended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("semaphore_uncontended");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    arbor.block_on(async {
+        let sem = arbor::primitives::Semaphore::new(1);
+        group.bench_function("arbor", |b| b.iter(|| drop(ready_now(sem.acquire()))));
+    });
+    let (rt, local) = tokio_rt();
+    local.block_on(&rt, async {
+        let sem = tokio::sync::Semaphore::new(1);
+        // Unconstrained: tokio's coop budget would otherwise make every
+        // 128th poll return Pending.
+        group.bench_function("tokio", |b| {
+            b.iter(|| drop(ready_now(tokio::task::unconstrained(sem.acquire()))))
+        });
+    });
+    let sem = async_lock::Semaphore::new(1);
+    group.bench_function("async-executor", |b| {
+        b.iter(|| drop(ready_now(sem.acquire())))
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    semaphore(&mut c);
+    semaphore_uncontended(&mut c);
+    c.final_summary();
+}
