@@ -17,7 +17,7 @@ use crate::waiters::{WaitKey, WaitQueue};
 ///
 /// ```
 /// use std::rc::Rc;
-/// use prims_misc::Barrier;
+/// use arbor_primitives::Barrier;
 ///
 /// arbor_runtime::run(async {
 ///     let barrier = Rc::new(Barrier::new(2));

@@ -64,7 +64,7 @@ impl From<TaskId> for Borrower {
 /// may be called at any time.
 ///
 /// ```
-/// use prims_misc::{Borrower, CapacityLimiter, LimiterError};
+/// use arbor_primitives::{Borrower, CapacityLimiter, LimiterError};
 ///
 /// arbor_runtime::run(async {
 ///     let limiter = CapacityLimiter::new(1);

@@ -18,7 +18,7 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// waiter runs its own initializer: nothing hangs.
 ///
 /// ```
-/// use prims_misc::OnceCell;
+/// use arbor_primitives::OnceCell;
 ///
 /// arbor_runtime::run(async {
 ///     let cell = OnceCell::new();

@@ -22,7 +22,7 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// forever. Drop the guard first.
 ///
 /// ```
-/// use prims_misc::RwLock;
+/// use arbor_primitives::RwLock;
 ///
 /// arbor_runtime::run(async {
 ///     let lock = RwLock::new(1);
