@@ -14,17 +14,29 @@
 #![warn(missing_docs)]
 
 mod barrier;
+mod condition;
+mod event;
 mod limiter;
+mod lock;
+mod mutex;
 mod once_cell;
+mod raw;
+mod reentrant;
 mod rwlock;
 mod semaphore;
 mod waiters;
 
 pub use barrier::{Barrier, BarrierStatistics, BarrierWait, BarrierWaitResult};
+pub use condition::{Condition, ConditionStatistics};
+pub use event::{Event, EventStatistics, EventWait};
 pub use limiter::{
     Borrower, CapacityLimiter, LimiterAcquire, LimiterError, LimiterGuard, LimiterStatistics,
 };
+pub use lock::{Lock, LockGuard, LockStatistics};
+pub use mutex::{Mutex, MutexGuard};
 pub use once_cell::{OnceCell, OnceCellStatistics};
+pub use raw::{LockError, Owner};
+pub use reentrant::{ReentrantGuard, ReentrantLock, ReentrantLockFuture, ReentrantLockStatistics};
 pub use rwlock::{
     ReadFuture, RwLock, RwLockReadGuard, RwLockStatistics, RwLockWriteGuard, WouldBlock,
     WriteFuture,

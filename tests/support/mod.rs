@@ -60,4 +60,42 @@ pub fn virtual_rt() -> arbor::Runtime {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// Let every runnable task run for a while.
+pub async fn settle() {
+    for _ in 0..20 {
+        arbor_runtime::yield_now().await;
+    }
+}
+
+/// xorshift64: deterministic, no deps.
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Await `f`, failing (instead of hanging) if it is still stuck after a
+/// minute of virtual time: a lost hand-off or notification shows up here.
+pub async fn within<F: std::future::Future>(f: F) -> F::Output {
+    arbor_nursery::move_on_after(std::time::Duration::from_secs(60), f)
+        .await
+        .expect("stuck: a hand-off or notification was lost")
+}
+
 pub mod prims;

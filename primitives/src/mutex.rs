@@ -1,0 +1,159 @@
+//! [`Mutex`]: a [`Lock`](crate::Lock) guarding a value.
+
+use std::cell::{RefCell, RefMut};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use crate::lock::LockStatistics;
+use crate::raw::{LockError, RawLock};
+
+/// A non-reentrant async mutex over a `T`, owned by the task that locked
+/// it. Same fairness and misuse rules as [`Lock`](crate::Lock).
+///
+/// The value lives in a `RefCell`; a guard holds its `RefMut`, so access
+/// is safe code throughout. Locking and unlocking without contention
+/// touches a few `Cell`s and allocates nothing.
+///
+/// ```
+/// use arbor_primitives::{LockError, Mutex};
+///
+/// arbor_runtime::run(async {
+///     let m = Mutex::new(vec![1]);
+///     let mut g = m.lock().await.unwrap();
+///     g.push(2);
+///     assert_eq!(m.try_lock().err(), Some(LockError::WouldDeadlock));
+///     drop(g);
+///     assert_eq!(m.into_inner(), [1, 2]);
+/// });
+/// ```
+pub struct Mutex<T> {
+    raw: RawLock,
+    value: RefCell<T>,
+}
+
+impl<T> Mutex<T> {
+    /// An unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            raw: RawLock::new(),
+            value: RefCell::new(value),
+        }
+    }
+
+    /// Wait for the lock; the current task becomes its owner.
+    ///
+    /// # Errors
+    /// [`LockError::WouldDeadlock`] if the current task already holds it.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it is granted leaves the queue and takes
+    /// nothing; dropping it after it was granted (but before it ran) hands
+    /// the lock to the next waiter. Inside a cancelled scope it makes no
+    /// progress and never locks.
+    pub async fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
+        self.raw.acquire().await?;
+        Ok(self.guard())
+    }
+
+    /// Lock if free (which implies nobody waits).
+    ///
+    /// # Errors
+    /// [`LockError::WouldBlock`] if held by another task or others wait;
+    /// [`LockError::WouldDeadlock`] if the current task holds it.
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
+        self.raw.try_acquire()?;
+        Ok(self.guard())
+    }
+
+    fn guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            // Holding the lock means no other guard (hence no RefMut) lives.
+            value: self.value.borrow_mut(),
+            release: Release(&self.raw),
+        }
+    }
+
+    /// Whether the mutex is held.
+    pub fn is_locked(&self) -> bool {
+        self.raw.owner().is_some()
+    }
+
+    /// The value, with no locking: `&mut self` proves nobody holds it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    /// Take the value out.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+
+    /// trio's statistics.
+    pub fn statistics(&self) -> LockStatistics {
+        LockStatistics {
+            locked: self.is_locked(),
+            owner: self.raw.owner(),
+            tasks_waiting: self.raw.tasks_waiting(),
+        }
+    }
+
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Mutex").field(&self.statistics()).finish()
+    }
+}
+
+/// The mutex held, giving `&mut T`; dropping it unlocks.
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct MutexGuard<'a, T> {
+    // Field order matters: the `RefMut` is dropped before the lock is
+    // handed on.
+    value: RefMut<'a, T>,
+    release: Release<'a>,
+}
+
+impl<T> MutexGuard<'_, T> {
+    pub(crate) fn raw(&self) -> &RawLock {
+        self.release.0
+    }
+}
+
+/// Releases the lock when dropped (after the guard's `RefMut`).
+struct Release<'a>(&'a RawLock);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MutexGuard").field(&*self.value).finish()
+    }
+}
