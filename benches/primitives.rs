@@ -6,6 +6,8 @@
 //! - `semaphore`: 1,000 tasks, 10 permits, 100 acquisitions each (a yield
 //!   while holding the permit).
 //! - `semaphore_uncontended`: one acquire (polled once) and release.
+//! - `mutex`: 100 tasks × 1,000 lock/unlock, yielding while holding it.
+//! - `mutex_uncontended`: one `lock().await` (polled once) and unlock.
 //!
 //! ```text
 //! cargo bench --bench primitives && cargo bench --bench ratios
@@ -22,6 +24,8 @@ use criterion::Criterion;
 const SEM_TASKS: usize = 1_000;
 const SEM_PERMITS: usize = 10;
 const SEM_ROUNDS: usize = 100;
+const MUTEX_TASKS: usize = 100;
+const MUTEX_ROUNDS: usize = 1_000;
 
 fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -136,9 +140,108 @@ fn semaphore_uncontended(c: &mut Criterion) {
     group.finish();
 }
 
+fn mutex(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mutex");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(async {
+                let m = Rc::new(arbor::primitives::Mutex::new(0u64));
+                let tasks: Vec<_> = (0..MUTEX_TASKS)
+                    .map(|_| {
+                        let m = m.clone();
+                        arbor::spawn(async move {
+                            for _ in 0..MUTEX_ROUNDS {
+                                let mut g = m.lock().await.expect("not reentered");
+                                *g += 1;
+                                arbor::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+                assert_eq!(
+                    *m.lock().await.expect("free"),
+                    (MUTEX_TASKS * MUTEX_ROUNDS) as u64
+                );
+            })
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let m = Rc::new(tokio::sync::Mutex::new(0u64));
+                let tasks: Vec<_> = (0..MUTEX_TASKS)
+                    .map(|_| {
+                        let m = m.clone();
+                        tokio::task::spawn_local(async move {
+                            for _ in 0..MUTEX_ROUNDS {
+                                let mut g = m.lock().await;
+                                *g += 1;
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let m = Rc::new(async_lock::Mutex::new(0u64));
+                let tasks: Vec<_> = (0..MUTEX_TASKS)
+                    .map(|_| {
+                        let m = m.clone();
+                        ex.spawn(async move {
+                            for _ in 0..MUTEX_ROUNDS {
+                                let mut g = m.lock().await;
+                                *g += 1;
+                                futures_lite::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn mutex_uncontended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mutex_uncontended");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    arbor.block_on(async {
+        let m = arbor::primitives::Mutex::new(0u64);
+        group.bench_function("arbor", |b| b.iter(|| drop(ready_now(m.lock()))));
+    });
+    let (rt, local) = tokio_rt();
+    local.block_on(&rt, async {
+        let m = tokio::sync::Mutex::new(0u64);
+        group.bench_function("tokio", |b| {
+            b.iter(|| drop(ready_now(tokio::task::unconstrained(m.lock()))))
+        });
+    });
+    let m = async_lock::Mutex::new(0u64);
+    group.bench_function("async-executor", |b| b.iter(|| drop(ready_now(m.lock()))));
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     semaphore(&mut c);
     semaphore_uncontended(&mut c);
+    mutex(&mut c);
+    mutex_uncontended(&mut c);
     c.final_summary();
 }

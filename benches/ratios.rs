@@ -30,6 +30,8 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("cancel_fanout", None),
     ("semaphore", None),
     ("semaphore_uncontended", None),
+    ("mutex", None),
+    ("mutex_uncontended", None),
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod barrier;
+pub mod channel;
 mod condition;
 mod event;
 mod limiter;

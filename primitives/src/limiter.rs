@@ -29,8 +29,8 @@ impl Borrower {
     /// The task being polled now; the `block_on` root future (and code
     /// outside any task) counts as one more distinct borrower.
     pub fn current() -> Self {
-        match arbor_runtime::current_task() {
-            Some(task) => Borrower(Kind::Task(task.id())),
+        match arbor_runtime::current_task_id() {
+            Some(id) => Borrower(Kind::Task(id)),
             None => Borrower(Kind::Root),
         }
     }

@@ -41,8 +41,8 @@ impl Owner {
     /// arbor_runtime::run(async { assert_eq!(Owner::current(), Owner::Root) });
     /// ```
     pub fn current() -> Owner {
-        match arbor_runtime::current_task() {
-            Some(task) => Owner::Task(task.id()),
+        match arbor_runtime::current_task_id() {
+            Some(id) => Owner::Task(id),
             None => Owner::Root,
         }
     }

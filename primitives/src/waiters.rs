@@ -169,6 +169,27 @@ impl<D, T> WaitQueue<D, T> {
         }
     }
 
+    /// The request of the waiter at the head of the queue, mutably (added
+    /// for channels: a receiver takes a queued sender's item out of it).
+    pub(crate) fn front_mut(&mut self) -> Option<&mut D> {
+        (self.head != NIL).then(|| &mut self.entries[self.head].data)
+    }
+
+    /// As [`cancel`](WaitQueue::cancel), but also hands back the waiter's
+    /// request, so the caller can drop it after releasing its borrows
+    /// (added for channels: a withdrawn sender's item).
+    pub(crate) fn cancel_with_data(&mut self, key: WaitKey) -> (D, Cancelled<T>) {
+        if self.entries[key.0].grant.is_none() {
+            self.unlink(key.0);
+        }
+        let entry = self.entries.remove(key.0);
+        let cancelled = match entry.grant {
+            Some(value) => Cancelled::Granted(value),
+            None => Cancelled::Withdrawn,
+        };
+        (entry.data, cancelled)
+    }
+
     fn unlink(&mut self, key: usize) {
         let (prev, next) = {
             let e = &self.entries[key];

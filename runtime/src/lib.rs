@@ -42,6 +42,8 @@ pub mod task;
 pub mod time;
 mod yield_now;
 
-pub use executor::{Builder, Runtime, TaskInfo, current_task, run, spawn, spawn_named};
+pub use executor::{
+    Builder, Runtime, TaskInfo, current_task, current_task_id, run, spawn, spawn_named,
+};
 pub use task::{JoinError, JoinHandle, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -98,4 +98,5 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
         .expect("stuck: a hand-off or notification was lost")
 }
 
+pub mod chan;
 pub mod prims;

@@ -344,6 +344,12 @@ pub fn current_task() -> Option<TaskInfo> {
     })
 }
 
+/// The id of the task being polled: [`current_task`] without the name
+/// (cheap enough for a lock's owner check).
+pub fn current_task_id() -> Option<TaskId> {
+    context::with(|core| core.and_then(|c| c.current.get()))
+}
+
 /// Called by a scope deadline's timer waker.
 pub(crate) fn scope_deadline(id: WakeId) {
     context::with(|core| {

@@ -1,0 +1,326 @@
+//! Memory object streams: AnyIO's `create_memory_object_stream`, for arbor.
+//!
+//! [`bounded`]`(n)` buffers up to `n` items (`n == 0` is a rendezvous: a
+//! send completes only when a receiver takes the item); [`unbounded`]
+//! never makes a sender wait. Both give a cloneable [`Sender`] and a
+//! cloneable [`Receiver`]; each item goes to exactly one receiver, in FIFO
+//! order, and waiting receivers are served in the order they began
+//! waiting. Also here: [`oneshot`] and [`watch`].
+//!
+//! # State
+//!
+//! One `RefCell<State>` per channel holds the buffer, the open-handle
+//! counts and two FIFO wait queues:
+//!
+//! - queued **senders** keep their item in their queue entry; a receiver
+//!   takes it straight out of the head entry (rendezvous) or moves it into
+//!   the buffer when room opens, granting the sender `Ok(())`. When the
+//!   last receiver closes, each queued sender is granted `Err(item)`: its
+//!   item comes back.
+//! - queued **receivers** are granted `Some(item)` by a sender (direct
+//!   hand-off), or `None` when the last sender or receiver closes, telling
+//!   them to look again (and find the end, or an item a dropped receiver
+//!   put back).
+//!
+//! Invariants: receivers queue only while the buffer is empty and no
+//! sender is queued; senders queue only while there is no room (or other
+//! senders are queued first) and no receiver is queued. So `try_send` and
+//! `try_recv` never barge past a queued task.
+//!
+//! # Closing
+//!
+//! A handle closes when dropped or by `close()`; a closed handle's
+//! operations fail with a `ClosedHandle` error. When the last sender
+//! closes, receivers drain the buffer and then get
+//! [`RecvError::Closed`] (end of stream; the [`Stream`](futures_core::Stream)
+//! impl yields `None`). The end waits for items in flight too: an item
+//! handed to a receiver that has not run yet may still come back (if that
+//! receive is dropped), so other receivers keep waiting until it lands. When the last receiver closes, buffered items are
+//! dropped and every send (queued or new) fails with
+//! [`SendError::Closed`], handing its item back. Closing a handle does not
+//! disturb its own operations already queued: they complete as if the
+//! handle were open.
+//!
+//! # Cancellation
+//!
+//! A dropped send that was still queued withdraws its item: it was never
+//! sent. A send whose item a receiver already took counts as sent (the
+//! receiver has the item). A dropped receive consumes nothing: an item
+//! already handed to it goes to the next queued receiver, or back to the
+//! *front* of the buffer. That may briefly leave more items buffered than
+//! the capacity (senders wait until it drains below it again). Inside a
+//! cancelled arbor scope, sends and receives make no progress.
+//!
+//! ```
+//! use arbor_primitives::channel;
+//!
+//! arbor_runtime::run(async {
+//!     let (tx, rx) = channel::bounded::<u32>(1);
+//!     let producer = arbor_runtime::spawn(async move {
+//!         for i in 0..3 {
+//!             tx.send(i).await.unwrap();
+//!         }
+//!         // Dropping `tx` (the last sender) ends the stream.
+//!     });
+//!     let mut got = Vec::new();
+//!     while let Ok(i) = rx.recv().await {
+//!         got.push(i);
+//!     }
+//!     assert_eq!(got, [0, 1, 2]);
+//!     producer.await.unwrap();
+//! });
+//! ```
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::waiters::WaitQueue;
+
+mod error;
+pub mod oneshot;
+mod receiver;
+mod sender;
+pub mod watch;
+
+pub use error::{RecvError, SendError, TryRecvError, TrySendError};
+pub use receiver::{Receiver, Receiving};
+pub use sender::{Sender, Sending};
+
+/// A channel buffering at most `capacity` items; `0` makes a rendezvous
+/// channel, where a send completes only when a receiver takes the item.
+///
+/// ```
+/// use arbor_primitives::channel::{self, TrySendError};
+///
+/// let (tx, rx) = channel::bounded::<&str>(1);
+/// tx.try_send("a").unwrap();
+/// assert!(matches!(tx.try_send("b"), Err(TrySendError::Full("b"))));
+/// assert_eq!(rx.try_recv(), Ok("a"));
+/// ```
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    new_channel(Some(capacity))
+}
+
+/// A channel whose buffer grows without limit: sends never wait.
+///
+/// ```
+/// use arbor_primitives::channel::{self, TryRecvError};
+///
+/// let (tx, rx) = channel::unbounded();
+/// for i in 0..1000 {
+///     tx.try_send(i).unwrap();
+/// }
+/// drop(tx);
+/// assert_eq!(rx.statistics().current_buffer_used, 1000);
+/// assert_eq!((0..1000).map(|_| rx.try_recv().unwrap()).sum::<i32>(), 499500);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+/// ```
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    new_channel(None)
+}
+
+fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
+    let shared = Rc::new(RefCell::new(State {
+        buf: VecDeque::new(),
+        cap,
+        senders: 1,
+        receivers: 1,
+        in_flight: 0,
+        send_waiters: WaitQueue::new(),
+        recv_waiters: WaitQueue::new(),
+    }));
+    (Sender::new(shared.clone()), Receiver::new(shared))
+}
+
+/// A channel's counters, as AnyIO's `MemoryObjectStreamStatistics` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelStatistics {
+    /// Items in the buffer now.
+    pub current_buffer_used: usize,
+    /// The buffer's capacity; `None` for an unbounded channel.
+    pub max_buffer_size: Option<usize>,
+    /// Sender handles not yet closed.
+    pub open_send_streams: usize,
+    /// Receiver handles not yet closed.
+    pub open_receive_streams: usize,
+    /// Sends queued, waiting for room or for a receiver.
+    pub tasks_waiting_send: usize,
+    /// Receives queued, waiting for an item.
+    pub tasks_waiting_receive: usize,
+}
+
+pub(crate) type Shared<T> = Rc<RefCell<State<T>>>;
+
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    cap: Option<usize>,
+    senders: usize,
+    receivers: usize,
+    /// Items granted to queued receivers that have not yet taken them (or
+    /// been dropped, passing them on). The stream does not end while any
+    /// is in flight: a dropped receiver may still put one back.
+    in_flight: usize,
+    /// Queued senders hold `Some(item)` until a receiver takes it; they are
+    /// granted `Ok(())` (item taken) or `Err(item)` (receivers gone).
+    send_waiters: WaitQueue<Option<T>, Result<(), T>>,
+    /// Queued receivers are granted `Some(item)`, or `None`: "look
+    /// again", once no sender (or no receiver) is left, so they cannot
+    /// wait any more.
+    recv_waiters: WaitQueue<(), Option<T>>,
+}
+
+impl<T> State<T> {
+    fn has_room(&self) -> bool {
+        self.cap.is_none_or(|cap| self.buf.len() < cap)
+    }
+
+    fn statistics(&self) -> ChannelStatistics {
+        ChannelStatistics {
+            current_buffer_used: self.buf.len(),
+            max_buffer_size: self.cap,
+            open_send_streams: self.senders,
+            open_receive_streams: self.receivers,
+            tasks_waiting_send: self.send_waiters.len(),
+            tasks_waiting_receive: self.recv_waiters.len(),
+        }
+    }
+
+    /// Deliver `item` without waiting: to the head receiver, else into the
+    /// buffer if there is room and no sender is queued first.
+    fn try_send(&mut self, item: T, wake: &mut Option<Waker>) -> Result<(), TrySendError<T>> {
+        if self.receivers == 0 {
+            return Err(TrySendError::Closed(item));
+        }
+        if !self.recv_waiters.is_empty() {
+            match self.recv_waiters.grant_front(Some(item)) {
+                Ok(waker) => *wake = Some(waker),
+                Err(_) => unreachable!("a receiver is queued"),
+            }
+            self.in_flight += 1;
+            return Ok(());
+        }
+        if self.send_waiters.is_empty() && self.has_room() {
+            self.buf.push_back(item);
+            Ok(())
+        } else {
+            Err(TrySendError::Full(item))
+        }
+    }
+
+    /// Take the next item without waiting: from the buffer, else straight
+    /// from the head queued sender.
+    fn try_recv(&mut self, wake: &mut Option<Waker>) -> Result<T, TryRecvError> {
+        if let Some(item) = self.buf.pop_front() {
+            *wake = self.refill();
+            return Ok(item);
+        }
+        if let Some(item) = self.take_from_sender(wake) {
+            return Ok(item);
+        }
+        if self.is_ended() {
+            Err(TryRecvError::Closed)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    /// Take the head queued sender's item, granting it `Ok(())`.
+    fn take_from_sender(&mut self, wake: &mut Option<Waker>) -> Option<T> {
+        let item = self
+            .send_waiters
+            .front_mut()?
+            .take()
+            .expect("a queued sender holds its item");
+        match self.send_waiters.grant_front(Ok(())) {
+            Ok(waker) => *wake = Some(waker),
+            Err(_) => unreachable!("a sender is queued"),
+        }
+        Some(item)
+    }
+
+    /// Move queued senders' items into the buffer while there is room.
+    /// Room opens one slot at a time, so at most one sender is served.
+    fn refill(&mut self) -> Option<Waker> {
+        let mut wake = None;
+        if self.has_room()
+            && let Some(item) = self.take_from_sender(&mut wake)
+        {
+            self.buf.push_back(item);
+        }
+        wake
+    }
+
+    /// An item granted to a receiver that was dropped before taking it:
+    /// hand it to the next queued receiver, or back to the front of the
+    /// buffer. With no receiver left it is returned, to be dropped by the
+    /// caller once its borrow is released.
+    fn requeue(&mut self, item: T, wake: &mut Option<Waker>) -> Option<T> {
+        if self.receivers == 0 {
+            return Some(item);
+        }
+        match self.recv_waiters.grant_front(Some(item)) {
+            Ok(waker) => {
+                *wake = Some(waker);
+                self.in_flight += 1;
+            }
+            Err(Some(item)) => self.buf.push_front(item),
+            Err(None) => unreachable!("requeue grants Some"),
+        }
+        None
+    }
+
+    /// No item is left or can come: no sender, nothing buffered, queued or
+    /// in flight.
+    fn is_ended(&self) -> bool {
+        self.senders == 0
+            && self.buf.is_empty()
+            && self.send_waiters.is_empty()
+            && self.in_flight == 0
+    }
+
+    /// A queued receiver took (or, dropped, gave up) its granted item.
+    /// That may have been the last one before the end.
+    fn landed(&mut self, wake: &mut Vec<Waker>) {
+        self.in_flight -= 1;
+        if self.is_ended() {
+            self.end_receivers(wake);
+        }
+    }
+
+    /// End the stream for every queued receiver.
+    fn end_receivers(&mut self, wake: &mut Vec<Waker>) {
+        while let Ok(waker) = self.recv_waiters.grant_front(None) {
+            wake.push(waker);
+        }
+    }
+
+    /// One sender handle closed. Once none is left, queued receivers (who
+    /// only queue on an empty buffer with no queued sender) see the end.
+    fn release_sender(&mut self, wake: &mut Vec<Waker>) {
+        self.senders -= 1;
+        if self.is_ended() {
+            self.end_receivers(wake);
+        }
+    }
+
+    /// One receiver handle closed. Once none is left, the buffer is
+    /// returned (to be dropped by the caller), queued senders get their
+    /// items back, and receives still queued on closed handles end.
+    fn release_receiver(&mut self, wake: &mut Vec<Waker>) -> VecDeque<T> {
+        self.receivers -= 1;
+        if self.receivers > 0 {
+            return VecDeque::new();
+        }
+        while let Some(slot) = self.send_waiters.front_mut() {
+            let item = slot.take().expect("a queued sender holds its item");
+            match self.send_waiters.grant_front(Err(item)) {
+                Ok(waker) => wake.push(waker),
+                Err(_) => unreachable!("a sender is queued"),
+            }
+        }
+        self.end_receivers(wake);
+        std::mem::take(&mut self.buf)
+    }
+}

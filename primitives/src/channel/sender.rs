@@ -1,0 +1,228 @@
+//! The sending end of a channel.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use super::{ChannelStatistics, SendError, Shared, TrySendError};
+use crate::waiters::{Cancelled, WaitKey};
+
+/// The sending end of a [`bounded`](super::bounded) or
+/// [`unbounded`](super::unbounded) channel.
+///
+/// Cloning makes another open handle (a clone of a closed handle is
+/// closed too). The stream ends when every handle is closed, by drop or
+/// by [`close`](Sender::close).
+///
+/// ```
+/// use arbor_primitives::channel::{self, SendError};
+///
+/// arbor_runtime::run(async {
+///     let (tx, rx) = channel::bounded(4);
+///     let tx2 = tx.clone();
+///     tx.send(1).await.unwrap();
+///     tx2.send(2).await.unwrap();
+///     drop(rx);
+///     assert!(matches!(tx.send(3).await, Err(SendError::Closed(3))));
+/// });
+/// ```
+pub struct Sender<T> {
+    shared: Shared<T>,
+    closed: Cell<bool>,
+}
+
+impl<T> Sender<T> {
+    pub(super) fn new(shared: Shared<T>) -> Self {
+        Sender {
+            shared,
+            closed: Cell::new(false),
+        }
+    }
+
+    /// Send `item`, waiting for room in the buffer (or, for a rendezvous
+    /// channel, for a receiver to take it). Awaiting it behaves as
+    /// `async fn send(&self, item: T) -> Result<(), SendError<T>>`.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] when every receiver is closed (also for a
+    /// send already waiting when the last receiver closes),
+    /// [`SendError::ClosedHandle`] when this handle was closed. Both hand
+    /// the item back.
+    ///
+    /// # Cancel safety
+    /// Dropping the future while it waits withdraws the item: it was not
+    /// sent and no receiver will see it. If a receiver already took the
+    /// item (rendezvous hand-off, or it was moved into the buffer), the
+    /// send counts as done: the next poll gives `Ok(())`, and dropping the
+    /// future instead loses nothing, the receiver has the item. Inside a
+    /// cancelled scope it makes no progress.
+    pub fn send(&self, item: T) -> Sending<'_, T> {
+        Sending {
+            sender: self,
+            item: Some(item),
+            key: None,
+        }
+    }
+
+    /// Send `item` if that needs no waiting: a receiver is waiting, or the
+    /// buffer has room and no other sender waits first.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`], [`TrySendError::Closed`],
+    /// [`TrySendError::ClosedHandle`], each handing the item back.
+    pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        if self.closed.get() {
+            return Err(TrySendError::ClosedHandle(item));
+        }
+        let mut wake = None;
+        let out = self.shared.borrow_mut().try_send(item, &mut wake);
+        if let Some(waker) = wake {
+            waker.wake();
+        }
+        out
+    }
+
+    /// Close this handle (AnyIO's `aclose`); later sends on it fail with
+    /// `ClosedHandle`. Closing the last open sender ends the stream once
+    /// receivers drain the buffer. Closing twice is a no-op. A send of
+    /// this handle that is already queued stays queued.
+    pub fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        let mut wake = Vec::new();
+        self.shared.borrow_mut().release_sender(&mut wake);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether this handle was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// The channel's counters.
+    pub fn statistics(&self) -> ChannelStatistics {
+        self.shared.borrow().statistics()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        if !self.closed.get() {
+            self.shared.borrow_mut().senders += 1;
+        }
+        Sender {
+            shared: self.shared.clone(),
+            closed: Cell::new(self.closed.get()),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("closed", &self.closed.get())
+            .field("statistics", &self.statistics())
+            .finish()
+    }
+}
+
+/// The future of [`Sender::send`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Sending<'a, T> {
+    sender: &'a Sender<T>,
+    /// The item until it is sent or queued (a queued item lives in the
+    /// wait-queue entry).
+    item: Option<T>,
+    key: Option<WaitKey>,
+}
+
+// The item is never pinned: it is moved into the channel.
+impl<T> Unpin for Sending<'_, T> {}
+
+impl<T> Future for Sending<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: nothing happens; the scope drops this future.
+            return Poll::Pending;
+        }
+        let this = &mut *self;
+        let shared = &this.sender.shared;
+        if let Some(key) = this.key {
+            let mut state = shared.borrow_mut();
+            return match state.send_waiters.take(key) {
+                Some(granted) => {
+                    drop(state);
+                    this.key = None;
+                    Poll::Ready(granted.map_err(SendError::Closed))
+                }
+                None => {
+                    state.send_waiters.set_waker(key, cx.waker());
+                    Poll::Pending
+                }
+            };
+        }
+        let item = this.item.take().expect("Sending polled after it completed");
+        if this.sender.closed.get() {
+            return Poll::Ready(Err(SendError::ClosedHandle(item)));
+        }
+        let mut wake = None;
+        let mut state = shared.borrow_mut();
+        let out = match state.try_send(item, &mut wake) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(TrySendError::Full(item)) => {
+                this.key = Some(state.send_waiters.push(Some(item), cx.waker()));
+                Poll::Pending
+            }
+            Err(TrySendError::Closed(item) | TrySendError::ClosedHandle(item)) => {
+                Poll::Ready(Err(SendError::Closed(item)))
+            }
+        };
+        drop(state);
+        if let Some(waker) = wake {
+            waker.wake();
+        }
+        out
+    }
+}
+
+impl<T> Drop for Sending<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let (wake, item, cancelled) = {
+            let mut state = self.sender.shared.borrow_mut();
+            let (item, cancelled) = state.send_waiters.cancel_with_data(key);
+            // Harmless if nothing changed: a withdrawn head may have held
+            // back a sender behind it.
+            (state.refill(), item, cancelled)
+        };
+        // Drop the withdrawn item (or one handed back) outside the borrow:
+        // its own Drop may use this channel.
+        drop(item);
+        match cancelled {
+            Cancelled::Withdrawn | Cancelled::Granted(Ok(())) => {}
+            Cancelled::Granted(Err(returned)) => drop(returned),
+        }
+        if let Some(waker) = wake {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sending<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sending")
+            .field("queued", &self.key.is_some())
+            .finish()
+    }
+}

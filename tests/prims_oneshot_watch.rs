@@ -1,0 +1,255 @@
+//! oneshot and watch channels.
+
+mod support;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use arbor_nursery::CancelScope;
+use arbor_primitives::channel::{oneshot, watch};
+use arbor_runtime::{spawn, yield_now};
+use support::chan::{Log, Rng, poll_once, rt};
+
+#[test]
+fn oneshot_delivers_once_and_reports_a_dropped_sender() {
+    rt().block_on(async {
+        let (tx, rx) = oneshot::channel();
+        let waiter = spawn(rx);
+        yield_now().await;
+        assert!(!tx.is_closed());
+        tx.send("v").unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok("v"));
+
+        let (tx, rx) = oneshot::channel::<u8>();
+        drop(tx);
+        assert_eq!(rx.await, Err(oneshot::RecvError));
+        assert!(
+            oneshot::RecvError
+                .to_string()
+                .contains("dropped without sending")
+        );
+    });
+}
+
+#[test]
+fn oneshot_send_to_a_dropped_receiver_hands_the_value_back() {
+    let (tx, rx) = oneshot::channel::<String>();
+    drop(rx);
+    assert!(tx.is_closed());
+    assert_eq!(tx.send("back".into()), Err("back".to_string()));
+}
+
+#[test]
+fn oneshot_try_recv() {
+    let (tx, mut rx) = oneshot::channel();
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Empty));
+    tx.send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+}
+
+#[test]
+fn oneshot_in_a_cancelled_scope_takes_nothing_and_a_dropped_receiver_drops_the_value() {
+    struct Token(Rc<Cell<bool>>);
+    impl Drop for Token {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    rt().block_on(async {
+        let dropped = Rc::new(Cell::new(false));
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(Token(dropped.clone()))
+            .unwrap_or_else(|_| panic!("receiver alive"));
+        let scope = CancelScope::new();
+        scope.cancel();
+        assert!(scope.run(&mut rx).await.is_err());
+        assert!(
+            rx.try_recv().is_ok(),
+            "still there after the cancelled wait"
+        );
+        assert!(dropped.get());
+
+        let dropped = Rc::new(Cell::new(false));
+        let (tx, rx) = oneshot::channel();
+        tx.send(Token(dropped.clone()))
+            .unwrap_or_else(|_| panic!("receiver alive"));
+        drop(rx);
+        assert!(dropped.get(), "the receiver's drop dropped the value");
+    });
+}
+
+#[test]
+fn watch_changed_sees_the_latest_value_and_coalesces() {
+    rt().block_on(async {
+        let (tx, rx) = watch::channel(0);
+        assert_eq!(rx.has_changed(), Ok(false));
+        tx.send(1);
+        tx.send(2);
+        assert_eq!(rx.has_changed(), Ok(true));
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow(), 2);
+        let mut again = rx.changed();
+        assert!(poll_once(&mut again).await.is_none(), "nothing newer yet");
+        tx.send_modify(|v| *v += 10);
+        assert_eq!(poll_once(&mut again).await, Some(Ok(())));
+        assert_eq!(*tx.borrow(), 12);
+        assert_eq!(tx.send_replace(13), 12);
+        assert_eq!(*rx.borrow_and_update(), 13);
+        assert_eq!(rx.has_changed(), Ok(false));
+    });
+}
+
+#[test]
+fn watch_wakes_every_waiter_in_fifo_order() {
+    rt().block_on(async {
+        let log = Log::default();
+        let (tx, rx) = watch::channel("a");
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let (rx, log) = (rx.clone(), log.clone());
+                spawn(async move {
+                    log.push(format!("w{i} waits"));
+                    rx.changed().await.unwrap();
+                    log.push(format!("w{i} sees {}", *rx.borrow()));
+                })
+            })
+            .collect();
+        yield_now().await;
+        tx.send("b");
+        log.push("sent b");
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            log.take(),
+            [
+                "w0 waits",
+                "w1 waits",
+                "w2 waits",
+                "sent b",
+                "w0 sees b",
+                "w1 sees b",
+                "w2 sees b"
+            ]
+        );
+    });
+}
+
+#[test]
+fn watch_sender_drop_ends_after_the_last_value_is_seen() {
+    rt().block_on(async {
+        let (tx, rx) = watch::channel(0);
+        let rx2 = rx.clone();
+        assert_eq!(tx.receiver_count(), 2);
+        let waiter = spawn(async move { rx2.changed().await });
+        yield_now().await;
+        drop(tx);
+        assert_eq!(
+            waiter.await.unwrap(),
+            Err(watch::RecvError),
+            "no new value: error"
+        );
+
+        let (tx, rx) = watch::channel(0);
+        tx.send(1);
+        drop(tx);
+        assert_eq!(rx.changed().await, Ok(()), "the unseen value comes first");
+        assert_eq!(rx.changed().await, Err(watch::RecvError));
+        assert_eq!(rx.has_changed(), Err(watch::RecvError));
+    });
+}
+
+#[test]
+fn watch_clones_and_subscribers_inherit_what_was_seen() {
+    let (tx, rx) = watch::channel(0);
+    tx.send(1);
+    let clone = rx.clone();
+    assert_eq!(clone.has_changed(), Ok(true));
+    let sub = tx.subscribe();
+    assert_eq!(sub.has_changed(), Ok(false));
+    assert_eq!(tx.receiver_count(), 3);
+}
+
+#[test]
+#[should_panic(expected = "drop it first")]
+fn watch_send_while_a_ref_is_held_panics_clearly() {
+    let (tx, rx) = watch::channel(0);
+    let held = rx.borrow();
+    tx.send(1);
+    drop(held);
+}
+
+#[test]
+fn watch_dropped_and_cancelled_waits_lose_nothing() {
+    rt().block_on(async {
+        let (tx, rx) = watch::channel(0);
+        // Dropped before the notification.
+        let mut w = rx.changed();
+        assert!(poll_once(&mut w).await.is_none());
+        drop(w);
+        // Dropped after it (granted, not yet run).
+        let mut w = rx.changed();
+        assert!(poll_once(&mut w).await.is_none());
+        tx.send(1);
+        drop(w);
+        assert_eq!(rx.has_changed(), Ok(true));
+        // In a cancelled scope: no progress, the change stays unseen.
+        let scope = CancelScope::new();
+        scope.cancel();
+        assert!(scope.run(rx.changed()).await.is_err());
+        assert_eq!(rx.has_changed(), Ok(true));
+        rx.changed().await.unwrap();
+    });
+}
+
+#[test]
+fn watch_stress_random_cancellation_every_waiter_sees_the_last_value() {
+    rt().block_on(async {
+        let mut rng = Rng::new(7);
+        let (tx, rx) = watch::channel(0u32);
+        let mut tasks = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 0..20 {
+            let rx = rx.clone();
+            let scope = CancelScope::new();
+            handles.push(scope.handle());
+            tasks.push(spawn(async move {
+                let mut last = 0;
+                let out = scope
+                    .run(async {
+                        while rx.changed().await.is_ok() {
+                            let v = *rx.borrow_and_update();
+                            assert!(v > last, "values only move forward");
+                            last = v;
+                        }
+                    })
+                    .await;
+                (out.is_ok(), last)
+            }));
+        }
+        let mut cancelled = [false; 20];
+        for v in 1..=100 {
+            if rng.below(4) == 0 {
+                yield_now().await;
+            }
+            tx.send(v);
+            if rng.below(10) == 0 {
+                let i = rng.below(20) as usize;
+                handles[i].cancel();
+                cancelled[i] = true;
+            }
+        }
+        drop(tx);
+        let mut finished = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            let (ended, last) = t.await.unwrap();
+            assert_eq!(ended, !cancelled[i], "waiter {i}");
+            if ended {
+                assert_eq!(last, 100, "waiter {i} missed the last value");
+                finished += 1;
+            }
+        }
+        assert!(finished > 0 && finished < 20);
+    });
+}
