@@ -8,6 +8,10 @@
 //! - `semaphore_uncontended`: one acquire (polled once) and release.
 //! - `mutex`: 100 tasks × 1,000 lock/unlock, yielding while holding it.
 //! - `mutex_uncontended`: one `lock().await` (polled once) and unlock.
+//! - `ping_pong`: two tasks, a bounded(1) channel each way, 100,000 round
+//!   trips (tokio `mpsc`, `async-channel`).
+//! - `channel_throughput`: one producer, one consumer, 1,000,000 items
+//!   through a bounded(1024) channel.
 //!
 //! ```text
 //! cargo bench --bench primitives && cargo bench --bench ratios
@@ -26,6 +30,9 @@ const SEM_PERMITS: usize = 10;
 const SEM_ROUNDS: usize = 100;
 const MUTEX_TASKS: usize = 100;
 const MUTEX_ROUNDS: usize = 1_000;
+const ROUND_TRIPS: u32 = 100_000;
+const ITEMS: u32 = 1_000_000;
+const CAPACITY: usize = 1024;
 
 fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -237,11 +244,142 @@ fn mutex_uncontended(c: &mut Criterion) {
     group.finish();
 }
 
+fn ping_pong(c: &mut Criterion) {
+    use arbor::primitives::channel;
+    let mut group = c.benchmark_group("ping_pong");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(async {
+                let (ping_tx, ping_rx) = channel::bounded::<u32>(1);
+                let (pong_tx, pong_rx) = channel::bounded::<u32>(1);
+                let echo = arbor::spawn(async move {
+                    while let Ok(n) = ping_rx.recv().await {
+                        pong_tx.send(n).await.expect("pong");
+                    }
+                });
+                for i in 0..ROUND_TRIPS {
+                    ping_tx.send(i).await.expect("ping");
+                    assert_eq!(pong_rx.recv().await.expect("pong"), i);
+                }
+                drop(ping_tx);
+                echo.await.expect("echo");
+            })
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u32>(1);
+                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u32>(1);
+                let echo = tokio::task::spawn_local(async move {
+                    while let Some(n) = ping_rx.recv().await {
+                        pong_tx.send(n).await.expect("pong");
+                    }
+                });
+                for i in 0..ROUND_TRIPS {
+                    ping_tx.send(i).await.expect("ping");
+                    assert_eq!(pong_rx.recv().await.expect("pong"), i);
+                }
+                drop(ping_tx);
+                echo.await.expect("echo");
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let (ping_tx, ping_rx) = async_channel::bounded::<u32>(1);
+                let (pong_tx, pong_rx) = async_channel::bounded::<u32>(1);
+                let echo = ex.spawn(async move {
+                    while let Ok(n) = ping_rx.recv().await {
+                        pong_tx.send(n).await.expect("pong");
+                    }
+                });
+                for i in 0..ROUND_TRIPS {
+                    ping_tx.send(i).await.expect("ping");
+                    assert_eq!(pong_rx.recv().await.expect("pong"), i);
+                }
+                drop(ping_tx);
+                echo.await;
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn channel_throughput(c: &mut Criterion) {
+    use arbor::primitives::channel;
+    let mut group = c.benchmark_group("channel_throughput");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    group.bench_function("arbor", |b| {
+        b.iter(|| {
+            arbor.block_on(async {
+                let (tx, rx) = channel::bounded::<u32>(CAPACITY);
+                let producer = arbor::spawn(async move {
+                    for i in 0..ITEMS {
+                        tx.send(i).await.expect("open");
+                    }
+                });
+                let mut sum = 0u64;
+                while let Ok(n) = rx.recv().await {
+                    sum += u64::from(n);
+                }
+                producer.await.expect("producer");
+                sum
+            })
+        })
+    });
+    let (rt, local) = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(CAPACITY);
+                let producer = tokio::task::spawn_local(async move {
+                    for i in 0..ITEMS {
+                        tx.send(i).await.expect("open");
+                    }
+                });
+                let mut sum = 0u64;
+                while let Some(n) = rx.recv().await {
+                    sum += u64::from(n);
+                }
+                producer.await.expect("producer");
+                sum
+            })
+        })
+    });
+    let ex = LocalExecutor::new();
+    group.bench_function("async-executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let (tx, rx) = async_channel::bounded::<u32>(CAPACITY);
+                let producer = ex.spawn(async move {
+                    for i in 0..ITEMS {
+                        tx.send(i).await.expect("open");
+                    }
+                });
+                let mut sum = 0u64;
+                while let Ok(n) = rx.recv().await {
+                    sum += u64::from(n);
+                }
+                producer.await;
+                sum
+            }))
+        })
+    });
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     semaphore(&mut c);
     semaphore_uncontended(&mut c);
     mutex(&mut c);
     mutex_uncontended(&mut c);
+    ping_pong(&mut c);
+    channel_throughput(&mut c);
     c.final_summary();
 }

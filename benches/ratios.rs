@@ -1,11 +1,11 @@
 //! Not a benchmark: prints a Markdown table comparing arbor with tokio and
 //! async-executor, read from the results criterion saved for the
-//! `executor`, `timers` and `structured` benches (the mean of each bench's last run).
+//! `executor`, `timers`, `structured` and `primitives` benches (the mean of each bench's last run).
 //!
 //! Run the benches first, then this:
 //!
 //! ```text
-//! cargo bench --bench executor --bench timers --bench structured && cargo bench --bench ratios
+//! cargo bench --bench executor --bench timers --bench structured --bench primitives && cargo bench --bench ratios
 //! ```
 //!
 //! Results are looked up where criterion writes them: `$CRITERION_HOME`,
@@ -32,6 +32,8 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("semaphore_uncontended", None),
     ("mutex", None),
     ("mutex_uncontended", None),
+    ("ping_pong", None),
+    ("channel_throughput", None),
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];
