@@ -78,8 +78,7 @@ impl Core {
     pub(crate) fn current_cancelled(&self) -> bool {
         self.scopes
             .borrow()
-            .at(self.current_node.get())
-            .is_some_and(|n| n.effective)
+            .is_cancelled_at(self.current_node.get())
     }
 
     pub(crate) fn enter_provisional(&self, kind: NodeKind, timeout: std::time::Duration) -> usize {

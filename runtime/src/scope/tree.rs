@@ -124,6 +124,9 @@ pub enum Decision {
 
 pub(crate) struct ScopeTable {
     nodes: GenSlab<Node>,
+    /// Nodes now effectively cancelled: while zero, no code is in a
+    /// cancelled scope and `current_cancelled` needs no lookup.
+    cancelled_nodes: usize,
     /// Reused by walks, so they do not allocate per cancellation.
     stack: Vec<u32>,
 }
@@ -140,6 +143,7 @@ impl ScopeTable {
         debug_assert_eq!(root.map(|k| k.index), Some(0));
         ScopeTable {
             nodes,
+            cancelled_nodes: 0,
             stack: Vec::new(),
         }
     }
@@ -165,6 +169,12 @@ impl ScopeTable {
             .map(|(key, _)| key)
     }
 
+    /// Whether the node at `index` is effectively cancelled (the hot check
+    /// of every arbor operation: no lookup while nothing is cancelled).
+    pub(crate) fn is_cancelled_at(&self, index: u32) -> bool {
+        self.cancelled_nodes > 0 && self.at(index).is_some_and(|n| n.effective)
+    }
+
     pub(crate) fn at(&self, index: u32) -> Option<&Node> {
         self.nodes.get_masked(index, 0, 0).map(|(_, n)| n)
     }
@@ -188,6 +198,7 @@ impl ScopeTable {
         let parent_effective = self.at(parent).is_some_and(|p| p.effective);
         let mut node = Node::new(parent, owner, kind, opts);
         node.effective = node.cancel_called.is_some() || (!node.shield && parent_effective);
+        self.cancelled_nodes += usize::from(node.effective);
         let key = self.nodes.insert(node).expect("scope slab exhausted");
         let old_first = {
             let p = self.at_mut(parent).expect("parent node is alive");
@@ -235,6 +246,7 @@ impl ScopeTable {
                 return;
             }
             let (parent, prev, next) = (node.parent, node.prev_sibling, node.next_sibling);
+            self.cancelled_nodes -= usize::from(node.effective);
             self.nodes.remove(key);
             if let Some(n) = self.at_mut(prev) {
                 n.next_sibling = next;
@@ -283,6 +295,11 @@ impl ScopeTable {
             let effective = node.cancel_called.is_some() || (!node.shield && parent_effective);
             if effective == node.effective {
                 continue;
+            }
+            if effective {
+                self.cancelled_nodes += 1;
+            } else {
+                self.cancelled_nodes -= 1;
             }
             let node = self.at_mut(index).expect("looked up above");
             node.effective = effective;
