@@ -1,47 +1,7 @@
-//! Helpers shared by the integration tests.
+//! Helpers of the channel tests, built on the shared ones.
+#![allow(unused_imports)] // each test binary uses a different subset
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-pub fn rt() -> arbor_runtime::Runtime {
-    arbor_runtime::Runtime::builder()
-        .virtual_clock()
-        .build()
-        .unwrap()
-}
-
-/// An event trace shared between tasks.
-#[derive(Clone, Default)]
-pub struct Log(Rc<RefCell<Vec<String>>>);
-
-impl Log {
-    pub fn push(&self, s: impl Into<String>) {
-        self.0.borrow_mut().push(s.into());
-    }
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.borrow_mut())
-    }
-}
-
-/// xorshift64: deterministic, no deps.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+pub use super::{Log, XorShift as Rng, virtual_rt as rt};
 
 /// Polls a future once (with the task's waker), giving its output if ready.
 pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {

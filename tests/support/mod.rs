@@ -68,6 +68,20 @@ pub async fn settle() {
     }
 }
 
+/// An event trace with `push`/`take` (the primitives' tests use it).
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
 /// xorshift64: deterministic, no deps.
 pub struct XorShift(u64);
 
