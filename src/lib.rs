@@ -35,8 +35,8 @@
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, run, scope, spawn,
-    spawn_named, task, time, yield_now,
+    Builder, JoinError, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, net, run, scope,
+    spawn, spawn_named, task, time, yield_now,
 };
 
 /// Synchronization primitives and channels (crate `arbor-primitives`).

@@ -26,7 +26,8 @@
 //! - [`task`]: the task allocation, its state bits, wakers, [`JoinHandle`].
 //! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes.
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
-//! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top.
+//! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top,
+//!   and [`net`] (TCP, UDP) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
 
 #![warn(missing_docs)]
@@ -34,6 +35,7 @@
 mod context;
 mod executor;
 pub mod io;
+pub mod net;
 mod reactor;
 pub mod scope;
 mod slab;

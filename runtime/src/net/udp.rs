@@ -1,0 +1,120 @@
+//! UDP sockets on the runtime's reactor.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::io::Async;
+
+/// A UDP socket.
+///
+/// ```
+/// use arbor_runtime::net::UdpSocket;
+/// arbor_runtime::run(async {
+///     let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+///     let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+///     a.send_to(b"ping", b.local_addr().unwrap()).await.unwrap();
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).await.unwrap();
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
+/// });
+/// ```
+///
+/// # Cancel safety
+/// Every async method is cancel safe: a datagram is sent or received in
+/// the same poll that returns, so a dropped future sent or lost nothing.
+pub struct UdpSocket {
+    inner: Async<std::net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Bind a socket to `addr` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// The OS error of `socket` or `bind`, or of registering with the reactor.
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+        UdpSocket::from_std(std::net::UdpSocket::bind(addr)?)
+    }
+
+    /// Wrap a socket made by `std`, switching it to non-blocking mode.
+    ///
+    /// # Errors
+    /// The `fcntl` or `epoll_ctl` error.
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: Async::new(socket)?,
+        })
+    }
+
+    /// Set the default peer for [`send`](UdpSocket::send) and filter
+    /// [`recv`](UdpSocket::recv) to it. Does not wait: UDP has no handshake.
+    ///
+    /// # Errors
+    /// The `connect` error.
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        self.inner.get_ref().connect(addr)
+    }
+
+    /// Send a datagram to `addr`, returning the bytes sent.
+    ///
+    /// # Errors
+    /// The `sendto` error (e.g. `EMSGSIZE`).
+    pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send_to(buf, addr)).await
+    }
+
+    /// Receive a datagram, returning its length and sender. A datagram
+    /// longer than `buf` is truncated.
+    ///
+    /// # Errors
+    /// The `recvfrom` error.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// Send a datagram to the connected peer.
+    ///
+    /// # Errors
+    /// The `send` error (e.g. `ECONNREFUSED` after an ICMP error, or
+    /// `EDESTADDRREQ` when not connected).
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receive a datagram from the connected peer.
+    ///
+    /// # Errors
+    /// The `recv` error (e.g. `ECONNREFUSED` after an ICMP error).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_with(|s| s.recv(buf)).await
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// The `getsockname` error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("inner", self.inner.get_ref())
+            .finish()
+    }
+}
