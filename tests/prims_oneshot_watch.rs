@@ -253,3 +253,27 @@ fn watch_stress_random_cancellation_every_waiter_sees_the_last_value() {
         assert!(finished > 0 && finished < 20);
     });
 }
+
+#[test]
+fn oneshot_and_watch_report_statistics() {
+    rt().block_on(async {
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        let s = tx.statistics();
+        assert!(s.sender_open && s.receiver_open && !s.value_waiting);
+        assert!(poll_once(&mut rx).await.is_none());
+        assert_eq!(tx.statistics().tasks_waiting, 1);
+        tx.send(3).unwrap();
+        let s = rx.statistics();
+        assert!(!s.sender_open && s.value_waiting);
+        assert_eq!(rx.await, Ok(3));
+
+        let (tx, rx) = watch::channel(0u32);
+        let rx2 = rx.clone();
+        tx.send(1);
+        tx.send(2);
+        let s = rx2.statistics();
+        assert_eq!((s.version, s.receivers, s.sender_open, s.tasks_waiting), (2, 2, true, 0));
+        drop(tx);
+        assert!(!rx.statistics().sender_open);
+    });
+}

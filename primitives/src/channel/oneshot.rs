@@ -52,6 +52,29 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     )
 }
 
+/// A oneshot channel's state, from either end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OneshotStatistics {
+    /// The sender still exists (has neither sent nor been dropped).
+    pub sender_open: bool,
+    /// The receiver still exists and has not taken the value.
+    pub receiver_open: bool,
+    /// A value was sent and waits to be received.
+    pub value_waiting: bool,
+    /// Whether the receiver is parked waiting (0 or 1).
+    pub tasks_waiting: usize,
+}
+
+fn statistics<T>(inner: &RefCell<Inner<T>>) -> OneshotStatistics {
+    let inner = inner.borrow();
+    OneshotStatistics {
+        sender_open: inner.sender_alive,
+        receiver_open: inner.receiver_alive && !inner.done,
+        value_waiting: inner.value.is_some(),
+        tasks_waiting: usize::from(inner.waker.is_some()),
+    }
+}
+
 /// The sender was dropped without sending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecvError;
@@ -95,6 +118,11 @@ pub struct Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// The channel's state.
+    pub fn statistics(&self) -> OneshotStatistics {
+        statistics(&self.inner)
+    }
+
     /// Send the value, never waiting.
     ///
     /// # Errors
@@ -153,6 +181,11 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// The channel's state.
+    pub fn statistics(&self) -> OneshotStatistics {
+        statistics(&self.inner)
+    }
+
     /// Take the value if it was sent.
     ///
     /// # Errors

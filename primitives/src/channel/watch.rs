@@ -48,6 +48,29 @@ struct State {
     waiters: WaitQueue<(), ()>,
 }
 
+/// A watch channel's state, from either end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchStatistics {
+    /// How many values were sent (the current value's version).
+    pub version: u64,
+    /// The sender still exists.
+    pub sender_open: bool,
+    /// Receivers alive.
+    pub receivers: usize,
+    /// Receivers parked in `changed`.
+    pub tasks_waiting: usize,
+}
+
+fn statistics(state: &RefCell<State>) -> WatchStatistics {
+    let state = state.borrow();
+    WatchStatistics {
+        version: state.version,
+        sender_open: state.sender_alive,
+        receivers: state.receivers,
+        tasks_waiting: state.waiters.len(),
+    }
+}
+
 /// A watch channel holding `initial`.
 pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(Shared {
@@ -104,6 +127,11 @@ pub struct Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// The channel's state.
+    pub fn statistics(&self) -> WatchStatistics {
+        statistics(&self.shared.state)
+    }
+
     /// Replace the value and notify every receiver. Sending works with no
     /// receiver left too (see [`subscribe`](Sender::subscribe)).
     ///
@@ -185,6 +213,11 @@ pub struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// The channel's state.
+    pub fn statistics(&self) -> WatchStatistics {
+        statistics(&self.shared.state)
+    }
+
     /// The current value, without marking it seen.
     ///
     /// Do not hold the `Ref` while the sender may send: that send panics.
