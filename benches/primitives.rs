@@ -5,9 +5,9 @@
 //!
 //! - `semaphore`: 1,000 tasks, 10 permits, 100 acquisitions each (a yield
 //!   while holding the permit).
-//! - `semaphore_uncontended`: one acquire (polled once) and release.
+//! - `semaphore_uncontended`: acquire and release in a loop in one task.
 //! - `mutex`: 100 tasks × 1,000 lock/unlock, yielding while holding it.
-//! - `mutex_uncontended`: one `lock().await` (polled once) and unlock.
+//! - `mutex_uncontended`: `lock().await` and unlock in a loop in one task.
 //! - `ping_pong`: two tasks, a bounded(1) channel each way, 100,000 round
 //!   trips (tokio `mpsc`, `async-channel`).
 //! - `channel_throughput`: one producer, one consumer, 1,000,000 items
@@ -17,10 +17,8 @@
 //! cargo bench --bench primitives && cargo bench --bench ratios
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use async_executor::LocalExecutor;
 use criterion::Criterion;
@@ -39,18 +37,6 @@ fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
         .build()
         .expect("tokio runtime");
     (rt, tokio::task::LocalSet::new())
-}
-
-/// Poll a future that must be ready at once.
-fn ready_now<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("expected an uncontended, immediately ready future"),
-    }
 }
 
 fn semaphore(c: &mut Criterion) {
@@ -124,27 +110,77 @@ fn semaphore(c: &mut Criterion) {
     group.finish();
 }
 
-fn semaphore_uncontended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("semaphore_uncontended");
-    let arbor = arbor::Runtime::new().expect("arbor runtime");
-    arbor.block_on(async {
-        let sem = arbor::primitives::Semaphore::new(1);
-        group.bench_function("arbor", |b| b.iter(|| drop(ready_now(sem.acquire()))));
-    });
-    let (rt, local) = tokio_rt();
-    local.block_on(&rt, async {
-        let sem = tokio::sync::Semaphore::new(1);
-        // Unconstrained: tokio's coop budget would otherwise make every
-        // 128th poll return Pending.
-        group.bench_function("tokio", |b| {
-            b.iter(|| drop(ready_now(tokio::task::unconstrained(sem.acquire()))))
+/// Time `iters` iterations of `op().await` inside one task of each runtime
+/// (the way code awaits an uncontended primitive).
+macro_rules! uncontended {
+    ($c:expr, $name:literal, $arbor:expr, $tokio:expr, $smol:expr) => {{
+        let mut group = $c.benchmark_group($name);
+        let arbor = arbor::Runtime::new().expect("arbor runtime");
+        group.bench_function("arbor", |b| {
+            b.iter_custom(|iters| {
+                arbor.block_on(async {
+                    let prim = $arbor;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        drop(std::hint::black_box(prim_op!(prim, arbor)));
+                    }
+                    start.elapsed()
+                })
+            })
         });
-    });
-    let sem = async_lock::Semaphore::new(1);
-    group.bench_function("async-executor", |b| {
-        b.iter(|| drop(ready_now(sem.acquire())))
-    });
-    group.finish();
+        let (rt, local) = tokio_rt();
+        group.bench_function("tokio", |b| {
+            b.iter_custom(|iters| {
+                local.block_on(&rt, async {
+                    let prim = $tokio;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        // Unconstrained: tokio's coop budget would make every
+                        // 128th acquire yield.
+                        drop(std::hint::black_box(prim_op!(prim, tokio)));
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let ex = LocalExecutor::new();
+        group.bench_function("async-executor", |b| {
+            b.iter_custom(|iters| {
+                futures_lite::future::block_on(ex.run(async {
+                    let prim = $smol;
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        drop(std::hint::black_box(prim_op!(prim, smol)));
+                    }
+                    start.elapsed()
+                }))
+            })
+        });
+        group.finish();
+    }};
+}
+
+fn semaphore_uncontended(c: &mut Criterion) {
+    macro_rules! prim_op {
+        ($p:expr, arbor) => {
+            $p.acquire().await
+        };
+        ($p:expr, tokio) => {
+            tokio::task::unconstrained($p.acquire())
+                .await
+                .expect("open")
+        };
+        ($p:expr, smol) => {
+            $p.acquire().await
+        };
+    }
+    uncontended!(
+        c,
+        "semaphore_uncontended",
+        arbor::primitives::Semaphore::new(1),
+        tokio::sync::Semaphore::new(1),
+        async_lock::Semaphore::new(1)
+    );
 }
 
 fn mutex(c: &mut Criterion) {
@@ -226,22 +262,24 @@ fn mutex(c: &mut Criterion) {
 }
 
 fn mutex_uncontended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("mutex_uncontended");
-    let arbor = arbor::Runtime::new().expect("arbor runtime");
-    arbor.block_on(async {
-        let m = arbor::primitives::Mutex::new(0u64);
-        group.bench_function("arbor", |b| b.iter(|| drop(ready_now(m.lock()))));
-    });
-    let (rt, local) = tokio_rt();
-    local.block_on(&rt, async {
-        let m = tokio::sync::Mutex::new(0u64);
-        group.bench_function("tokio", |b| {
-            b.iter(|| drop(ready_now(tokio::task::unconstrained(m.lock()))))
-        });
-    });
-    let m = async_lock::Mutex::new(0u64);
-    group.bench_function("async-executor", |b| b.iter(|| drop(ready_now(m.lock()))));
-    group.finish();
+    macro_rules! prim_op {
+        ($p:expr, arbor) => {
+            $p.lock().await.expect("not reentered")
+        };
+        ($p:expr, tokio) => {
+            tokio::task::unconstrained($p.lock()).await
+        };
+        ($p:expr, smol) => {
+            $p.lock().await
+        };
+    }
+    uncontended!(
+        c,
+        "mutex_uncontended",
+        arbor::primitives::Mutex::new(0u64),
+        tokio::sync::Mutex::new(0u64),
+        async_lock::Mutex::new(0u64)
+    );
 }
 
 fn ping_pong(c: &mut Criterion) {

@@ -272,7 +272,10 @@ fn oneshot_and_watch_report_statistics() {
         tx.send(1);
         tx.send(2);
         let s = rx2.statistics();
-        assert_eq!((s.version, s.receivers, s.sender_open, s.tasks_waiting), (2, 2, true, 0));
+        assert_eq!(
+            (s.version, s.receivers, s.sender_open, s.tasks_waiting),
+            (2, 2, true, 0)
+        );
         drop(tx);
         assert!(!rx.statistics().sender_open);
     });

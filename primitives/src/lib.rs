@@ -34,7 +34,7 @@ pub use limiter::{
     Borrower, CapacityLimiter, LimiterAcquire, LimiterError, LimiterGuard, LimiterStatistics,
 };
 pub use lock::{Lock, LockGuard, LockStatistics};
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{Mutex, MutexGuard, MutexLock};
 pub use once_cell::{OnceCell, OnceCellStatistics};
 pub use raw::{LockError, Owner};
 pub use reentrant::{ReentrantGuard, ReentrantLock, ReentrantLockFuture, ReentrantLockStatistics};

@@ -2,10 +2,13 @@
 
 use std::cell::{RefCell, RefMut};
 use std::fmt;
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::lock::LockStatistics;
-use crate::raw::{LockError, RawLock};
+use crate::raw::{LockError, RawAcquire, RawLock};
 
 /// A non-reentrant async mutex over a `T`, owned by the task that locked
 /// it. Same fairness and misuse rules as [`Lock`](crate::Lock).
@@ -50,9 +53,11 @@ impl<T> Mutex<T> {
     /// nothing; dropping it after it was granted (but before it ran) hands
     /// the lock to the next waiter. Inside a cancelled scope it makes no
     /// progress and never locks.
-    pub async fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
-        self.raw.acquire().await?;
-        Ok(self.guard())
+    pub fn lock(&self) -> MutexLock<'_, T> {
+        MutexLock {
+            mutex: self,
+            acquire: self.raw.acquire(),
+        }
     }
 
     /// Lock if free (which implies nobody waits).
@@ -111,6 +116,25 @@ impl<T: Default> Default for Mutex<T> {
 impl<T> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Mutex").field(&self.statistics()).finish()
+    }
+}
+
+/// The future of [`Mutex::lock`].
+#[must_use = "futures do nothing unless polled"]
+pub struct MutexLock<'a, T> {
+    mutex: &'a Mutex<T>,
+    acquire: RawAcquire<'a>,
+}
+
+impl<'a, T> Future for MutexLock<'a, T> {
+    type Output = Result<MutexGuard<'a, T>, LockError>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mutex = self.mutex;
+        Pin::new(&mut self.acquire)
+            .poll(cx)
+            .map(|acquired| acquired.map(|()| mutex.guard()))
     }
 }
 
