@@ -34,6 +34,7 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("mutex_uncontended", None),
     ("ping_pong", None),
     ("channel_throughput", None),
+    ("tcp_echo", None),
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];
