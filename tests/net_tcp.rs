@@ -174,21 +174,28 @@ fn connect_within_deadline() {
 }
 
 #[test]
-fn two_hundred_concurrent_echo_clients() {
-    const CLIENTS: usize = 200;
+fn a_thousand_connections_open_at_once() {
+    const CLIENTS: usize = 1000;
     arbor_runtime::run(async {
         let listener = TcpListener::bind(any_port()).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = arbor_runtime::spawn(async move {
-            let mut echoes = Vec::new();
+            // Accept every connection before echoing any, so all 1,000 are
+            // open (and their clients parked in a read) at the same time.
+            let mut streams = Vec::new();
             for _ in 0..CLIENTS {
-                let (stream, _) = listener.accept().await.unwrap();
-                echoes.push(arbor_runtime::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    stream.read_exact(&mut buf).await.unwrap();
-                    stream.write_all(&buf).await.unwrap();
-                }));
+                streams.push(listener.accept().await.unwrap().0);
             }
+            let echoes: Vec<_> = streams
+                .into_iter()
+                .map(|stream| {
+                    arbor_runtime::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        stream.read_exact(&mut buf).await.unwrap();
+                        stream.write_all(&buf).await.unwrap();
+                    })
+                })
+                .collect();
             for echo in echoes {
                 echo.await.unwrap();
             }

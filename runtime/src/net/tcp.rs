@@ -1,15 +1,37 @@
 //! TCP listeners and streams on the runtime's reactor.
 
+use std::cell::Cell;
 use std::fmt;
+use std::future::poll_fn;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use futures_core::Stream;
+
+use super::addr::{ToSocketAddrs, connect_any};
+use super::split::{self, Duplex, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::io::Async;
-
 use crate::reactor::epoll as sys;
+use crate::time::{self, Instant, Sleep};
+
+/// How long `accept` pauses after running out of file descriptors or
+/// memory before it tries again: the failed connection stays queued in the
+/// kernel, so retrying at once would spin at 100% CPU until something
+/// closes. 10 ms keeps the retry cost negligible and the recovery prompt.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Errors of `accept` that say "the process is out of resources", not
+/// "this connection is bad".
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
 
 /// A TCP socket server, listening for connections.
 ///
@@ -26,6 +48,8 @@ use crate::reactor::epoll as sys;
 /// ```
 pub struct TcpListener {
     inner: Async<std::net::TcpListener>,
+    /// Set after an `EMFILE`-like failure: no `accept` before this instant.
+    backoff_until: Cell<Option<Instant>>,
 }
 
 impl TcpListener {
@@ -55,21 +79,76 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: Async::new(listener)?,
+            backoff_until: Cell::new(None),
         })
     }
 
     /// Wait for a connection and accept it.
     ///
     /// # Errors
-    /// The OS error of `accept4` (e.g. `EMFILE`), or of registering the
-    /// new stream with the reactor.
+    /// The OS error of `accept4` or of registering the new stream with the
+    /// reactor. After `EMFILE`, `ENFILE`, `ENOBUFS` or `ENOMEM` (out of file
+    /// descriptors or memory) the next `accept` on this listener first waits
+    /// 10 ms, so an accept loop that logs the error and carries on does not
+    /// spin while the pending connection stays queued.
     ///
     /// # Cancel safety
     /// Dropping the future loses no connection: a connection is taken from
     /// the kernel's queue only in the same poll that returns it.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = self.inner.read_with(|l| l.accept()).await?;
-        Ok((TcpStream::from_std(stream)?, addr))
+        let mut backoff = None;
+        poll_fn(|cx| self.poll_accept(cx, &mut backoff)).await
+    }
+
+    /// A stream of accepted connections: [`accept`](TcpListener::accept)
+    /// in a loop. It never ends; errors are items (the loop may go on).
+    ///
+    /// ```
+    /// use arbor_runtime::net::{TcpListener, TcpStream};
+    /// use futures_lite::StreamExt;
+    /// arbor_runtime::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let _client = TcpStream::connect(addr).await.unwrap();
+    ///     let mut incoming = listener.incoming();
+    ///     let server = incoming.next().await.unwrap().unwrap();
+    ///     assert_eq!(server.local_addr().unwrap(), addr);
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As for `accept`: dropping a pending `next()` loses no connection.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            backoff: None,
+        }
+    }
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+        backoff: &mut Option<Sleep>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if let Some(until) = self.backoff_until.get() {
+            let sleep = backoff.get_or_insert_with(|| time::sleep_until(until));
+            if Pin::new(sleep).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *backoff = None;
+            self.backoff_until.set(None);
+        }
+        let (stream, addr) = match self.inner.poll_read_with(cx, |l| l.accept()) {
+            Poll::Ready(Ok(accepted)) => accepted,
+            Poll::Ready(Err(e)) => {
+                if is_resource_exhaustion(&e) {
+                    self.backoff_until.set(Some(time::now() + ACCEPT_BACKOFF));
+                }
+                return Poll::Ready(Err(e));
+            }
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(TcpStream::from_std(stream).map(|s| (s, addr)))
     }
 
     /// The address this listener is bound to.
@@ -78,6 +157,32 @@ impl TcpListener {
     /// The `getsockname` error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
+    }
+}
+
+/// The stream of connections of [`TcpListener::incoming`].
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+    backoff: Option<Sleep>,
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.listener
+            .poll_accept(cx, &mut this.backoff)
+            .map(|r| Some(r.map(|(stream, _)| stream)))
+    }
+}
+
+impl fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("listener", self.listener)
+            .finish()
     }
 }
 
@@ -106,12 +211,26 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connect to `addr` without blocking the thread: a non-blocking
-    /// `connect`, then, if it is in progress, waiting for writability and
-    /// reading `SO_ERROR`.
+    /// Connect to `addr` without blocking the thread: resolve it (host
+    /// names on a worker thread, see [`lookup_host`](super::lookup_host)),
+    /// then for each address in turn a non-blocking `connect`, waiting for
+    /// writability and reading `SO_ERROR` if it is in progress. The first
+    /// address that connects wins; if none does, the last error is returned.
+    ///
+    /// ```
+    /// use arbor_runtime::net::{TcpListener, TcpStream};
+    /// arbor_runtime::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let port = listener.local_addr().unwrap().port();
+    ///     let by_addr = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let by_str = TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    ///     let by_pair = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    /// });
+    /// ```
     ///
     /// # Errors
-    /// The OS error, e.g. `ECONNREFUSED` for a closed port.
+    /// The OS error, e.g. `ECONNREFUSED` for a closed port, or the
+    /// resolver's error.
     ///
     /// # Cancel safety
     /// Dropping the future closes the half-made socket; no connection
@@ -119,7 +238,11 @@ impl TcpStream {
     ///
     /// # Panics
     /// Outside a runtime.
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        connect_any(addr, TcpStream::connect_addr).await
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = sys::tcp_socket(&addr)?;
         let connected = sys::connect(fd.as_fd(), &addr)?;
         let stream = TcpStream::from_std(std::net::TcpStream::from(fd))?;
@@ -130,6 +253,35 @@ impl TcpStream {
             }
         }
         Ok(stream)
+    }
+
+    /// Borrow the stream as a read half and a write half, which two tasks
+    /// (or two branches of a `join`) can use at once.
+    ///
+    /// ```
+    /// use arbor_runtime::net::{TcpListener, TcpStream};
+    /// arbor_runtime::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let (mut rd, mut wr) = server.split();
+    ///     client.write_all(b"ping").await.unwrap();
+    ///     let mut buf = [0; 4];
+    ///     rd.read_exact(&mut buf).await.unwrap();
+    ///     wr.write_all(&buf).await.unwrap();
+    ///     client.read_exact(&mut buf).await.unwrap();
+    ///     assert_eq!(&buf, b"ping");
+    /// });
+    /// ```
+    pub fn split(&self) -> (ReadHalf<'_, TcpStream>, WriteHalf<'_, TcpStream>) {
+        (ReadHalf(self), WriteHalf(self))
+    }
+
+    /// Split the stream into owned halves that can move into two tasks.
+    /// Dropping the write half shuts down the write direction;
+    /// [`OwnedReadHalf::reunite`] puts the stream back together.
+    pub fn into_split(self) -> (OwnedReadHalf<TcpStream>, OwnedWriteHalf<TcpStream>) {
+        split::into_split(self)
     }
 
     /// Wrap a stream made by `std`, switching it to non-blocking mode.
@@ -235,28 +387,20 @@ impl TcpStream {
     }
 }
 
-impl futures_io::AsyncRead for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+impl split::sealed::Sealed for TcpStream {}
+
+impl Duplex for TcpStream {
+    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.inner.poll_read_with(cx, |s| (&*s).read(buf))
     }
-}
 
-impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.inner
             .poll_write_with(cx, |s| sys::send(s.as_fd(), buf))
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
+    fn poll_write_vectored_ref(
+        &self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
@@ -264,15 +408,55 @@ impl futures_io::AsyncWrite for TcpStream {
             .poll_write_with(cx, |s| sys::send_vectored(s.as_fd(), bufs))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Bytes go straight to the kernel; there is no userspace buffer.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(Shutdown::Write))
+    fn shutdown_ref(&self, how: Shutdown) -> io::Result<()> {
+        self.shutdown(how)
     }
 }
+
+/// `futures_io` traits for `TcpStream` and `&TcpStream` (reads and writes
+/// need only a shared reference).
+macro_rules! futures_io_impls {
+    ($($ty:ty),*) => {$(
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_read_ref(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_ref(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_vectored_ref(cx, bufs)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Bytes go straight to the kernel; there is no userspace buffer.
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.shutdown(Shutdown::Write))
+            }
+        }
+    )*};
+}
+
+futures_io_impls!(TcpStream, &TcpStream);
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {

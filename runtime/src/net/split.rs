@@ -1,0 +1,242 @@
+//! Read and write halves of a byte stream, borrowed or owned.
+//!
+//! arbor is single-threaded and a stream's I/O methods take `&self`, so a
+//! half is just a reference to the stream (borrowed halves) or a shared `Rc`
+//! of it (owned halves): no lock, no allocation for the borrowed form. Two
+//! halves can be used from two tasks at once (one reading, one writing);
+//! two tasks reading the *same* direction at once is not supported (the
+//! reactor keeps one waiter per direction, and the last one polled wins).
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A byte stream that can be split: the operations its halves need, all
+/// through `&self`. Implemented by [`TcpStream`](super::TcpStream); sealed.
+pub trait Duplex: sealed::Sealed {
+    /// Poll a read into `buf` (`Ok(0)` at end of stream).
+    #[doc(hidden)]
+    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Poll a write of `buf`.
+    #[doc(hidden)]
+    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Poll a vectored write.
+    #[doc(hidden)]
+    fn poll_write_vectored_ref(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+    /// Shut down the write direction.
+    #[doc(hidden)]
+    fn shutdown_ref(&self, how: Shutdown) -> io::Result<()>;
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// The read half of a stream borrowed by `split`.
+pub struct ReadHalf<'a, S: Duplex>(pub(crate) &'a S);
+
+/// The write half of a stream borrowed by `split`.
+pub struct WriteHalf<'a, S: Duplex>(pub(crate) &'a S);
+
+/// The read half of a stream taken by `into_split`.
+pub struct OwnedReadHalf<S: Duplex>(pub(crate) Rc<S>);
+
+/// The write half of a stream taken by `into_split`. Dropping it shuts
+/// down the write direction (the peer reads end of stream), unless it was
+/// given back through [`OwnedReadHalf::reunite`].
+pub struct OwnedWriteHalf<S: Duplex> {
+    pub(crate) stream: Rc<S>,
+    pub(crate) shutdown_on_drop: bool,
+}
+
+pub(crate) fn into_split<S: Duplex>(stream: S) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
+    let stream = Rc::new(stream);
+    let write = OwnedWriteHalf {
+        stream: stream.clone(),
+        shutdown_on_drop: true,
+    };
+    (OwnedReadHalf(stream), write)
+}
+
+/// [`OwnedReadHalf::reunite`] was given halves of two different streams;
+/// both are handed back.
+pub struct ReuniteError<S: Duplex>(pub OwnedReadHalf<S>, pub OwnedWriteHalf<S>);
+
+impl<S: Duplex> fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl<S: Duplex> fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of two different streams")
+    }
+}
+
+impl<S: Duplex> std::error::Error for ReuniteError<S> {}
+
+impl<S: Duplex> OwnedReadHalf<S> {
+    /// Put the stream back together from its two halves.
+    ///
+    /// # Errors
+    /// [`ReuniteError`] (holding both halves) if they come from different
+    /// streams.
+    pub fn reunite(self, mut write: OwnedWriteHalf<S>) -> Result<S, ReuniteError<S>> {
+        if !Rc::ptr_eq(&self.0, &write.stream) {
+            return Err(ReuniteError(self, write));
+        }
+        write.shutdown_on_drop = false;
+        drop(write);
+        Ok(Rc::into_inner(self.0).expect("the two halves held the only references"))
+    }
+}
+
+macro_rules! read_half {
+    ($ty:ident $(<$lt:lifetime>)?, $field:tt) => {
+        impl<$($lt,)? S: Duplex> $ty<$($lt,)? S> {
+            /// Read some bytes into `buf`; `Ok(0)` is end of stream.
+            ///
+            /// # Errors
+            /// The OS's read error.
+            ///
+            /// # Cancel safety
+            /// Dropping the future consumes no bytes.
+            pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                poll_fn(|cx| self.$field.poll_read_ref(cx, buf)).await
+            }
+
+            /// Read exactly `buf.len()` bytes.
+            ///
+            /// # Errors
+            /// `UnexpectedEof` if the stream ends first, or the OS's error.
+            ///
+            /// # Cancel safety
+            /// Not cancel safe: a dropped call may have consumed a prefix.
+            pub async fn read_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
+                while !buf.is_empty() {
+                    match self.read(buf).await? {
+                        0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        n => buf = &mut buf[n..],
+                    }
+                }
+                Ok(())
+            }
+
+            /// The whole stream, for its addresses and options.
+            pub fn stream(&self) -> &S {
+                &self.$field
+            }
+        }
+
+        impl<$($lt,)? S: Duplex> futures_io::AsyncRead for $ty<$($lt,)? S> {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.$field.poll_read_ref(cx, buf)
+            }
+        }
+
+        impl<$($lt,)? S: Duplex + fmt::Debug> fmt::Debug for $ty<$($lt,)? S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($ty)).field(&self.$field).finish()
+            }
+        }
+    };
+}
+
+macro_rules! write_half {
+    ($ty:ident $(<$lt:lifetime>)?, $($field:tt)+) => {
+        impl<$($lt,)? S: Duplex> $ty<$($lt,)? S> {
+            /// Write some bytes of `buf`, returning how many were written.
+            ///
+            /// # Errors
+            /// The OS's send error (e.g. `EPIPE`, `ECONNRESET`).
+            ///
+            /// # Cancel safety
+            /// Dropping the future writes nothing more.
+            pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                poll_fn(|cx| self.$($field)+.poll_write_ref(cx, buf)).await
+            }
+
+            /// Write all of `buf`.
+            ///
+            /// # Errors
+            /// `WriteZero` if the socket accepts no bytes, or the OS's error.
+            ///
+            /// # Cancel safety
+            /// Not cancel safe: a dropped call may have written a prefix.
+            pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+                while !buf.is_empty() {
+                    match self.write(buf).await? {
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
+                        n => buf = &buf[n..],
+                    }
+                }
+                Ok(())
+            }
+
+            /// The whole stream, for its addresses and options.
+            pub fn stream(&self) -> &S {
+                &self.$($field)+
+            }
+        }
+
+        impl<$($lt,)? S: Duplex> futures_io::AsyncWrite for $ty<$($lt,)? S> {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.$($field)+.poll_write_ref(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.$($field)+.poll_write_vectored_ref(cx, bufs)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Bytes go straight to the kernel; there is no userspace buffer.
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.$($field)+.shutdown_ref(Shutdown::Write))
+            }
+        }
+
+        impl<$($lt,)? S: Duplex + fmt::Debug> fmt::Debug for $ty<$($lt,)? S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($ty)).field(&self.$($field)+).finish()
+            }
+        }
+    };
+}
+
+read_half!(ReadHalf<'a>, 0);
+read_half!(OwnedReadHalf, 0);
+write_half!(WriteHalf<'a>, 0);
+write_half!(OwnedWriteHalf, stream);
+
+impl<S: Duplex> Drop for OwnedWriteHalf<S> {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            // The peer may already be gone (ENOTCONN); nothing to report.
+            let _ = self.stream.shutdown_ref(Shutdown::Write);
+        }
+    }
+}
