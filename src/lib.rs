@@ -36,7 +36,7 @@
 
 pub use arbor_runtime::{
     Builder, JoinError, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, net, run, scope,
-    spawn, spawn_named, task, time, yield_now,
+    signal, spawn, spawn_named, task, time, yield_now,
 };
 
 /// Synchronization primitives and channels (crate `arbor-primitives`).

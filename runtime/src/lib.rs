@@ -27,7 +27,7 @@
 //! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes.
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
 //! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top,
-//!   and [`net`] (TCP, UDP) on that.
+//!   and [`net`] (TCP, UDP) and [`signal`] (Unix signal listeners) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
 
 #![warn(missing_docs)]
@@ -38,6 +38,7 @@ pub mod io;
 pub mod net;
 mod reactor;
 pub mod scope;
+pub mod signal;
 mod slab;
 mod sync;
 pub mod task;

@@ -1,7 +1,7 @@
 //! Thin, safe wrappers over the Linux syscalls the reactor needs.
 //!
-//! This module (this file and its `socket` submodule) is the only place that
-//! calls `libc`. Every syscall result goes through
+//! This module (this file and its `socket` and `signal` submodules) is the
+//! only place that calls `libc`. Every syscall result goes through
 //! [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so error handling is
 //! uniform: `-1` becomes `io::Error::last_os_error()`.
 //!
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::Ready;
 
+pub(crate) mod signal;
 mod socket;
 pub(crate) use socket::*;
 

@@ -1,0 +1,347 @@
+//! The process-wide signal registry: the handler, its counters and its
+//! listener slots. All the `libc` that `crate::signal` needs lives here.
+//!
+//! # What the handler touches
+//!
+//! A signal handler may run on any thread, between any two instructions of
+//! the code it interrupts, so it uses only async-signal-safe operations:
+//! atomics on `static`s and `write(2)`. No allocation, no lock.
+//!
+//! - [`DELIVERIES`]: one counter per signal number, bumped by every
+//!   delivery. It is the source of truth a listener compares against.
+//! - [`SLOTS`]: a fixed table of listeners. A slot packs a signal number, the
+//!   listener's eventfd and a count of handlers currently writing to that
+//!   eventfd; `0` is a free slot. For each slot of its signal the handler
+//!   takes a busy reference (CAS), writes `1u64` to the eventfd, and drops the
+//!   reference. [`Registration`]'s drop frees the slot with a CAS that only
+//!   succeeds when no reference is held, and closes the eventfd only after
+//!   that, so a handler never writes to a closed (or reused) fd number.
+//!
+//! The busy mark is a count rather than a single bit so that a second
+//! handler of the same signal, running concurrently on another thread, never
+//! has to skip a slot: skipping could leave its delivery without a write after
+//! the listener's last read, a lost wakeup. A count lets both write.
+//!
+//! Removing a slot spins while the count is non-zero. That cannot deadlock:
+//! a handler holding a reference on another thread is a few instructions and
+//! one non-blocking `write` from dropping it, and a handler on the remover's
+//! own thread always finishes before the interrupted code resumes.
+//!
+//! # Installing
+//!
+//! The handler is installed once per signal number, on the first listener,
+//! with `SA_RESTART | SA_SIGINFO`, and never uninstalled (a later listener
+//! could otherwise race with the restore). So after the first listener of
+//! `SIGINT`, Ctrl-C no longer terminates the process: it is only counted.
+//! Installation is serialized by a mutex (never touched by the handler), so
+//! two threads creating the first listener of a signal install it once.
+//!
+//! A handler that was installed before ours (not `SIG_DFL` or `SIG_IGN`) is
+//! remembered and called after ours, with the same arguments, so a library
+//! that had hooked the signal keeps working. Its `sa_mask` and flags other
+//! than `SA_SIGINFO` are not reproduced.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Mutex, PoisonError};
+
+use super::{EventFd, cvt, read};
+
+/// `SIGINT`.
+pub(crate) const SIGINT: i32 = libc::SIGINT;
+/// `SIGTERM`.
+pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+/// `SIGHUP`.
+pub(crate) const SIGHUP: i32 = libc::SIGHUP;
+/// `SIGQUIT`.
+pub(crate) const SIGQUIT: i32 = libc::SIGQUIT;
+/// `SIGUSR1`.
+pub(crate) const SIGUSR1: i32 = libc::SIGUSR1;
+/// `SIGUSR2`.
+pub(crate) const SIGUSR2: i32 = libc::SIGUSR2;
+/// `SIGCHLD`.
+pub(crate) const SIGCHLD: i32 = libc::SIGCHLD;
+/// `SIGPIPE`.
+pub(crate) const SIGPIPE: i32 = libc::SIGPIPE;
+/// `SIGALRM`.
+pub(crate) const SIGALRM: i32 = libc::SIGALRM;
+/// `SIGWINCH`.
+pub(crate) const SIGWINCH: i32 = libc::SIGWINCH;
+
+/// Highest signal number the tables have room for (Linux's `SIGRTMAX`).
+const MAX_SIGNAL: usize = 64;
+/// How many listeners can exist at once, process-wide.
+pub(crate) const SLOT_COUNT: usize = 1024;
+
+/// Deliveries per signal number (index 0 unused).
+static DELIVERIES: [AtomicU64; MAX_SIGNAL + 1] = [const { AtomicU64::new(0) }; MAX_SIGNAL + 1];
+/// Listener slots: `busy << 40 | signo << 32 | fd`, or 0 when free.
+static SLOTS: [AtomicU64; SLOT_COUNT] = [const { AtomicU64::new(0) }; SLOT_COUNT];
+/// The handler found at install time, to chain to (0: none).
+static PREVIOUS: [AtomicUsize; MAX_SIGNAL + 1] = [const { AtomicUsize::new(0) }; MAX_SIGNAL + 1];
+/// Whether that handler takes `(signo, info, context)` (`SA_SIGINFO`).
+static PREVIOUS_SIGINFO: [AtomicBool; MAX_SIGNAL + 1] =
+    [const { AtomicBool::new(false) }; MAX_SIGNAL + 1];
+/// Bit `signo` is set once our handler is installed for it.
+static INSTALLED: Mutex<u128> = Mutex::new(0);
+
+const FD_MASK: u64 = 0xFFFF_FFFF;
+const SIGNO_SHIFT: u32 = 32;
+const SIGNO_MASK: u64 = 0xFF;
+/// One busy reference (a handler writing to the slot's eventfd).
+const BUSY_ONE: u64 = 1 << 40;
+
+fn pack(signo: i32, fd: RawFd) -> u64 {
+    (signo as u64) << SIGNO_SHIFT | u64::from(fd as u32)
+}
+
+fn signo_of(slot: u64) -> i32 {
+    ((slot >> SIGNO_SHIFT) & SIGNO_MASK) as i32
+}
+
+fn fd_of(slot: u64) -> RawFd {
+    (slot & FD_MASK) as u32 as RawFd
+}
+
+/// How many times `signo` has been delivered since the process started
+/// (counting only deliveries after our handler was installed).
+pub(crate) fn deliveries(signo: i32) -> u64 {
+    DELIVERIES[signo as usize].load(SeqCst)
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Checks that a listener for `signo` can exist.
+pub(crate) fn validate(signo: i32) -> io::Result<()> {
+    let max = libc::SIGRTMAX().min(MAX_SIGNAL as i32);
+    if !(1..=max).contains(&signo) {
+        return Err(invalid(format!(
+            "signal number {signo} is outside 1..={max}"
+        )));
+    }
+    match signo {
+        libc::SIGKILL | libc::SIGSTOP => Err(invalid(format!(
+            "signal {signo} (SIGKILL or SIGSTOP) cannot be caught"
+        ))),
+        libc::SIGILL | libc::SIGFPE | libc::SIGSEGV | libc::SIGBUS => Err(invalid(format!(
+            "signal {signo} (SIGILL, SIGFPE, SIGSEGV or SIGBUS) reports a fault of the \
+             program itself; a handler that returns would re-run the faulting instruction"
+        ))),
+        _ if signo > 31 && signo < libc::SIGRTMIN() => Err(invalid(format!(
+            "signal {signo} is reserved by the C library's threads implementation; \
+             real-time signals start at {}",
+            libc::SIGRTMIN()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Installs [`handler`] for `signo` unless it already is.
+fn install(signo: i32) -> io::Result<()> {
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *installed & (1 << signo) != 0 {
+        return Ok(());
+    }
+    // SAFETY: `sigaction` is plain old data; all-zero is a valid value.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    // Remember the current handler *before* ours can run, so the first
+    // delivery after the switch is already chained.
+    // SAFETY: a null `act` only queries; `old` is valid for writes.
+    cvt(unsafe { libc::sigaction(signo, ptr::null(), &mut old) })?;
+    remember_previous(signo, &old);
+    // SAFETY: as above, all-zero is valid; the fields are set below.
+    let mut new: libc::sigaction = unsafe { mem::zeroed() };
+    new.sa_sigaction = handler as extern "C" fn(_, _, _) as libc::sighandler_t;
+    new.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+    // SAFETY: `sa_mask` is a valid, writable sigset_t.
+    cvt(unsafe { libc::sigemptyset(&mut new.sa_mask) })?;
+    // SAFETY: `new` is a fully initialized sigaction whose handler only does
+    // async-signal-safe work; `old` is valid for writes.
+    cvt(unsafe { libc::sigaction(signo, &new, &mut old) })?;
+    // Someone may have changed it between the two calls.
+    remember_previous(signo, &old);
+    *installed |= 1 << signo;
+    Ok(())
+}
+
+fn remember_previous(signo: i32, old: &libc::sigaction) {
+    let ours = handler as extern "C" fn(_, _, _) as libc::sighandler_t;
+    let prev = old.sa_sigaction;
+    // Our own handler can be there if this crate is linked twice; chaining
+    // to ourselves would recurse forever.
+    let chain = if prev == libc::SIG_DFL || prev == libc::SIG_IGN || prev == ours {
+        0
+    } else {
+        prev
+    };
+    // The flag first: the handler reads the address, then the flag.
+    PREVIOUS_SIGINFO[signo as usize].store(old.sa_flags & libc::SA_SIGINFO != 0, SeqCst);
+    PREVIOUS[signo as usize].store(chain, SeqCst);
+}
+
+/// The signal handler. Async-signal-safe: atomics and `write` only.
+extern "C" fn handler(signo: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: `__errno_location` returns this thread's errno slot, valid for
+    // the thread's whole life; the interrupted code expects it unchanged.
+    let errno = unsafe { *libc::__errno_location() };
+    if (1..=MAX_SIGNAL as i32).contains(&signo) {
+        // Bump before writing: a listener that sees a write and then checks
+        // the counter must see this delivery (see `crate::signal`).
+        DELIVERIES[signo as usize].fetch_add(1, SeqCst);
+        notify_listeners(signo);
+        chain(signo, info, context);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+fn notify_listeners(signo: i32) {
+    let one = 1u64.to_ne_bytes();
+    for slot in &SLOTS {
+        let mut current = slot.load(SeqCst);
+        while current != 0 && signo_of(current) == signo {
+            // A busy reference keeps the fd open until we are done with it.
+            match slot.compare_exchange_weak(current, current + BUSY_ONE, SeqCst, SeqCst) {
+                Ok(_) => {
+                    // SAFETY: the fd stays open while we hold a busy reference
+                    // (the listener's drop waits for it to be dropped before
+                    // closing); `one` is 8 readable bytes. The result is
+                    // ignored: EAGAIN means the counter is saturated, which
+                    // still reads as "something happened". `cvt` on failure
+                    // only reads errno into an `io::Error::Os`: no allocation.
+                    let _ = cvt(unsafe { libc::write(fd_of(current), one.as_ptr().cast(), 8) });
+                    slot.fetch_sub(BUSY_ONE, SeqCst);
+                    break;
+                }
+                // Another handler's reference came or went, or the slot was
+                // freed or reused: look again.
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+fn chain(signo: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let prev = PREVIOUS[signo as usize].load(SeqCst);
+    if prev == 0 {
+        return;
+    }
+    if PREVIOUS_SIGINFO[signo as usize].load(SeqCst) {
+        // SAFETY: `prev` was the `sa_sigaction` of a handler installed with
+        // SA_SIGINFO, so it is a function of exactly this signature, and we
+        // pass it the arguments the kernel gave us.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { mem::transmute(prev) };
+        f(signo, info, context);
+    } else {
+        // SAFETY: `prev` was the `sa_handler` of a handler installed without
+        // SA_SIGINFO (and is neither SIG_DFL nor SIG_IGN), so it is a
+        // function taking the signal number.
+        let f: extern "C" fn(libc::c_int) = unsafe { mem::transmute(prev) };
+        f(signo);
+    }
+}
+
+/// One listener's entry in the registry: a slot pointing at its own
+/// non-blocking eventfd, which the handler writes to on every delivery.
+///
+/// Dropping it frees the slot first (waiting out a handler that is writing)
+/// and closes the eventfd after, so the handler never writes to a closed fd.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    slot: &'static AtomicU64,
+    value: u64,
+    /// Dropped after `Drop::drop` has freed the slot.
+    fd: EventFd,
+}
+
+impl Registration {
+    /// Installs the handler for `signo` if needed, then registers a
+    /// listener. Also returns [`deliveries`] as of the registration: a
+    /// delivery is news to the listener once the count moves past it.
+    pub(crate) fn new(signo: i32) -> io::Result<(Registration, u64)> {
+        validate(signo)?;
+        install(signo)?;
+        let fd = EventFd::new()?;
+        // Read the count before taking the slot: a delivery in between bumps
+        // the count past `seen` (news to us) without writing to our eventfd,
+        // which `recv` handles since it checks the count first.
+        let seen = deliveries(signo);
+        let value = pack(signo, fd.as_raw_fd());
+        let slot = SLOTS
+            .iter()
+            .find(|slot| slot.compare_exchange(0, value, SeqCst, SeqCst).is_ok())
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "all {SLOT_COUNT} signal listener slots are in use; \
+                     drop some arbor::signal::Signal listeners"
+                ))
+            })?;
+        Ok((Registration { slot, value, fd }, seen))
+    }
+
+    /// Reads (and resets) the eventfd once: `WouldBlock` when nothing was
+    /// written since the last read.
+    pub(crate) fn read(&self) -> io::Result<u64> {
+        let mut buf = [0u8; 8];
+        read(self.fd.as_raw_fd(), &mut buf)?;
+        Ok(u64::from_ne_bytes(buf))
+    }
+
+    /// Resets the eventfd to 0.
+    pub(crate) fn drain(&self) -> io::Result<()> {
+        self.fd.drain()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Succeeds only when no handler holds a busy reference (the slot is
+        // exactly our value). Spinning is bounded: a handler on another
+        // thread is one non-blocking `write` from releasing, and one on this
+        // thread has finished before we run again.
+        while self
+            .slot
+            .compare_exchange_weak(self.value, 0, SeqCst, SeqCst)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        // Only now may `self.fd` close (it drops after this body).
+    }
+}
+
+impl AsFd for Registration {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_packing_round_trips() {
+        let v = pack(64, 1_000_000);
+        assert_eq!((signo_of(v), fd_of(v)), (64, 1_000_000));
+        let busy = v + 3 * BUSY_ONE;
+        assert_eq!((signo_of(busy), fd_of(busy)), (64, 1_000_000));
+        assert_ne!(pack(1, 0), 0, "fd 0 must still be a used slot");
+    }
+
+    #[test]
+    fn uncatchable_and_fault_signals_are_invalid_input() {
+        for signo in [0, -1, 65, libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, 32] {
+            let err = validate(signo).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{signo}");
+        }
+        validate(libc::SIGUSR1).unwrap();
+        validate(libc::SIGRTMAX()).unwrap();
+    }
+}
