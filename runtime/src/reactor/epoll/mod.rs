@@ -1,7 +1,7 @@
 //! Thin, safe wrappers over the Linux syscalls the reactor needs.
 //!
-//! This module (this file and its `socket` submodule) is the only place that
-//! calls `libc`. Every syscall result goes through
+//! This module (this file and its `socket` and `unix` submodules) is the only
+//! place that calls `libc`. Every syscall result goes through
 //! [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so error handling is
 //! uniform: `-1` becomes `io::Error::last_os_error()`.
 //!
@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use super::Ready;
 
 mod socket;
+mod unix;
 pub(crate) use socket::*;
+pub(crate) use unix::*;
 
 /// Syscall return values that signal failure with `-1` and set `errno`.
 pub(crate) trait SysRet: Copy + PartialEq {
