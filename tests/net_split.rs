@@ -207,3 +207,23 @@ fn a_dropped_lookup_is_abandoned_without_harm() {
         assert!(!lookup_host(("localhost", 80)).await.unwrap().is_empty());
     });
 }
+
+#[test]
+fn unix_streams_split_too() {
+    arbor::run(async {
+        let (a, b) = arbor::net::UnixStream::pair().unwrap();
+        let (mut rd, mut wr) = a.into_split();
+        let echo = arbor::spawn(async move {
+            let mut buf = [0u8; 3];
+            rd.read_exact(&mut buf).await.unwrap();
+            wr.write_all(&buf).await.unwrap();
+            // Dropping the write half ends b's stream.
+        });
+        let (mut brd, mut bwr) = b.split();
+        bwr.write_all(b"abc").await.unwrap();
+        let mut got = Vec::new();
+        brd.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"abc");
+        echo.await.unwrap();
+    });
+}

@@ -27,7 +27,8 @@
 //! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes.
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
 //! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top,
-//!   and [`net`] (TCP, UDP) and [`signal`] (Unix signal listeners) on that.
+//!   and [`net`] (TCP, UDP, Unix domain sockets) and [`signal`] (Unix signal
+//!   listeners) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
 
 #![warn(missing_docs)]

@@ -1,11 +1,18 @@
-//! TCP and UDP sockets driven by the arbor runtime's epoll reactor.
+//! TCP, UDP and Unix domain sockets driven by the arbor runtime's epoll
+//! reactor.
 //!
-//! Each socket wraps a `std::net` socket in [`crate::io::Async`], which
-//! registers it once with the reactor and turns `WouldBlock` into waiting.
-//! Errors are the OS's [`std::io::Error`]s; nothing here panics on an I/O
-//! failure. The calls `std::net` lacks (non-blocking `connect`, `SO_ERROR`,
-//! `send`/`sendmsg` with `MSG_NOSIGNAL` so a closed peer never raises
-//! `SIGPIPE`) live with the reactor's other syscalls in `reactor/epoll`.
+//! Each socket wraps a `std::net` or `std::os::unix::net` socket in
+//! [`crate::io::Async`], which registers it once with the reactor and turns
+//! `WouldBlock` into waiting. Errors are the OS's [`std::io::Error`]s;
+//! nothing here panics on an I/O failure. The only calls into `libc` live in
+//! the reactor's `epoll` module (`epoll/socket.rs`: non-blocking TCP
+//! `connect`, `SO_ERROR`, the listen backlog, and `send`/`sendmsg` with
+//! `MSG_NOSIGNAL` so a closed peer never raises `SIGPIPE`; `epoll/unix.rs`:
+//! a non-blocking `AF_UNIX` socket and `connect` to a path).
+//!
+//! Streams implement [`futures_io::AsyncRead`] and
+//! [`futures_io::AsyncWrite`] for both the owned type and a shared
+//! reference, so a reader and a writer task can share one stream.
 //!
 //! Host names are resolved on a worker thread ([`lookup_host`]); literal
 //! addresses never leave the runtime thread.
@@ -14,8 +21,12 @@ mod addr;
 pub mod split;
 mod tcp;
 mod udp;
+mod unix;
+mod unix_datagram;
 
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+pub use unix_datagram::UnixDatagram;

@@ -16,7 +16,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// A byte stream that can be split: the operations its halves need, all
-/// through `&self`. Implemented by [`TcpStream`](super::TcpStream); sealed.
+/// through `&self`. Implemented by [`TcpStream`](super::TcpStream) and
+/// [`UnixStream`](super::UnixStream); sealed.
 pub trait Duplex: sealed::Sealed {
     /// Poll a read into `buf` (`Ok(0)` at end of stream).
     #[doc(hidden)]
@@ -240,3 +241,52 @@ impl<S: Duplex> Drop for OwnedWriteHalf<S> {
         }
     }
 }
+
+/// `futures_io::{AsyncRead, AsyncWrite}` for a [`Duplex`] stream `$ty` and
+/// for `&$ty` (its I/O needs only a shared reference, as smol's `&Async<T>`).
+macro_rules! futures_io_impls {
+    ($ty:ty) => {
+        $crate::net::split::futures_io_impls!(@one $ty);
+        $crate::net::split::futures_io_impls!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_read_ref(cx, buf)
+            }
+        }
+
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_ref(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_vectored_ref(cx, bufs)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Bytes go straight to the kernel; there is no userspace buffer.
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.shutdown(Shutdown::Write))
+            }
+        }
+    };
+}
+
+pub(crate) use futures_io_impls;

@@ -1,7 +1,7 @@
 //! Thin, safe wrappers over the Linux syscalls the reactor needs.
 //!
-//! This module (this file and its `socket` and `signal` submodules) is the
-//! only place that calls `libc`. Every syscall result goes through
+//! This module (this file and its `socket`, `unix` and `signal` submodules)
+//! is the only place that calls `libc`. Every syscall result goes through
 //! [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so error handling is
 //! uniform: `-1` becomes `io::Error::last_os_error()`.
 //!
@@ -27,7 +27,9 @@ use super::Ready;
 
 pub(crate) mod signal;
 mod socket;
+mod unix;
 pub(crate) use socket::*;
+pub(crate) use unix::*;
 
 /// Syscall return values that signal failure with `-1` and set `errno`.
 pub(crate) trait SysRet: Copy + PartialEq {
