@@ -2,8 +2,11 @@
 //! one thread; every client sends 1,000 messages of 64 bytes, each read back
 //! from the echo before the next. arbor (`arbor::net`) vs tokio
 //! current_thread (`tokio::net`) vs async-io on async-executor, plus
-//! `syscall-floor`: the same reads and writes on blocking std sockets in
-//! lockstep, with no runtime and no epoll at all.
+//! two floors without any runtime: `syscall-floor`, the same reads and
+//! writes on blocking std sockets in lockstep (four syscalls per message),
+//! and `epoll-floor`, a hand-written edge-triggered epoll loop over
+//! non-blocking sockets (the six syscalls per message that any readiness
+//! runtime makes: edge triggering means reading until `EAGAIN`).
 //!
 //! (The 10,000 messages per client become 1,000 to keep a bench run
 //! short; the cost per message is what is compared.)
@@ -174,6 +177,83 @@ fn syscall_floor() {
     }
 }
 
+/// What a readiness-based runtime cannot avoid: a hand-written
+/// edge-triggered epoll loop over the same non-blocking sockets, with no
+/// runtime, tasks or wakers. Edge triggering obliges it to read until
+/// `EAGAIN`, so per message it makes the same six syscalls as arbor and
+/// tokio (two of them failing reads) and one `epoll_wait` per batch of
+/// events; the blocking `syscall-floor` needs only four.
+fn epoll_floor() {
+    use std::io::ErrorKind::WouldBlock;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    let listener = TcpListener::bind(loopback()).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    // Socket 2c is client c, socket 2c + 1 its server side.
+    let mut socks = Vec::with_capacity(2 * CLIENTS);
+    for _ in 0..CLIENTS {
+        let client = TcpStream::connect(addr).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        for s in [client, server] {
+            s.set_nodelay(true).expect("nodelay");
+            s.set_nonblocking(true).expect("nonblocking");
+            socks.push(s);
+        }
+    }
+    // SAFETY: epoll_create1 takes no pointers; a non-negative result is a
+    // fresh fd that only this OwnedFd owns.
+    let ep = unsafe { OwnedFd::from_raw_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC)) };
+    for (i, s) in socks.iter().enumerate() {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: i as u64,
+        };
+        // SAFETY: both fds are open and `ev` is a valid epoll_event.
+        let ret =
+            unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
+        assert_eq!(ret, 0, "epoll_ctl");
+    }
+    let mut sent = [0usize; CLIENTS];
+    let mut fill = vec![0usize; socks.len()];
+    let mut bufs = vec![[0u8; 64]; socks.len()];
+    for c in 0..CLIENTS {
+        (&socks[2 * c]).write_all(&MSG).expect("send");
+        sent[c] = 1;
+    }
+    let mut done = 0;
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+    while done < CLIENTS {
+        // SAFETY: `events` is valid for writes of 64 entries.
+        let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), 64, -1) };
+        assert!(n >= 0, "epoll_wait");
+        for ev in &events[..n as usize] {
+            let i = ev.u64 as usize;
+            let mut sock = &socks[i];
+            loop {
+                match sock.read(&mut bufs[i][fill[i]..]) {
+                    Ok(0) => panic!("unexpected EOF"),
+                    Ok(k) => fill[i] += k,
+                    Err(e) if e.kind() == WouldBlock => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
+                if fill[i] < 64 {
+                    continue;
+                }
+                fill[i] = 0;
+                let c = i / 2;
+                if i % 2 == 1 {
+                    sock.write_all(&bufs[i]).expect("echo");
+                } else if sent[c] < MESSAGES {
+                    sock.write_all(&MSG).expect("send");
+                    sent[c] += 1;
+                } else {
+                    done += 1;
+                }
+            }
+        }
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().sample_size(10).configure_from_args();
     let mut group = c.benchmark_group("tcp_echo");
@@ -188,6 +268,7 @@ fn main() {
     let ex: &'static LocalExecutor<'static> = Box::leak(Box::new(LocalExecutor::new()));
     group.bench_function("async-executor", |b| b.iter(|| async_io_echo(ex)));
     group.bench_function("syscall-floor", |b| b.iter(syscall_floor));
+    group.bench_function("epoll-floor", |b| b.iter(epoll_floor));
     group.finish();
     c.final_summary();
 }

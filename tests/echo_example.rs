@@ -105,7 +105,10 @@ fn cancelling_the_server_from_outside_is_also_graceful() {
         // timeout: it finished serving it (so `serve` even returned).
         assert_eq!(talker.await.unwrap().unwrap(), 5);
         let stats = served.expect("serve completed inside the grace").unwrap();
-        assert_eq!((stats.accepted, stats.finished, stats.cut_at_deadline), (1, 1, 0));
+        assert_eq!(
+            (stats.accepted, stats.finished, stats.cut_at_deadline),
+            (1, 1, 0)
+        );
         let refused = TcpStream::connect(addr).await.unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     });
