@@ -14,7 +14,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::context;
 use crate::reactor::epoll::set_nonblocking;
@@ -128,7 +128,8 @@ impl<T: AsFd> Async<T> {
     /// # Cancel safety
     /// Dropping the future consumes nothing.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_ready(Direction::Read, cx).map_ok(drop)).await
+        let mut parked = Parked::new(self, Direction::Read);
+        poll_fn(|cx| parked.track(cx, |cx| self.poll_ready(Direction::Read, cx).map_ok(drop))).await
     }
 
     /// Wait until the fd is writable (or closed for writing, or in error).
@@ -136,7 +137,9 @@ impl<T: AsFd> Async<T> {
     /// # Cancel safety
     /// Dropping the future consumes nothing.
     pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_ready(Direction::Write, cx).map_ok(drop)).await
+        let mut parked = Parked::new(self, Direction::Write);
+        poll_fn(|cx| parked.track(cx, |cx| self.poll_ready(Direction::Write, cx).map_ok(drop)))
+            .await
     }
 
     /// Run a non-blocking read-side operation until it does not report
@@ -146,7 +149,8 @@ impl<T: AsFd> Async<T> {
     /// Dropping the future between attempts loses nothing: `op` either ran
     /// to completion (and its result was returned) or did not run.
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        poll_fn(|cx| self.poll_op(Direction::Read, cx, &mut op)).await
+        let mut parked = Parked::new(self, Direction::Read);
+        poll_fn(|cx| parked.track(cx, |cx| self.poll_op(Direction::Read, cx, &mut op))).await
     }
 
     /// Run a non-blocking write-side operation until it does not report
@@ -155,7 +159,8 @@ impl<T: AsFd> Async<T> {
     /// # Cancel safety
     /// As for [`read_with`](Async::read_with).
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        poll_fn(|cx| self.poll_op(Direction::Write, cx, &mut op)).await
+        let mut parked = Parked::new(self, Direction::Write);
+        poll_fn(|cx| parked.track(cx, |cx| self.poll_op(Direction::Write, cx, &mut op))).await
     }
 
     /// Poll form of [`read_with`](Async::read_with), for `AsyncRead` impls.
@@ -174,6 +179,51 @@ impl<T: AsFd> Async<T> {
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         self.poll_op(Direction::Write, cx, &mut op)
+    }
+}
+
+/// Remembers the waker an async I/O call left with the reactor while it is
+/// pending, and takes it back if the call is dropped (cancelled) then: a
+/// cancelled read parks nothing, so a later event on the fd wakes nobody.
+struct Parked<'a, T: AsFd> {
+    io: &'a Async<T>,
+    dir: Direction,
+    waker: Option<Waker>,
+}
+
+impl<'a, T: AsFd> Parked<'a, T> {
+    fn new(io: &'a Async<T>, dir: Direction) -> Self {
+        Parked {
+            io,
+            dir,
+            waker: None,
+        }
+    }
+
+    fn track<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+    ) -> Poll<R> {
+        let result = poll(cx);
+        self.waker = match result {
+            // Cloning an arbor waker copies two words; no refcount.
+            Poll::Pending => Some(cx.waker().clone()),
+            Poll::Ready(_) => None,
+        };
+        result
+    }
+}
+
+impl<T: AsFd> Drop for Parked<'_, T> {
+    fn drop(&mut self) {
+        if let Some(waker) = &self.waker
+            && let Some(reactor) = self.io.reactor.upgrade()
+        {
+            reactor
+                .borrow_mut()
+                .release_waker(self.io.key, self.dir, waker);
+        }
     }
 }
 

@@ -362,6 +362,23 @@ impl Reactor {
         Poll::Pending
     }
 
+    /// Forget `waker` as the entry's waiter for `dir`, if it still is: a
+    /// future that parked there was dropped, and must leave nothing behind
+    /// for a later event to wake. A stale key is a no-op.
+    pub fn release_waker(&mut self, key: IoKey, dir: Direction, waker: &Waker) {
+        if let Some(io) = entry_mut(&mut self.slots, key) {
+            let slot = match dir {
+                Direction::Read => &mut io.reader,
+                Direction::Write => &mut io.writer,
+            };
+            if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                // Dropped outside the borrow would be tidier, but an arbor
+                // waker's drop is a no-op and a foreign one only decrements.
+                *slot = None;
+            }
+        }
+    }
+
     /// Call after an operation returned `WouldBlock`: clears the
     /// READABLE/WRITABLE bits of `event` only if no event arrived since it was
     /// observed (tick unchanged). Never clears `*_CLOSED` or `ERROR`: those
