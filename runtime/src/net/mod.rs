@@ -30,3 +30,17 @@ pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 pub use unix_datagram::UnixDatagram;
+
+/// Level-triggered cancellation for operations that start with a syscall
+/// (connect): inside a cancelled scope they make no attempt at all, and
+/// wait to be dropped by the scope, as `io::Async` operations do.
+async fn no_attempt_if_cancelled() {
+    std::future::poll_fn(|_| {
+        if crate::scope::current_is_cancelled() {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await
+}

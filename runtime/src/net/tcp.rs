@@ -234,7 +234,7 @@ impl TcpStream {
     ///
     /// # Cancel safety
     /// Dropping the future closes the half-made socket; no connection
-    /// survives it.
+    /// survives it. Inside a cancelled scope it makes no attempt.
     ///
     /// # Panics
     /// Outside a runtime.
@@ -243,6 +243,7 @@ impl TcpStream {
     }
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        super::no_attempt_if_cancelled().await;
         let fd = sys::tcp_socket(&addr)?;
         let connected = sys::connect(fd.as_fd(), &addr)?;
         let stream = TcpStream::from_std(std::net::TcpStream::from(fd))?;

@@ -15,7 +15,6 @@
 //! [`UnixDatagram::send`](super::UnixDatagram::send) is woken by Linux exactly and needs no timer.
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -176,15 +175,7 @@ impl UnixStream {
     /// Outside a runtime.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let path = path.as_ref();
-        // Level-triggered cancellation, as in `Async`: no attempt at all.
-        poll_fn(|_| {
-            if crate::scope::current_is_cancelled() {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
+        super::no_attempt_if_cancelled().await;
         let fd = sys::unix_stream_socket()?;
         let mut pause = BACKLOG_RETRY_FIRST;
         loop {
