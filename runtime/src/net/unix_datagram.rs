@@ -107,7 +107,7 @@ impl UnixDatagram {
     /// (worse, each refused attempt reports this socket writable again,
     /// which would make waiting for writability a busy loop), so a send
     /// refused with `EAGAIN` is retried on the same timer backoff as
-    /// [`UnixStream::connect`]: 1 ms doubling to 100 ms. A
+    /// [`UnixStream::connect`](super::UnixStream::connect): 1 ms doubling to 100 ms. A
     /// [connected](UnixDatagram::connect) socket's [`send`](UnixDatagram::send)
     /// is woken exactly when the peer's queue has room instead.
     ///

@@ -2,7 +2,7 @@
 //!
 //! # Ownership: who touches what, when
 //!
-//! A task is one heap allocation ([`raw`]): a [`Header`](raw::Header) with
+//! A task is one heap allocation (`raw.rs`): a `Header` with
 //! its state bits, the scope it belongs to and the join waker, followed by a
 //! union holding first the future, then its output. The allocation has two
 //! owners: the runtime's task slab (until the task finishes or is aborted)
@@ -12,7 +12,7 @@
 //!
 //! Wakers do not own the task. A [`Waker`](std::task::Waker) carries the
 //! runtime's registry key and the task's slab index and generation packed
-//! into its data word ([`waker`]): cloning and dropping it is a copy, and a
+//! into its data word (`waker.rs`): cloning and dropping it is a copy, and a
 //! wake resolves the id through the slab, so a waker outliving its task (or
 //! its runtime) finds nothing and does nothing.
 //!
