@@ -346,6 +346,7 @@ pub fn current_task() -> Option<TaskInfo> {
 
 /// The id of the task being polled: [`current_task`] without the name
 /// (cheap enough for a lock's owner check).
+#[inline]
 pub fn current_task_id() -> Option<TaskId> {
     context::with(|core| core.and_then(|c| c.current.get()))
 }

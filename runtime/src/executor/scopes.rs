@@ -75,6 +75,7 @@ impl Core {
     }
 
     /// Whether the code being polled is in an effectively cancelled node.
+    #[inline]
     pub(crate) fn current_cancelled(&self) -> bool {
         self.scopes
             .borrow()

@@ -171,6 +171,7 @@ impl ScopeTable {
 
     /// Whether the node at `index` is effectively cancelled (the hot check
     /// of every arbor operation: no lookup while nothing is cancelled).
+    #[inline]
     pub(crate) fn is_cancelled_at(&self, index: u32) -> bool {
         self.cancelled_nodes > 0 && self.at(index).is_some_and(|n| n.effective)
     }
