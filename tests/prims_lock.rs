@@ -254,6 +254,41 @@ fn a_granted_then_dropped_waiter_hands_the_lock_to_the_next() {
 }
 
 #[test]
+fn a_release_after_every_waiter_left_frees_the_lock() {
+    virtual_rt().block_on(async {
+        let m = Rc::new(Mutex::new(0));
+        let g = m.lock().await.unwrap();
+        let scope = CancelScope::new();
+        let handle = scope.handle();
+        let m2 = m.clone();
+        let waiter = spawn(async move {
+            scope
+                .run(async { *m2.lock().await.unwrap() += 1 })
+                .await
+                .is_err()
+        });
+        settle().await;
+        assert_eq!(m.statistics().tasks_waiting, 1);
+        handle.cancel();
+        assert!(within(waiter).await.unwrap(), "cancelled while queued");
+        assert_eq!(m.statistics().tasks_waiting, 0);
+        drop(g);
+        assert!(!m.is_locked(), "freed, not handed to a waiter that left");
+        assert_eq!(*m.try_lock().unwrap(), 0);
+
+        // Queueing and hand-off still work afterwards.
+        let g = m.lock().await.unwrap();
+        let m2 = m.clone();
+        let waiter = spawn(async move { *m2.lock().await.unwrap() += 1 });
+        settle().await;
+        drop(g);
+        assert!(m.is_locked(), "handed to the waiter at the release");
+        within(waiter).await.unwrap();
+        assert_eq!(*m.try_lock().unwrap(), 1);
+    });
+}
+
+#[test]
 fn mutex_guards_the_value() {
     virtual_rt().block_on(async {
         let mut m = Mutex::new(String::from("a"));

@@ -53,6 +53,7 @@ impl<T> Mutex<T> {
     /// nothing; dropping it after it was granted (but before it ran) hands
     /// the lock to the next waiter. Inside a cancelled scope it makes no
     /// progress and never locks.
+    #[inline]
     pub fn lock(&self) -> MutexLock<'_, T> {
         MutexLock {
             mutex: self,
@@ -70,6 +71,7 @@ impl<T> Mutex<T> {
         Ok(self.guard())
     }
 
+    #[inline]
     fn guard(&self) -> MutexGuard<'_, T> {
         MutexGuard {
             // Holding the lock means no other guard (hence no RefMut) lives.
@@ -132,9 +134,11 @@ impl<'a, T> Future for MutexLock<'a, T> {
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mutex = self.mutex;
-        Pin::new(&mut self.acquire)
-            .poll(cx)
-            .map(|acquired| acquired.map(|()| mutex.guard()))
+        match Pin::new(&mut self.acquire).poll(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(mutex.guard())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -157,6 +161,7 @@ impl<T> MutexGuard<'_, T> {
 struct Release<'a>(&'a RawLock);
 
 impl Drop for Release<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.release();
     }

@@ -12,6 +12,13 @@
 //! frees the lock while anyone waits: it hands it straight to the head
 //! waiter (ownership moves at the release, as in trio), which is what keeps
 //! a releasing task that at once re-acquires from barging.
+//!
+//! The fast paths (`RawAcquire::poll` finding the lock free, `release`
+//! finding nobody queued, dropping an acquire that never queued) are
+//! `#[inline]` and touch only `Cell`s: `queued` mirrors "the wait queue is
+//! non-empty", so a release without waiters does not borrow the queue.
+//! Everything that touches the queue lives in `#[inline(never)]` slow
+//! paths, which keep `queued` in step with the queue.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -40,6 +47,7 @@ impl Owner {
     /// use arbor_primitives::Owner;
     /// arbor_runtime::run(async { assert_eq!(Owner::current(), Owner::Root) });
     /// ```
+    #[inline]
     pub fn current() -> Owner {
         match arbor_runtime::current_task_id() {
             Some(id) => Owner::Task(id),
@@ -89,6 +97,9 @@ impl std::error::Error for LockError {}
 
 pub(crate) struct RawLock {
     owner: Cell<Option<Owner>>,
+    /// Whether `waiters` has anyone queued (not yet granted): read by the
+    /// release fast path instead of borrowing the queue.
+    queued: Cell<bool>,
     /// Waiters ask as their owner and are granted the lock (`()`).
     waiters: RefCell<WaitQueue<Owner, ()>>,
 }
@@ -97,10 +108,12 @@ impl RawLock {
     pub(crate) const fn new() -> Self {
         RawLock {
             owner: Cell::new(None),
+            queued: Cell::new(false),
             waiters: RefCell::new(WaitQueue::new()),
         }
     }
 
+    #[inline]
     pub(crate) fn owner(&self) -> Option<Owner> {
         self.owner.get()
     }
@@ -109,6 +122,7 @@ impl RawLock {
         self.waiters.borrow().len()
     }
 
+    #[inline]
     pub(crate) fn try_acquire(&self) -> Result<(), LockError> {
         let me = Owner::current();
         match self.owner.get() {
@@ -136,21 +150,33 @@ impl RawLock {
 
     /// Release (a guard or a granted-then-dropped waiter proves ownership):
     /// hand the lock to the head waiter, or free it.
+    #[inline]
     pub(crate) fn release(&self) {
+        if self.queued.get() {
+            self.hand_off();
+        } else {
+            self.owner.set(None);
+        }
+    }
+
+    /// The release slow path: the head waiter becomes the owner.
+    #[inline(never)]
+    fn hand_off(&self) {
         let mut waiters = self.waiters.borrow_mut();
         let Some(&next) = waiters.front() else {
-            self.owner.set(None);
-            return;
+            unreachable!("`queued` said someone waits");
         };
         self.owner.set(Some(next));
         let waker = match waiters.grant_front(()) {
             Ok(waker) => waker,
             Err(()) => unreachable!("front() just saw a waiter"),
         };
+        self.queued.set(!waiters.is_empty());
         drop(waiters);
         waker.wake();
     }
 
+    #[inline]
     pub(crate) fn acquire(&self) -> RawAcquire<'_> {
         RawAcquire {
             lock: self,
@@ -168,18 +194,34 @@ pub(crate) struct RawAcquire<'a> {
 impl Future for RawAcquire<'_> {
     type Output = Result<(), LockError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: make no progress; a grant is passed on when
             // the cancelled scope drops this future.
             return Poll::Pending;
         }
         let lock = self.lock;
+        if self.wait.is_none() && lock.owner.get().is_none() {
+            // Free implies nobody waits: take it.
+            lock.owner.set(Some(Owner::current()));
+            return Poll::Ready(Ok(()));
+        }
+        self.get_mut().poll_slow(cx)
+    }
+}
+
+impl RawAcquire<'_> {
+    /// `poll` when the lock is held or this future already waits.
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LockError>> {
+        let lock = self.lock;
         match self.wait {
             None => match lock.try_acquire() {
                 Err(LockError::WouldBlock) => {
                     let me = Owner::current();
                     let key = lock.waiters.borrow_mut().push(me, cx.waker());
+                    lock.queued.set(true);
                     self.wait = Some((key, me));
                     Poll::Pending
                 }
@@ -195,6 +237,7 @@ impl Future for RawAcquire<'_> {
                     // Another waiter of this same task got the lock: this
                     // one would wait for its own task.
                     let _ = waiters.cancel(key);
+                    lock.queued.set(!waiters.is_empty());
                     drop(waiters);
                     self.wait = None;
                     Poll::Ready(Err(LockError::WouldDeadlock))
@@ -208,14 +251,28 @@ impl Future for RawAcquire<'_> {
 }
 
 impl Drop for RawAcquire<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let Some((key, _)) = self.wait.take() else {
-            return;
+        if let Some((key, _)) = self.wait.take() {
+            self.lock.withdraw(key);
+        }
+    }
+}
+
+impl RawLock {
+    /// A waiter's future was dropped: leave the queue, or pass on a grant
+    /// it had not taken.
+    #[inline(never)]
+    fn withdraw(&self, key: WaitKey) {
+        let cancelled = {
+            let mut waiters = self.waiters.borrow_mut();
+            let cancelled = waiters.cancel(key);
+            self.queued.set(!waiters.is_empty());
+            cancelled
         };
-        let cancelled = self.lock.waiters.borrow_mut().cancel(key);
         if let Cancelled::Granted(()) = cancelled {
             // Granted but never ran: the lock is ours, pass it on.
-            self.lock.release();
+            self.release();
         }
     }
 }

@@ -72,6 +72,9 @@ pub(crate) struct Core {
     pub(crate) current_node: Cell<u32>,
     names: RefCell<HashMap<u32, Rc<str>>>,
     pub(crate) scopes: RefCell<ScopeTable>,
+    /// `scopes`' count of effectively cancelled nodes, readable without
+    /// borrowing the table: the hot check of every arbor operation.
+    cancelled_nodes: Rc<Cell<usize>>,
     /// Timeout scopes entered by the code being polled whose node is not
     /// created yet (see `scope::enter_provisional`), outermost first.
     provisional: RefCell<Vec<scopes::Provisional>>,
@@ -138,6 +141,8 @@ impl Builder {
         } else {
             Clock::new_real()
         };
+        let scopes = ScopeTable::new();
+        let cancelled_nodes = scopes.cancelled_nodes();
         let core = Rc::new_cyclic(|weak_self| Core {
             key,
             weak_self: weak_self.clone(),
@@ -150,7 +155,8 @@ impl Builder {
             current: Cell::new(None),
             current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
-            scopes: RefCell::new(ScopeTable::new()),
+            scopes: RefCell::new(scopes),
+            cancelled_nodes,
             provisional: RefCell::new(Vec::new()),
             timers: RefCell::new(Wheel::new()),
             clock,
@@ -346,6 +352,7 @@ pub fn current_task() -> Option<TaskInfo> {
 
 /// The id of the task being polled: [`current_task`] without the name
 /// (cheap enough for a lock's owner check).
+#[inline]
 pub fn current_task_id() -> Option<TaskId> {
     context::with(|core| core.and_then(|c| c.current.get()))
 }

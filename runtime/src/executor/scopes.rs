@@ -74,8 +74,15 @@ impl Core {
         }
     }
 
-    /// Whether the code being polled is in an effectively cancelled node.
+    /// Whether the code being polled is in an effectively cancelled node:
+    /// one `Cell` read while nothing is cancelled.
+    #[inline]
     pub(crate) fn current_cancelled(&self) -> bool {
+        self.cancelled_nodes.get() > 0 && self.current_node_cancelled()
+    }
+
+    #[inline(never)]
+    fn current_node_cancelled(&self) -> bool {
         self.scopes
             .borrow()
             .is_cancelled_at(self.current_node.get())

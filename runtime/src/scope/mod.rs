@@ -362,6 +362,7 @@ pub fn set_shield(scope: ScopeId, shield: bool) {
 
 /// Whether the code running now is in an effectively cancelled node: arbor
 /// operations check this and make no progress when it is true.
+#[inline]
 pub fn current_is_cancelled() -> bool {
     context::with(|core| core.is_some_and(Core::current_cancelled))
 }

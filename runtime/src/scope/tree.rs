@@ -12,6 +12,7 @@
 //! collects the waker of every node that became cancelled: cancelling a
 //! scope wakes exactly the code inside it.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -125,8 +126,9 @@ pub enum Decision {
 pub(crate) struct ScopeTable {
     nodes: GenSlab<Node>,
     /// Nodes now effectively cancelled: while zero, no code is in a
-    /// cancelled scope and `current_cancelled` needs no lookup.
-    cancelled_nodes: usize,
+    /// cancelled scope and `current_cancelled` needs no lookup. Shared
+    /// with `Core`, which reads it without borrowing the table.
+    cancelled_nodes: Rc<Cell<usize>>,
     /// Reused by walks, so they do not allocate per cancellation.
     stack: Vec<u32>,
 }
@@ -143,9 +145,23 @@ impl ScopeTable {
         debug_assert_eq!(root.map(|k| k.index), Some(0));
         ScopeTable {
             nodes,
-            cancelled_nodes: 0,
+            cancelled_nodes: Rc::new(Cell::new(0)),
             stack: Vec::new(),
         }
+    }
+
+    /// The count of effectively cancelled nodes, kept up to date by the
+    /// table (for `Core`'s hot check).
+    pub(crate) fn cancelled_nodes(&self) -> Rc<Cell<usize>> {
+        self.cancelled_nodes.clone()
+    }
+
+    fn add_cancelled(&self, n: usize) {
+        self.cancelled_nodes.set(self.cancelled_nodes.get() + n);
+    }
+
+    fn sub_cancelled(&self, n: usize) {
+        self.cancelled_nodes.set(self.cancelled_nodes.get() - n);
     }
 
     pub(crate) fn get(&self, key: Key) -> Option<&Node> {
@@ -172,7 +188,7 @@ impl ScopeTable {
     /// Whether the node at `index` is effectively cancelled (the hot check
     /// of every arbor operation: no lookup while nothing is cancelled).
     pub(crate) fn is_cancelled_at(&self, index: u32) -> bool {
-        self.cancelled_nodes > 0 && self.at(index).is_some_and(|n| n.effective)
+        self.cancelled_nodes.get() > 0 && self.at(index).is_some_and(|n| n.effective)
     }
 
     pub(crate) fn at(&self, index: u32) -> Option<&Node> {
@@ -198,7 +214,7 @@ impl ScopeTable {
         let parent_effective = self.at(parent).is_some_and(|p| p.effective);
         let mut node = Node::new(parent, owner, kind, opts);
         node.effective = node.cancel_called.is_some() || (!node.shield && parent_effective);
-        self.cancelled_nodes += usize::from(node.effective);
+        self.add_cancelled(usize::from(node.effective));
         let key = self.nodes.insert(node).expect("scope slab exhausted");
         let old_first = {
             let p = self.at_mut(parent).expect("parent node is alive");
@@ -246,7 +262,7 @@ impl ScopeTable {
                 return;
             }
             let (parent, prev, next) = (node.parent, node.prev_sibling, node.next_sibling);
-            self.cancelled_nodes -= usize::from(node.effective);
+            self.sub_cancelled(usize::from(node.effective));
             self.nodes.remove(key);
             if let Some(n) = self.at_mut(prev) {
                 n.next_sibling = next;
@@ -297,9 +313,9 @@ impl ScopeTable {
                 continue;
             }
             if effective {
-                self.cancelled_nodes += 1;
+                self.add_cancelled(1);
             } else {
-                self.cancelled_nodes -= 1;
+                self.sub_cancelled(1);
             }
             let node = self.at_mut(index).expect("looked up above");
             node.effective = effective;
