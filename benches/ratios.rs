@@ -1,11 +1,12 @@
 //! Not a benchmark: prints a Markdown table comparing arbor with tokio and
 //! async-executor, read from the results criterion saved for the
-//! `executor`, `timers`, `structured` and `primitives` benches (the mean of each bench's last run).
+//! `executor`, `timers`, `structured`, `primitives` and `net` benches (the
+//! mean of each bench's last run), then tcp_echo's two runtime-free floors.
 //!
 //! Run the benches first, then this:
 //!
 //! ```text
-//! cargo bench --bench executor --bench timers --bench structured --bench primitives && cargo bench --bench ratios
+//! cargo bench --bench executor --bench timers --bench structured --bench primitives --bench net && cargo bench --bench ratios
 //! ```
 //!
 //! Results are looked up where criterion writes them: `$CRITERION_HOME`,
@@ -114,6 +115,21 @@ fn main() {
             human(ex),
             ratio(arbor, tokio),
             ratio(arbor, ex),
+        );
+    }
+    // How close the runtimes come to the same work done without a runtime.
+    let [arbor, tokio, _] = RUNTIMES.map(|id| load(&dir, "tcp_echo", id, None));
+    for floor in ["syscall-floor", "epoll-floor"] {
+        let f = load(&dir, "tcp_echo", floor, None);
+        let times = |t: Option<f64>| match (t, f) {
+            (Some(t), Some(f)) if f > 0.0 => format!("{:.2}×", t / f),
+            _ => "—".into(),
+        };
+        println!(
+            "\ntcp_echo/{floor}: {} (arbor {} of it, tokio {})",
+            human(f),
+            times(arbor),
+            times(tokio)
         );
     }
 }
