@@ -232,3 +232,52 @@ fn ipv6_loopback_connect_when_available() {
         assert_eq!(peer, client.local_addr().unwrap());
     });
 }
+
+#[test]
+fn binding_a_port_in_use_is_addr_in_use() {
+    arbor_runtime::run(async {
+        let first = TcpListener::bind(any_port()).unwrap();
+        let err = TcpListener::bind(first.local_addr().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    });
+}
+
+#[test]
+fn a_reset_mid_stream_fails_the_parked_read() {
+    arbor_runtime::run(async {
+        let listener = TcpListener::bind(any_port()).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        server.write_all(b"first").await.unwrap();
+        let mut buf = [0u8; 5];
+        client.read_exact(&mut buf).await.unwrap();
+        // The client parks in a read; then the server aborts the connection:
+        // SO_LINGER with a zero timeout makes close send RST, not FIN.
+        let reader = arbor_runtime::spawn(async move {
+            let mut buf = [0u8; 5];
+            client.read(&mut buf).await
+        });
+        arbor_runtime::yield_now().await;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: `linger` is a valid `struct linger` of the size passed,
+        // and the fd is open for the duration of the call.
+        let ret = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&server),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(ret, 0);
+        drop(server);
+        let err = reader.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    });
+}

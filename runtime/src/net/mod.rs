@@ -44,3 +44,24 @@ async fn no_attempt_if_cancelled() {
     })
     .await
 }
+
+/// `AsRawFd` for every socket type, from its `AsFd` (for APIs that still
+/// take raw fds, e.g. `setsockopt` through `libc`).
+macro_rules! as_raw_fd {
+    ($($ty:ty),*) => {$(
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsFd::as_fd(self).as_raw_fd()
+            }
+        }
+    )*};
+}
+
+as_raw_fd!(
+    TcpListener,
+    TcpStream,
+    UdpSocket,
+    UnixListener,
+    UnixStream,
+    UnixDatagram
+);
