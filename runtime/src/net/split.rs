@@ -8,7 +8,6 @@
 //! reactor keeps one waiter per direction, and the last one polled wins).
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -35,6 +34,12 @@ pub trait Duplex: sealed::Sealed {
     /// Shut down the write direction.
     #[doc(hidden)]
     fn shutdown_ref(&self, how: Shutdown) -> io::Result<()>;
+    /// The stream's own `read`, whose waker is taken back if it is dropped.
+    #[doc(hidden)]
+    fn read_ref<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a;
+    /// The stream's own `write`, whose waker is taken back if it is dropped.
+    #[doc(hidden)]
+    fn write_ref<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a;
 }
 
 pub(crate) mod sealed {
@@ -112,7 +117,7 @@ macro_rules! read_half {
             /// # Cancel safety
             /// Dropping the future consumes no bytes.
             pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                poll_fn(|cx| self.$field.poll_read_ref(cx, buf)).await
+                self.$field.read_ref(buf).await
             }
 
             /// Read exactly `buf.len()` bytes.
@@ -167,7 +172,7 @@ macro_rules! write_half {
             /// # Cancel safety
             /// Dropping the future writes nothing more.
             pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                poll_fn(|cx| self.$($field)+.poll_write_ref(cx, buf)).await
+                self.$($field)+.write_ref(buf).await
             }
 
             /// Write all of `buf`.

@@ -412,6 +412,14 @@ impl Duplex for TcpStream {
     fn shutdown_ref(&self, how: Shutdown) -> io::Result<()> {
         self.shutdown(how)
     }
+
+    fn read_ref<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.read(buf)
+    }
+
+    fn write_ref<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.write(buf)
+    }
 }
 
 split::futures_io_impls!(TcpStream);
