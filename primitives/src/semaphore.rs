@@ -1,6 +1,6 @@
 //! [`Semaphore`]: counted permits, handed to waiters in FIFO order.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,14 +31,13 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// });
 /// ```
 pub struct Semaphore {
-    state: RefCell<State>,
-}
-
-struct State {
-    permits: usize,
+    permits: Cell<usize>,
     max: Option<usize>,
+    /// Whether `waiters` is non-empty: the uncontended acquire and release
+    /// read this `Cell` instead of borrowing the queue.
+    queued: Cell<bool>,
     /// Waiters ask for a number of permits and are granted that number.
-    waiters: WaitQueue<usize, usize>,
+    waiters: RefCell<WaitQueue<usize, usize>>,
 }
 
 /// A semaphore's counters, as trio reports them.
@@ -98,11 +97,10 @@ impl Semaphore {
     /// A semaphore with `permits` permits and no maximum.
     pub const fn new(permits: usize) -> Self {
         Semaphore {
-            state: RefCell::new(State {
-                permits,
-                max: None,
-                waiters: WaitQueue::new(),
-            }),
+            permits: Cell::new(permits),
+            max: None,
+            queued: Cell::new(false),
+            waiters: RefCell::new(WaitQueue::new()),
         }
     }
 
@@ -112,9 +110,10 @@ impl Semaphore {
         if permits > max {
             return Err(SemaphoreError::InitialAboveMax);
         }
-        let sem = Semaphore::new(permits);
-        sem.state.borrow_mut().max = Some(max);
-        Ok(sem)
+        Ok(Semaphore {
+            max: Some(max),
+            ..Semaphore::new(permits)
+        })
     }
 
     /// Wait for one permit.
@@ -153,17 +152,32 @@ impl Semaphore {
 
     /// Take `n` permits if they are free and nobody is waiting.
     pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, SemaphoreError> {
-        let mut state = self.state.borrow_mut();
-        if let Some(max) = state.max
-            && n > max
-        {
-            return Err(SemaphoreError::TooMany { requested: n, max });
-        }
-        if state.waiters.is_empty() && state.permits >= n {
-            state.permits -= n;
+        self.check_request(n)?;
+        if self.take_if_free(n) {
             Ok(SemaphorePermit { sem: self, n })
         } else {
             Err(SemaphoreError::WouldBlock)
+        }
+    }
+
+    #[inline]
+    fn check_request(&self, n: usize) -> Result<(), SemaphoreError> {
+        match self.max {
+            Some(max) if n > max => Err(SemaphoreError::TooMany { requested: n, max }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The uncontended path: take `n` permits if nobody waits and they are
+    /// there. `Cell`s only.
+    #[inline]
+    fn take_if_free(&self, n: usize) -> bool {
+        let permits = self.permits.get();
+        if !self.queued.get() && permits >= n {
+            self.permits.set(permits - n);
+            true
+        } else {
+            false
         }
     }
 
@@ -183,55 +197,61 @@ impl Semaphore {
     /// [`SemaphoreError::AboveMax`] if that would exceed `max_value`;
     /// nothing changes then.
     pub fn add_permits(&self, n: usize) -> Result<(), SemaphoreError> {
+        if let Some(max) = self.max
+            && self.permits.get() + n > max
         {
-            let state = self.state.borrow();
-            if let Some(max) = state.max
-                && state.permits + n > max
-            {
-                return Err(SemaphoreError::AboveMax { max });
-            }
+            return Err(SemaphoreError::AboveMax { max });
         }
         self.give_back(n);
         Ok(())
     }
 
     /// Return permits (from a guard or a cancelled grant) and serve waiters.
+    #[inline]
     fn give_back(&self, n: usize) {
-        let mut wake: Vec<Waker> = Vec::new();
-        {
-            let mut state = self.state.borrow_mut();
-            state.permits += n;
-            serve(&mut state, &mut wake);
+        self.permits.set(self.permits.get() + n);
+        if self.queued.get() {
+            self.serve();
         }
-        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Grant permits to the head waiters while they fit (strict FIFO).
+    #[inline(never)]
+    fn serve(&self) {
+        // Wakers are woken after the borrow ends. Most releases grant one
+        // waiter: keep its waker out of the `Vec` (no allocation then).
+        let mut first: Option<Waker> = None;
+        let mut more: Vec<Waker> = Vec::new();
+        {
+            let mut waiters = self.waiters.borrow_mut();
+            while let Some(&need) = waiters.front() {
+                let permits = self.permits.get();
+                if need > permits {
+                    break;
+                }
+                self.permits.set(permits - need);
+                match waiters.grant_front(need) {
+                    Ok(waker) if first.is_none() => first = Some(waker),
+                    Ok(waker) => more.push(waker),
+                    Err(_) => unreachable!("front() just saw a waiter"),
+                }
+            }
+            self.queued.set(!waiters.is_empty());
+        }
+        first.into_iter().chain(more).for_each(Waker::wake);
     }
 
     /// Permits available now.
     pub fn available_permits(&self) -> usize {
-        self.state.borrow().permits
+        self.permits.get()
     }
 
     /// trio's statistics.
     pub fn statistics(&self) -> SemaphoreStatistics {
-        let state = self.state.borrow();
         SemaphoreStatistics {
-            value: state.permits,
-            max_value: state.max,
-            tasks_waiting: state.waiters.len(),
-        }
-    }
-}
-
-/// Grant permits to the head waiters while they fit (strict FIFO).
-fn serve(state: &mut State, wake: &mut Vec<Waker>) {
-    while let Some(&need) = state.waiters.front() {
-        if need > state.permits {
-            break;
-        }
-        state.permits -= need;
-        match state.waiters.grant_front(need) {
-            Ok(waker) => wake.push(waker),
-            Err(_) => unreachable!("front() just saw a waiter"),
+            value: self.permits.get(),
+            max_value: self.max,
+            tasks_waiting: self.waiters.borrow().len(),
         }
     }
 }
@@ -255,39 +275,56 @@ pub struct Acquire<'a> {
 impl<'a> Future for Acquire<'a> {
     type Output = Result<SemaphorePermit<'a>, SemaphoreError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered cancellation: a grant stays unused and is
             // passed on when the scope drops this future.
             return Poll::Pending;
         }
         let sem = self.sem;
-        let mut state = sem.state.borrow_mut();
+        let n = self.n;
+        if self.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
+            return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+        }
+        self.get_mut().poll_slow(cx)
+    }
+}
+
+impl<'a> Acquire<'a> {
+    /// `poll` when the request must queue, already waits, or is invalid.
+    #[inline(never)]
+    fn poll_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<SemaphorePermit<'a>, SemaphoreError>> {
+        let sem = self.sem;
         match self.key {
-            Some(key) => match state.waiters.take(key) {
-                Some(n) => {
-                    drop(state);
-                    self.key = None;
-                    Poll::Ready(Ok(SemaphorePermit { sem, n }))
+            Some(key) => {
+                let mut waiters = sem.waiters.borrow_mut();
+                match waiters.take(key) {
+                    Some(n) => {
+                        sem.queued.set(!waiters.is_empty());
+                        drop(waiters);
+                        self.key = None;
+                        Poll::Ready(Ok(SemaphorePermit { sem, n }))
+                    }
+                    None => {
+                        waiters.set_waker(key, cx.waker());
+                        Poll::Pending
+                    }
                 }
-                None => {
-                    state.waiters.set_waker(key, cx.waker());
-                    Poll::Pending
-                }
-            },
+            }
             None => {
                 let n = self.n;
-                if let Some(max) = state.max
-                    && n > max
-                {
-                    return Poll::Ready(Err(SemaphoreError::TooMany { requested: n, max }));
+                if let Err(e) = sem.check_request(n) {
+                    return Poll::Ready(Err(e));
                 }
-                if state.waiters.is_empty() && state.permits >= n {
-                    state.permits -= n;
+                if sem.take_if_free(n) {
                     return Poll::Ready(Ok(SemaphorePermit { sem, n }));
                 }
-                let key = state.waiters.push(n, cx.waker());
-                drop(state);
+                let key = sem.waiters.borrow_mut().push(n, cx.waker());
+                sem.queued.set(true);
                 self.key = Some(key);
                 Poll::Pending
             }
@@ -296,12 +333,28 @@ impl<'a> Future for Acquire<'a> {
 }
 
 impl Drop for Acquire<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
-        let returned = match self.sem.state.borrow_mut().waiters.cancel(key) {
-            Cancelled::Granted(n) => n,
-            // A withdrawn head may have held back smaller requests.
-            Cancelled::Withdrawn => 0,
+        if let Some(key) = self.key.take() {
+            self.withdraw(key);
+        }
+    }
+}
+
+impl Acquire<'_> {
+    /// A queued request was dropped: leave the queue, returning an untaken
+    /// grant, and let the waiters behind it be served.
+    #[inline(never)]
+    fn withdraw(&self, key: WaitKey) {
+        let returned = {
+            let mut waiters = self.sem.waiters.borrow_mut();
+            let returned = match waiters.cancel(key) {
+                Cancelled::Granted(n) => n,
+                // A withdrawn head may have held back smaller requests.
+                Cancelled::Withdrawn => 0,
+            };
+            self.sem.queued.set(!waiters.is_empty());
+            returned
         };
         self.sem.give_back(returned);
     }
@@ -327,6 +380,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.n > 0 {
             self.sem.give_back(self.n);
