@@ -295,3 +295,133 @@ macro_rules! futures_io_impls {
 }
 
 pub(crate) use futures_io_impls;
+
+/// The byte-stream surface shared by [`TcpStream`](super::TcpStream) and
+/// [`UnixStream`](super::UnixStream), for a type whose `inner` is an
+/// `Async` of a std stream: inherent `read`/`write`/`read_exact`/
+/// `write_all`, [`Duplex`], and the `futures_io` traits on `T` and `&T`.
+macro_rules! byte_stream {
+    ($ty:ident) => {
+        impl $ty {
+            /// Read some bytes into `buf`; `Ok(0)` is end of stream (or an
+            /// empty `buf`).
+            ///
+            /// # Errors
+            /// The OS's `read` error (e.g. `ECONNRESET`).
+            ///
+            /// # Cancel safety
+            /// Dropping the future consumes no bytes.
+            pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner
+                    .read_with(|s| std::io::Read::read(&mut &*s, buf))
+                    .await
+            }
+
+            /// Write some bytes of `buf`, returning how many were written.
+            ///
+            /// # Errors
+            /// The `send` error (e.g. `EPIPE` or `ECONNRESET` once the peer
+            /// has closed).
+            ///
+            /// # Cancel safety
+            /// Dropping the future writes nothing more: either the whole
+            /// `send` ran (and its count was returned) or none did.
+            pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner
+                    .write_with(|s| $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf))
+                    .await
+            }
+
+            /// Read exactly `buf.len()` bytes.
+            ///
+            /// # Errors
+            /// `UnexpectedEof` if the stream ends first, or the `read` error.
+            ///
+            /// # Cancel safety
+            /// Not cancel safe: a dropped call may have consumed a prefix
+            /// into `buf`.
+            pub async fn read_exact(&self, mut buf: &mut [u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    match self.read(buf).await? {
+                        0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                        n => buf = &mut buf[n..],
+                    }
+                }
+                Ok(())
+            }
+
+            /// Write all of `buf`.
+            ///
+            /// # Errors
+            /// `WriteZero` if the socket accepts no bytes, or the `send` error.
+            ///
+            /// # Cancel safety
+            /// Not cancel safe: a dropped call may have written a prefix of
+            /// `buf`.
+            pub async fn write_all(&self, mut buf: &[u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    match self.write(buf).await? {
+                        0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                        n => buf = &buf[n..],
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        impl $crate::net::split::sealed::Sealed for $ty {}
+
+        impl $crate::net::split::Duplex for $ty {
+            fn poll_read_ref(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner
+                    .poll_read_with(cx, |s| std::io::Read::read(&mut &*s, buf))
+            }
+
+            fn poll_write_ref(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_write_with(cx, |s| {
+                    $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf)
+                })
+            }
+
+            fn poll_write_vectored_ref(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_write_with(cx, |s| {
+                    $crate::reactor::epoll::send_vectored(std::os::fd::AsFd::as_fd(s), bufs)
+                })
+            }
+
+            fn shutdown_ref(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.shutdown(how)
+            }
+
+            fn read_ref<'a>(
+                &'a self,
+                buf: &'a mut [u8],
+            ) -> impl Future<Output = std::io::Result<usize>> + 'a {
+                self.read(buf)
+            }
+
+            fn write_ref<'a>(
+                &'a self,
+                buf: &'a [u8],
+            ) -> impl Future<Output = std::io::Result<usize>> + 'a {
+                self.write(buf)
+            }
+        }
+
+        $crate::net::split::futures_io_impls!($ty);
+    };
+}
+
+pub(crate) use byte_stream;

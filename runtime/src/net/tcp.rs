@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
@@ -329,100 +329,9 @@ impl TcpStream {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
-
-    /// Read some bytes into `buf`; `Ok(0)` is end of stream (or an empty `buf`).
-    ///
-    /// # Errors
-    /// The `read` error (e.g. `ECONNRESET`).
-    ///
-    /// # Cancel safety
-    /// Dropping the future consumes no bytes.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| (&*s).read(buf)).await
-    }
-
-    /// Write some bytes of `buf`, returning how many were written.
-    ///
-    /// # Errors
-    /// The `send` error (e.g. `EPIPE`, `ECONNRESET`).
-    ///
-    /// # Cancel safety
-    /// Dropping the future writes nothing more: either the whole `send`
-    /// ran (and its count was returned) or none did.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|s| sys::send(s.as_fd(), buf)).await
-    }
-
-    /// Read exactly `buf.len()` bytes.
-    ///
-    /// # Errors
-    /// `UnexpectedEof` if the stream ends first, or the `read` error.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe: a dropped call may have consumed a prefix into `buf`.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
-    }
-
-    /// Write all of `buf`.
-    ///
-    /// # Errors
-    /// `WriteZero` if the socket accepts no bytes, or the `send` error.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe: a dropped call may have written a prefix of `buf`.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
-    }
 }
 
-impl split::sealed::Sealed for TcpStream {}
-
-impl Duplex for TcpStream {
-    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |s| (&*s).read(buf))
-    }
-
-    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |s| sys::send(s.as_fd(), buf))
-    }
-
-    fn poll_write_vectored_ref(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |s| sys::send_vectored(s.as_fd(), bufs))
-    }
-
-    fn shutdown_ref(&self, how: Shutdown) -> io::Result<()> {
-        self.shutdown(how)
-    }
-
-    fn read_ref<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        self.read(buf)
-    }
-
-    fn write_ref<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        self.write(buf)
-    }
-}
-
-split::futures_io_impls!(TcpStream);
+split::byte_stream!(TcpStream);
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {

@@ -15,7 +15,7 @@
 //! [`UnixDatagram::send`](super::UnixDatagram::send) is woken by Linux exactly and needs no timer.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::SocketAddr;
@@ -256,100 +256,9 @@ impl UnixStream {
     pub fn into_split(self) -> (OwnedReadHalf<UnixStream>, OwnedWriteHalf<UnixStream>) {
         split::into_split(self)
     }
-
-    /// Read some bytes into `buf`; `Ok(0)` is end of stream (or an empty `buf`).
-    ///
-    /// # Errors
-    /// The `read` error (e.g. `ECONNRESET`).
-    ///
-    /// # Cancel safety
-    /// Dropping the future consumes no bytes.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| (&*s).read(buf)).await
-    }
-
-    /// Write some bytes of `buf`, returning how many were written.
-    ///
-    /// # Errors
-    /// The `send` error (e.g. `EPIPE` once the peer has closed).
-    ///
-    /// # Cancel safety
-    /// Dropping the future writes nothing more: either the whole `send`
-    /// ran (and its count was returned) or none did.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_with(|s| sys::send(s.as_fd(), buf)).await
-    }
-
-    /// Read exactly `buf.len()` bytes.
-    ///
-    /// # Errors
-    /// `UnexpectedEof` if the stream ends first, or the `read` error.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe: a dropped call may have consumed a prefix into `buf`.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
-    }
-
-    /// Write all of `buf`.
-    ///
-    /// # Errors
-    /// `WriteZero` if the socket accepts no bytes, or the `send` error.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe: a dropped call may have written a prefix of `buf`.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
-    }
 }
 
-impl split::sealed::Sealed for UnixStream {}
-
-impl Duplex for UnixStream {
-    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.inner.poll_read_with(cx, |s| (&*s).read(buf))
-    }
-
-    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |s| sys::send(s.as_fd(), buf))
-    }
-
-    fn poll_write_vectored_ref(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.inner
-            .poll_write_with(cx, |s| sys::send_vectored(s.as_fd(), bufs))
-    }
-
-    fn shutdown_ref(&self, how: Shutdown) -> io::Result<()> {
-        self.shutdown(how)
-    }
-
-    fn read_ref<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        self.read(buf)
-    }
-
-    fn write_ref<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
-        self.write(buf)
-    }
-}
-
-split::futures_io_impls!(UnixStream);
+split::byte_stream!(UnixStream);
 
 impl AsFd for UnixStream {
     fn as_fd(&self) -> BorrowedFd<'_> {

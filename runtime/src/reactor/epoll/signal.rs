@@ -208,12 +208,13 @@ fn notify_listeners(signo: i32) {
             // A busy reference keeps the fd open until we are done with it.
             match slot.compare_exchange_weak(current, current + BUSY_ONE, SeqCst, SeqCst) {
                 Ok(_) => {
+                    // The result is ignored: EAGAIN means the counter is
+                    // saturated, which still reads as "something happened".
+                    // `cvt` on failure only reads errno into an
+                    // `io::Error::Os`: no allocation.
                     // SAFETY: the fd stays open while we hold a busy reference
                     // (the listener's drop waits for it to be dropped before
-                    // closing); `one` is 8 readable bytes. The result is
-                    // ignored: EAGAIN means the counter is saturated, which
-                    // still reads as "something happened". `cvt` on failure
-                    // only reads errno into an `io::Error::Os`: no allocation.
+                    // closing); `one` is 8 readable bytes.
                     let _ = cvt(unsafe { libc::write(fd_of(current), one.as_ptr().cast(), 8) });
                     slot.fetch_sub(BUSY_ONE, SeqCst);
                     break;
