@@ -1,5 +1,5 @@
 //! `tcp_echo`: one listener and 32 client connections on 127.0.0.1, all on
-//! one thread; every client sends 1,000 messages of 64 bytes, each read back
+//! one thread; every client sends 10,000 messages of 64 bytes, each read back
 //! from the echo before the next. arbor (`arbor::net`) vs tokio
 //! current_thread (`tokio::net`) vs async-io on async-executor, plus
 //! two floors without any runtime: `syscall-floor`, the same reads and
@@ -7,9 +7,6 @@
 //! and `epoll-floor`, a hand-written edge-triggered epoll loop over
 //! non-blocking sockets (the six syscalls per message that any readiness
 //! runtime makes: edge triggering means reading until `EAGAIN`).
-//!
-//! (The issue's 10,000 messages per client become 1,000 to keep a bench run
-//! short; the cost per message is what is compared.)
 //!
 //! ```text
 //! cargo bench --bench net && cargo bench --bench ratios
@@ -23,7 +20,7 @@ use criterion::Criterion;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENTS: usize = 32;
-const MESSAGES: usize = 1_000;
+const MESSAGES: usize = 10_000;
 const MSG: [u8; 64] = [7; 64];
 
 fn loopback() -> SocketAddr {
