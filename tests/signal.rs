@@ -40,6 +40,15 @@ fn kill(sig: i32) {
     assert_eq!(unsafe { libc::kill(libc::getpid(), sig) }, 0);
 }
 
+/// Await a signal future, failing the test if it takes longer than
+/// `BOUND` or errors.
+async fn within_bound(fut: impl Future<Output = std::io::Result<()>>) {
+    arbor::fail_after(BOUND, fut)
+        .await
+        .expect("signal seen within the bound")
+        .expect("signal listener error");
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -53,7 +62,7 @@ fn one_delivery_wakes_every_listener_of_the_signal() {
         let parked = arbor::spawn(async move { arbor::fail_after(BOUND, a.recv()).await });
         arbor::yield_now().await;
         kill(libc::SIGUSR1);
-        arbor::fail_after(BOUND, b.recv()).await.unwrap().unwrap();
+        within_bound(b.recv()).await;
         parked.await.unwrap().unwrap().unwrap();
     });
 }
@@ -96,10 +105,7 @@ fn delivery_between_signal_and_first_recv_is_seen() {
         let sig = rt_signal(6);
         let mut listener = signal(SignalKind::from_raw(sig)).unwrap();
         raise(sig);
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
     });
 }
 
@@ -115,18 +121,12 @@ fn dropped_recv_future_loses_no_delivery() {
         let waiting = listener.recv();
         raise(sig);
         drop(waiting);
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
         // And one cancelled by a timeout.
         let cancelled = arbor::move_on_after(Duration::ZERO, listener.recv()).await;
         assert!(cancelled.is_none());
         raise(sig);
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
     });
 }
 
@@ -143,10 +143,7 @@ fn delivery_from_another_thread_wakes_an_idle_runtime() {
             thread::sleep(Duration::from_millis(50));
             kill(sig);
         });
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
         raiser.join().unwrap();
     });
 }
@@ -182,10 +179,10 @@ fn ctrl_c_sees_sigint_and_the_process_survives() {
         // Registered at the call: a SIGINT before the first poll counts.
         let first = ctrl_c();
         raise(libc::SIGINT);
-        arbor::fail_after(BOUND, first).await.unwrap().unwrap();
+        within_bound(first).await;
         let second = ctrl_c();
         kill(libc::SIGINT);
-        arbor::fail_after(BOUND, second).await.unwrap().unwrap();
+        within_bound(second).await;
     });
     // Still here: SIGINT's default action (terminate) did not run.
 }
@@ -258,10 +255,7 @@ fn dropping_listeners_closes_their_fds_and_frees_their_slots() {
         // And the listeners that remain still work.
         let mut listener = signal(sig).unwrap();
         raise(sig.as_raw());
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
     });
 }
 
@@ -287,10 +281,7 @@ fn all_slots_taken_is_an_error_not_a_panic() {
         drop(listeners);
         let mut listener = signal(sig).unwrap();
         raise(sig.as_raw());
-        arbor::fail_after(BOUND, listener.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        within_bound(listener.recv()).await;
     });
 }
 
@@ -318,10 +309,7 @@ fn rapid_deliveries_from_another_thread_never_strand_a_waiter() {
         });
         let mut recvs = 0;
         while !done.load(Ordering::SeqCst) {
-            arbor::fail_after(BOUND, listener.recv())
-                .await
-                .unwrap()
-                .unwrap();
+            within_bound(listener.recv()).await;
             recvs += 1;
         }
         assert!(recvs >= 1);
