@@ -1,17 +1,65 @@
-//! The thread-local pointer to the runtime that is running on this thread.
+//! The thread-local pointer to the runtime that is running on this thread,
+//! and the list of every runtime that lives on it.
 //!
-//! Set by `block_on` (and briefly by `Runtime::spawn` and the runtime's
-//! drop) through an [`Entered`] guard, which restores the previous value
-//! when it goes out of scope, also on unwind.
+//! `CURRENT` is set by `block_on` (and briefly by `Runtime::spawn`, the
+//! runtime's drop and [`with_runtime`]) through an [`Entered`] guard, which
+//! restores the previous value when it goes out of scope, also on unwind.
+//!
+//! A runtime is `!Send`, so everything that belongs to it (tasks, join
+//! handles, scope ids) is used on the thread it was built on. When such a
+//! thing is used while another runtime, or none, is current (a join handle
+//! of runtime A aborted from a task of runtime B, or after `block_on`
+//! returned), [`with_runtime`] finds its runtime in `RUNTIMES` and enters
+//! it for the call: a task's future is always dropped, and a scope always
+//! changed, with its own runtime current.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::executor::Core;
 
 thread_local! {
     static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };
+    /// Every runtime alive on this thread, by key (a handful at most).
+    static RUNTIMES: RefCell<Vec<(u32, Weak<Core>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A runtime was built on this thread.
+pub(crate) fn register_runtime(core: &Rc<Core>) {
+    RUNTIMES.with(|r| r.borrow_mut().push((core.key, Rc::downgrade(core))));
+}
+
+/// A runtime of this thread is being dropped.
+pub(crate) fn unregister_runtime(key: u32) {
+    // During thread-local destruction the list may be gone already.
+    let _ = RUNTIMES.try_with(|r| r.borrow_mut().retain(|(k, _)| *k != key));
+}
+
+/// Run `f` with the runtime whose key is `key` current: at once if it is
+/// the current one, else by entering it for the call. `None` if no runtime
+/// with that key lives on this thread (it was dropped, and with it
+/// everything `f` could have touched).
+pub(crate) fn with_runtime<R>(key: u32, f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let current = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
+    // SAFETY: as in `with`: a non-null pointer is kept alive by the
+    // `Entered` guard that set it, further down this thread's stack.
+    if let Some(core) = unsafe { current.as_ref() }
+        && core.key == key
+    {
+        return Some(f(core));
+    }
+    let core = RUNTIMES
+        .try_with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, weak)| weak.upgrade())
+        })
+        .ok()
+        .flatten()?;
+    let _entered = enter(&core, true);
+    Some(f(&core))
 }
 
 /// Restores the previous context on drop.

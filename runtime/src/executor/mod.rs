@@ -30,8 +30,9 @@ use crate::reactor::epoll::EventFd;
 use crate::scope::{ScopeId, ScopeTable};
 use crate::slab::GenSlab;
 use crate::task::raw::RawTask;
+use crate::task::state::{AbortAction, WakeAction};
 use crate::task::waker::{MAX_TASKS, WakeId};
-use crate::task::{JoinHandle, TaskId};
+use crate::task::{JoinHandle, RuntimeId, TaskId};
 use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
 use std::sync::Arc;
@@ -168,6 +169,7 @@ impl Builder {
             polls_since_io: Cell::new(0),
             shutting_down: Cell::new(false),
         });
+        context::register_runtime(&core);
         Ok(Runtime { core })
     }
 }
@@ -230,6 +232,11 @@ impl Runtime {
         self.core.spawn(ScopeId::ROOT, None, future)
     }
 
+    /// This runtime's id (what [`current_runtime_id`] returns inside it).
+    pub fn id(&self) -> RuntimeId {
+        RuntimeId(self.core.key)
+    }
+
     /// Number of tasks alive in the runtime (spawned and not yet finished).
     pub fn live_tasks(&self) -> usize {
         self.core.tasks.borrow().len()
@@ -250,6 +257,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _entered = context::enter(&self.core, true);
         self.core.shutdown();
+        context::unregister_runtime(self.core.key);
     }
 }
 
@@ -357,6 +365,20 @@ pub fn current_task_id() -> Option<TaskId> {
     context::with(|core| core.and_then(|c| c.current.get()))
 }
 
+/// The runtime whose code is being polled (or that is being entered for a
+/// drop), `None` outside any runtime. Tells apart the root futures of two
+/// runtimes on one thread, where [`current_task_id`] says `None` for both.
+///
+/// ```
+/// let rt = arbor_runtime::Runtime::new().unwrap();
+/// assert_eq!(rt.block_on(async { arbor_runtime::current_runtime_id() }), Some(rt.id()));
+/// assert_eq!(arbor_runtime::current_runtime_id(), None);
+/// ```
+#[inline]
+pub fn current_runtime_id() -> Option<RuntimeId> {
+    context::with(|core| core.map(|c| RuntimeId(c.key)))
+}
+
 /// Called by a scope deadline's timer waker.
 pub(crate) fn scope_deadline(id: WakeId) {
     context::with(|core| {
@@ -376,26 +398,11 @@ pub(crate) fn wake(id: WakeId) {
     })
 }
 
-/// `JoinHandle::abort`.
-pub(crate) fn abort_task(raw: RawTask, id: TaskId, runtime: u32) {
-    let state = raw.state();
-    if !state.has_future() {
-        return;
-    }
-    if state.is_running() {
-        // The task aborts itself: its poll is on the stack; the run loop
-        // drops the future when the poll returns.
-        state.request_abort();
-        return;
-    }
-    raw.abort();
-    // Release the slab slot now if we are on the task's runtime (a queued
-    // id then finds the slot gone and is skipped); otherwise a wake gets
-    // the task queued and the run loop reaps it.
-    context::with(|core| match core {
-        Some(core) if core.key == runtime => core.remove_task(id, raw),
-        _ => registry::wake_remote(WakeId::task(runtime, id.index, id.generation)),
-    });
+/// `JoinHandle::abort`: on the task's own runtime, entered for the call if
+/// another runtime (or none) is current. A runtime that is gone has already
+/// dropped every task's future.
+pub(crate) fn abort_task(raw: RawTask, id: TaskId) {
+    context::with_runtime(id.runtime, |core| core.abort(id, raw));
 }
 
 impl Core {
@@ -411,25 +418,52 @@ impl Core {
         let raw = RawTask::new(future, scope.index());
         let key = self.tasks.borrow_mut().insert(raw);
         let Some(key) = key else {
-            raw.abort();
+            // Never polled, so never running: the abort drops it now.
+            let _ = raw.state().abort();
+            raw.drop_future();
             let _ = raw.state().release_slab();
             raw.release(raw.state().release_handle());
             panic!("too many live tasks in one arbor runtime (at most {MAX_TASKS})");
         };
-        let id = TaskId::from_key(key);
+        let id = TaskId::from_key(self.key, key);
         self.scopes.borrow_mut().attach_task(scope.index());
+        let handle = JoinHandle::new(raw, id);
         if self.shutting_down.get() {
             // Spawned from a destructor during shutdown: nothing will poll
             // it, so cancel it now rather than leak it.
-            raw.abort();
-            self.remove_task(id, raw);
-            return JoinHandle::new(raw, id, self.key);
+            self.abort(id, raw);
+            return handle;
         }
         if let Some(name) = name {
             self.names.borrow_mut().insert(id.index, name);
         }
         self.run_queue.borrow_mut().push_back(id);
-        JoinHandle::new(raw, id, self.key)
+        handle
+    }
+
+    /// Abort a task of this runtime: drop its future now, or after its
+    /// poll if it is the one running; nothing if it finished or its future
+    /// is being dropped already (an abort from its own destructor).
+    pub(crate) fn abort(&self, id: TaskId, raw: RawTask) {
+        match raw.state().abort() {
+            AbortAction::DropNow => self.drop_task_future(id, raw),
+            AbortAction::Deferred | AbortAction::Finished => {}
+        }
+    }
+
+    /// Drop an aborted task's future and release its slot. The destructor
+    /// runs as the task (`current_task` names it, and what it spawns goes
+    /// where the task would spawn), like its polls did.
+    pub(crate) fn drop_task_future(&self, id: TaskId, raw: RawTask) {
+        let current = self.current.replace(Some(id));
+        let node = self.current_node.replace(raw.header().scope.get());
+        raw.drop_future();
+        self.current.set(current);
+        self.current_node.set(node);
+        // The slab's reference kept `raw` alive through the drop, unless the
+        // destructor released it (dropped the runtime): `remove_task` looks
+        // the id up before it touches `raw`.
+        self.remove_task(id, raw);
     }
 
     fn wake_local(&self, id: WakeId) {
@@ -446,16 +480,12 @@ impl Core {
             .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
             .map(|(key, raw)| (key, *raw));
         let Some((key, raw)) = found else { return };
-        if !raw.state().has_future() {
-            // Aborted off this thread: the wake is the request to reap it.
-            self.remove_task(TaskId::from_key(key), raw);
-        } else if raw.state().wake() == crate::task::state::WakeAction::Enqueue {
+        if raw.state().wake() == WakeAction::Enqueue {
+            let id = TaskId::from_key(self.key, key);
             if self.urgent.get() {
-                self.urgent_queue
-                    .borrow_mut()
-                    .push_back(TaskId::from_key(key));
+                self.urgent_queue.borrow_mut().push_back(id);
             } else {
-                self.push_ready(TaskId::from_key(key));
+                self.push_ready(id);
             }
         }
     }
@@ -465,7 +495,8 @@ impl Core {
     }
 
     /// Take a finished (or aborted) task out of the slab and drop the
-    /// slab's reference. Runs no user code while a borrow is held.
+    /// slab's reference. Runs no user code while a borrow is held. `raw` is
+    /// touched only if the slab still held `id` (so it is alive).
     fn remove_task(&self, id: TaskId, raw: RawTask) {
         let removed = self.tasks.borrow_mut().remove(id.key());
         if removed.is_none() {
@@ -492,10 +523,19 @@ impl Core {
             for key in keys {
                 let raw = self.tasks.borrow().get(key).copied();
                 if let Some(raw) = raw {
-                    if raw.state().has_future() {
-                        raw.abort();
+                    let id = TaskId::from_key(self.key, key);
+                    // No task is running: `block_on` borrows the runtime, so
+                    // it cannot be dropped during a poll.
+                    match raw.state().abort() {
+                        AbortAction::DropNow => self.drop_task_future(id, raw),
+                        // Finished, or its future is being dropped by a
+                        // destructor that dropped this runtime: whoever
+                        // drops it finds the slot gone.
+                        AbortAction::Finished => self.remove_task(id, raw),
+                        AbortAction::Deferred => {
+                            unreachable!("no task runs while its runtime is dropped")
+                        }
                     }
-                    self.remove_task(TaskId::from_key(key), raw);
                 }
             }
         }

@@ -102,8 +102,7 @@ impl Core {
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
             return;
         };
-        if raw.state().start_poll() == StartPoll::Reap {
-            self.remove_task(id, raw);
+        if raw.state().start_poll() == StartPoll::Skip {
             return;
         }
         let waker = waker(WakeId::task(self.key, id.index, id.generation));
@@ -118,10 +117,7 @@ impl Core {
             Poll::Pending => match raw.state().end_poll_pending() {
                 AfterPending::Requeue => self.push_ready(id),
                 AfterPending::Idle => {}
-                AfterPending::Abort => {
-                    raw.abort();
-                    self.remove_task(id, raw);
-                }
+                AfterPending::Abort => self.drop_task_future(id, raw),
             },
         }
     }

@@ -4,7 +4,7 @@
 
 use std::task::Waker;
 
-use super::{Core, TaskSummary, abort_task};
+use super::{Core, TaskSummary};
 use crate::scope::{CancelReason, Deadline, NodeKind, NodeOptions, Owner, ScopeId};
 use crate::slab::Key;
 use crate::task::TaskId;
@@ -37,7 +37,7 @@ impl Core {
                 let raw = *tasks.get(key)?;
                 let state = raw.state();
                 Some(TaskSummary {
-                    id: TaskId::from_key(key),
+                    id: TaskId::from_key(self.key, key),
                     name: names.get(&key.index).cloned(),
                     scope: raw.header().scope.get(),
                     state: if state.is_running() {
@@ -62,14 +62,15 @@ impl Core {
                 .into_iter()
                 .filter_map(|key| {
                     let raw = *tasks.get(key)?;
-                    (raw.header().scope.get() == index).then_some((TaskId::from_key(key), raw))
+                    (raw.header().scope.get() == index)
+                        .then_some((TaskId::from_key(self.key, key), raw))
                 })
                 .collect()
         };
         for (id, raw) in doomed {
             // Still there? An earlier abort's destructors may have ended it.
             if self.tasks.borrow().get(id.key()).is_some() {
-                abort_task(raw, id, self.key);
+                self.abort(id, raw);
             }
         }
     }
@@ -160,7 +161,7 @@ impl Core {
             _ => entry.parent,
         };
         self.current_node.set(current);
-        entry.node.map(ScopeId)
+        entry.node.map(|key| ScopeId::new(self.key, key))
     }
 
     pub(crate) fn enter_node(&self, kind: NodeKind, mut opts: NodeOptions) -> ScopeId {
@@ -188,7 +189,7 @@ impl Core {
                 self.cancel_node(key, CancelReason::Deadline);
             }
         }
-        ScopeId(key)
+        ScopeId::new(self.key, key)
     }
 
     pub(crate) fn cancel_node(&self, key: Key, reason: CancelReason) {

@@ -28,16 +28,14 @@ use super::{JoinError, TaskId};
 pub struct JoinHandle<T> {
     raw: RawTask,
     id: TaskId,
-    runtime: u32,
     _output: PhantomData<T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(raw: RawTask, id: TaskId, runtime: u32) -> Self {
+    pub(crate) fn new(raw: RawTask, id: TaskId) -> Self {
         JoinHandle {
             raw,
             id,
-            runtime,
             _output: PhantomData,
         }
     }
@@ -49,15 +47,22 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or cancelled).
     pub fn is_finished(&self) -> bool {
-        !self.raw.state().has_future()
+        !self.raw.state().output_pending()
     }
 
     /// Cancel the task: its future is dropped now (or, if the task is the
     /// one calling `abort` on itself, as soon as its current poll returns).
     /// Awaiting the handle then gives a cancelled [`JoinError`], unless the
-    /// task had already finished. Aborting a finished task does nothing.
+    /// task had already finished. Aborting a finished task, or one whose
+    /// future is being dropped right now (an abort from its own
+    /// destructor), does nothing.
+    ///
+    /// The future is dropped with the task's own runtime current, even
+    /// when `abort` is called outside `block_on` or from a task of another
+    /// runtime, so what its destructor does (a nursery dropping its
+    /// children, a scope closing) happens in the right runtime.
     pub fn abort(&self) {
-        crate::executor::abort_task(self.raw, self.id, self.runtime);
+        crate::executor::abort_task(self.raw, self.id);
     }
 }
 
@@ -79,7 +84,7 @@ impl<T> Future for JoinHandle<T> {
             // is the output of the future this handle was created for.
             unsafe { self.raw.read_output(&mut out as *mut _ as *mut ()) };
             out
-        } else if state.has_future() {
+        } else if state.output_pending() {
             self.raw.set_join_waker(cx.waker());
             Poll::Pending
         } else {

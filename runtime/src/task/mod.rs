@@ -5,16 +5,22 @@
 //! A task is one heap allocation (`raw.rs`): a `Header` with
 //! its state bits, the scope it belongs to and the join waker, followed by a
 //! union holding first the future, then its output. The allocation has two
-//! owners: the runtime's task slab (until the task finishes or is aborted)
-//! and the [`JoinHandle`] (until it is dropped). The last owner to let go
-//! frees it. Both owners live on the runtime thread, so the header is made
-//! of `Cell`s and no atomic is involved.
+//! lasting owners: the runtime's task slab (until the task finishes or is
+//! aborted) and the [`JoinHandle`] (until it is dropped), plus a third,
+//! brief one while the future is being dropped (`DROPPING`). The last owner
+//! to let go frees it. All owners live on the runtime thread, so the header
+//! is made of `Cell`s and no atomic is involved.
 //!
 //! Wakers do not own the task. A [`Waker`](std::task::Waker) carries the
 //! runtime's registry key and the task's slab index and generation packed
 //! into its data word (`waker.rs`): cloning and dropping it is a copy, and a
 //! wake resolves the id through the slab, so a waker outliving its task (or
 //! its runtime) finds nothing and does nothing.
+//!
+//! Only the runtime's own code touches a task, always with that runtime
+//! current: the run loop, and [`JoinHandle::abort`], which enters the
+//! task's runtime if another one (or none) is running. So a future's
+//! destructor always runs inside its runtime, as the task.
 //!
 //! # Lifecycle
 //!
@@ -23,19 +29,27 @@
 //!   (new) ──────────▶ SCHEDULED ─────────────────────────▶ RUNNING
 //!                        ▲  ▲                                │ │ │
 //!             wake       │  │ end_poll_pending: Requeue      │ │ │ Ready or panic:
-//!          (Enqueue)     │  └────────────────────────────────┘ │ │ complete
+//!          (Enqueue)     │  └────────────────────────────────┘ │ │ begin_drop (in raw::finish)
 //!                        │                                     │ ▼
-//!                      IDLE ◀───── end_poll_pending: Idle ─────┘ COMPLETE ──▶ slot released
-//!                        │                                         ▲           (release_slab)
-//!                        └──────────── abort (not running) ───────┘
+//!                      IDLE ◀───── end_poll_pending: Idle ─────┘ DROPPING ──finish_drop──▶ COMPLETE
+//!                        │                                         ▲                         │
+//!                        └──── abort: DropNow, begin_drop ─────────┘          slot released (remove_task),
+//!                                                                             output taken or dropped
 //! ```
 //!
 //! An abort requested while the task is `RUNNING` (a task aborting itself
 //! through its own handle) is deferred: `end_poll_pending` returns `Abort`
 //! and the run loop drops the future right after the poll. An aborted task
-//! that was `SCHEDULED` keeps its slot until the run loop pops it
-//! (`start_poll` returns `Reap`), so queued ids never dangle.
+//! that was `SCHEDULED` loses its slot at once; its queued id then finds
+//! the slot gone (generations never repeat) and is skipped.
 //!
+//! `DROPPING` covers the future's destructor, which is user code and may
+//! re-enter the task: abort it (an abort-on-drop guard holding its own
+//! handle, or two tasks guarding each other), wake it, drop its last
+//! handle, or drop its whole runtime. While it is set, aborts and wakes
+//! find the task finished, and the allocation stays alive until the
+//! destructor has returned and the output is stored.
+
 //! # Bookkeeping per task
 //!
 //! Beyond the future itself a task costs its header (32 bytes, see
@@ -54,15 +68,35 @@ use std::fmt;
 
 pub use join::JoinHandle;
 
-/// Identifies a task for its lifetime: a slab index plus a generation, so
-/// an id is never reused by a later task.
+/// Identifies a task for its lifetime: its runtime, a slab index and a
+/// generation, so an id is never reused by a later task, and two tasks of
+/// different runtimes on one thread never share an id (a lock owned by a
+/// task of one runtime is not owned by a task of another).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskId {
+    pub(crate) runtime: u32,
     pub(crate) index: u32,
     pub(crate) generation: u32,
 }
 
+/// Identifies a runtime among those alive in the process (ids of dropped
+/// runtimes may be reused). Tells apart the `block_on` root futures of two
+/// runtimes on one thread, as [`TaskId`] tells apart their tasks.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RuntimeId(pub(crate) u32);
+
+impl fmt::Display for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "runtime {}", self.0)
+    }
+}
+
 impl TaskId {
+    /// The runtime the task belongs to.
+    pub fn runtime(self) -> RuntimeId {
+        RuntimeId(self.runtime)
+    }
+
     pub(crate) fn key(self) -> crate::slab::Key {
         crate::slab::Key {
             index: self.index,
@@ -70,8 +104,9 @@ impl TaskId {
         }
     }
 
-    pub(crate) fn from_key(key: crate::slab::Key) -> Self {
+    pub(crate) fn from_key(runtime: u32, key: crate::slab::Key) -> Self {
         TaskId {
+            runtime,
             index: key.index,
             generation: key.generation,
         }
@@ -80,13 +115,21 @@ impl TaskId {
 
 impl fmt::Debug for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TaskId({}.{})", self.index, self.generation)
+        write!(
+            f,
+            "TaskId({}.{}.{})",
+            self.runtime, self.index, self.generation
+        )
     }
 }
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {}.{}", self.index, self.generation)
+        write!(
+            f,
+            "task {}.{} of runtime {}",
+            self.index, self.generation, self.runtime
+        )
     }
 }
 

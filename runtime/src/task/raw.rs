@@ -1,13 +1,21 @@
 //! The one heap allocation of a task: header, then the future or its output.
 //!
 //! A [`RawTask`] is a type-erased pointer to a `TaskCell<F>`. The allocation
-//! has two owners, each recorded by a state bit: the task slab (`IN_SLAB`)
-//! and the [`JoinHandle`](super::JoinHandle) (`JOIN_HANDLE`). Whoever drops
-//! the last one deallocates. Every `RawTask` value in the crate is either
-//! one of those two owners or a copy used while an owner is known to be
-//! alive (the run loop polls through a copy while the slab entry exists).
-//! That is the invariant every `unsafe` block below relies on, together
-//! with the stage bits in [`State`], which say which union field is live.
+//! has owners, each recorded by a state bit: the task slab (`IN_SLAB`), the
+//! [`JoinHandle`](super::JoinHandle) (`JOIN_HANDLE`), and, while the future
+//! is being dropped, the drop itself (`DROPPING`). Whoever releases the
+//! last one deallocates. Every `RawTask` value in the crate is either one
+//! of those owners or a copy used while an owner is known to be alive (the
+//! run loop polls through a copy while the slab entry exists: nothing
+//! removes a running task from the slab). That is the invariant every
+//! `unsafe` block below relies on, together with the stage bits in
+//! [`State`], which say which union field is live.
+//!
+//! The future is dropped in one place, [`finish`], whether it completed or
+//! was aborted: `begin_drop` first, so a destructor that re-enters the task
+//! (aborting it, waking it, dropping its handle or its runtime) finds it
+//! finished and cannot free the allocation under us; the join waker is
+//! woken last, after every reference into the allocation is gone.
 //!
 //! Everything here runs on the runtime thread: the header uses `Cell`s.
 
@@ -21,7 +29,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::JoinError;
-use super::state::State;
+use super::state::{Release, State};
 
 /// The type-independent front of every task allocation.
 #[repr(C)]
@@ -36,7 +44,7 @@ pub(crate) struct Header {
 
 struct Vtable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
-    abort: unsafe fn(NonNull<Header>),
+    drop_future: unsafe fn(NonNull<Header>),
     read_output: unsafe fn(NonNull<Header>, *mut ()),
     drop_output: unsafe fn(NonNull<Header>),
     dealloc: unsafe fn(NonNull<Header>),
@@ -88,19 +96,29 @@ impl RawTask {
 
     /// Poll the future. On `Ready` (or a panic, which is caught here and
     /// never unwinds into the scheduler) the future has been dropped, the
-    /// output stored and the join waker woken.
+    /// output stored and the join waker woken, and the allocation is held
+    /// only by its remaining owners: the caller may use this `RawTask` again
+    /// only through its slab entry.
     pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        debug_assert!(self.state().is_running());
         // SAFETY: the caller moved the state to RUNNING, so HAS_FUTURE holds
         // and nobody else touches the stage during the call.
         unsafe { (self.header().vtable.poll)(self.0, cx) }
     }
 
-    /// Drop the future of a task that is not running and store
-    /// `Err(cancelled)`; wakes the join waker.
-    pub(crate) fn abort(&self) {
-        debug_assert!(self.state().has_future() && !self.state().is_running());
-        // SAFETY: HAS_FUTURE holds and the task is not being polled.
-        unsafe { (self.header().vtable.abort)(self.0) }
+    /// Drop the future of a task whose abort was decided
+    /// ([`AbortAction::DropNow`](super::state::AbortAction::DropNow) or
+    /// [`AfterPending::Abort`](super::state::AfterPending::Abort)) and
+    /// store `Err(cancelled)`; wakes the join waker. As after [`poll`]'s
+    /// `Ready`, the caller may use this `RawTask` again only through an
+    /// owner it still holds.
+    ///
+    /// [`poll`]: RawTask::poll
+    pub(crate) fn drop_future(&self) {
+        debug_assert!(self.state().output_pending() && !self.state().is_running());
+        // SAFETY: HAS_FUTURE holds (the abort decision said so) and the task
+        // is not being polled.
+        unsafe { (self.header().vtable.drop_future)(self.0) }
     }
 
     /// Move the output out. The caller checked `has_output` and passes a
@@ -127,16 +145,23 @@ impl RawTask {
         }
     }
 
-    /// Release one owner's reference; the last one drops an untaken output
-    /// and frees the allocation.
-    pub(crate) fn release(self, release: super::state::Release) {
-        if release == super::state::Release::Dealloc {
+    /// Act on the release of one owner's reference: the last one drops an
+    /// untaken output and frees the allocation. A panic from the output's
+    /// destructor is caught and discarded (its message was printed by the
+    /// panic hook): nobody is left to receive it, and it must neither
+    /// unwind into the scheduler nor leak the allocation.
+    pub(crate) fn release(self, release: Release) {
+        if release == Release::Dealloc {
             let vtable = self.header().vtable;
             if self.state().has_output() {
-                // SAFETY: HAS_OUTPUT holds; no owner is left to read it.
-                unsafe { (vtable.drop_output)(self.0) };
+                let ptr = self.0;
+                let dropped = catch_unwind(AssertUnwindSafe(|| {
+                    // SAFETY: HAS_OUTPUT holds; no owner is left to read it.
+                    unsafe { (vtable.drop_output)(ptr) }
+                }));
+                drop(dropped);
             }
-            debug_assert!(!self.state().has_future());
+            debug_assert!(!self.state().output_pending());
             // SAFETY: no owner is left, so no RawTask copy is used after this.
             unsafe { (vtable.dealloc)(self.0) };
         }
@@ -146,7 +171,7 @@ impl RawTask {
 fn vtable<F: Future + 'static>() -> &'static Vtable {
     &Vtable {
         poll: poll::<F>,
-        abort: abort::<F>,
+        drop_future: drop_future::<F>,
         read_output: read_output::<F>,
         drop_output: drop_output::<F>,
         dealloc: dealloc::<F>,
@@ -154,59 +179,66 @@ fn vtable<F: Future + 'static>() -> &'static Vtable {
 }
 
 /// # Safety
-/// `ptr` is a live `TaskCell<F>` whose stage holds the future, not aliased.
+/// `ptr` is a live `TaskCell<F>` whose stage holds the future, RUNNING.
 unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
-    // SAFETY: the caller's contract: live TaskCell<F>.
-    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
-    // SAFETY: RUNNING gives this call exclusive use of the stage; the future
-    // field is live (HAS_FUTURE).
-    let future = unsafe { &mut (*cell.stage.get()).future };
-    // SAFETY: the future lives in the heap allocation and is never moved
-    // until it is dropped in place.
-    let pinned = unsafe { Pin::new_unchecked(&mut **future) };
-    let output = match catch_unwind(AssertUnwindSafe(|| pinned.poll(cx))) {
-        Ok(Poll::Pending) => return Poll::Pending,
-        Ok(Poll::Ready(value)) => Ok(value),
-        Err(payload) => Err(JoinError::panicked(payload)),
+    let output = {
+        // SAFETY: the caller's contract: live TaskCell<F>.
+        let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+        // SAFETY: RUNNING gives this call exclusive use of the stage; the
+        // future field is live (HAS_FUTURE).
+        let future = unsafe { &mut (*cell.stage.get()).future };
+        // SAFETY: the future lives in the heap allocation and is never moved
+        // until it is dropped in place.
+        let pinned = unsafe { Pin::new_unchecked(&mut **future) };
+        match catch_unwind(AssertUnwindSafe(|| pinned.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(value)) => Ok(value),
+            Err(payload) => Err(JoinError::panicked(payload)),
+        }
     };
-    // SAFETY: the future is live and is dropped exactly once, here.
-    let dropped = unsafe { drop_future::<F>(cell) };
-    // SAFETY: the future was just dropped, so writing the output field
-    // overwrites nothing live.
-    unsafe { store_output::<F>(cell, dropped.and(output)) };
+    // SAFETY: the future is live and no reference into the stage is left.
+    unsafe { finish::<F>(ptr, output) };
     Poll::Ready(())
 }
 
 /// # Safety
 /// `ptr` is a live `TaskCell<F>` whose stage holds the future, not running.
-unsafe fn abort<F: Future>(ptr: NonNull<Header>) {
+unsafe fn drop_future<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the caller's contract.
-    let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
-    // SAFETY: live future, not being polled: dropped exactly once, here.
-    let dropped = unsafe { drop_future::<F>(cell) };
-    // SAFETY: the future is gone; the output field is free.
-    unsafe { store_output::<F>(cell, dropped.and(Err(JoinError::cancelled()))) };
+    unsafe { finish::<F>(ptr, Err(JoinError::cancelled())) };
 }
 
-/// Drop the future in place, catching a panicking destructor.
+/// The one place a task's future is dropped: `HAS_FUTURE -> DROPPING ->
+/// HAS_OUTPUT`, then the drop's hold on the allocation is released, then
+/// the join waker is woken.
+///
+/// A panicking destructor is caught; its panic becomes the output.
 ///
 /// # Safety
-/// The future field is live and is not used again.
-unsafe fn drop_future<F: Future>(cell: &TaskCell<F>) -> Result<(), JoinError> {
-    // SAFETY: the caller's contract; exclusive access to the stage.
-    let future = unsafe { &mut (*cell.stage.get()).future };
-    // SAFETY: dropped once; HAS_FUTURE is cleared by `complete` right after.
-    catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }))
-        .map_err(JoinError::panicked)
-}
-
-/// # Safety
-/// The future field was dropped; nothing in the stage is live.
-unsafe fn store_output<F: Future>(cell: &TaskCell<F>, output: Result<F::Output, JoinError>) {
-    // SAFETY: the caller's contract: writing the union does not drop anything.
-    unsafe { (*cell.stage.get()).output = ManuallyDrop::new(output) };
-    cell.header.state.complete();
-    if let Some(waker) = cell.header.join_waker.take() {
+/// `ptr` is a live `TaskCell<F>` whose future field is live and not
+/// borrowed, and the task is not being polled by anyone else.
+unsafe fn finish<F: Future>(ptr: NonNull<Header>, output: Result<F::Output, JoinError>) {
+    let (release, waker) = {
+        // SAFETY: the caller's contract: live TaskCell<F>. From
+        // `begin_drop` on, DROPPING keeps it alive until `finish_drop`.
+        let cell = unsafe { ptr.cast::<TaskCell<F>>().as_ref() };
+        cell.header.state.begin_drop();
+        let stage = cell.stage.get();
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the future field is live; DROPPING makes every
+            // re-entrant abort, wake and poll leave the stage alone, so it
+            // is dropped exactly once, here.
+            unsafe { ManuallyDrop::drop(&mut (*stage).future) }
+        }))
+        .map_err(JoinError::panicked);
+        // SAFETY: the future is gone: writing the union drops nothing.
+        unsafe { (*cell.stage.get()).output = ManuallyDrop::new(dropped.and(output)) };
+        let waker = cell.header.join_waker.take();
+        (cell.header.state.finish_drop(), waker)
+    };
+    // No reference into the allocation is live any more: it may go now.
+    RawTask(ptr).release(release);
+    if let Some(waker) = waker {
         waker.wake();
     }
 }

@@ -3,6 +3,24 @@
 //! Only the runtime thread touches them (the header is reached through the
 //! task slab or a `!Send` [`JoinHandle`](super::JoinHandle)), so a plain
 //! `Cell<u32>` suffices: no atomics.
+//!
+//! The bits form three groups:
+//!
+//! - the *stage* (exactly one of `HAS_FUTURE`, `DROPPING`, `HAS_OUTPUT`,
+//!   or none once the output was taken): which field of the task's union
+//!   is live, and whether the future is being dropped right now;
+//! - the *schedule* (`SCHEDULED`, `RUNNING`, `NOTIFIED`, `ABORT`), which
+//!   only means something while the stage is `HAS_FUTURE`;
+//! - the *owners* (`IN_SLAB`, `JOIN_HANDLE`, and `DROPPING` again): the
+//!   allocation is freed when the last of them is released.
+//!
+//! `DROPPING` is what makes a future's destructor safe to re-enter. The
+//! destructor is user code: it may abort its own task (an abort-on-drop
+//! guard holding its own handle), drop the runtime, or wake the task. While
+//! the bit is set the task counts as finished for [`State::abort`] and
+//! [`State::wake`], so nothing starts a second drop, and it counts as an
+//! owner for [`Release`], so the allocation outlives the destructor even if
+//! both other owners let go inside it.
 
 use std::cell::Cell;
 
@@ -22,6 +40,11 @@ const JOIN_HANDLE: u32 = 1 << 5;
 const IN_SLAB: u32 = 1 << 6;
 /// `abort` was called while the task was running: drop the future after the poll.
 const ABORT: u32 = 1 << 7;
+/// The future is being dropped (its destructor is on the stack): the task
+/// is finished for aborts and wakes, and the allocation is kept alive.
+const DROPPING: u32 = 1 << 8;
+
+const OWNERS: u32 = IN_SLAB | JOIN_HANDLE | DROPPING;
 
 /// A task's lifecycle state.
 pub(crate) struct State(Cell<u32>);
@@ -42,8 +65,9 @@ pub(crate) enum WakeAction {
 pub(crate) enum StartPoll {
     /// Poll the future.
     Poll,
-    /// The future is gone (aborted while queued, defensively): release the slot.
-    Reap,
+    /// The future is gone or going (whoever dropped it releases the slot):
+    /// nothing to poll.
+    Skip,
 }
 
 /// What happens after a poll returned `Pending`.
@@ -56,6 +80,19 @@ pub(crate) enum AfterPending {
     Idle,
     /// `abort` was called during the poll: drop the future now.
     Abort,
+}
+
+/// What an abort request must do.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AbortAction {
+    /// The task is idle or queued: drop its future now (`begin_drop`).
+    DropNow,
+    /// The task is being polled (it aborts itself): recorded, and the run
+    /// loop drops the future when the poll returns.
+    Deferred,
+    /// The future is already gone or being dropped: nothing to do.
+    Finished,
 }
 
 impl State {
@@ -91,7 +128,7 @@ impl State {
         let s = self.get() & !SCHEDULED;
         if s & HAS_FUTURE == 0 {
             self.set(s);
-            StartPoll::Reap
+            StartPoll::Skip
         } else {
             self.set(s | RUNNING);
             StartPoll::Poll
@@ -113,21 +150,49 @@ impl State {
         }
     }
 
-    /// `RUNNING -> COMPLETE` after a `Ready` poll, or abort of an idle or
-    /// queued task: the future was dropped and the output stored.
-    pub(crate) fn complete(&self) {
+    /// Someone asked to abort the task. See [`AbortAction`].
+    pub(crate) fn abort(&self) -> AbortAction {
         let s = self.get();
-        self.set((s & !(RUNNING | NOTIFIED | ABORT | HAS_FUTURE)) | HAS_OUTPUT);
+        if s & HAS_FUTURE == 0 {
+            AbortAction::Finished
+        } else if s & RUNNING != 0 {
+            self.set(s | ABORT);
+            AbortAction::Deferred
+        } else {
+            AbortAction::DropNow
+        }
     }
 
-    /// Whether the future is being polled (abort must then be deferred).
+    /// `HAS_FUTURE -> DROPPING`: the caller is about to drop the future in
+    /// place (after a `Ready` poll, or for an abort that returned
+    /// `DropNow` or `AfterPending::Abort`). From here on the task is
+    /// finished for wakes and aborts, and the allocation is held.
+    pub(crate) fn begin_drop(&self) {
+        let s = self.get();
+        debug_assert!(s & HAS_FUTURE != 0, "begin_drop without a future");
+        let schedule = SCHEDULED | RUNNING | NOTIFIED | ABORT;
+        self.set((s & !(HAS_FUTURE | schedule)) | DROPPING);
+    }
+
+    /// `DROPPING -> HAS_OUTPUT`: the future is dropped and the output
+    /// written. Releases the drop's hold on the allocation.
+    pub(crate) fn finish_drop(&self) -> Release {
+        let s = self.get();
+        debug_assert!(s & DROPPING != 0, "finish_drop without begin_drop");
+        let s = (s & !DROPPING) | HAS_OUTPUT;
+        self.set(s);
+        Release::from_bits(s)
+    }
+
+    /// Whether the future is being polled.
     pub(crate) fn is_running(&self) -> bool {
         self.get() & RUNNING != 0
     }
 
-    /// Whether the future is still there (not completed, not aborted).
-    pub(crate) fn has_future(&self) -> bool {
-        self.get() & HAS_FUTURE != 0
+    /// Whether the output is still to come: the future is there or is
+    /// being dropped right now.
+    pub(crate) fn output_pending(&self) -> bool {
+        self.get() & (HAS_FUTURE | DROPPING) != 0
     }
 
     /// Whether the output is waiting to be taken.
@@ -140,24 +205,19 @@ impl State {
         self.get() & SCHEDULED != 0
     }
 
-    /// Request an abort of a running task; done by `end_poll_pending`.
-    pub(crate) fn request_abort(&self) {
-        self.set(self.get() | ABORT)
-    }
-
     /// The output was moved out to the join handle.
     pub(crate) fn take_output(&self) {
         self.set(self.get() & !HAS_OUTPUT)
     }
 
-    /// Drop the slab's reference. Returns whether the allocation is now unowned.
+    /// Drop the slab's reference. Says whether the allocation is now unowned.
     pub(crate) fn release_slab(&self) -> Release {
         let s = self.get() & !IN_SLAB;
         self.set(s);
         Release::from_bits(s)
     }
 
-    /// Drop the join handle's reference. Returns whether the allocation is now unowned.
+    /// Drop the join handle's reference. Says whether the allocation is now unowned.
     pub(crate) fn release_handle(&self) -> Release {
         let s = self.get() & !JOIN_HANDLE;
         self.set(s);
@@ -165,11 +225,11 @@ impl State {
     }
 }
 
-/// The outcome of dropping one of the task's two references.
+/// The outcome of dropping one of the task's references.
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Release {
-    /// The other reference remains: keep the allocation.
+    /// Another reference remains: keep the allocation.
     Shared,
     /// No reference remains: deallocate now.
     Dealloc,
@@ -177,7 +237,7 @@ pub(crate) enum Release {
 
 impl Release {
     fn from_bits(s: u32) -> Self {
-        if s & (IN_SLAB | JOIN_HANDLE) == 0 {
+        if s & OWNERS == 0 {
             Release::Dealloc
         } else {
             Release::Shared
@@ -207,7 +267,7 @@ mod tests {
         let s = State::new_spawned();
         assert_eq!(s.start_poll(), StartPoll::Poll);
         assert_eq!(s.wake(), WakeAction::Nothing);
-        s.request_abort();
+        assert_eq!(s.abort(), AbortAction::Deferred);
         assert_eq!(s.end_poll_pending(), AfterPending::Abort);
     }
 
@@ -215,10 +275,35 @@ mod tests {
     fn completed_task_ignores_wakes_and_frees_after_both_releases() {
         let s = State::new_spawned();
         assert_eq!(s.start_poll(), StartPoll::Poll);
-        s.complete();
+        s.begin_drop();
+        assert_eq!(s.finish_drop(), Release::Shared);
         assert!(s.has_output());
         assert_eq!(s.release_slab(), Release::Shared);
         assert_eq!(s.wake(), WakeAction::Nothing);
+        assert_eq!(s.abort(), AbortAction::Finished);
         assert_eq!(s.release_handle(), Release::Dealloc);
+    }
+
+    #[test]
+    fn a_dropping_task_is_finished_for_aborts_and_wakes_and_keeps_its_allocation() {
+        let s = State::new_spawned();
+        assert_eq!(s.start_poll(), StartPoll::Poll);
+        assert_eq!(s.end_poll_pending(), AfterPending::Idle);
+        assert_eq!(s.abort(), AbortAction::DropNow);
+        s.begin_drop();
+        // Re-entered from the future's destructor:
+        assert_eq!(s.abort(), AbortAction::Finished);
+        assert_eq!(s.wake(), WakeAction::Nothing);
+        assert!(s.output_pending() && !s.has_output());
+        assert_eq!(s.release_handle(), Release::Shared);
+        assert_eq!(s.release_slab(), Release::Shared, "the drop holds it");
+        assert_eq!(s.finish_drop(), Release::Dealloc);
+    }
+
+    #[test]
+    fn a_queued_task_popped_after_its_drop_began_is_skipped() {
+        let s = State::new_spawned();
+        s.begin_drop();
+        assert_eq!(s.start_poll(), StartPoll::Skip);
     }
 }
