@@ -36,25 +36,61 @@ use crate::slab::Key;
 use crate::task::JoinHandle;
 use crate::time::Instant;
 
-/// Identifies a scope node. See the [module docs](self).
+/// Identifies a scope node of one runtime. See the [module docs](self).
+///
+/// The id names its runtime, so a node of one runtime is never confused
+/// with the node at the same index of another runtime on the same thread:
+/// an operation on it happens in its own runtime (entered for the call if
+/// another one is running), or, once that runtime is gone, not at all.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ScopeId(pub(crate) Key);
+pub struct ScopeId {
+    pub(crate) key: Key,
+    pub(crate) runtime: u32,
+}
+
+/// `ScopeId::ROOT`'s runtime: whichever is current.
+const CURRENT_RUNTIME: u32 = u32::MAX;
 
 impl ScopeId {
-    /// The runtime's root node, which is never closed or cancelled.
-    pub const ROOT: ScopeId = ScopeId(Key {
-        index: 0,
-        generation: 0,
-    });
+    /// The root node of the runtime that is current when the id is used,
+    /// which is never closed or cancelled.
+    pub const ROOT: ScopeId = ScopeId {
+        key: Key {
+            index: 0,
+            generation: 0,
+        },
+        runtime: CURRENT_RUNTIME,
+    };
+
+    pub(crate) fn new(runtime: u32, key: Key) -> ScopeId {
+        ScopeId { key, runtime }
+    }
 
     pub(crate) fn index(self) -> u32 {
-        self.0.index
+        self.key.index
     }
 }
 
 impl fmt::Debug for ScopeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ScopeId({}.{})", self.0.index, self.0.generation)
+        if self.runtime == CURRENT_RUNTIME {
+            return f.write_str("ScopeId(root)");
+        }
+        write!(
+            f,
+            "ScopeId({}.{}.{})",
+            self.runtime, self.key.index, self.key.generation
+        )
+    }
+}
+
+/// Run `f` with `scope`'s runtime current (see [`context::with_runtime`]);
+/// `None` if that runtime is gone (or, for the root, none is running).
+fn with_scope<R>(scope: ScopeId, f: impl FnOnce(&Core) -> R) -> Option<R> {
+    if scope.runtime == CURRENT_RUNTIME {
+        context::with(|core| core.map(f))
+    } else {
+        context::with_runtime(scope.runtime, f)
     }
 }
 
@@ -118,9 +154,9 @@ fn core_op<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
 /// # Panics
 /// Outside a runtime.
 pub fn open_scope(parent: ScopeId) -> Result<ScopeId, SpawnError> {
-    core_op("arbor::scope::open_scope", |core| {
+    let open = |core: &Core| {
         let mut scopes = core.scopes.borrow_mut();
-        match scopes.get(parent.0) {
+        match scopes.get(parent.key) {
             Some(node) if node.open => {}
             Some(_) => return Err(SpawnError::Closed),
             None => return Err(SpawnError::NoSuchScope),
@@ -131,8 +167,12 @@ pub fn open_scope(parent: ScopeId) -> Result<ScopeId, SpawnError> {
             NodeKind::Bare,
             NodeOptions::default(),
         );
-        Ok(ScopeId(key))
-    })
+        Ok(ScopeId::new(core.key, key))
+    };
+    if parent.runtime == CURRENT_RUNTIME {
+        return core_op("arbor::scope::open_scope", open);
+    }
+    with_scope(parent, open).unwrap_or(Err(SpawnError::NoSuchScope))
 }
 
 /// Close a node: nothing more can be spawned into it, its deadline timer
@@ -142,14 +182,12 @@ pub fn close_scope(scope: ScopeId) {
     if scope == ScopeId::ROOT {
         return;
     }
-    context::with(|core| {
-        if let Some(core) = core {
-            let timer = core.scopes.borrow_mut().close(scope.0);
-            if let Some(timer) = timer {
-                core.timers.borrow_mut().remove(timer);
-            }
+    with_scope(scope, |core| {
+        let timer = core.scopes.borrow_mut().close(scope.key);
+        if let Some(timer) = timer {
+            core.timers.borrow_mut().remove(timer);
         }
-    })
+    });
 }
 
 /// Spawn a task attached to `scope`: it runs with `scope` as its current
@@ -167,27 +205,29 @@ pub fn spawn_in<F>(
 where
     F: Future + 'static,
 {
-    core_op("arbor::scope::spawn_in", |core| {
-        match core.scopes.borrow().get(scope.0) {
+    let spawn = |core: &Core| {
+        match core.scopes.borrow().get(scope.key) {
             Some(node) if node.open => {}
             Some(_) => return Err(SpawnError::Closed),
             None => return Err(SpawnError::NoSuchScope),
         }
         Ok(core.spawn(scope, name.map(Rc::from), future))
-    })
+    };
+    if scope.runtime == CURRENT_RUNTIME {
+        return core_op("arbor::scope::spawn_in", spawn);
+    }
+    with_scope(scope, spawn).unwrap_or(Err(SpawnError::NoSuchScope))
 }
 
 /// Abort every task spawned into `scope`: their futures are dropped now
 /// (a task aborting itself is dropped when its poll returns). For dropping
 /// a nursery's children with it; costs a scan of the runtime's tasks.
 pub fn abort_tasks(scope: ScopeId) {
-    context::with(|core| {
-        if let Some(core) = core
-            && core.scopes.borrow().get(scope.0).is_some()
-        {
+    with_scope(scope, |core| {
+        if core.scopes.borrow().get(scope.key).is_some() {
             core.abort_tasks_in(scope.index());
         }
-    })
+    });
 }
 
 /// Enter a timeout scope without creating its node: the node (and the
@@ -239,11 +279,11 @@ pub fn poll_in<R>(scope: ScopeId, f: impl FnOnce() -> R) -> R {
         }
     }
     context::with(|core| match core {
-        Some(core) => {
+        Some(core) if core.key == scope.runtime || scope.runtime == CURRENT_RUNTIME => {
             let _restore = Restore(core, core.current_node.replace(scope.index()));
             f()
         }
-        None => f(),
+        _ => f(),
     })
 }
 
@@ -271,37 +311,37 @@ pub fn watch(scope: ScopeId, waker: &Waker) {
 
 /// Must the wrapper polling `scope` drop its inner future now?
 pub fn decision(scope: ScopeId) -> Decision {
-    context::with(|core| {
-        core.map_or(Decision::Continue, |c| {
-            c.scopes.borrow_mut().decision(scope.0)
-        })
-    })
+    with_scope(scope, |c| c.scopes.borrow_mut().decision(scope.key)).unwrap_or(Decision::Continue)
 }
 
 /// Call `scope`'s own cancel: it and every unshielded node below it are
 /// cancelled, and the code in them is woken. Idempotent; a stale id is
 /// ignored.
 pub fn cancel(scope: ScopeId, reason: CancelReason) {
-    context::with(|core| {
-        if let Some(core) = core {
-            core.cancel_node(scope.0, reason);
-        }
-    })
+    with_scope(scope, |core| core.cancel_node(scope.key, reason));
 }
 
 /// Why `scope`'s own cancel was called, if it was.
 pub fn cancel_called(scope: ScopeId) -> Option<CancelReason> {
-    context::with(|core| {
-        core.and_then(|c| c.scopes.borrow().get(scope.0).and_then(|n| n.cancel_called))
+    with_scope(scope, |c| {
+        c.scopes
+            .borrow()
+            .get(scope.key)
+            .and_then(|n| n.cancel_called)
     })
+    .flatten()
 }
 
 /// Whether `scope` is effectively cancelled (its own cancel, or an
 /// unshielded ancestor's).
 pub fn is_cancelled(scope: ScopeId) -> bool {
-    context::with(|core| {
-        core.is_some_and(|c| c.scopes.borrow().get(scope.0).is_some_and(|n| n.effective))
+    with_scope(scope, |c| {
+        c.scopes
+            .borrow()
+            .get(scope.key)
+            .is_some_and(|n| n.effective)
     })
+    .unwrap_or(false)
 }
 
 /// Set or clear `scope`'s deadline. Moving it later only updates the timer
@@ -309,11 +349,7 @@ pub fn is_cancelled(scope: ScopeId) -> bool {
 /// without a deadline has no timer entry, and one with a deadline gets it
 /// only once [`arm`]ed.
 pub fn set_deadline(scope: ScopeId, deadline: Option<Instant>) {
-    context::with(|core| {
-        if let Some(core) = core {
-            core.set_node_deadline(scope.0, deadline);
-        }
-    })
+    with_scope(scope, |core| core.set_node_deadline(scope.key, deadline));
 }
 
 /// The code in `scope` suspended (its wrapper's inner future returned
@@ -321,11 +357,7 @@ pub fn set_deadline(scope: ScopeId, deadline: Option<Instant>) {
 /// deadline costs nothing but a comparison, so a scope whose future
 /// completes without suspending never touches the timer wheel.
 pub fn arm(scope: ScopeId) {
-    context::with(|core| {
-        if let Some(core) = core {
-            core.arm_node(scope.0);
-        }
-    })
+    with_scope(scope, |core| core.arm_node(scope.key));
 }
 
 /// A `cancelled()`-style future starts (`true`) or stops (`false`) waiting
@@ -343,21 +375,22 @@ pub fn notice(scope: ScopeId, waiting: bool) {
 
 /// `scope`'s deadline.
 pub fn deadline(scope: ScopeId) -> Option<Instant> {
-    context::with(|core| core.and_then(|c| c.scopes.borrow().get(scope.0).and_then(|n| n.deadline)))
+    with_scope(scope, |c| {
+        c.scopes.borrow().get(scope.key).and_then(|n| n.deadline)
+    })
+    .flatten()
 }
 
 /// Shield `scope` from its ancestors' cancellation, or stop shielding it
 /// (then a pending outer cancellation reaches it at once).
 pub fn set_shield(scope: ScopeId, shield: bool) {
-    context::with(|core| {
-        if let Some(core) = core {
-            let mut wake = Vec::new();
-            core.scopes
-                .borrow_mut()
-                .set_shield(scope.0, shield, &mut wake);
-            core.wake_urgently(wake);
-        }
-    })
+    with_scope(scope, |core| {
+        let mut wake = Vec::new();
+        core.scopes
+            .borrow_mut()
+            .set_shield(scope.key, shield, &mut wake);
+        core.wake_urgently(wake);
+    });
 }
 
 /// Whether the code running now is in an effectively cancelled node: arbor
@@ -378,7 +411,7 @@ pub fn current_scope() -> ScopeId {
         core.scopes
             .borrow()
             .key_of(index)
-            .map_or(ScopeId::ROOT, ScopeId)
+            .map_or(ScopeId::ROOT, |key| ScopeId::new(core.key, key))
     })
 }
 
@@ -406,7 +439,7 @@ pub fn current_effective_deadline() -> EffectiveDeadline {
 
 /// Live tasks spawned into `scope`, `None` for a stale id.
 pub fn live_tasks(scope: ScopeId) -> Option<u32> {
-    context::with(|core| core.and_then(|c| c.scopes.borrow().get(scope.0).map(|n| n.tasks)))
+    with_scope(scope, |c| c.scopes.borrow().get(scope.key).map(|n| n.tasks)).flatten()
 }
 
 /// Scope nodes alive in the current runtime, the root included.
@@ -436,11 +469,9 @@ pub fn dump() -> String {
 }
 
 fn with_node(scope: ScopeId, f: impl FnOnce(&mut tree::Node)) {
-    context::with(|core| {
-        if let Some(core) = core
-            && let Some(node) = core.scopes.borrow_mut().get_mut(scope.0)
-        {
+    with_scope(scope, |core| {
+        if let Some(node) = core.scopes.borrow_mut().get_mut(scope.key) {
             f(node)
         }
-    })
+    });
 }
