@@ -203,3 +203,89 @@ fn instant_arithmetic_saturates() {
         assert_eq!(t0.checked_duration_since(t0 + MS), None);
     });
 }
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+#[test]
+fn a_far_deadline_fires_exactly_when_the_virtual_clock_reaches_it() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        sleep(YEAR * 500).await;
+        assert_eq!(time::now() - t0, YEAR * 500);
+        // One nanosecond before the end of time, where `Instant + Duration`
+        // saturates: still a deadline, and it fires.
+        let last = Instant::now() + Duration::MAX - Duration::from_nanos(1);
+        sleep_until(last).await;
+        assert_eq!(time::now(), last);
+    });
+}
+
+#[test]
+fn sleeping_forever_under_a_timeout_parks_until_the_timeout_and_arms_no_timer() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        let forever = spawn(sleep(Duration::MAX));
+        yield_now().await;
+        assert_eq!(
+            time::armed_timers(),
+            0,
+            "a sleep that never ends is not armed"
+        );
+        let out = arbor::move_on_after(Duration::from_secs(3600), sleep(Duration::MAX)).await;
+        assert_eq!(out, None);
+        assert_eq!(time::now() - t0, Duration::from_secs(3600));
+        // Advancing to the end of time does not end it either.
+        time::advance(Duration::MAX);
+        yield_now().await;
+        assert!(!forever.is_finished());
+        forever.abort();
+    });
+}
+
+#[test]
+fn a_virtual_clock_with_only_a_sleep_forever_parks_without_moving() {
+    // The runtime parks in epoll_wait until another thread wakes it; before
+    // the fix it spun, jumping the clock towards a deadline it never reached.
+    let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = woken.clone();
+    let runner = std::thread::spawn(move || {
+        let rt = virtual_rt();
+        rt.block_on(async move {
+            let t0 = time::now();
+            let mut forever = pin!(sleep(Duration::MAX));
+            poll_fn(|cx| {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Poll::Ready(());
+                }
+                let _ = tx.send(cx.waker().clone());
+                forever.as_mut().poll(cx)
+            })
+            .await;
+            time::now() - t0
+        })
+    });
+    let waker = rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    woken.store(true, std::sync::atomic::Ordering::SeqCst);
+    waker.wake();
+    let moved = runner.join().unwrap();
+    assert_eq!(moved, Duration::ZERO, "the clock never moved");
+}
+
+#[test]
+fn resetting_a_sleep_forever_to_a_real_deadline_wakes_it_then() {
+    virtual_rt().block_on(async {
+        let t0 = time::now();
+        let mut forever = Box::pin(sleep(Duration::MAX));
+        let mut forever2 = forever.as_mut();
+        poll_fn(|cx| {
+            assert!(forever2.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        forever.as_mut().reset(t0 + Duration::from_secs(5));
+        forever.await;
+        assert_eq!(time::now() - t0, Duration::from_secs(5));
+    });
+}

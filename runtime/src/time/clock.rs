@@ -10,14 +10,32 @@
 //! deadline maps to the first tick at or after it (`tick_for`), the current
 //! time to the last tick at or before it (`now_tick`), so a timer never
 //! fires early.
+//!
+//! # The ends of time
+//!
+//! `Instant + Duration` saturates, so "sleep forever" (`Duration::MAX`,
+//! or anything past about 584 years of nanoseconds) becomes the instant
+//! `u64::MAX`, which this clock treats as *never*: it maps to the wheel's
+//! [`NEVER`] tick (a dormant entry that parks its task at no cost) and no
+//! clock ever reaches it. A virtual clock stops at [`LAST`], one
+//! nanosecond before; at `LAST` every finite deadline has passed, so
+//! `now_tick` then reports the tick of `LAST` itself (rounded up, unlike
+//! any other reading) and everything but a *never* fires. A far deadline
+//! therefore fires exactly when the clock reaches it, however far.
 
 use std::cell::Cell;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::Instant;
+use super::wheel::NEVER;
 
 const NANOS_PER_TICK: u64 = 1_000_000;
+
+/// The instant that never comes (where `Instant + Duration` saturates).
+const NEVER_NANOS: u64 = u64::MAX;
+/// The last instant a clock can show.
+const LAST: u64 = NEVER_NANOS - 1;
 
 static BASE: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
 
@@ -58,17 +76,27 @@ impl Clock {
         })
     }
 
-    /// The wheel tick at which a timer for `deadline` fires.
+    /// The wheel tick at which a timer for `deadline` fires: [`NEVER`]
+    /// for the instant that never comes.
     pub(crate) fn tick_for(&self, deadline: Instant) -> u64 {
+        if deadline.nanos() == NEVER_NANOS {
+            return NEVER;
+        }
         deadline
             .nanos()
             .saturating_sub(self.start)
             .div_ceil(NANOS_PER_TICK)
     }
 
-    /// The last tick that has fully begun.
+    /// The last tick every deadline of which has passed: the last tick that
+    /// has fully begun, or at the end of time ([`LAST`]) the tick of every
+    /// finite deadline.
     pub(crate) fn now_tick(&self) -> u64 {
-        self.now().nanos().saturating_sub(self.start) / NANOS_PER_TICK
+        let now = self.now();
+        if now.nanos() >= LAST {
+            return self.tick_for(Instant::from_nanos(LAST));
+        }
+        now.nanos().saturating_sub(self.start) / NANOS_PER_TICK
     }
 
     /// Real time left until `tick` begins.
@@ -79,22 +107,24 @@ impl Clock {
         Duration::from_nanos(at.saturating_sub(self.now().nanos()))
     }
 
-    /// Virtual clock: jump to `tick` (never backwards).
+    /// Virtual clock: jump to `tick` (never backwards, never past [`LAST`]).
     pub(crate) fn advance_to_tick(&self, tick: u64) {
         if let Some(now) = &self.virtual_now {
             let at = self
                 .start
-                .saturating_add(tick.saturating_mul(NANOS_PER_TICK));
+                .saturating_add(tick.saturating_mul(NANOS_PER_TICK))
+                .min(LAST);
             now.set(now.get().max(at));
         }
     }
 
-    /// Virtual clock: move forward by `by`. Returns false on a real clock.
+    /// Virtual clock: move forward by `by` (stopping at [`LAST`]). Returns
+    /// false on a real clock.
     pub(crate) fn advance(&self, by: Duration) -> bool {
         match &self.virtual_now {
             Some(now) => {
                 let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-                now.set(now.get().saturating_add(by));
+                now.set(now.get().saturating_add(by).min(LAST));
                 true
             }
             None => false,
@@ -117,5 +147,19 @@ mod tests {
         assert_eq!(clock.now().nanos(), 1_999_999, "never backwards");
         clock.advance_to_tick(3);
         assert_eq!(clock.now().nanos(), 3_000_000);
+    }
+
+    #[test]
+    fn the_saturated_instant_is_never_and_the_end_of_time_passes_every_other_deadline() {
+        let clock = Clock::new_virtual();
+        assert_eq!(clock.tick_for(Instant::from_nanos(u64::MAX)), NEVER);
+        // A deadline in the last, partial tick.
+        let last_tick = clock.tick_for(Instant::from_nanos(LAST));
+        assert_eq!(clock.tick_for(Instant::from_nanos(LAST - 1)), last_tick);
+        clock.advance_to_tick(last_tick);
+        assert_eq!(clock.now().nanos(), LAST, "stops one short of never");
+        assert_eq!(clock.now_tick(), last_tick);
+        assert!(clock.advance(Duration::MAX));
+        assert_eq!(clock.now().nanos(), LAST);
     }
 }

@@ -19,6 +19,9 @@ pub(super) const PENDING: u8 = 6;
 pub(super) const FIRED: u8 = 7;
 /// On the free list.
 pub(super) const VACANT: u8 = 8;
+/// Allocated, linked nowhere, with deadline [`NEVER`](super::NEVER): it
+/// keeps its waker until reset to a real deadline.
+pub(super) const DORMANT: u8 = 9;
 
 /// One timer. 40 bytes on 64-bit targets.
 #[derive(Debug)]
@@ -32,7 +35,7 @@ pub(super) struct Entry {
     pub(super) next: u32,
     /// Bumped on free, so keys to a previous occupant are recognised as stale.
     pub(super) generation: u32,
-    /// Wheel level `0..LEVELS`, or `PENDING` / `FIRED` / `VACANT`.
+    /// Wheel level `0..LEVELS`, or `PENDING` / `FIRED` / `VACANT` / `DORMANT`.
     pub(super) level: u8,
     /// Slot within `level`, meaningful only for wheel levels.
     pub(super) slot: u8,

@@ -30,6 +30,12 @@
 //! Deadlines `<= elapsed` go to a *pending* list that fires first at the
 //! next [`Wheel::poll`].
 //!
+//! The deadline [`NEVER`] (`u64::MAX`, what a saturated "sleep forever"
+//! becomes) is filed nowhere: the entry is *dormant*, not armed, invisible
+//! to `next_expiration` and `poll`, and keeps its waker until it is reset
+//! to a real deadline. So a sleep that can never end costs no re-filing,
+//! and a virtual clock never jumps towards it.
+//!
 //! # Polling
 //!
 //! [`Wheel::poll`] repeatedly takes the occupied slot with the earliest start
@@ -66,11 +72,15 @@ mod tests_model;
 
 use std::task::Waker;
 
-use entries::{Entries, FIRED, List, PENDING};
+use entries::{DORMANT, Entries, FIRED, List, PENDING};
 use level::{Level, SLOT_BITS, SLOTS};
 
 /// Number of levels.
 const LEVELS: usize = 6;
+
+/// The deadline that never comes: an entry with it is dormant (see the
+/// module docs).
+pub const NEVER: u64 = u64::MAX;
 
 /// Handle to a timer entry in a [`Wheel`].
 ///
@@ -130,8 +140,12 @@ impl Wheel {
     /// [`poll`](Self::poll).
     pub fn insert(&mut self, deadline: u64, waker: Waker) -> TimerKey {
         let (index, generation) = self.entries.alloc(deadline, waker);
-        self.file(index);
-        self.armed += 1;
+        if deadline == NEVER {
+            self.entries[index].level = DORMANT;
+        } else {
+            self.file(index);
+            self.armed += 1;
+        }
         TimerKey { index, generation }
     }
 
@@ -176,6 +190,8 @@ impl Wheel {
     ///   comes up.
     /// - Armed, new deadline earlier (or entry pending): unlink and re-file, O(1).
     /// - Fired: re-armed (filed again; `is_fired` becomes `false`).
+    /// - New deadline [`NEVER`]: unlinked, dormant (keeps its waker);
+    ///   dormant and reset to a real deadline: filed again.
     ///
     /// Stale key: no-op.
     #[cfg(test)]
@@ -195,6 +211,16 @@ impl Wheel {
     }
 
     fn refile(&mut self, index: u32, deadline: u64) {
+        if deadline == NEVER {
+            if self.entries[index].is_linked() {
+                self.unlink(index);
+                self.armed -= 1;
+            }
+            let entry = &mut self.entries[index];
+            entry.deadline = NEVER;
+            entry.level = DORMANT;
+            return;
+        }
         let entry = &mut self.entries[index];
         if usize::from(entry.level) < LEVELS && deadline >= entry.deadline {
             entry.deadline = deadline;

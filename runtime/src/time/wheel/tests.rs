@@ -138,32 +138,43 @@ fn far_deadline_is_clamped_and_refiled() {
 }
 
 #[test]
-fn u64_max_deadline() {
+fn never_deadline_is_dormant_until_reset() {
     let mut h = Harness::new();
-    let k = h.insert(u64::MAX, 1);
-    assert_eq!(h.wheel.location(k).unwrap(), (5, 63));
-    let next = h.wheel.next_expiration().unwrap();
-    assert!(next < (1 << 36));
+    let k = h.insert(NEVER, 1);
+    assert_eq!(h.wheel.armed(), 0, "dormant: not armed");
+    assert_eq!(h.wheel.next_expiration(), None);
     assert!(h.poll(1 << 40).is_empty());
     assert!(!h.wheel.is_fired(k));
+    // Reset to a real deadline: armed with the waker it kept.
+    h.wheel.reset_deadline(k, (1 << 40) + 5);
+    assert_eq!(h.wheel.armed(), 1);
+    assert_eq!(h.poll((1 << 40) + 5), vec![1]);
+    // And back to never from the wheel.
+    h.wheel.reset_deadline(k, (1 << 40) + 100);
+    h.wheel.reset_deadline(k, NEVER);
+    assert_eq!((h.wheel.armed(), h.wheel.next_expiration()), (0, None));
+    assert!(h.poll(u64::MAX - 1).is_empty());
     h.wheel.remove(k);
-    assert_eq!(h.wheel.armed(), 0);
+    assert_eq!(h.wheel.len(), 0);
+}
 
-    // Near the top of the tick range: no overflow, fires exactly at the end.
+#[test]
+fn deadlines_near_the_top_of_the_tick_range_fire_exactly() {
     let mut h = Harness::new();
     h.poll(u64::MAX - (1 << 37));
-    h.insert(u64::MAX, 1);
+    h.insert(NEVER, 1);
     h.insert(u64::MAX - 1, 2);
     h.insert(u64::MAX - (1 << 36), 3);
     assert!(h.wheel.next_expiration().unwrap() <= u64::MAX - (1 << 36));
     assert_eq!(h.poll(u64::MAX - 2), vec![3]);
     assert_eq!(h.wheel.next_expiration(), Some(u64::MAX - 1));
-    assert_eq!(h.poll(u64::MAX), vec![2, 1]);
-    assert_eq!(h.wheel.elapsed(), u64::MAX);
-    // Everything is now in the past.
-    h.insert(u64::MAX, 4);
-    assert_eq!(h.wheel.next_expiration(), Some(u64::MAX));
-    assert_eq!(h.poll(u64::MAX), vec![4]);
+    assert_eq!(h.poll(u64::MAX - 1), vec![2]);
+    assert_eq!(h.wheel.elapsed(), u64::MAX - 1);
+    // Everything finite is now in the past.
+    h.insert(u64::MAX - 1, 4);
+    assert_eq!(h.wheel.next_expiration(), Some(u64::MAX - 1));
+    assert_eq!(h.poll(u64::MAX - 1), vec![4]);
+    assert_eq!(h.wheel.armed(), 0, "the NEVER entry stays dormant");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Randomized model test: the wheel against a plain map of timers.
 
-use super::TimerKey;
 use super::test_util::{Harness, XorShift};
+use super::{NEVER, TimerKey};
 use std::collections::BTreeMap;
 
 /// What the model knows about one allocated timer.
@@ -109,8 +109,9 @@ fn run(seed: u64, ops: usize) {
                     };
                     let t = live.get_mut(&id).unwrap();
                     h.reset(t.key, d, id);
-                    let in_wheel = !t.fired && t.deadline > e;
-                    if in_wheel && d >= t.deadline {
+                    // A NEVER deadline is dormant: filed nowhere.
+                    let in_wheel = !t.fired && t.deadline > e && t.deadline != NEVER;
+                    if in_wheel && d >= t.deadline && d != NEVER {
                         lazies += 1;
                         if d > t.deadline {
                             t.lazy = true;
@@ -129,7 +130,7 @@ fn run(seed: u64, ops: usize) {
                 let fired = h.poll(now);
                 let mut expected: Vec<u32> = live
                     .iter()
-                    .filter(|(_, t)| !t.fired && t.deadline <= due)
+                    .filter(|(_, t)| !t.fired && t.deadline <= due && t.deadline != NEVER)
                     .map(|(&id, _)| id)
                     .collect();
                 let mut got = fired.clone();
@@ -176,7 +177,10 @@ fn run(seed: u64, ops: usize) {
 }
 
 fn check(h: &Harness, live: &BTreeMap<u32, Timer>, full: bool) {
-    let armed: Vec<&Timer> = live.values().filter(|t| !t.fired).collect();
+    let armed: Vec<&Timer> = live
+        .values()
+        .filter(|t| !t.fired && t.deadline != NEVER)
+        .collect();
     assert_eq!(h.wheel.armed(), armed.len());
     assert_eq!(h.wheel.len(), live.len());
     let min_due = armed.iter().map(|t| t.eff).min();
