@@ -202,3 +202,24 @@ fn stress_random_cancels_one_leader_per_generation() {
         });
     }
 }
+
+#[test]
+fn usize_max_parties_counts_arrivals_and_departures_exactly() {
+    run(async {
+        let bar = Barrier::new(usize::MAX);
+        let mut a = Box::pin(bar.wait());
+        let mut b = Box::pin(bar.wait());
+        assert!(poll_once(&mut a).await.is_none());
+        assert!(poll_once(&mut b).await.is_none());
+        let stats = |waiting| BarrierStatistics {
+            parties: usize::MAX,
+            tasks_waiting: waiting,
+            generation: 0,
+        };
+        assert_eq!(bar.statistics(), stats(2));
+        drop(a);
+        assert_eq!(bar.statistics(), stats(1));
+        drop(b);
+        assert_eq!(bar.statistics(), stats(0));
+    });
+}

@@ -187,3 +187,19 @@ fn statistics_track_buffer_handles_and_waiters() {
         assert_eq!(utx.statistics().max_buffer_size, None);
     });
 }
+
+#[test]
+fn a_capacity_of_usize_max_reserves_nothing_and_buffers_like_unbounded() {
+    rt().block_on(async {
+        let (tx, rx) = channel::bounded::<u32>(usize::MAX);
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        let stats = rx.statistics();
+        assert_eq!(stats.max_buffer_size, Some(usize::MAX));
+        assert_eq!(stats.current_buffer_used, 1000);
+        drop(tx);
+        assert!((0..1000).all(|i| rx.try_recv() == Ok(i)));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    });
+}

@@ -379,3 +379,31 @@ fn stress_random_cancels_and_totals_conserve_tokens() {
         });
     }
 }
+
+#[test]
+fn a_total_of_usize_max_counts_exactly_and_never_wraps() {
+    run(async {
+        let lim = Rc::new(CapacityLimiter::new(usize::MAX));
+        let guards: Vec<_> = (1..=3)
+            .map(|i| lim.try_acquire_on_behalf_of(b(i)).unwrap())
+            .collect();
+        assert_eq!(lim.available_tokens(), usize::MAX - 3);
+        // Lowering below the borrowed count reads as 0 free, not a wrap.
+        lim.set_total_tokens(2);
+        assert_eq!((lim.borrowed_tokens(), lim.available_tokens()), (3, 0));
+        let log = Log::default();
+        let waiter = spawn_worker(&lim, &log, 9);
+        settle().await;
+        assert_eq!(log.take(), ["9 wait"]);
+        lim.set_total_tokens(usize::MAX);
+        waiter.await.unwrap();
+        assert_eq!(log.take(), ["9 got", "9 done"]);
+        assert_eq!(lim.total_tokens(), usize::MAX);
+        assert_eq!(lim.available_tokens(), usize::MAX - 3);
+        drop(guards);
+        assert_eq!(
+            (lim.borrowed_tokens(), lim.available_tokens()),
+            (0, usize::MAX)
+        );
+    });
+}

@@ -231,3 +231,120 @@ fn random_cancellations_conserve_permits() {
         assert_eq!(sem.statistics().tasks_waiting, 0);
     });
 }
+
+#[test]
+fn add_permits_past_the_maximum_is_an_error_and_adds_nothing() {
+    virtual_rt().block_on(async {
+        let sem = Semaphore::new(usize::MAX);
+        let err = sem.add_permits(1).unwrap_err();
+        assert_eq!(
+            err,
+            SemaphoreError::AboveMax {
+                max: Semaphore::MAX_PERMITS
+            }
+        );
+        assert!(err.to_string().contains("MAX_PERMITS"), "{err}");
+        assert_eq!(sem.release(), Err(err));
+        assert_eq!(sem.add_permits(usize::MAX), Err(err));
+        assert_eq!(sem.available_permits(), usize::MAX, "nothing was added");
+        // Still usable: every permit can be taken and comes back.
+        let all = sem.try_acquire_many(usize::MAX).unwrap();
+        assert_eq!(sem.available_permits(), 0);
+        drop(all);
+        assert_eq!(sem.available_permits(), usize::MAX);
+
+        let one = Semaphore::new(1);
+        assert_eq!(one.add_permits(usize::MAX), Err(err), "1 + usize::MAX");
+        assert_eq!(one.available_permits(), 1);
+        one.add_permits(usize::MAX - 1).unwrap();
+        assert_eq!(one.available_permits(), usize::MAX);
+    });
+}
+
+#[test]
+fn a_held_permit_counts_towards_the_maximum_so_it_always_fits_back() {
+    virtual_rt().block_on(async {
+        let sem = Semaphore::new(usize::MAX);
+        let held = sem.acquire().await;
+        assert_eq!(sem.available_permits(), usize::MAX - 1);
+        // Room in `available`, but not for the permit out on loan.
+        assert_eq!(
+            sem.add_permits(1),
+            Err(SemaphoreError::AboveMax {
+                max: Semaphore::MAX_PERMITS
+            })
+        );
+        assert_eq!(sem.available_permits(), usize::MAX - 1);
+        drop(held);
+        assert_eq!(sem.available_permits(), usize::MAX, "no wrap to 0");
+    });
+}
+
+#[test]
+fn a_forgotten_permit_leaves_room_to_be_added_back() {
+    virtual_rt().block_on(async {
+        let sem = Semaphore::new(usize::MAX);
+        sem.try_acquire_many(2).unwrap().forget();
+        assert_eq!(sem.available_permits(), usize::MAX - 2);
+        sem.release().unwrap();
+        sem.add_permits(1).unwrap();
+        assert_eq!(sem.available_permits(), usize::MAX);
+        assert!(sem.release().is_err());
+        assert_eq!(sem.available_permits(), usize::MAX);
+    });
+}
+
+#[test]
+fn a_failing_add_permits_wakes_nobody_and_the_waiter_still_gets_its_permit() {
+    virtual_rt().block_on(async {
+        let sem = Rc::new(Semaphore::new(usize::MAX));
+        let all = sem.try_acquire_many(usize::MAX).unwrap();
+        let got = Rc::new(Cell::new(false));
+        let (s, g) = (sem.clone(), got.clone());
+        let waiter = spawn(async move {
+            let p = s.acquire().await;
+            g.set(true);
+            p.forget();
+        });
+        yield_now().await;
+        assert_eq!(sem.statistics().tasks_waiting, 1);
+        assert!(sem.add_permits(1).is_err());
+        yield_now().await;
+        assert!(!got.get(), "a failed add must not grant anything");
+        assert_eq!(
+            sem.statistics(),
+            SemaphoreStatistics {
+                value: 0,
+                max_value: None,
+                tasks_waiting: 1
+            }
+        );
+        drop(all);
+        waiter.await.unwrap();
+        assert!(got.get());
+        assert_eq!(sem.available_permits(), usize::MAX - 1);
+        sem.release().unwrap();
+        assert_eq!(sem.available_permits(), usize::MAX);
+    });
+}
+
+#[test]
+fn with_max_counts_held_permits_so_the_value_never_exceeds_it() {
+    virtual_rt().block_on(async {
+        let sem = Semaphore::with_max(1, 1).unwrap();
+        let held = sem.acquire().await;
+        // The held permit comes back on drop: releasing one now would let
+        // the value reach 2 then.
+        assert_eq!(sem.release(), Err(SemaphoreError::AboveMax { max: 1 }));
+        assert_eq!(sem.available_permits(), 0);
+        drop(held);
+        assert_eq!(sem.available_permits(), 1);
+        // Trio's manual style: take it for good, then release by hand.
+        sem.acquire().await.forget();
+        assert_eq!(sem.available_permits(), 0);
+        sem.release().unwrap();
+        assert_eq!(sem.statistics().value, 1);
+        assert!(sem.release().is_err());
+        assert_eq!(sem.statistics().value, 1);
+    });
+}

@@ -33,7 +33,10 @@ pub struct Barrier {
 }
 
 struct State {
+    /// Any count from 1 up: only compared, never added to.
     parties: usize,
+    /// Bumped by every trip. A `u64`: at one trip per nanosecond it would
+    /// take 584 years to wrap, so it is not checked.
     generation: u64,
     /// Everyone who arrived in this generation and has not tripped it.
     waiters: WaitQueue<(), ()>,
@@ -143,6 +146,8 @@ impl Future for BarrierWait<'_> {
                 Poll::Pending
             };
         }
+        // No overflow: the queue holds fewer than `parties` waiters (the
+        // arrival that would make `parties` trips the barrier instead).
         if state.waiters.len() + 1 < state.parties {
             let key = state.waiters.push((), cx.waker());
             drop(state);

@@ -81,9 +81,13 @@ pub struct CapacityLimiter {
 }
 
 struct State {
+    /// The limit, any `usize`: it is only compared with `borrowers.len()`
+    /// (and subtracted from with `saturating_sub`), never added to.
     total: usize,
     /// Each borrower with the ticket of its current token.
     borrowers: HashMap<Borrower, u64>,
+    /// Bumped by every token lent. A `u64`: at one per nanosecond it would
+    /// take 584 years to wrap, so it is not checked.
     next_ticket: u64,
     /// Waiters ask for a token for a borrower; the grant is the ticket.
     waiters: WaitQueue<Borrower, u64>,

@@ -25,6 +25,10 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// mutation. The owner re-locking never waits, even while others queue
 /// (it could not: they wait for it).
 ///
+/// The owner may hold it up to `usize::MAX` times at once; one more is a
+/// panic that changes nothing (see [`lock`](ReentrantLock::lock)). Only
+/// guards forgotten with `mem::forget` can get there.
+///
 /// ```
 /// use arbor_primitives::ReentrantLock;
 ///
@@ -77,6 +81,11 @@ impl<T> ReentrantLock<T> {
     /// nothing; dropping it after it was granted (but before it ran) hands
     /// the lock to the next waiter. Inside a cancelled scope it makes no
     /// progress and never locks.
+    ///
+    /// # Panics
+    /// When polled, if the current task already holds the lock
+    /// `usize::MAX` times (possible only by forgetting guards). The lock
+    /// is left as it was, still held that many times.
     pub fn lock(&self) -> ReentrantLockFuture<'_, T> {
         ReentrantLockFuture {
             lock: self,
@@ -89,6 +98,11 @@ impl<T> ReentrantLock<T> {
     /// # Errors
     /// [`LockError::WouldBlock`] if another task holds it or others wait
     /// (and the current task does not hold it).
+    ///
+    /// # Panics
+    /// If the current task already holds the lock `usize::MAX` times
+    /// (possible only by forgetting guards); nothing changes.
+    #[track_caller]
     pub fn try_lock(&self) -> Result<ReentrantGuard<'_, T>, LockError> {
         let me = Owner::current();
         match self.owner.get() {
@@ -97,7 +111,7 @@ impl<T> ReentrantLock<T> {
                 self.owner.set(Some(me));
                 self.count.set(1);
             }
-            Some(owner) if owner == me => self.count.set(self.count.get() + 1),
+            Some(owner) if owner == me => self.count.set(self.count_up()),
             Some(_) => return Err(LockError::WouldBlock),
         }
         Ok(ReentrantGuard { lock: self })
@@ -123,8 +137,20 @@ impl<T> ReentrantLock<T> {
         }
     }
 
+    /// The count after one more hold by the owner; checked so that a
+    /// forgotten-guard loop panics here instead of wrapping (a wrong count
+    /// frees the lock while guards live, or never).
+    #[track_caller]
+    fn count_up(&self) -> usize {
+        self.count.get().checked_add(1).expect(
+            "ReentrantLock: the owner already holds it usize::MAX times (guards forgotten with mem::forget?); nothing changed",
+        )
+    }
+
     /// Count down once; at zero hand the lock to the head waiter.
     fn release_one(&self) {
+        // Cannot underflow: each call gives back one hold (a guard, or a
+        // grant passed on), and each hold counted one.
         let count = self.count.get() - 1;
         self.count.set(count);
         if count > 0 {
@@ -184,9 +210,12 @@ impl<'a, T> Future for ReentrantLockFuture<'a, T> {
                 if waiters.take(key).is_some() {
                     // The grant set owner = me, count = 1.
                 } else if lock.owner.get() == Some(me) {
-                    // Another waiter of this task got it: re-enter.
+                    // Another waiter of this task got it: re-enter. Count
+                    // first: a panic there leaves this waiter queued, and
+                    // its drop withdraws it.
+                    let count = lock.count_up();
                     let _ = waiters.cancel(key);
-                    lock.count.set(lock.count.get() + 1);
+                    lock.count.set(count);
                 } else {
                     waiters.set_waker(key, cx.waker());
                     return Poll::Pending;
@@ -236,5 +265,40 @@ impl<T: fmt::Debug> fmt::Debug for ReentrantGuard<'_, T> {
         f.debug_tuple("ReentrantGuard")
             .field(&self.lock.value)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    #[test]
+    fn holding_it_usize_max_times_then_once_more_panics_and_changes_nothing() {
+        arbor_runtime::run(async {
+            let lock = ReentrantLock::new(());
+            let guard = lock.lock().await;
+            // As if `usize::MAX - 1` more guards had been forgotten.
+            lock.count.set(usize::MAX);
+            let err = catch_unwind(AssertUnwindSafe(|| lock.try_lock().map(drop))).unwrap_err();
+            let msg = err.downcast_ref::<String>().unwrap();
+            assert!(msg.contains("usize::MAX times"), "{msg}");
+            let mut fut = Box::pin(lock.lock());
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx).map(drop)));
+            assert!(polled.is_err(), "lock() panics too");
+            drop(fut);
+            let stats = lock.statistics();
+            assert_eq!(
+                (stats.locked, stats.count, stats.tasks_waiting),
+                (true, usize::MAX, 0)
+            );
+            // Still usable: unwind the forged holds and release.
+            lock.count.set(1);
+            drop(guard);
+            assert!(!lock.statistics().locked);
+            drop(lock.try_lock().unwrap());
+        });
     }
 }

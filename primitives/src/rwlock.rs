@@ -9,6 +9,11 @@ use std::task::{Context, Poll, Waker};
 
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
+/// The most read guards alive at once: each holds a shared borrow of the
+/// value's `RefCell`, which allows `isize::MAX` of them. Keeping `readers`
+/// at or below it means that borrow never fails and the count never wraps.
+const MAX_READERS: usize = isize::MAX as usize;
+
 /// A readers-writer lock.
 ///
 /// Fair and writer-preferring: once a writer waits, new readers queue
@@ -20,6 +25,11 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// Not reentrant: a task that holds a guard and waits for a conflicting
 /// one (or for a read lock while a writer is queued) waits for itself
 /// forever. Drop the guard first.
+///
+/// At most `isize::MAX` read guards may be alive at once (the shared-borrow
+/// limit of the `RefCell` holding the value; only guards forgotten with
+/// `mem::forget` get there). Past it a reader waits, and `try_read` fails,
+/// as if a writer held the lock, until a read guard is dropped.
 ///
 /// ```
 /// use arbor_primitives::RwLock;
@@ -48,6 +58,7 @@ enum Want {
 }
 
 struct State {
+    /// Read guards alive or granted; at most [`MAX_READERS`].
     readers: usize,
     writer: bool,
     waiters: WaitQueue<Want, ()>,
@@ -117,6 +128,10 @@ impl<T> RwLock<T> {
     }
 
     /// Shared access if no writer holds or waits and nobody queues.
+    ///
+    /// # Errors
+    /// [`WouldBlock`] if a writer holds the lock, anyone queues, or
+    /// `isize::MAX` read guards are alive.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, WouldBlock> {
         let mut state = self.state.borrow_mut();
         if state.can(Want::Read) {
@@ -132,6 +147,9 @@ impl<T> RwLock<T> {
     }
 
     /// Exclusive access if the lock is free and nobody queues.
+    ///
+    /// # Errors
+    /// [`WouldBlock`] if any guard is alive or anyone queues.
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, WouldBlock> {
         let mut state = self.state.borrow_mut();
         if state.can(Want::Write) {
@@ -160,6 +178,7 @@ impl<T> RwLock<T> {
     pub fn statistics(&self) -> RwLockStatistics {
         let state = self.state.borrow();
         let writers = state.waiters.iter().filter(|w| **w == Want::Write).count();
+        // `writers` counts some of the queued waiters: no underflow below.
         RwLockStatistics {
             readers: state.readers,
             writer: state.writer,
@@ -174,6 +193,8 @@ impl<T> RwLock<T> {
         {
             let mut state = self.state.borrow_mut();
             match want {
+                // Cannot underflow: one per read guard or grant, each of
+                // which counted one.
                 Want::Read => state.readers -= 1,
                 Want::Write => state.writer = false,
             }
@@ -196,7 +217,7 @@ impl State {
         self.waiters.is_empty()
             && !self.writer
             && match want {
-                Want::Read => true,
+                Want::Read => self.readers < MAX_READERS,
                 Want::Write => self.readers == 0,
             }
     }
@@ -205,7 +226,7 @@ impl State {
     fn serve(&mut self, wake: &mut Vec<Waker>) {
         while let Some(&want) = self.waiters.front() {
             match want {
-                Want::Read if !self.writer => self.readers += 1,
+                Want::Read if !self.writer && self.readers < MAX_READERS => self.readers += 1,
                 Want::Write if !self.writer && self.readers == 0 => self.writer = true,
                 _ => break,
             }
@@ -374,5 +395,42 @@ impl<T> Drop for RwLockWriteGuard<'_, T> {
 impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::Waker;
+
+    use super::*;
+
+    #[test]
+    fn past_the_reader_limit_a_reader_waits_and_try_read_fails_without_a_wrap() {
+        let lock = RwLock::new(7);
+        // As if `MAX_READERS - 1` read guards had been forgotten.
+        lock.state.borrow_mut().readers = MAX_READERS - 1;
+        let last = lock.try_read().unwrap();
+        assert_eq!(lock.statistics().readers, MAX_READERS);
+        assert_eq!(lock.try_read().unwrap_err(), WouldBlock);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut waiting = pin!(lock.read());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        let stats = lock.statistics();
+        assert_eq!((stats.readers, stats.tasks_waiting_read), (MAX_READERS, 1));
+        drop(last);
+        // The freed slot went to the queued reader.
+        assert_eq!(lock.statistics().readers, MAX_READERS);
+        let Poll::Ready(guard) = waiting.as_mut().poll(&mut cx) else {
+            panic!("the queued reader was granted the freed slot");
+        };
+        assert_eq!(*guard, 7);
+        drop(guard);
+        let stats = lock.statistics();
+        assert_eq!(
+            (stats.readers, stats.tasks_waiting_read),
+            (MAX_READERS - 1, 0)
+        );
+        assert_eq!(*lock.try_read().unwrap(), 7);
     }
 }

@@ -17,6 +17,17 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// waiter asking for many permits holds back those behind it (no
 /// starvation of large requests).
 ///
+/// # Limits
+///
+/// A semaphore counts the permits that exist: those available plus those
+/// held by a [`SemaphorePermit`] (or granted to a waiter that has not run
+/// yet). That count never exceeds [`max_value`](Semaphore::with_max), or
+/// [`Semaphore::MAX_PERMITS`] without one: [`add_permits`](Semaphore::add_permits)
+/// and [`release`](Semaphore::release) past it fail with
+/// [`SemaphoreError::AboveMax`] and add nothing, so a permit dropped later
+/// always fits back. [`SemaphorePermit::forget`] takes its permits out of
+/// that count (trio's manual `acquire`/`release` style).
+///
 /// ```
 /// use std::rc::Rc;
 /// use arbor_primitives::Semaphore;
@@ -31,7 +42,13 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// });
 /// ```
 pub struct Semaphore {
+    /// Permits available now.
     permits: Cell<usize>,
+    /// Permits that exist: `permits` plus those held by guards or granted
+    /// to queued waiters. `permits <= total <= max.unwrap_or(MAX_PERMITS)`,
+    /// so returning a permit never overflows. Changed only by
+    /// `add_permits` and `SemaphorePermit::forget`, off the fast paths.
+    total: Cell<usize>,
     max: Option<usize>,
     /// Whether `waiters` is non-empty: the uncontended acquire and release
     /// read this `Cell` instead of borrowing the queue.
@@ -56,9 +73,11 @@ pub struct SemaphoreStatistics {
 pub enum SemaphoreError {
     /// `try_acquire` found too few permits, or other tasks waiting first.
     WouldBlock,
-    /// Releasing would raise the value above `max_value`; nothing changed.
+    /// Adding permits would raise the permits that exist (available plus
+    /// held) above `max_value`, or above [`Semaphore::MAX_PERMITS`] for a
+    /// semaphore without one; nothing changed.
     AboveMax {
-        /// The semaphore's `max_value`.
+        /// The semaphore's `max_value`, or [`Semaphore::MAX_PERMITS`].
         max: usize,
     },
     /// A request for more permits than `max_value` could never be met.
@@ -78,9 +97,12 @@ impl fmt::Display for SemaphoreError {
             SemaphoreError::WouldBlock => f.write_str(
                 "no permit available without waiting (or other tasks are waiting first); use acquire to wait",
             ),
+            SemaphoreError::AboveMax { max } if *max == Semaphore::MAX_PERMITS => f.write_str(
+                "adding these permits would raise the semaphore's permits (available plus held) above Semaphore::MAX_PERMITS (usize::MAX); nothing was added, add fewer",
+            ),
             SemaphoreError::AboveMax { max } => write!(
                 f,
-                "release would raise the semaphore above its max_value {max}; nothing was released"
+                "release would raise the semaphore's permits (available plus held) above its max_value {max}; nothing was released (release only permits taken with SemaphorePermit::forget)"
             ),
             SemaphoreError::TooMany { requested, max } => write!(
                 f,
@@ -94,10 +116,17 @@ impl fmt::Display for SemaphoreError {
 impl std::error::Error for SemaphoreError {}
 
 impl Semaphore {
-    /// A semaphore with `permits` permits and no maximum.
+    /// The most permits a semaphore without a `max_value` may count
+    /// (available plus held): `usize::MAX`. Adding past it is
+    /// [`SemaphoreError::AboveMax`], never a wrap.
+    pub const MAX_PERMITS: usize = usize::MAX;
+
+    /// A semaphore with `permits` permits and no maximum (other than
+    /// [`MAX_PERMITS`](Semaphore::MAX_PERMITS), which every `usize` fits).
     pub const fn new(permits: usize) -> Self {
         Semaphore {
             permits: Cell::new(permits),
+            total: Cell::new(permits),
             max: None,
             queued: Cell::new(false),
             waiters: RefCell::new(WaitQueue::new()),
@@ -105,7 +134,12 @@ impl Semaphore {
     }
 
     /// A semaphore whose value may never exceed `max` (trio's
-    /// `max_value`): a release above it is an error.
+    /// `max_value`): a release above it is an error. Permits held by a
+    /// [`SemaphorePermit`] count towards `max`, since they come back when
+    /// it is dropped.
+    ///
+    /// # Errors
+    /// [`SemaphoreError::InitialAboveMax`] if `permits > max`.
     pub fn with_max(permits: usize, max: usize) -> Result<Self, SemaphoreError> {
         if permits > max {
             return Err(SemaphoreError::InitialAboveMax);
@@ -182,11 +216,10 @@ impl Semaphore {
     }
 
     /// Release one permit that was not taken through a guard (trio's
-    /// `release`).
+    /// `release`; take it with [`SemaphorePermit::forget`]).
     ///
     /// # Errors
-    /// [`SemaphoreError::AboveMax`] if that would exceed `max_value`;
-    /// nothing changes then.
+    /// As for [`add_permits`](Semaphore::add_permits).
     pub fn release(&self) -> Result<(), SemaphoreError> {
         self.add_permits(1)
     }
@@ -194,13 +227,15 @@ impl Semaphore {
     /// Add `n` permits, handing them to waiters in FIFO order.
     ///
     /// # Errors
-    /// [`SemaphoreError::AboveMax`] if that would exceed `max_value`;
-    /// nothing changes then.
+    /// [`SemaphoreError::AboveMax`] if the permits that exist (available
+    /// plus held by guards) would exceed `max_value`, or
+    /// [`MAX_PERMITS`](Semaphore::MAX_PERMITS) without one. Nothing
+    /// changes then: no permit is added and no waiter is woken.
     pub fn add_permits(&self, n: usize) -> Result<(), SemaphoreError> {
-        if let Some(max) = self.max
-            && self.permits.get() + n > max
-        {
-            return Err(SemaphoreError::AboveMax { max });
+        let max = self.max.unwrap_or(Self::MAX_PERMITS);
+        match self.total.get().checked_add(n) {
+            Some(total) if total <= max => self.total.set(total),
+            _ => return Err(SemaphoreError::AboveMax { max }),
         }
         self.give_back(n);
         Ok(())
@@ -209,6 +244,8 @@ impl Semaphore {
     /// Return permits (from a guard or a cancelled grant) and serve waiters.
     #[inline]
     fn give_back(&self, n: usize) {
+        // Cannot overflow: these `n` permits are counted in `total`, which
+        // never exceeds `usize::MAX`, and `permits + n <= total`.
         self.permits.set(self.permits.get() + n);
         if self.queued.get() {
             self.serve();
@@ -368,8 +405,12 @@ pub struct SemaphorePermit<'a> {
 }
 
 impl SemaphorePermit<'_> {
-    /// Keep the permits out of the semaphore for good.
+    /// Keep the permits out of the semaphore for good: they no longer
+    /// count towards its maximum, and [`Semaphore::release`] or
+    /// [`Semaphore::add_permits`] may put them back.
     pub fn forget(mut self) {
+        // `total` counts these `n` held permits, so it is at least `n`.
+        self.sem.total.set(self.sem.total.get() - self.n);
         self.n = 0;
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct WaitQueue<D, T> {
     entries: Slab<Entry<D, T>>,
     head: usize,
     tail: usize,
+    /// Entries linked in the queue: each is an allocated slab entry, so
+    /// this cannot overflow; `unlink` takes back one that was counted.
     queued: usize,
 }
 

@@ -91,6 +91,10 @@ pub use sender::{Sender, Sending};
 /// A channel buffering at most `capacity` items; `0` makes a rendezvous
 /// channel, where a send completes only when a receiver takes the item.
 ///
+/// Any `capacity` is allowed: it is only compared with the items buffered,
+/// and the buffer grows as items arrive (nothing is reserved up front), so
+/// `bounded(usize::MAX)` behaves as [`unbounded`].
+///
 /// ```
 /// use arbor_primitives::channel::{self, TrySendError};
 ///
@@ -155,12 +159,18 @@ pub(crate) type Shared<T> = Rc<RefCell<State<T>>>;
 
 pub(crate) struct State<T> {
     buf: VecDeque<T>,
+    /// Any `usize`: only compared with `buf.len()`, never added to.
     cap: Option<usize>,
+    /// Open handles. Bounded by the `Rc`'s strong count (every handle holds
+    /// a clone, and `Rc` aborts before that count wraps), so `+= 1` on
+    /// clone cannot overflow; each `-= 1` closes a handle counted once.
     senders: usize,
     receivers: usize,
     /// Items granted to queued receivers that have not yet taken them (or
     /// been dropped, passing them on). The stream does not end while any
-    /// is in flight: a dropped receiver may still put one back.
+    /// is in flight: a dropped receiver may still put one back. At most
+    /// the granted entries of `recv_waiters` (each one allocated), so it
+    /// cannot overflow; `landed` takes back one that was counted.
     in_flight: usize,
     /// Queued senders hold `Some(item)` until a receiver takes it; they are
     /// granted `Ok(())` (item taken) or `Err(item)` (receivers gone).

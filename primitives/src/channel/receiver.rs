@@ -216,6 +216,7 @@ impl<T> Stream for Receiver<T> {
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         if !self.closed.get() {
+            // Cannot overflow: see `State::senders`.
             self.shared.borrow_mut().receivers += 1;
         }
         Receiver {

@@ -111,6 +111,7 @@ impl<T> Sender<T> {
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         if !self.closed.get() {
+            // Cannot overflow: see `State::senders`.
             self.shared.borrow_mut().senders += 1;
         }
         Sender {

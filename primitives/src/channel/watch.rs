@@ -40,9 +40,12 @@ struct Shared<T> {
 }
 
 struct State {
-    /// Bumped by every send.
+    /// Bumped by every send. A `u64`: at one send per nanosecond it would
+    /// take 584 years to wrap, so it is not checked.
     version: u64,
     sender_alive: bool,
+    /// Receivers alive. Each holds a clone of the `Rc`, which aborts
+    /// before its strong count wraps, so this cannot overflow.
     receivers: usize,
     /// Receivers in `changed`; every send grants all of them.
     waiters: WaitQueue<(), ()>,
