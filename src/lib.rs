@@ -35,8 +35,9 @@
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, Runtime, TaskId, TaskInfo, YieldNow, current_task, io, net, run, scope,
-    signal, spawn, spawn_named, task, time, yield_now,
+    Builder, JoinError, Running, Runtime, RuntimeId, TaskId, TaskInfo, YieldNow,
+    current_runtime_id, current_task, current_task_id, io, net, run, running, scope, signal, spawn,
+    spawn_named, task, time, yield_now,
 };
 
 /// Synchronization primitives and channels (crate `arbor-primitives`).

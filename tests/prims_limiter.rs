@@ -58,7 +58,9 @@ fn fifo_hand_off_trace() {
 #[test]
 fn raising_total_admits_waiters_fifo_at_once() {
     run(async {
-        let lim = Rc::new(CapacityLimiter::new(0));
+        // One token, held by someone else for the whole test.
+        let lim = Rc::new(CapacityLimiter::new(1));
+        lim.try_acquire_on_behalf_of(b(99)).unwrap().forget();
         let log = Log::default();
         let mut hs = Vec::new();
         for i in 1..=5 {
@@ -71,23 +73,23 @@ fn raising_total_admits_waiters_fifo_at_once() {
         }
         settle().await;
         assert_eq!(lim.statistics().tasks_waiting, 5);
-        lim.set_total_tokens(2);
+        lim.set_total_tokens(3);
         // Granted at once, before anyone runs.
         assert_eq!(
             (lim.borrowed_tokens(), lim.statistics().tasks_waiting),
-            (2, 3)
+            (3, 3)
         );
         settle().await;
         assert_eq!(log.take(), ["1 got", "2 got"]);
-        lim.set_total_tokens(4);
+        lim.set_total_tokens(5);
         settle().await;
         assert_eq!(log.take(), ["3 got", "4 got"]);
-        lim.set_total_tokens(10);
+        lim.set_total_tokens(11);
         for h in hs {
             h.await.unwrap();
         }
         assert_eq!(log.take(), ["5 got"]);
-        assert_eq!((lim.borrowed_tokens(), lim.available_tokens()), (5, 5));
+        assert_eq!((lim.borrowed_tokens(), lim.available_tokens()), (6, 5));
     });
 }
 
@@ -132,19 +134,25 @@ fn lowering_below_borrowed_takes_nothing_back() {
 }
 
 #[test]
-fn total_zero_everyone_waits() {
+#[should_panic(expected = "a CapacityLimiter needs at least 1 token")]
+fn a_limiter_of_zero_tokens_is_a_clear_panic() {
+    let _ = CapacityLimiter::new(0);
+}
+
+#[test]
+fn lowering_the_total_to_zero_is_a_clear_panic_that_changes_nothing() {
     run(async {
-        let lim = Rc::new(CapacityLimiter::new(0));
-        assert_eq!(lim.try_acquire().unwrap_err(), LimiterError::WouldBlock);
-        let got = arbor_nursery::move_on_after(Duration::from_secs(5), lim.acquire()).await;
-        assert!(got.is_none(), "timed out waiting");
-        assert_eq!(
-            lim.statistics().tasks_waiting,
-            0,
-            "the timed-out waiter left"
-        );
-        lim.set_total_tokens(1);
-        assert!(lim.acquire().await.is_ok());
+        let lim = CapacityLimiter::new(2);
+        let lowered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lim.set_total_tokens(0)
+        }));
+        let message = lowered.unwrap_err();
+        let text = message
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| message.downcast_ref::<String>().map(String::as_str));
+        assert!(text.is_some_and(|m| m.contains("at least 1 token")));
+        assert_eq!(lim.total_tokens(), 2);
     });
 }
 
@@ -353,7 +361,7 @@ fn stress_random_cancels_and_totals_conserve_tokens() {
                     tasks[k].1.cancel();
                 }
                 if rng.below(10) == 0 {
-                    let total = rng.below(5) as usize;
+                    let total = 1 + rng.below(4) as usize;
                     cap.set(cap.get().max(total));
                     lim.set_total_tokens(total);
                 }

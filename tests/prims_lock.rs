@@ -10,7 +10,7 @@ use arbor_nursery::CancelScope;
 use arbor_primitives::{Event, Lock, LockError, LockStatistics, Mutex, Owner, ReentrantLock};
 use arbor_runtime::{spawn, yield_now};
 use futures_lite::future::poll_once;
-use support::{Trace, XorShift, settle, virtual_rt, within};
+use support::{Trace, XorShift, rt_id, settle, virtual_rt, within};
 
 #[test]
 fn lock_goes_to_waiters_in_fifo_order_and_a_releaser_that_relocks_queues_behind() {
@@ -70,7 +70,7 @@ fn owner_reacquiring_a_lock_is_would_deadlock_but_a_reentrant_lock_allows_it() {
         );
         assert_eq!(
             lock.statistics().owner,
-            Some(Owner::Root),
+            Some(Owner::Root(rt_id())),
             "nothing changed"
         );
         lock.release().unwrap();
@@ -99,9 +99,14 @@ fn release_misuse_is_an_error_and_changes_nothing() {
         let l = lock.clone();
         let other = spawn(async move { (l.release(), l.try_acquire()) });
         let (released, tried) = within(other).await.unwrap();
-        assert_eq!(released, Err(LockError::NotOwner { owner: Owner::Root }));
+        assert_eq!(
+            released,
+            Err(LockError::NotOwner {
+                owner: Owner::Root(rt_id())
+            })
+        );
         assert_eq!(tried, Err(LockError::WouldBlock));
-        assert_eq!(lock.statistics().owner, Some(Owner::Root));
+        assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
         lock.release().unwrap();
         assert!(
             LockError::WouldDeadlock
@@ -132,7 +137,7 @@ fn statistics_report_owner_and_waiters() {
             lock.statistics(),
             LockStatistics {
                 locked: true,
-                owner: Some(Owner::Root),
+                owner: Some(Owner::Root(rt_id())),
                 tasks_waiting: 1
             }
         );
@@ -219,7 +224,7 @@ fn a_granted_then_dropped_waiter_hands_the_lock_to_the_next() {
             go.set();
             within(holder).await.unwrap();
             assert_eq!(m.statistics().tasks_waiting, 1, "granted to first");
-            assert_eq!(m.statistics().owner, Some(Owner::Root));
+            assert_eq!(m.statistics().owner, Some(Owner::Root(rt_id())));
             drop(second); // detaches; the task keeps running
             // `first` drops here: its grant must pass to `second`.
         }
@@ -374,4 +379,40 @@ fn stress_random_cancels_keep_mutual_exclusion_and_leave_the_lock_free() {
             assert_eq!(m.statistics().tasks_waiting, 0);
         });
     }
+}
+
+#[test]
+fn the_root_futures_and_tasks_of_two_runtimes_are_different_owners() {
+    let rt_a = virtual_rt();
+    let rt_b = virtual_rt();
+    let lock = std::rc::Rc::new(Lock::new());
+    rt_a.block_on(async { lock.acquire().await.unwrap() });
+    rt_b.block_on(async {
+        // Not A's root: neither a deadlock nor the owner.
+        assert_eq!(lock.try_acquire(), Err(LockError::WouldBlock));
+        assert_eq!(
+            lock.release(),
+            Err(LockError::NotOwner {
+                owner: Owner::Root(rt_a.id())
+            })
+        );
+    });
+    rt_a.block_on(async { lock.release().unwrap() });
+    // The first task of each runtime has slab index 0 in both.
+    let l = lock.clone();
+    let held = rt_a.spawn(async move {
+        l.acquire().await.unwrap();
+        arbor::current_task_id().unwrap()
+    });
+    let a_task = rt_a.block_on(held).unwrap();
+    let l = lock.clone();
+    let in_b = rt_b.spawn(async move { (l.try_acquire(), l.release()) });
+    let (acquired, released) = rt_b.block_on(in_b).unwrap();
+    assert_eq!(acquired, Err(LockError::WouldBlock));
+    assert_eq!(
+        released,
+        Err(LockError::NotOwner {
+            owner: Owner::Task(a_task)
+        })
+    );
 }

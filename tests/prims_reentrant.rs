@@ -10,7 +10,7 @@ use arbor_nursery::CancelScope;
 use arbor_primitives::{Event, LockError, Owner, ReentrantLock, ReentrantLockStatistics};
 use arbor_runtime::{spawn, yield_now};
 use futures_lite::future::poll_once;
-use support::{Trace, XorShift, settle, virtual_rt, within};
+use support::{Trace, XorShift, rt_id, settle, virtual_rt, within};
 
 #[test]
 fn other_tasks_wait_fifo_until_the_count_reaches_zero() {
@@ -74,7 +74,7 @@ fn statistics_count_holds_and_waiters() {
             lock.statistics(),
             ReentrantLockStatistics {
                 locked: true,
-                owner: Some(Owner::Root),
+                owner: Some(Owner::Root(rt_id())),
                 count: 2,
                 tasks_waiting: 1
             }
@@ -123,7 +123,7 @@ fn cancel_before_and_after_grant_loses_nothing() {
             settle().await;
             go.set();
             within(holder).await.unwrap();
-            assert_eq!(lock.statistics().owner, Some(Owner::Root));
+            assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
         }
         settle().await;
         assert!(got.get());

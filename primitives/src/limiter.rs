@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use arbor_runtime::TaskId;
+use arbor_runtime::{Running, RuntimeId, TaskId};
 
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
@@ -21,7 +21,8 @@ pub struct Borrower(Kind);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Task(TaskId),
-    Root,
+    Root(RuntimeId),
+    Outside,
     Id(u64),
 }
 
@@ -29,9 +30,10 @@ impl Borrower {
     /// The task being polled now; the `block_on` root future (and code
     /// outside any task) counts as one more distinct borrower.
     pub fn current() -> Self {
-        match arbor_runtime::current_task_id() {
-            Some(id) => Borrower(Kind::Task(id)),
-            None => Borrower(Kind::Root),
+        match arbor_runtime::running() {
+            Some(Running::Task(id)) => Borrower(Kind::Task(id)),
+            Some(Running::Root(runtime)) => Borrower(Kind::Root(runtime)),
+            None => Borrower(Kind::Outside),
         }
     }
 
@@ -52,6 +54,14 @@ impl From<TaskId> for Borrower {
     fn from(id: TaskId) -> Self {
         Borrower(Kind::Task(id))
     }
+}
+
+#[track_caller]
+fn assert_tokens(total_tokens: usize) {
+    assert!(
+        total_tokens >= 1,
+        "a CapacityLimiter needs at least 1 token (got 0): nobody could ever pass it"
+    );
 }
 
 /// A limit on how many borrowers may run a section at once (trio's and
@@ -136,9 +146,14 @@ impl fmt::Display for LimiterError {
 impl std::error::Error for LimiterError {}
 
 impl CapacityLimiter {
-    /// A limiter with `total_tokens` tokens (0 is allowed: everyone waits
-    /// until it is raised).
+    /// A limiter with `total_tokens` tokens.
+    ///
+    /// # Panics
+    /// If `total_tokens` is 0 (as in trio and AnyIO: a limiter nobody can
+    /// pass is a bug; hold the tokens yourself to close it for a while).
+    #[track_caller]
     pub fn new(total_tokens: usize) -> Self {
+        assert_tokens(total_tokens);
         CapacityLimiter {
             state: RefCell::new(State {
                 total: total_tokens,
@@ -240,7 +255,12 @@ impl CapacityLimiter {
     /// Change the limit. Raising it admits waiters at once, in FIFO order;
     /// lowering it below the tokens borrowed takes nothing back
     /// (`available_tokens` is 0 until enough are released).
+    ///
+    /// # Panics
+    /// If `total_tokens` is 0; the limit is then unchanged.
+    #[track_caller]
     pub fn set_total_tokens(&self, total_tokens: usize) {
+        assert_tokens(total_tokens);
         let mut wake: Vec<Waker> = Vec::new();
         {
             let mut state = self.state.borrow_mut();

@@ -26,18 +26,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use arbor_runtime::TaskId;
+use arbor_runtime::{Running, RuntimeId, TaskId};
 
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
-/// Who holds (or waits for) a lock: a spawned task, or the root future of
-/// `block_on`, which counts as one more distinct owner.
+/// Who holds (or waits for) a lock: a spawned task, the root future of a
+/// runtime's `block_on` (one more distinct owner per runtime), or code
+/// outside any runtime (a `try_` call before `block_on`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Owner {
-    /// The `block_on` root future (no task is running).
-    Root,
+    /// The `block_on` root future of this runtime (no task is running).
+    Root(RuntimeId),
     /// A spawned task.
     Task(TaskId),
+    /// Code outside any runtime.
+    Outside,
 }
 
 impl Owner {
@@ -45,13 +48,16 @@ impl Owner {
     ///
     /// ```
     /// use arbor_primitives::Owner;
-    /// arbor_runtime::run(async { assert_eq!(Owner::current(), Owner::Root) });
+    /// let rt = arbor_runtime::Runtime::new().unwrap();
+    /// rt.block_on(async { assert_eq!(Owner::current(), Owner::Root(rt.id())) });
+    /// assert_eq!(Owner::current(), Owner::Outside);
     /// ```
     #[inline]
     pub fn current() -> Owner {
-        match arbor_runtime::current_task_id() {
-            Some(id) => Owner::Task(id),
-            None => Owner::Root,
+        match arbor_runtime::running() {
+            Some(Running::Task(id)) => Owner::Task(id),
+            Some(Running::Root(runtime)) => Owner::Root(runtime),
+            None => Owner::Outside,
         }
     }
 }

@@ -47,8 +47,8 @@ pub mod time;
 mod yield_now;
 
 pub use executor::{
-    Builder, Runtime, TaskInfo, current_runtime_id, current_task, current_task_id, run, spawn,
-    spawn_named,
+    Builder, Running, Runtime, TaskInfo, current_runtime_id, current_task, current_task_id, run,
+    running, spawn, spawn_named,
 };
 pub use task::{JoinError, JoinHandle, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -56,6 +56,11 @@ pub fn virtual_rt() -> arbor::Runtime {
     arbor::Runtime::builder().virtual_clock().build().unwrap()
 }
 
+/// The id of the runtime running now (the owner id of its root future).
+pub fn rt_id() -> arbor::RuntimeId {
+    arbor::current_runtime_id().expect("inside a runtime")
+}
+
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

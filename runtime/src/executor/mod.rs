@@ -365,6 +365,38 @@ pub fn current_task_id() -> Option<TaskId> {
     context::with(|core| core.and_then(|c| c.current.get()))
 }
 
+/// What is being polled on this thread: a task, or the root future of a
+/// runtime's `block_on`. See [`running`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Running {
+    /// A spawned task.
+    Task(TaskId),
+    /// The future passed to [`Runtime::block_on`] of this runtime.
+    Root(RuntimeId),
+}
+
+/// What is being polled now, `None` outside any runtime: one thread-local
+/// read, for identities such as a lock's owner, where the root futures of
+/// two runtimes on one thread must not be confused.
+///
+/// ```
+/// use arbor_runtime::{Running, running};
+/// let rt = arbor_runtime::Runtime::new().unwrap();
+/// assert_eq!(rt.block_on(async { running() }), Some(Running::Root(rt.id())));
+/// let task = rt.block_on(async { arbor_runtime::spawn(async { running() }).await.unwrap() });
+/// assert!(matches!(task, Some(Running::Task(_))));
+/// assert_eq!(running(), None);
+/// ```
+#[inline]
+pub fn running() -> Option<Running> {
+    context::with(|core| {
+        core.map(|c| match c.current.get() {
+            Some(id) => Running::Task(id),
+            None => Running::Root(RuntimeId(c.key)),
+        })
+    })
+}
+
 /// The runtime whose code is being polled (or that is being entered for a
 /// drop), `None` outside any runtime. Tells apart the root futures of two
 /// runtimes on one thread, where [`current_task_id`] says `None` for both.
