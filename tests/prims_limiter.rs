@@ -4,7 +4,6 @@ mod support;
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use arbor_nursery::CancelScope;
 use arbor_primitives::{Borrower, CapacityLimiter, LimiterError};
