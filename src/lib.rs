@@ -28,25 +28,36 @@
 //! way to run tasks: a [`nursery`] owns its children and finishes only with
 //! them; a [`CancelScope`] (or [`move_on_after`], [`fail_after`]) cancels
 //! everything inside it at once. [`spawn`] is the unstructured escape
-//! hatch, returning the runtime's [`task::JoinHandle`].
+//! hatch, returning a [`JoinHandle`]; a nursery child's handle is a
+//! [`ChildHandle`].
 //!
 //! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`.
 
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, Running, Runtime, RuntimeId, TaskId, TaskInfo, YieldNow,
-    current_runtime_id, current_task, current_task_id, io, net, run, running, scope, signal, spawn,
+    Builder, JoinError, JoinHandle, Running, Runtime, RuntimeId, TaskId, TaskInfo, YieldNow,
+    current_runtime_id, current_task, current_task_id, io, net, run, running, signal, spawn,
     spawn_named, task, time, yield_now,
 };
+
+/// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
+/// guard every cancel scope, nursery and child runs its code in) and
+/// [`ScopeCell`](lowlevel::ScopeCell), for building your own structured
+/// primitives; most programs need only the items at the crate root. Also
+/// introspection: [`live_scopes`](lowlevel::live_scopes),
+/// [`lowlevel::dump`]. Like `trio.lowlevel`.
+pub mod lowlevel {
+    pub use arbor_runtime::scope::*;
+}
 
 /// Synchronization primitives and channels (crate `arbor-primitives`).
 pub use arbor_primitives as primitives;
 
 pub use arbor_nursery::{
-    AlreadyStarted, BoxError, CancelHandle, CancelScope, Cancelled, CancelledFuture, ChildError,
-    EffectiveDeadline, Elapsed, ErrorGroup, Failure, JoinHandle, Nursery, NurseryError, Outcome,
-    SERVER_KEPT_FAILURES, StartError, TaskStatus, cancelled, checkpoint,
+    AlreadyStarted, BoxError, CancelHandle, CancelReason, CancelScope, Cancelled, CancelledFuture,
+    ChildError, ChildHandle, EffectiveDeadline, Elapsed, ErrorGroup, Failure, Nursery,
+    NurseryError, Outcome, SERVER_KEPT_FAILURES, StartError, TaskStatus, cancelled, checkpoint,
     current_effective_deadline, dump, fail_after, fail_at, move_on_after, move_on_at, nursery,
     server, shield, supervisor,
 };

@@ -343,7 +343,7 @@ fn abort_before_first_poll_and_self_abort() {
         let h = slot.take().unwrap();
         assert!(h.await.unwrap_err().is_cancelled());
         assert_eq!(
-            arbor::scope::live_tasks(arbor::scope::ScopeId::ROOT),
+            arbor::lowlevel::live_tasks(arbor::lowlevel::ScopeId::ROOT),
             Some(0)
         );
     });
@@ -405,11 +405,12 @@ fn tasks_left_running_continue_at_next_block_on() {
 
 #[test]
 fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
-    use arbor::scope::{self, ScopeId, SpawnError};
+    use arbor::lowlevel::{self as scope, ScopeId, SpawnError};
     arbor::run(async {
         let s = scope::open_scope(ScopeId::ROOT).unwrap();
         let drops = DropCounter::new();
-        let h = scope::spawn_in(s, Some("child"), async { arbor::scope::current_scope() }).unwrap();
+        let h =
+            scope::spawn_in(s, Some("child"), async { arbor::lowlevel::current_scope() }).unwrap();
         assert_eq!(h.await.unwrap(), s);
         scope::close_scope(s);
         let g = drops.guard();

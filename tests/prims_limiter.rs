@@ -142,9 +142,8 @@ fn a_limiter_of_zero_tokens_is_a_clear_panic() {
 fn lowering_the_total_to_zero_is_a_clear_panic_that_changes_nothing() {
     run(async {
         let lim = CapacityLimiter::new(2);
-        let lowered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            lim.set_total_tokens(0)
-        }));
+        let lowered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lim.set_total_tokens(0)));
         let message = lowered.unwrap_err();
         let text = message
             .downcast_ref::<&str>()

@@ -11,8 +11,9 @@ use std::future::pending;
 use std::rc::Rc;
 use std::time::Duration;
 
+use arbor::lowlevel as scope;
 use arbor::task::JoinHandle;
-use arbor::{CancelScope, Runtime, nursery, scope, spawn};
+use arbor::{CancelScope, Runtime, nursery, spawn};
 use support::{DropCounter, DropGuard, virtual_rt};
 
 type Slot = Rc<RefCell<Option<JoinHandle<()>>>>;

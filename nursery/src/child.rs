@@ -8,18 +8,18 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use arbor_runtime::scope::{self, Decision, NodeKind};
+use arbor_runtime::scope::{CellRef, NodeKind, Region, ScopeCell, Step};
 use pin_project_lite::pin_project;
 
-use crate::error::{ChildError, Failure, Panic, StartError};
+use crate::error::{ChildError, Failure, NurseryError, Panic, StartError};
 use crate::nursery::Shared;
-use crate::outcome::Outcome;
-use crate::state::ScopeState;
+use crate::outcome::{BoxError, Outcome};
+use crate::scoped::Cancelled;
 
-/// What a child shares with its [`JoinHandle`].
+/// What a child shares with its [`ChildHandle`](crate::ChildHandle).
 pub(crate) struct ChildShared<T> {
-    /// The child's private cancel scope: `JoinHandle::cancel` cancels it.
-    pub(crate) scope: ScopeState,
+    /// The child's private cancel scope: `ChildHandle::cancel` cancels it.
+    pub(crate) scope: ScopeCell,
     pub(crate) result: RefCell<Option<Result<T, ChildError>>>,
     pub(crate) done: Cell<bool>,
     pub(crate) waker: RefCell<Option<Waker>>,
@@ -28,7 +28,7 @@ pub(crate) struct ChildShared<T> {
 impl<T> ChildShared<T> {
     pub(crate) fn new() -> Self {
         ChildShared {
-            scope: ScopeState::new(),
+            scope: ScopeCell::new(),
             result: RefCell::new(None),
             done: Cell::new(false),
             waker: RefCell::new(None),
@@ -45,8 +45,8 @@ impl<T> ChildShared<T> {
     }
 }
 
-impl<T> crate::cancel_scope::HasScope for ChildShared<T> {
-    fn scope_state(&self) -> &ScopeState {
+impl<T> CellRef for ChildShared<T> {
+    fn cell(&self) -> &ScopeCell {
         &self.scope
     }
 }
@@ -60,25 +60,36 @@ pub(crate) trait StartHook {
 
 enum Ending<V> {
     Value(V),
-    Error(crate::outcome::BoxError),
+    Error(BoxError),
     Panic(Panic),
     Cancelled,
 }
 
+/// A child that passes a scope's own cancellation on with `?` (a nested
+/// nursery's `Cancelled`, a scope's `Cancelled`) was cancelled, not failed.
+fn is_cancellation(error: &BoxError) -> bool {
+    error.downcast_ref::<Cancelled>().is_some()
+        || matches!(
+            error.downcast_ref::<NurseryError>(),
+            Some(NurseryError::Cancelled)
+        )
+}
+
 pin_project! {
-    /// The future a nursery child runs as.
+    /// The future a nursery child runs as: its code in the child's private
+    /// region, which is the task's boundary (any cancellation that drops
+    /// the code ends the child as cancelled).
     pub(crate) struct ChildTask<F: Future>
     where
         F::Output: Outcome,
     {
-        pub(crate) nursery: Rc<Shared>,
-        pub(crate) child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
-        pub(crate) name: Option<Rc<str>>,
-        pub(crate) start: Option<Rc<dyn StartHook>>,
-        pub(crate) polled: bool,
-        pub(crate) finished: bool,
         #[pin]
-        pub(crate) inner: Option<F>,
+        region: Region<Rc<ChildShared<<F::Output as Outcome>::Value>>, F>,
+        nursery: Rc<Shared>,
+        child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
+        name: Option<Rc<str>>,
+        start: Option<Rc<dyn StartHook>>,
+        finished: bool,
     }
 
     impl<F: Future> PinnedDrop for ChildTask<F>
@@ -86,13 +97,36 @@ pin_project! {
         F::Output: Outcome,
     {
         fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
+            let this = this.project();
             if !*this.finished {
                 // Dropped without finishing: the runtime shut down, or the
                 // nursery future itself was dropped and aborted us.
-                this.inner.set(None);
+                this.region.close();
                 end(this.nursery, this.child, this.name, this.start, Ending::Cancelled);
             }
+        }
+    }
+}
+
+impl<F: Future> ChildTask<F>
+where
+    F::Output: Outcome,
+{
+    pub(crate) fn new(
+        nursery: Rc<Shared>,
+        child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
+        name: Option<&str>,
+        start: Option<Rc<dyn StartHook>>,
+        future: F,
+    ) -> Self {
+        let name: Option<Rc<str>> = name.map(Rc::from);
+        ChildTask {
+            region: Region::new(child.clone(), NodeKind::Child, future).named(name.clone()),
+            nursery,
+            child,
+            name,
+            start,
+            finished: false,
         }
     }
 }
@@ -105,40 +139,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        let node = match this.child.scope.node() {
-            Some(node) => node,
-            None => this
-                .child
-                .scope
-                .enter(NodeKind::Child, this.name.as_deref()),
+        let ending = match catch_unwind(AssertUnwindSafe(|| this.region.as_mut().poll_inner(cx))) {
+            Ok(Step::Pending) => return Poll::Pending,
+            Ok(Step::Ready(output)) => match output.into_outcome() {
+                Ok(value) => Ending::Value(value),
+                Err(error) if is_cancellation(&error) => Ending::Cancelled,
+                Err(error) => Ending::Error(error),
+            },
+            Ok(Step::Caught(_) | Step::Dropped) => Ending::Cancelled,
+            Err(payload) => Ending::Panic(payload),
         };
-        scope::set_waker(node, cx.waker());
-        let ending = if *this.polled && scope::decision(node) == Decision::Catch {
-            Ending::Cancelled
-        } else {
-            *this.polled = true;
-            let inner = this
-                .inner
-                .as_mut()
-                .as_pin_mut()
-                .expect("polled after finishing");
-            match scope::poll_in(node, || catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))) {
-                Ok(Poll::Ready(output)) => match output.into_outcome() {
-                    Ok(value) => Ending::Value(value),
-                    Err(error) => Ending::Error(error),
-                },
-                Ok(Poll::Pending) if scope::decision(node) == Decision::Catch => Ending::Cancelled,
-                Ok(Poll::Pending) => {
-                    scope::arm(node);
-                    return Poll::Pending;
-                }
-                Err(payload) => Ending::Panic(payload),
-            }
-        };
-        if matches!(ending, Ending::Cancelled) {
-            this.child.scope.caught.set(true);
-        }
-        this.inner.set(None);
+        this.region.close();
         *this.finished = true;
         end(this.nursery, this.child, this.name, this.start, ending);
         Poll::Ready(())
@@ -154,7 +165,6 @@ fn end<V>(
     start: &Option<Rc<dyn StartHook>>,
     ending: Ending<V>,
 ) {
-    child.scope.exit();
     let before_started = start.as_ref().filter(|s| !s.is_started());
     let name = || name.as_deref().map(String::from);
     let result = match ending {

@@ -150,7 +150,7 @@ impl std::error::Error for NurseryError {
     }
 }
 
-/// Why awaiting a child's [`JoinHandle`](crate::JoinHandle) gave no value.
+/// Why awaiting a child's [`ChildHandle`](crate::ChildHandle) gave no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildError {
     /// The child was cancelled (alone, or with its nursery) and dropped.

@@ -1,4 +1,4 @@
-//! A nursery child's [`JoinHandle`].
+//! A nursery child's [`ChildHandle`].
 
 use std::fmt;
 use std::future::Future;
@@ -16,20 +16,22 @@ use crate::error::ChildError;
 /// cancelled, failed (its error went to the nursery's group) or panicked.
 /// Dropping the handle does not affect the child: the nursery still owns
 /// and waits for it.
-pub struct JoinHandle<T: 'static> {
+pub struct ChildHandle<T: 'static> {
     child: Rc<ChildShared<T>>,
 }
 
-impl<T: 'static> JoinHandle<T> {
+impl<T: 'static> ChildHandle<T> {
     pub(crate) fn new(child: Rc<ChildShared<T>>) -> Self {
-        JoinHandle { child }
+        ChildHandle { child }
     }
 
     /// Cancel this child alone: its private scope absorbs the cancellation,
     /// so siblings and the nursery are unaffected. A child not yet started
     /// still runs to its first suspension. Nothing happens once it finished.
     pub fn cancel(&self) {
-        self.child.scope.cancel(None);
+        self.child
+            .scope
+            .cancel(arbor_runtime::scope::CancelReason::Explicit);
     }
 
     /// Whether the child has finished.
@@ -38,7 +40,7 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
-impl<T: 'static> Future for JoinHandle<T> {
+impl<T: 'static> Future for ChildHandle<T> {
     type Output = Result<T, ChildError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -51,7 +53,7 @@ impl<T: 'static> Future for JoinHandle<T> {
         }
         assert!(
             !self.child.done.get(),
-            "a nursery JoinHandle was polled after it returned"
+            "a nursery ChildHandle was polled after it returned"
         );
         let mut waker = self.child.waker.borrow_mut();
         if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -61,16 +63,16 @@ impl<T: 'static> Future for JoinHandle<T> {
     }
 }
 
-impl<T: 'static> fmt::Debug for JoinHandle<T> {
+impl<T: 'static> fmt::Debug for ChildHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
+        f.debug_struct("ChildHandle")
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-impl<T: 'static> JoinHandle<T> {
-    /// A handle that can cancel this child (like [`cancel`](JoinHandle::cancel))
+impl<T: 'static> ChildHandle<T> {
+    /// A handle that can cancel this child (like [`cancel`](ChildHandle::cancel))
     /// and change its deadline, from any task on this thread.
     pub fn cancel_scope(&self) -> CancelHandle {
         CancelHandle::new(self.child.clone())

@@ -20,11 +20,13 @@
 //!
 //! let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
 //! rt.block_on(async {
-//!     // Two children that would run for an hour, stopped after a second.
+//!     // A body and two children that would run for an hour, stopped
+//!     // after a second.
 //!     let outcome = move_on_after(Duration::from_secs(1), nursery(async |n| {
 //!         for _ in 0..2 {
 //!             n.spawn(arbor_runtime::time::sleep(Duration::from_secs(3600)));
 //!         }
+//!         arbor_runtime::time::sleep(Duration::from_secs(3600)).await;
 //!     }))
 //!     .await;
 //!     assert!(outcome.is_none());
@@ -41,18 +43,16 @@ mod nursery;
 mod outcome;
 mod scoped;
 mod start;
-mod state;
 mod timeout;
 
-pub use arbor_runtime::scope::{EffectiveDeadline, current_effective_deadline, dump};
+pub use arbor_runtime::scope::{
+    CancelReason, CancelledFuture, EffectiveDeadline, cancelled, current_effective_deadline, dump,
+};
 pub use cancel_scope::{CancelHandle, CancelScope};
 pub use error::{AlreadyStarted, ChildError, ErrorGroup, Failure, NurseryError, StartError};
-pub use join::JoinHandle;
+pub use join::ChildHandle;
 pub use nursery::{Nursery, SERVER_KEPT_FAILURES, nursery, server, supervisor};
 pub use outcome::{BoxError, Outcome};
 pub use scoped::Cancelled;
 pub use start::TaskStatus;
-pub use timeout::{
-    CancelledFuture, Elapsed, cancelled, checkpoint, fail_after, fail_at, move_on_after,
-    move_on_at, shield,
-};
+pub use timeout::{Elapsed, checkpoint, fail_after, fail_at, move_on_after, move_on_at, shield};

@@ -9,16 +9,17 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use arbor_runtime::scope::{self, Decision, NodeKind, SpawnError};
+use arbor_runtime::scope::{
+    self, CancelReason, CellRef, NodeKind, Region, ScopeCell, SpawnError, Step,
+};
 use pin_project_lite::pin_project;
 
 use crate::cancel_scope::CancelHandle;
 use crate::child::{ChildShared, ChildTask, StartHook};
 use crate::error::{ErrorGroup, Failure, NurseryError, Panic};
-use crate::join::JoinHandle;
+use crate::join::ChildHandle;
 use crate::outcome::Outcome;
 use crate::start::{StartShared, StartWait, TaskStatus};
-use crate::state::ScopeState;
 
 /// How a nursery reacts to failures.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +50,9 @@ pub const SERVER_KEPT_FAILURES: usize = 64;
 
 /// State shared by the nursery future, its handles and its children.
 pub(crate) struct Shared {
-    scope: ScopeState,
+    /// The nursery's scope: its body runs in its region, its children's
+    /// tasks are attached to its node.
+    scope: ScopeCell,
     policy: Policy,
     failures: RefCell<Vec<Failure>>,
     dropped: Cell<usize>,
@@ -85,9 +88,7 @@ impl Shared {
     }
 
     fn cancel_nursery(&self) {
-        if let Some(node) = self.scope.node() {
-            scope::cancel(node, scope::CancelReason::Explicit);
-        }
+        self.scope.cancel(CancelReason::Failure);
     }
 
     pub(crate) fn child_done(&self) {
@@ -99,8 +100,8 @@ impl Shared {
     }
 }
 
-impl crate::cancel_scope::HasScope for Shared {
-    fn scope_state(&self) -> &ScopeState {
+impl CellRef for Shared {
+    fn cell(&self) -> &ScopeCell {
         &self.scope
     }
 }
@@ -125,7 +126,7 @@ impl Nursery {
     /// If the nursery has closed (a handle kept past the nursery's end).
     /// [`try_spawn`](Nursery::try_spawn) returns the error instead.
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as Outcome>::Value>
+    pub fn spawn<F>(&self, future: F) -> ChildHandle<<F::Output as Outcome>::Value>
     where
         F: Future + 'static,
         F::Output: Outcome,
@@ -136,7 +137,11 @@ impl Nursery {
 
     /// [`spawn`](Nursery::spawn) with a name, shown in failures and dumps.
     #[track_caller]
-    pub fn spawn_named<F>(&self, name: &str, future: F) -> JoinHandle<<F::Output as Outcome>::Value>
+    pub fn spawn_named<F>(
+        &self,
+        name: &str,
+        future: F,
+    ) -> ChildHandle<<F::Output as Outcome>::Value>
     where
         F: Future + 'static,
         F::Output: Outcome,
@@ -151,7 +156,7 @@ impl Nursery {
         &self,
         name: Option<&str>,
         future: F,
-    ) -> Result<JoinHandle<<F::Output as Outcome>::Value>, SpawnError>
+    ) -> Result<ChildHandle<<F::Output as Outcome>::Value>, SpawnError>
     where
         F: Future + 'static,
         F::Output: Outcome,
@@ -164,31 +169,23 @@ impl Nursery {
         name: Option<&str>,
         future: F,
         start: Option<Rc<dyn StartHook>>,
-    ) -> Result<JoinHandle<<F::Output as Outcome>::Value>, SpawnError>
+    ) -> Result<ChildHandle<<F::Output as Outcome>::Value>, SpawnError>
     where
         F: Future + 'static,
         F::Output: Outcome,
     {
         let shared = &self.shared;
-        let node = match shared.scope.node() {
+        let node = match shared.scope.id() {
             Some(node) if !shared.closed.get() => node,
             _ => return Err(SpawnError::Closed),
         };
         let child = Rc::new(ChildShared::new());
-        let task = ChildTask {
-            nursery: shared.clone(),
-            child: child.clone(),
-            name: name.map(Rc::from),
-            start,
-            polled: false,
-            finished: false,
-            inner: Some(future),
-        };
+        let task = ChildTask::new(shared.clone(), child.clone(), name, start, future);
         // The runtime task is detached: the nursery reaches its children
         // through its scope node (and aborts them with it if dropped).
         drop(scope::spawn_in(node, name, task)?);
         shared.live.set(shared.live.get() + 1);
-        Ok(JoinHandle::new(child))
+        Ok(ChildHandle::new(child))
     }
 
     /// Start a child and wait until it calls [`TaskStatus::started`]; returns
@@ -232,7 +229,10 @@ impl Nursery {
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every
-    /// child. The nursery then returns [`NurseryError::Cancelled`].
+    /// child. If the body had not returned a value yet, the nursery then
+    /// returns [`NurseryError::Cancelled`]; a nursery child that passes that
+    /// on with `?` ends as cancelled, not failed (the cancellation was the
+    /// nursery's own, a normal exit in trio's terms).
     pub fn cancel_scope(&self) -> CancelHandle {
         CancelHandle::new(self.shared.clone())
     }
@@ -305,7 +305,7 @@ where
 }
 
 /// A supervisor for long-lived servers with millions of short children:
-/// nothing of a finished child is kept (drop its [`JoinHandle`] and its
+/// nothing of a finished child is kept (drop its [`ChildHandle`] and its
 /// memory is freed when it ends), and only the first
 /// [`SERVER_KEPT_FAILURES`] failures are kept; later ones are counted.
 pub async fn server<B, T>(body: B) -> Result<T::Value, NurseryError>
@@ -322,7 +322,7 @@ where
     T: Outcome,
 {
     let shared = Rc::new(Shared {
-        scope: ScopeState::new(),
+        scope: ScopeCell::new(),
         policy,
         failures: RefCell::new(Vec::new()),
         dropped: Cell::new(0),
@@ -335,26 +335,25 @@ where
         shared: shared.clone(),
     };
     NurseryFuture {
+        body: Region::new(shared.clone(), NodeKind::Nursery, body(handle)),
         shared,
-        body_polled: false,
         value: None,
-        finished: false,
-        body: Some(body(handle)),
     }
     .await
 }
 
 pin_project! {
+    /// The nursery itself: its body runs in the nursery's region; once the
+    /// body is gone (returned, failed, or dropped by a cancellation) it
+    /// waits for the children, then closes the region and reports.
     struct NurseryFuture<B: Future>
     where
         B::Output: Outcome,
     {
-        shared: Rc<Shared>,
-        body_polled: bool,
-        value: Option<<B::Output as Outcome>::Value>,
-        finished: bool,
         #[pin]
-        body: Option<B>,
+        body: Region<Rc<Shared>, B>,
+        shared: Rc<Shared>,
+        value: Option<<B::Output as Outcome>::Value>,
     }
 
     impl<B: Future> PinnedDrop for NurseryFuture<B>
@@ -362,17 +361,9 @@ pin_project! {
         B::Output: Outcome,
     {
         fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            if *this.finished {
-                return;
-            }
-            // Dropped from outside: the body and every child go now.
+            // Dropped before it finished: the region's drop drops the body
+            // and every child at once.
             this.shared.closed.set(true);
-            this.body.set(None);
-            if let Some(node) = this.shared.scope.node() {
-                scope::abort_tasks(node);
-            }
-            this.shared.scope.exit();
         }
     }
 }
@@ -386,58 +377,51 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared = &**this.shared;
-        let node = match shared.scope.node() {
-            Some(node) => node,
-            None => shared.scope.enter(NodeKind::Nursery, None),
-        };
+        if shared.closed.get() {
+            // Finished with nothing to report: an enclosing scope's
+            // cancellation ended it, and that scope drops it now.
+            return Poll::Pending;
+        }
+        // The node exists from the first poll on: the body spawns into it.
+        this.body.as_mut().enter();
         {
             let mut waker = shared.waker.borrow_mut();
             if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *waker = Some(cx.waker().clone());
             }
         }
-        scope::set_waker(node, cx.waker());
-        if let Some(body) = this.body.as_mut().as_pin_mut() {
-            if *this.body_polled && scope::decision(node) == Decision::Catch {
-                this.body.set(None);
-            } else {
-                *this.body_polled = true;
-                match scope::poll_in(node, || catch_unwind(AssertUnwindSafe(|| body.poll(cx)))) {
-                    Ok(Poll::Ready(output)) => {
-                        this.body.set(None);
-                        match output.into_outcome() {
-                            Ok(value) => *this.value = Some(value),
-                            // The body's failure cancels everything, even
-                            // in a supervisor.
-                            Err(error) => {
-                                shared.report(Failure::new(None, error));
-                                shared.cancel_nursery();
-                            }
+        if this.body.has_inner() {
+            match catch_unwind(AssertUnwindSafe(|| this.body.as_mut().poll_inner(cx))) {
+                Ok(Step::Ready(output)) => {
+                    this.body.as_mut().drop_inner();
+                    match output.into_outcome() {
+                        Ok(value) => *this.value = Some(value),
+                        // The body's failure cancels everything, even in a
+                        // supervisor.
+                        Err(error) => {
+                            shared.report(Failure::new(None, error));
+                            shared.cancel_nursery();
                         }
                     }
-                    Ok(Poll::Pending) => {
-                        if scope::decision(node) == Decision::Catch {
-                            this.body.set(None);
-                        } else {
-                            scope::arm(node);
-                        }
-                    }
-                    Err(payload) => {
-                        this.body.set(None);
-                        shared.report_panic(payload);
-                        shared.cancel_nursery();
-                    }
+                }
+                // Dropped by the nursery's own cancellation or an enclosing
+                // one: either way the children are finishing now.
+                Ok(Step::Pending | Step::Caught(_) | Step::Dropped) => {}
+                Err(payload) => {
+                    this.body.as_mut().drop_inner();
+                    shared.report_panic(payload);
+                    shared.cancel_nursery();
                 }
             }
         }
-        if this.body.is_some() || shared.live.get() > 0 {
+        if this.body.has_inner() || shared.live.get() > 0 {
             return Poll::Pending;
         }
-        // Body and children are done: close and report.
-        *this.finished = true;
+        // Body and children are done: close and report. The exit is not a
+        // cancel point: errors, panics and the value get out whatever was
+        // cancelled around the nursery.
         shared.closed.set(true);
-        let own_cancel = scope::cancel_called(node).is_some();
-        shared.scope.exit();
+        this.body.as_mut().close();
         if let Some(payload) = shared.panic.borrow_mut().take() {
             resume_unwind(payload);
         }
@@ -450,13 +434,10 @@ where
         }
         match this.value.take() {
             Some(value) => Poll::Ready(Ok(value)),
-            None if own_cancel => Poll::Ready(Err(NurseryError::Cancelled)),
+            None if shared.scope.cancelled_caught() => Poll::Ready(Err(NurseryError::Cancelled)),
             // Dropped because a scope outside was cancelled: that scope
-            // catches at our next suspension; report nothing meanwhile.
-            None => {
-                *this.finished = false;
-                Poll::Pending
-            }
+            // drops us in this same poll; report nothing.
+            None => Poll::Pending,
         }
     }
 }

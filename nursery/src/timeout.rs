@@ -1,18 +1,14 @@
 //! Timeouts and shields: cancel scopes that need no handle, kept inline in
-//! the future (no allocation).
+//! the future (no allocation), and the checkpoint.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use arbor_runtime::scope::{self, NodeKind};
+use arbor_runtime::scope::ScopeCell;
 use arbor_runtime::time::Instant;
 
-use crate::scoped::{Inline, Scoped};
-use crate::state::ScopeState;
+use crate::scoped::Scoped;
 
 /// `fail_after`/`fail_at`: the deadline passed before the future finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,19 +22,25 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-fn timed<F: Future>(
-    deadline: Option<Instant>,
-    timeout: Option<Duration>,
-    future: F,
-) -> Scoped<Inline, F> {
-    let state = ScopeState::new();
-    state.deadline.set(deadline);
-    state.timeout.set(timeout);
-    Scoped::new(Inline(state), NodeKind::Scope, future).provisional()
+/// A relative timeout: lazy, no node unless the future suspends.
+fn after<F: Future>(timeout: Duration, future: F) -> Scoped<ScopeCell, F> {
+    let cell = ScopeCell::new();
+    cell.set_timeout(timeout);
+    Scoped::lazy(cell, future)
+}
+
+/// An absolute deadline: entered at once (a past one cancels on entry).
+fn at<F: Future>(deadline: Instant, future: F) -> Scoped<ScopeCell, F> {
+    let cell = ScopeCell::new();
+    cell.set_deadline(Some(deadline));
+    Scoped::new(cell, future)
 }
 
 /// Run `future` for at most `timeout`: `Some(output)`, or `None` when the
-/// time ran out and the future was dropped.
+/// time ran out and the future was dropped. The deadline counts from entry
+/// (the first poll). An enclosing scope's cancellation is not a timeout:
+/// it passes through, and so does whatever `future` returns, an error
+/// group of a nursery included.
 ///
 /// ```
 /// use std::time::Duration;
@@ -49,29 +51,37 @@ fn timed<F: Future>(
 ///     assert_eq!(arbor_nursery::move_on_after(Duration::from_secs(1), async { 7 }).await, Some(7));
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Dropping it drops `future`; nothing else is affected.
 pub async fn move_on_after<F: Future>(timeout: Duration, future: F) -> Option<F::Output> {
-    timed(None, Some(timeout), future).await.ok()
+    after(timeout, future).await.ok()
 }
 
 /// Run `future` until `deadline`: `Some(output)` or `None`.
+///
+/// # Cancel safety
+/// Dropping it drops `future`; nothing else is affected.
 pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
-    timed(Some(deadline), None, future).await.ok()
+    at(deadline, future).await.ok()
 }
 
 /// Run `future` for at most `timeout`, failing with [`Elapsed`] when its
 /// own deadline passed. A cancellation of an enclosing scope is not an
 /// `Elapsed`: it propagates as that scope's cancellation.
+///
+/// # Cancel safety
+/// Dropping it drops `future`; nothing else is affected.
 pub async fn fail_after<F: Future>(timeout: Duration, future: F) -> Result<F::Output, Elapsed> {
-    timed(None, Some(timeout), future)
-        .await
-        .map_err(|_| Elapsed(()))
+    after(timeout, future).await.map_err(|_| Elapsed(()))
 }
 
 /// Run `future` until `deadline`, failing with [`Elapsed`].
+///
+/// # Cancel safety
+/// Dropping it drops `future`; nothing else is affected.
 pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    timed(Some(deadline), None, future)
-        .await
-        .map_err(|_| Elapsed(()))
+    at(deadline, future).await.map_err(|_| Elapsed(()))
 }
 
 /// Run `future` shielded from the cancellation of enclosing scopes: it runs
@@ -98,10 +108,14 @@ pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Outpu
 ///     assert!(out.is_err());
 /// });
 /// ```
+///
+/// # Cancel safety
+/// Dropping it drops `future` (only its owner can: no cancellation of
+/// enclosing scopes reaches inside).
 pub async fn shield<F: Future>(future: F) -> F::Output {
-    let state = ScopeState::new();
-    state.shield.set(true);
-    match Scoped::new(Inline(state), NodeKind::Scope, future).await {
+    let cell = ScopeCell::new();
+    cell.set_shield(true);
+    match Scoped::new(cell, future).await {
         Ok(output) => output,
         // A shielded scope without handle or deadline is never cancelled.
         Err(_) => unreachable!("a shield scope has no handle and no deadline"),
@@ -110,63 +124,9 @@ pub async fn shield<F: Future>(future: F) -> F::Output {
 
 /// A checkpoint: yield to the scheduler once, or, inside a cancelled scope,
 /// make no progress (the scope drops the caller at this suspension).
+///
+/// # Cancel safety
+/// Nothing to lose.
 pub async fn checkpoint() {
     arbor_runtime::yield_now().await
-}
-
-/// Resolves when the current scope is effectively cancelled, for code that
-/// wants to notice cancellation itself. While it waits, the cancelled
-/// scope lets it resolve before dropping the code around it; that code then
-/// runs to its next suspension, where the scope drops it as usual.
-///
-/// ```
-/// use std::time::Duration;
-/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
-/// rt.block_on(async {
-///     let noticed = arbor_nursery::move_on_after(Duration::from_secs(1), async {
-///         arbor_nursery::cancelled().await;
-///         "noticed" // no suspension between: this value gets out
-///     })
-///     .await;
-///     assert_eq!(noticed, Some("noticed"));
-/// });
-/// ```
-pub fn cancelled() -> CancelledFuture {
-    CancelledFuture { waiting_in: None }
-}
-
-/// The future returned by [`cancelled`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct CancelledFuture {
-    waiting_in: Option<scope::ScopeId>,
-}
-
-impl Future for CancelledFuture {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let node = *self.waiting_in.get_or_insert_with(|| {
-            let node = scope::current_scope();
-            scope::notice(node, true);
-            node
-        });
-        if scope::is_cancelled(node) {
-            self.waiting_in = None;
-            scope::notice(node, false);
-            return Poll::Ready(());
-        }
-        // Under a combinator with its own waker the wrapper's waker would
-        // not reach us: register ours too.
-        scope::watch(node, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl Drop for CancelledFuture {
-    fn drop(&mut self) {
-        if let Some(node) = self.waiting_in.take() {
-            scope::notice(node, false);
-        }
-    }
 }

@@ -11,6 +11,7 @@
 //! that code (spawn, wake, abort, sleep) always find it free. The only
 //! field shared with other threads is the [`Remote`] queue.
 
+mod provisional;
 mod registry;
 mod remote;
 mod run;
@@ -76,9 +77,12 @@ pub(crate) struct Core {
     /// `scopes`' count of effectively cancelled nodes, readable without
     /// borrowing the table: the hot check of every arbor operation.
     cancelled_nodes: Rc<Cell<usize>>,
-    /// Timeout scopes entered by the code being polled whose node is not
-    /// created yet (see `scope::enter_provisional`), outermost first.
-    provisional: RefCell<Vec<scopes::Provisional>>,
+    /// Lazy regions entered by the code being polled whose node may not
+    /// exist yet (`provisional.rs`), outermost first.
+    provisional: RefCell<provisional::ProvisionalStack>,
+    /// The clock reading scopes entered in this task poll count from
+    /// (`Core::poll_now`); cleared when a poll starts.
+    pub(crate) poll_clock: Cell<Option<crate::time::Instant>>,
     pub(crate) timers: RefCell<Wheel>,
     pub(crate) clock: Clock,
     pub(crate) reactor: Rc<RefCell<Reactor>>,
@@ -158,7 +162,8 @@ impl Builder {
             names: RefCell::new(HashMap::new()),
             scopes: RefCell::new(scopes),
             cancelled_nodes,
-            provisional: RefCell::new(Vec::new()),
+            provisional: RefCell::new(provisional::ProvisionalStack::default()),
+            poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),
             clock,
             reactor: Rc::new(RefCell::new(reactor)),
@@ -487,11 +492,17 @@ impl Core {
     /// runs as the task (`current_task` names it, and what it spawns goes
     /// where the task would spawn), like its polls did.
     pub(crate) fn drop_task_future(&self, id: TaskId, raw: RawTask) {
+        // Set the poll in progress (if any) aside: the destructor is the
+        // dropped task's code, not the poller's.
         let current = self.current.replace(Some(id));
         let node = self.current_node.replace(raw.header().scope.get());
+        let provisional = self.take_provisional();
+        let clock = self.poll_clock.take();
         raw.drop_future();
         self.current.set(current);
         self.current_node.set(node);
+        self.restore_provisional(provisional);
+        self.poll_clock.set(clock);
         // The slab's reference kept `raw` alive through the drop, unless the
         // destructor released it (dropped the runtime): `remove_task` looks
         // the id up before it touches `raw`.

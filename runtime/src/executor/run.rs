@@ -37,7 +37,10 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
         core.root_woken.set(false);
         core.root_urgent.set(false);
         core.current_node.set(0);
-        future.as_mut().poll(&mut cx)
+        core.poll_clock.set(None);
+        let poll = future.as_mut().poll(&mut cx);
+        debug_assert!(core.provisional.borrow().is_empty());
+        poll
     };
     loop {
         if core.root_woken.get()
@@ -109,7 +112,9 @@ impl Core {
         let mut cx = Context::from_waker(&waker);
         self.current.set(Some(id));
         self.current_node.set(raw.header().scope.get());
+        self.poll_clock.set(None);
         let poll = raw.poll(&mut cx);
+        debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
         self.current_node.set(0);
         match poll {

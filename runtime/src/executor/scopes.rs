@@ -1,29 +1,20 @@
-//! The runtime's side of scopes: entering and leaving nodes (also lazily),
-//! cancelling them with their deadlines in the timer wheel, and waking the
-//! code a cancellation reaches within the current tick.
+//! The runtime's side of scope regions: entering and closing nodes for a
+//! [`Region`](crate::scope::Region) (lazily in `provisional.rs`), the drop
+//! decision's queries, cancelling nodes with their deadlines in the timer
+//! wheel, and waking the code a cancellation reaches within the current
+//! tick.
 
+use std::rc::Rc;
 use std::task::Waker;
 
 use super::{Core, TaskSummary};
-use crate::scope::{CancelReason, Deadline, NodeKind, NodeOptions, Owner, ScopeId};
+use crate::scope::tree::{NodeOptions, Owner};
+use crate::scope::{CancelReason, NodeKind, ScopeCell, ScopeId};
 use crate::slab::Key;
 use crate::task::TaskId;
 use crate::task::raw::RawTask;
 use crate::task::waker::WakeId;
 use crate::time::Instant;
-
-/// A timeout scope whose node is created only if something needs it.
-pub(crate) struct Provisional {
-    kind: NodeKind,
-    timeout: std::time::Duration,
-    /// `current_node` when it was entered.
-    parent: u32,
-    /// Entered while the next outer provisional scope had no node yet: its
-    /// parent is that scope's node, once there is one.
-    under_outer: bool,
-    owner: Owner,
-    node: Option<Key>,
-}
 
 impl Core {
     /// Every live task, for `scope::dump`.
@@ -89,107 +80,175 @@ impl Core {
             .is_cancelled_at(self.current_node.get())
     }
 
-    pub(crate) fn enter_provisional(&self, kind: NodeKind, timeout: std::time::Duration) -> usize {
-        let owner = match self.current.get() {
+    /// Who runs the code being polled.
+    pub(crate) fn current_owner(&self) -> Owner {
+        match self.current.get() {
             Some(id) => Owner::Task(id),
             None => Owner::Root,
-        };
-        let mut stack = self.provisional.borrow_mut();
-        let under_outer = stack.last().is_some_and(|outer| outer.node.is_none());
-        stack.push(Provisional {
-            kind,
-            timeout,
-            parent: self.current_node.get(),
-            under_outer,
-            owner,
-            node: None,
-        });
-        stack.len() - 1
+        }
     }
 
-    /// Create the nodes of every provisional scope (a nested scope, a
-    /// query of the current scope or its deadline needs them) and make the
-    /// innermost one current.
-    pub(crate) fn materialize(&self) {
-        let pending: Vec<usize> = {
-            let stack = self.provisional.borrow();
-            (0..stack.len())
-                .filter(|&i| stack[i].node.is_none())
-                .collect()
-        };
-        if pending.is_empty() {
-            return;
-        }
-        let now = self.clock.now();
-        for i in pending {
-            let (parent, owner, kind, timeout) = {
-                let stack = self.provisional.borrow();
-                let e = &stack[i];
-                let parent = match e.under_outer {
-                    true => stack[i - 1].node.map_or(e.parent, |k| k.index),
-                    false => e.parent,
-                };
-                (parent, e.owner, e.kind, e.timeout)
-            };
-            let key = self
-                .scopes
-                .borrow_mut()
-                .create(parent, owner, kind, NodeOptions::default());
-            if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
-                node.deadline = Some(now + timeout);
+    /// The clock reading a scope entered now counts its deadline from: read
+    /// once per task poll (at the first scope entry that needs it) and
+    /// reused until the poll ends or the virtual clock is advanced. So a
+    /// timeout's deadline counts from entry, at most the time this poll has
+    /// run since that first reading earlier, and a loop entering many
+    /// timeouts in one poll reads the clock once.
+    pub(crate) fn poll_now(&self) -> Instant {
+        match self.poll_clock.get() {
+            Some(now) => now,
+            None => {
+                let now = self.clock.now();
+                self.poll_clock.set(Some(now));
+                now
             }
-            self.provisional.borrow_mut()[i].node = Some(key);
-            self.current_node.set(key.index);
         }
     }
 
-    /// Pop provisional scope `depth`; with `keep`, materialize it first.
-    /// Returns its node if it has one, and restores the current node.
-    pub(crate) fn leave_provisional(&self, depth: usize, keep: bool) -> Option<ScopeId> {
-        if keep {
-            self.materialize();
-        }
-        let mut stack = self.provisional.borrow_mut();
-        debug_assert_eq!(
-            stack.len(),
-            depth + 1,
-            "provisional scopes leave in LIFO order"
-        );
-        let entry = stack.pop()?;
-        let current = match stack.last() {
-            Some(outer) if entry.under_outer => outer.node.map_or(entry.parent, |k| k.index),
-            _ => entry.parent,
-        };
-        self.current_node.set(current);
-        entry.node.map(|key| ScopeId::new(self.key, key))
-    }
-
-    pub(crate) fn enter_node(&self, kind: NodeKind, mut opts: NodeOptions) -> ScopeId {
+    /// Enter a region: make its node under the current node, owned by the
+    /// code running now, with the cell's settings (which the node owns from
+    /// now on). A deadline already passed cancels it at once.
+    pub(crate) fn enter_region(
+        &self,
+        cell: &ScopeCell,
+        kind: NodeKind,
+        name: Option<Rc<str>>,
+    ) -> ScopeId {
         self.materialize();
-        let owner = match self.current.get() {
-            Some(id) => Owner::Task(id),
-            None => Owner::Root,
+        let (cancelled, deadline, shield) = cell.entry_settings(|| self.poll_now());
+        let opts = NodeOptions {
+            shield,
+            cancelled,
+            name,
+            deadline,
         };
-        let deadline = opts.deadline.take();
-        let key = self
-            .scopes
-            .borrow_mut()
-            .create(self.current_node.get(), owner, kind, opts);
-        if let Some(deadline) = deadline {
-            // One clock read: the timer entry waits for `arm_node`.
-            let now = self.clock.now();
-            let at = match deadline {
-                Deadline::At(at) => at,
-                Deadline::After(timeout) => now + timeout,
-            };
-            if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
-                node.deadline = Some(at);
+        let key = self.scopes.borrow_mut().create(
+            self.current_node.get(),
+            self.current_owner(),
+            kind,
+            opts,
+        );
+        let id = ScopeId::new(self.key, key);
+        cell.entered(id);
+        if cancelled.is_none() && deadline.is_some_and(|d| d <= self.poll_now()) {
+            self.cancel_node(key, CancelReason::Deadline);
+        }
+        id
+    }
+
+    /// Close a region: the node hands its settings back to the cell, its
+    /// timer is cancelled, and it is freed once nothing is attached.
+    pub(crate) fn close_region(&self, id: ScopeId, cell: &ScopeCell) {
+        let (waker, watchers) = self.scopes.borrow_mut().take_wakers(id.key);
+        let closed = self.scopes.borrow_mut().close(id.key);
+        if let Some(closed) = closed {
+            if let Some(timer) = closed.timer {
+                self.timers.borrow_mut().remove(timer);
             }
-            if at <= now {
-                self.cancel_node(key, CancelReason::Deadline);
+            cell.exited(closed.cancel_called, closed.deadline, closed.shield);
+        }
+        drop((waker, watchers));
+    }
+
+    /// The node of a provisional region whose code panicked.
+    pub(crate) fn close_node_of_panicked(&self, key: Key) {
+        let closed = self.scopes.borrow_mut().close(key);
+        if let Some(timer) = closed.and_then(|c| c.timer) {
+            self.timers.borrow_mut().remove(timer);
+        }
+    }
+
+    /// Remember the waker of the code polling in a region, to wake it when
+    /// the region is cancelled.
+    pub(crate) fn set_region_waker(&self, key: Key, waker: &Waker) {
+        let old = {
+            let mut scopes = self.scopes.borrow_mut();
+            match scopes.get_mut(key) {
+                Some(node) => match &node.waker {
+                    Some(w) if w.will_wake(waker) => None,
+                    _ => node.waker.replace(waker.clone()),
+                },
+                None => None,
+            }
+        };
+        // A foreign waker's drop may run arbitrary code: not under the borrow.
+        drop(old);
+    }
+
+    pub(crate) fn region_must_drop(&self, key: Key) -> bool {
+        self.cancelled_nodes.get() > 0 && self.scopes.borrow_mut().must_drop(key)
+    }
+
+    pub(crate) fn region_caught(&self, key: Key) -> Option<CancelReason> {
+        self.scopes.borrow().caught(key)
+    }
+
+    /// Run `f` (a poll of a region's code) with the region's node current,
+    /// counting the poll (see `Node::noticed`). Restored also on unwind.
+    pub(crate) fn poll_in_region<R>(&self, key: Key, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Core, u32);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.current_node.set(self.1);
             }
         }
-        ScopeId::new(self.key, key)
+        if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
+            node.polls = node.polls.wrapping_add(1).max(1);
+        }
+        let _restore = Restore(self, self.current_node.replace(key.index));
+        f()
+    }
+
+    /// A `cancelled()` future waits in the current node: hold its region's
+    /// drop back for this poll, and wake `waker` on cancellation. Says
+    /// whether the node is cancelled already.
+    pub(crate) fn notice_cancel(&self, waker: &Waker) -> bool {
+        self.materialize();
+        let mut scopes = self.scopes.borrow_mut();
+        let index = self.current_node.get();
+        let Some(key) = scopes.key_of(index) else {
+            return false;
+        };
+        let node = scopes.get_mut(key).expect("key_of found it");
+        if node.effective {
+            // Seen: it no longer holds the drop back.
+            node.noticed = 0;
+            return true;
+        }
+        node.noticed = node.polls;
+        if !node.watchers.iter().any(|w| w.will_wake(waker)) {
+            node.watchers.push(waker.clone());
+        }
+        false
+    }
+
+    /// The node's own cancel, latching a deadline that has passed (its
+    /// timer may not have fired yet).
+    pub(crate) fn node_cancel_called(&self, key: Key) -> Option<CancelReason> {
+        let (called, deadline) = {
+            let scopes = self.scopes.borrow();
+            let node = scopes.get(key)?;
+            (node.cancel_called, node.deadline)
+        };
+        if called.is_none() && deadline.is_some_and(|d| d <= self.clock.now()) {
+            self.cancel_node(key, CancelReason::Deadline);
+            return Some(CancelReason::Deadline);
+        }
+        called
+    }
+
+    pub(crate) fn node_deadline(&self, key: Key) -> Option<Instant> {
+        self.scopes.borrow().get(key).and_then(|n| n.deadline)
+    }
+
+    pub(crate) fn node_shield(&self, key: Key) -> bool {
+        self.scopes.borrow().get(key).is_some_and(|n| n.shield)
+    }
+
+    pub(crate) fn set_node_shield(&self, key: Key, shield: bool) {
+        let mut wake = Vec::new();
+        self.scopes.borrow_mut().set_shield(key, shield, &mut wake);
+        self.wake_urgently(wake);
     }
 
     pub(crate) fn cancel_node(&self, key: Key, reason: CancelReason) {
@@ -213,32 +272,54 @@ impl Core {
         self.urgent.set(was);
     }
 
-    /// Record a node's deadline; cancel it now if the deadline has passed,
-    /// else (once armed) keep its timer entry in step.
+    /// Move a node's deadline (a handle's `set_deadline`): a deadline at
+    /// or before now cancels it now; once armed, the timer entry follows.
     pub(crate) fn set_node_deadline(&self, key: Key, deadline: Option<Instant>) {
-        let (open, cancelled, armed, timer) = {
+        let (open, cancelled, armed) = {
             let mut scopes = self.scopes.borrow_mut();
             let Some(node) = scopes.get_mut(key) else {
                 return;
             };
             node.deadline = deadline;
-            (
-                node.open,
-                node.cancel_called.is_some(),
-                node.armed,
-                node.timer,
-            )
+            (node.open, node.cancel_called.is_some(), node.armed)
         };
         if !open || cancelled {
             return;
         }
         if deadline.is_some_and(|d| d <= self.clock.now()) {
             self.cancel_node(key, CancelReason::Deadline);
-            return;
+        } else if armed {
+            self.file_timer(key, deadline);
         }
-        if !armed {
-            return;
+    }
+
+    /// The code in a node suspended: from now on its deadline needs a
+    /// timer. No clock read: a deadline already passed is filed as due and
+    /// fires at the run loop's next timer step.
+    pub(crate) fn arm_node(&self, key: Key) {
+        let deadline = {
+            let mut scopes = self.scopes.borrow_mut();
+            let Some(node) = scopes.get_mut(key) else {
+                return;
+            };
+            if node.armed {
+                return;
+            }
+            node.armed = true;
+            if node.cancel_called.is_some() {
+                return;
+            }
+            node.deadline
+        };
+        if deadline.is_some() {
+            self.file_timer(key, deadline);
         }
+    }
+
+    /// Keep an armed node's timer entry in step with its deadline: a later
+    /// deadline only updates the entry (the wheel re-files it lazily).
+    fn file_timer(&self, key: Key, deadline: Option<Instant>) {
+        let timer = self.scopes.borrow().get(key).and_then(|n| n.timer);
         let Some(deadline) = deadline else {
             if let Some(timer) = timer {
                 self.timers.borrow_mut().remove(timer);
@@ -251,7 +332,6 @@ impl Core {
         let tick = self.clock.tick_for(deadline);
         let mut timers = self.timers.borrow_mut();
         match timer {
-            // Later: the entry stays where it is and is re-filed lazily.
             Some(timer) if !timers.is_fired(timer) => timers.reset_deadline(timer, tick),
             _ => {
                 if let Some(timer) = timer {
@@ -268,24 +348,6 @@ impl Core {
                     node.timer = Some(timer);
                 }
             }
-        }
-    }
-
-    /// The code in a node suspended: from now on its deadline needs a timer.
-    pub(crate) fn arm_node(&self, key: Key) {
-        let deadline = {
-            let mut scopes = self.scopes.borrow_mut();
-            let Some(node) = scopes.get_mut(key) else {
-                return;
-            };
-            if node.armed {
-                return;
-            }
-            node.armed = true;
-            node.deadline
-        };
-        if deadline.is_some() {
-            self.set_node_deadline(key, deadline);
         }
     }
 

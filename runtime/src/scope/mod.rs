@@ -1,34 +1,46 @@
-//! Scope nodes: the tree that cancel scopes, nurseries and tasks hang off.
+//! Scopes, low-level: the tree that cancel scopes, nurseries and tasks hang
+//! off, and the one guard that runs code inside it.
 //!
-//! This is the layer below `arbor-nursery`. The runtime keeps a tree of
-//! nodes in a slab. A node is entered by a task (a cancel scope, a
-//! nursery, a nursery child's private scope) or opened bare with
-//! [`open_scope`]; tasks are spawned into a node with [`spawn_in`]. The
-//! run loop tracks the *current node* of the code being polled: a task's
-//! own node while its future is polled, and whatever node a wrapper
-//! selects with [`poll_in`] while it polls its inner future.
+//! This is the layer below `arbor-nursery` (as `trio.lowlevel` is below
+//! trio): most programs use `arbor::CancelScope`, `arbor::nursery` and the
+//! timeouts instead. Everything public here is safe to call in any order:
+//! nothing a task does through it can break another task's scopes.
 //!
-//! Cancelling a node ([`cancel`], or its deadline passing: deadlines are
-//! timer-wheel entries, created only for nodes that have one) marks it and
-//! every unshielded node below it *effectively cancelled* and wakes the
-//! code polling in each of them. A wrapper asks [`decision`] after each
-//! poll of its inner future whether it is the outermost cancelled node of
-//! its task and nothing shielded inside must finish first: if so it drops
-//! the inner future. Arbor operations ([`time::sleep`](crate::time::sleep),
+//! # The model
+//!
+//! The runtime keeps a tree of nodes in a slab. A scope's code runs inside
+//! a [`Region`], which makes the scope's node under the *current node*
+//! when first polled, polls the code with its node current, and closes the
+//! node when done. A region's settings (own cancel, deadline, shield) and
+//! outcome live in a [`ScopeCell`] that handles share; a task spawned into
+//! a node ([`spawn_in`]) has that node as its current node.
+//!
+//! Cancelling a scope (its cell's `cancel`, or its deadline passing:
+//! deadlines are timer-wheel entries, made only for regions that have one
+//! and suspend) marks its node and every unshielded node below it
+//! *effectively cancelled* and wakes the code in each, in the same
+//! scheduler tick. Arbor operations ([`time::sleep`](crate::time::sleep),
 //! [`io::Async`](crate::io::Async), [`yield_now`](crate::yield_now), ...)
 //! check [`current_is_cancelled`] and make no progress in a cancelled node,
-//! so nothing first polled there takes effect.
+//! so nothing first polled there takes effect; the region then drops its
+//! code at that suspension (see [`Region`] for exactly when, and who
+//! reports the cancellation as caught).
 
+mod cell;
 mod dump;
-mod tree;
+mod notice;
+mod region;
+pub(crate) mod tree;
 
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
-use std::task::Waker;
 
-pub use tree::{CancelReason, Deadline, Decision, NodeKind, NodeOptions};
-pub(crate) use tree::{Owner, ScopeTable};
+pub use cell::{CellRef, ScopeCell};
+pub use notice::{CancelledFuture, cancelled};
+pub use region::{Region, Step};
+pub(crate) use tree::ScopeTable;
+pub use tree::{CancelReason, NodeKind};
 
 use crate::context;
 use crate::executor::Core;
@@ -135,7 +147,8 @@ fn core_op<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
 }
 
 /// Open a bare node under `parent`: tasks can be spawned into it until it
-/// is closed.
+/// is closed. Nothing runs in a bare node and nothing cancels it (unless
+/// an enclosing scope does); its tasks inherit the scopes above it.
 ///
 /// ```
 /// use arbor_runtime::scope::{self, ScopeId, SpawnError};
@@ -163,9 +176,9 @@ pub fn open_scope(parent: ScopeId) -> Result<ScopeId, SpawnError> {
         }
         let key = scopes.create(
             parent.index(),
-            Owner::Nobody,
+            tree::Owner::Nobody,
             NodeKind::Bare,
-            NodeOptions::default(),
+            tree::NodeOptions::default(),
         );
         Ok(ScopeId::new(core.key, key))
     };
@@ -175,17 +188,22 @@ pub fn open_scope(parent: ScopeId) -> Result<ScopeId, SpawnError> {
     with_scope(parent, open).unwrap_or(Err(SpawnError::NoSuchScope))
 }
 
-/// Close a node: nothing more can be spawned into it, its deadline timer
-/// is cancelled, and its slot is freed once no task or child node is
-/// attached. Closing the root, a closed or a stale node does nothing.
+/// Close a bare node made by [`open_scope`]: nothing more can be spawned
+/// into it, and its slot is freed once no task is attached. Closing the
+/// root, a stale node or a node that is not bare (a region's, which only
+/// its region closes) does nothing.
 pub fn close_scope(scope: ScopeId) {
     if scope == ScopeId::ROOT {
         return;
     }
     with_scope(scope, |core| {
-        let timer = core.scopes.borrow_mut().close(scope.key);
-        if let Some(timer) = timer {
-            core.timers.borrow_mut().remove(timer);
+        let bare = core
+            .scopes
+            .borrow()
+            .get(scope.key)
+            .is_some_and(|n| n.kind == NodeKind::Bare);
+        if bare {
+            let _ = core.scopes.borrow_mut().close(scope.key);
         }
     });
 }
@@ -217,180 +235,6 @@ where
         return core_op("arbor::scope::spawn_in", spawn);
     }
     with_scope(scope, spawn).unwrap_or(Err(SpawnError::NoSuchScope))
-}
-
-/// Abort every task spawned into `scope`: their futures are dropped now
-/// (a task aborting itself is dropped when its poll returns). For dropping
-/// a nursery's children with it; costs a scan of the runtime's tasks.
-pub fn abort_tasks(scope: ScopeId) {
-    with_scope(scope, |core| {
-        if core.scopes.borrow().get(scope.key).is_some() {
-            core.abort_tasks_in(scope.index());
-        }
-    });
-}
-
-/// Enter a timeout scope without creating its node: the node (and the
-/// clock read for its deadline, `timeout` from then) is made only if
-/// something needs it while the wrapper polls its inner future: a nested
-/// scope, [`current_scope`], [`current_effective_deadline`], or the inner
-/// future suspending ([`leave_provisional`] with `keep`). A future that
-/// completes without suspending so costs a push and a pop. Only for scopes
-/// nobody else can cancel or move (no handle), unshielded, with a
-/// relative deadline. Returns the depth to pass to [`leave_provisional`].
-///
-/// # Panics
-/// Outside a runtime.
-pub fn enter_provisional(kind: NodeKind, timeout: std::time::Duration) -> usize {
-    core_op("arbor::scope::enter_provisional", |core| {
-        core.enter_provisional(kind, timeout)
-    })
-}
-
-/// Leave provisional scope `depth` (the innermost): with `keep` (its
-/// future suspended) its node is created if it was not yet; returns the
-/// node if there is one, which the caller then owns (and must [`exit`]).
-pub fn leave_provisional(depth: usize, keep: bool) -> Option<ScopeId> {
-    context::with(|core| core.and_then(|c| c.leave_provisional(depth, keep)))
-}
-
-/// Create a node under the current node, owned by the code running now,
-/// and return it. The caller polls inside it with [`poll_in`] and must
-/// [`exit`] it when done (also when dropped).
-///
-/// # Panics
-/// Outside a runtime.
-pub fn enter(kind: NodeKind, opts: NodeOptions) -> ScopeId {
-    core_op("arbor::scope::enter", |core| core.enter_node(kind, opts))
-}
-
-/// Leave a node entered with [`enter`]: its deadline timer is cancelled
-/// and a pending cancellation dies with it.
-pub fn exit(scope: ScopeId) {
-    close_scope(scope)
-}
-
-/// Run `f` (a poll of an inner future) with `scope` as the current node.
-pub fn poll_in<R>(scope: ScopeId, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a>(&'a Core, u32);
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            self.0.current_node.set(self.1);
-        }
-    }
-    context::with(|core| match core {
-        Some(core) if core.key == scope.runtime || scope.runtime == CURRENT_RUNTIME => {
-            let _restore = Restore(core, core.current_node.replace(scope.index()));
-            f()
-        }
-        _ => f(),
-    })
-}
-
-/// Remember the waker of the code polling in `scope`, to wake it when the
-/// scope is cancelled.
-pub fn set_waker(scope: ScopeId, waker: &Waker) {
-    let mut old = None;
-    with_node(scope, |node| match &node.waker {
-        Some(w) if w.will_wake(waker) => {}
-        _ => old = node.waker.replace(waker.clone()),
-    });
-    // A foreign waker's drop may run arbitrary code: not under the borrow.
-    drop(old);
-}
-
-/// Also wake `waker` when `scope` becomes cancelled (for a future that
-/// waits for cancellation under a combinator with its own waker).
-pub fn watch(scope: ScopeId, waker: &Waker) {
-    with_node(scope, |node| {
-        if !node.effective && !node.watchers.iter().any(|w| w.will_wake(waker)) {
-            node.watchers.push(waker.clone());
-        }
-    });
-}
-
-/// Must the wrapper polling `scope` drop its inner future now?
-pub fn decision(scope: ScopeId) -> Decision {
-    with_scope(scope, |c| c.scopes.borrow_mut().decision(scope.key)).unwrap_or(Decision::Continue)
-}
-
-/// Call `scope`'s own cancel: it and every unshielded node below it are
-/// cancelled, and the code in them is woken. Idempotent; a stale id is
-/// ignored.
-pub fn cancel(scope: ScopeId, reason: CancelReason) {
-    with_scope(scope, |core| core.cancel_node(scope.key, reason));
-}
-
-/// Why `scope`'s own cancel was called, if it was.
-pub fn cancel_called(scope: ScopeId) -> Option<CancelReason> {
-    with_scope(scope, |c| {
-        c.scopes
-            .borrow()
-            .get(scope.key)
-            .and_then(|n| n.cancel_called)
-    })
-    .flatten()
-}
-
-/// Whether `scope` is effectively cancelled (its own cancel, or an
-/// unshielded ancestor's).
-pub fn is_cancelled(scope: ScopeId) -> bool {
-    with_scope(scope, |c| {
-        c.scopes
-            .borrow()
-            .get(scope.key)
-            .is_some_and(|n| n.effective)
-    })
-    .unwrap_or(false)
-}
-
-/// Set or clear `scope`'s deadline. Moving it later only updates the timer
-/// entry; a deadline at or before now cancels the scope at once. A scope
-/// without a deadline has no timer entry, and one with a deadline gets it
-/// only once [`arm`]ed.
-pub fn set_deadline(scope: ScopeId, deadline: Option<Instant>) {
-    with_scope(scope, |core| core.set_node_deadline(scope.key, deadline));
-}
-
-/// The code in `scope` suspended (its wrapper's inner future returned
-/// `Pending`): give the deadline its timer entry now. Until then a
-/// deadline costs nothing but a comparison, so a scope whose future
-/// completes without suspending never touches the timer wheel.
-pub fn arm(scope: ScopeId) {
-    with_scope(scope, |core| core.arm_node(scope.key));
-}
-
-/// A `cancelled()`-style future starts (`true`) or stops (`false`) waiting
-/// in `scope`: while one waits, the scope's wrapper lets it see the
-/// cancellation (and run to its next suspension) before dropping the code.
-pub fn notice(scope: ScopeId, waiting: bool) {
-    with_node(scope, |node| {
-        if waiting {
-            node.noticers += 1;
-        } else {
-            node.noticers = node.noticers.saturating_sub(1);
-        }
-    });
-}
-
-/// `scope`'s deadline.
-pub fn deadline(scope: ScopeId) -> Option<Instant> {
-    with_scope(scope, |c| {
-        c.scopes.borrow().get(scope.key).and_then(|n| n.deadline)
-    })
-    .flatten()
-}
-
-/// Shield `scope` from its ancestors' cancellation, or stop shielding it
-/// (then a pending outer cancellation reaches it at once).
-pub fn set_shield(scope: ScopeId, shield: bool) {
-    with_scope(scope, |core| {
-        let mut wake = Vec::new();
-        core.scopes
-            .borrow_mut()
-            .set_shield(scope.key, shield, &mut wake);
-        core.wake_urgently(wake);
-    });
 }
 
 /// Whether the code running now is in an effectively cancelled node: arbor
@@ -466,12 +310,4 @@ pub fn dump() -> String {
         })
         .unwrap_or_default()
     })
-}
-
-fn with_node(scope: ScopeId, f: impl FnOnce(&mut tree::Node)) {
-    with_scope(scope, |core| {
-        if let Some(node) = core.scopes.borrow_mut().get_mut(scope.key) {
-            f(node)
-        }
-    });
 }

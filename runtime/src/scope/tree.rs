@@ -2,8 +2,9 @@
 //! carries a cancellation down to every node it covers.
 //!
 //! This is the "cancel status" half of trio's design (`CancelStatus`); the
-//! half a user holds (`CancelScope`, a nursery) lives in `arbor-nursery`
-//! and only refers to a node by its [`ScopeId`](super::ScopeId).
+//! half a user holds is a [`ScopeCell`](super::ScopeCell), which owns a
+//! scope's settings while the scope is not entered and hands them to its
+//! node for the time it is (see `cell.rs`).
 //!
 //! A node is *effectively cancelled* when its own cancel was called, or
 //! when its parent is effectively cancelled and it is not shielded. That
@@ -33,28 +34,34 @@ pub(crate) enum Owner {
     Task(TaskId),
 }
 
-/// What a node stands for (for the drop decision and for dumps).
+/// What a region stands for: how it takes part in the drop decision, and
+/// how dumps show it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum NodeKind {
     /// The runtime's root.
     Root,
-    /// A node made with [`open_scope`](super::open_scope).
+    /// A node made with [`open_scope`](super::open_scope): tasks hang off
+    /// it, no code runs in it, nothing cancels it.
     Bare,
-    /// A cancel scope entered by a task.
+    /// A cancel scope (also a timeout or a shield).
     Scope,
-    /// A nursery's scope: its children's nodes hang below it.
+    /// A nursery's scope: its children's tasks hang below it, and while it
+    /// is open (its children are finishing) an enclosing region waits.
     Nursery,
-    /// A nursery child's private scope.
+    /// A nursery child's private scope, the boundary of its task.
     Child,
 }
 
-/// Why a node's own cancel was called.
+/// Why a scope's own cancel was called. The first cause wins: a scope
+/// cancelled by its deadline and then explicitly still says `Deadline`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CancelReason {
     /// `cancel()` on a handle.
     Explicit,
-    /// The node's deadline passed.
+    /// The scope's deadline passed.
     Deadline,
+    /// A nursery's child or body failed (an `Err` or a panic).
+    Failure,
 }
 
 pub(crate) struct Node {
@@ -75,12 +82,16 @@ pub(crate) struct Node {
     pub(crate) deadline: Option<Instant>,
     pub(crate) timer: Option<TimerKey>,
     /// The deadline gets a timer entry only once the code inside first
-    /// suspends (`scope::arm`): a scope that completes without suspending
-    /// never touches the timer wheel.
+    /// suspends: a scope that completes without suspending never touches
+    /// the timer wheel.
     pub(crate) armed: bool,
-    /// `cancelled()` futures waiting in this node: they must see the
-    /// cancellation before the node's code is dropped.
-    pub(crate) noticers: u32,
+    /// How many times the region's guard polled the code inside (never 0).
+    pub(crate) polls: u32,
+    /// The `polls` value of the poll in which a `cancelled()` future last
+    /// waited here (0: none). Only a future waiting in the latest poll
+    /// holds the drop back, so one kept alive but no longer awaited (a
+    /// lost `select` arm) cannot hold a cancelled region open.
+    pub(crate) noticed: u32,
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
     /// Further wakers to wake on cancel (`scope::watch`).
@@ -90,37 +101,25 @@ pub(crate) struct Node {
 
 /// Settings of a node being created.
 #[derive(Clone, Debug, Default)]
-pub struct NodeOptions {
+pub(crate) struct NodeOptions {
     /// Not cancelled by its ancestors.
-    pub shield: bool,
-    /// Cancelled on creation (a handle cancelled before entry, a past deadline).
-    pub cancelled: Option<CancelReason>,
+    pub(crate) shield: bool,
+    /// Cancelled on creation (a handle cancelled before entry).
+    pub(crate) cancelled: Option<CancelReason>,
     /// A name for dumps.
-    pub name: Option<Rc<str>>,
-    /// A deadline, absolute or relative to entry (see [`Deadline`]).
-    pub deadline: Option<Deadline>,
+    pub(crate) name: Option<Rc<str>>,
+    /// The absolute deadline.
+    pub(crate) deadline: Option<Instant>,
 }
 
-/// A node's deadline as given at entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deadline {
-    /// At this instant; already past means cancelled on entry.
-    At(Instant),
-    /// This long after entry (read from the clock once, at entry).
-    After(std::time::Duration),
-}
-
-/// Whether the wrapper polling a node must drop its inner future now.
-#[must_use]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Decision {
-    /// Not cancelled, or an enclosing scope of the same task will catch
-    /// the cancellation, or a shielded region or a nursery with live
-    /// children inside must finish first.
-    Continue,
-    /// This node is the outermost cancelled one of its task: drop the
-    /// inner future and complete as cancelled.
-    Catch,
+/// What a node knew when it was closed: the settings its scope's cell
+/// takes back, and the timer to cancel.
+#[derive(Debug)]
+pub(crate) struct Closed {
+    pub(crate) cancel_called: Option<CancelReason>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) shield: bool,
+    pub(crate) timer: Option<TimerKey>,
 }
 
 pub(crate) struct ScopeTable {
@@ -230,15 +229,31 @@ impl ScopeTable {
 
     /// The node's owner is done with it (scope exited, nursery closed):
     /// free it now if nothing is attached, else when the last thing leaves.
-    /// Returns the timer to cancel, if it had one.
-    pub(crate) fn close(&mut self, key: Key) -> Option<TimerKey> {
+    /// Hands back what the node knew, and the timer to cancel.
+    pub(crate) fn close(&mut self, key: Key) -> Option<Closed> {
         let node = self.nodes.get_mut(key)?;
+        if !node.open {
+            return None;
+        }
         node.open = false;
-        node.waker = None;
-        node.watchers = Vec::new();
-        let timer = node.timer.take();
+        // Foreign wakers are dropped by the caller, outside the borrow.
+        let closed = Closed {
+            cancel_called: node.cancel_called,
+            deadline: node.deadline,
+            shield: node.shield,
+            timer: node.timer.take(),
+        };
         self.free_upward(key.index);
-        timer
+        Some(closed)
+    }
+
+    /// Take the wakers of a node being closed (dropping a foreign waker
+    /// may run code: never under the table's borrow).
+    pub(crate) fn take_wakers(&mut self, key: Key) -> (Option<Waker>, Vec<Waker>) {
+        match self.nodes.get_mut(key) {
+            Some(node) => (node.waker.take(), std::mem::take(&mut node.watchers)),
+            None => (None, Vec::new()),
+        }
     }
 
     pub(crate) fn attach_task(&mut self, index: u32) {
@@ -332,31 +347,33 @@ impl ScopeTable {
         self.stack = stack;
     }
 
-    /// See [`Decision`].
-    pub(crate) fn decision(&mut self, key: Key) -> Decision {
+    /// Must the guard of the region at `key` drop the code inside it now?
+    /// Yes when the region is effectively cancelled and nothing inside it,
+    /// in the same task, must finish first: a shielded region still open
+    /// (it runs to completion, or catches its own cancellation), a nursery
+    /// still open (its children are finishing, and it has a result to
+    /// report), or a `cancelled()` future that waited in the latest poll
+    /// (it gets to see the cancellation).
+    pub(crate) fn must_drop(&mut self, key: Key) -> bool {
         let Some(node) = self.nodes.get(key) else {
-            return Decision::Continue;
+            return false;
         };
-        if !node.effective {
-            return Decision::Continue;
-        }
-        if !node.shield
-            && let Some(parent) = self.at(node.parent)
-            && parent.effective
-            && parent.owner == node.owner
-        {
-            return Decision::Continue;
-        }
-        if node.noticers > 0 || self.has_blocker(key.index) {
-            Decision::Continue
-        } else {
-            Decision::Catch
-        }
+        node.effective && !node.live_noticer() && !self.has_blocker(key.index)
     }
 
-    /// Is there, below `index` and in the same task, a shielded region
-    /// still running, a nursery with live children, or a `cancelled()`
-    /// future about to notice?
+    /// After a guard dropped the code of the region at `key`: the reason
+    /// to report as caught, if the region's own cancel was called and no
+    /// enclosing cancellation is visible to it (it is shielded, or its
+    /// parent is not cancelled: trio's rule). `None` means the
+    /// cancellation came from outside and keeps moving outward.
+    pub(crate) fn caught(&self, key: Key) -> Option<CancelReason> {
+        let node = self.nodes.get(key)?;
+        let outer_visible = !node.shield && self.at(node.parent).is_some_and(|p| p.effective);
+        node.cancel_called.filter(|_| !outer_visible)
+    }
+
+    /// Is there, below `index` and in the same task, a region that must
+    /// finish before `index`'s code is dropped (see [`Self::must_drop`])?
     fn has_blocker(&mut self, index: u32) -> bool {
         let Some(owner) = self.at(index).map(|n| n.owner) else {
             return false;
@@ -367,9 +384,9 @@ impl ScopeTable {
         loop {
             while let Some(c) = self.at(child) {
                 if c.owner == owner {
-                    let shield_running = c.shield && c.open && !c.effective;
-                    let nursery_waiting = c.kind == NodeKind::Nursery && c.tasks > 0;
-                    if shield_running || nursery_waiting || (c.effective && c.noticers > 0) {
+                    let shield_open = c.shield && c.open;
+                    let nursery_open = c.kind == NodeKind::Nursery && c.open;
+                    if shield_open || nursery_open || (c.effective && c.live_noticer()) {
                         found = true;
                         break;
                     }
@@ -427,6 +444,11 @@ impl ScopeTable {
 }
 
 impl Node {
+    /// A `cancelled()` future waited here during the latest poll.
+    pub(crate) fn live_noticer(&self) -> bool {
+        self.noticed != 0 && self.noticed == self.polls
+    }
+
     fn new(parent: u32, owner: Owner, kind: NodeKind, opts: NodeOptions) -> Node {
         Node {
             parent,
@@ -441,10 +463,11 @@ impl Node {
             cancel_called: opts.cancelled,
             effective: false,
             shield: opts.shield,
-            deadline: None,
+            deadline: opts.deadline,
             timer: None,
             armed: false,
-            noticers: 0,
+            polls: 1,
+            noticed: 0,
             waker: None,
             watchers: Vec::new(),
             name: opts.name,

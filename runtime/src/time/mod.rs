@@ -59,6 +59,8 @@ pub fn advance(by: Duration) {
             core.clock.advance(by),
             "arbor::time::advance needs a runtime built with Builder::virtual_clock()"
         );
+        // Scopes entered from now on count from the new time.
+        core.poll_clock.set(None);
         core.fire_timers();
     })
 }

@@ -1,0 +1,179 @@
+//! Lazy regions: timeouts whose node is made only if something needs it.
+//!
+//! A lazy [`Region`](crate::scope::Region) polls its code with an entry on
+//! this stack instead of a node. The stack belongs to the task poll in
+//! progress (it is empty between polls, and set aside while another
+//! task's future is dropped inside this poll); entries are pushed and
+//! popped in LIFO order by `poll_provisional`, also on unwind.
+//!
+//! An entry gets its node when the code suspends, or earlier when
+//! something inside needs the current node (a nested region that is not
+//! lazy, `cancelled()`, `current_effective_deadline()`, a dump):
+//! `materialize` then makes the nodes of every entry that has none yet,
+//! outermost first. `made` counts the entries at the bottom of the stack
+//! that have their node, so a stack of *n* nested timeouts that suspends
+//! makes its *n* nodes in one pass, and each level finds its own already
+//! made: O(n) for the whole stack, where scanning it from each level would
+//! be O(n²).
+//!
+//! The deadline counts from entry: it is `poll_now() + timeout`, read when
+//! the entry is pushed (see `Core::poll_now` for the clock reading it
+//! uses), not when the node is made.
+
+use std::task::Poll;
+use std::time::Duration;
+
+use super::Core;
+use crate::scope::tree::{NodeOptions, Owner};
+use crate::scope::{NodeKind, ScopeId};
+use crate::slab::Key;
+use crate::time::Instant;
+
+/// `Provisional::parent` when the parent is the entry below, whose node
+/// did not exist yet at entry.
+const PARENT_BELOW: u32 = u32::MAX - 1;
+
+struct Provisional {
+    kind: NodeKind,
+    deadline: Instant,
+    /// The current node at entry, or [`PARENT_BELOW`].
+    parent: u32,
+    owner: Owner,
+    node: Option<Key>,
+}
+
+/// The stack of lazy regions entered by the code being polled.
+#[derive(Default)]
+pub(crate) struct ProvisionalStack {
+    entries: Vec<Provisional>,
+    /// `entries[..made]` have their node.
+    made: usize,
+}
+
+impl ProvisionalStack {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl Core {
+    /// Poll `f` (a lazy region's code) with a provisional entry for the
+    /// region. Returns the poll and the region's node: made if the code
+    /// suspended, or if something inside needed it (the caller then closes
+    /// it on `Ready`).
+    pub(crate) fn poll_provisional<T>(
+        &self,
+        kind: NodeKind,
+        timeout: Duration,
+        f: impl FnOnce() -> Poll<T>,
+    ) -> (Poll<T>, Option<ScopeId>) {
+        let deadline = self.poll_now() + timeout;
+        let owner = self.current_owner();
+        let outer_node = self.current_node.get();
+        let depth = {
+            let mut stack = self.provisional.borrow_mut();
+            let parent = if stack.made < stack.entries.len() {
+                PARENT_BELOW
+            } else {
+                outer_node
+            };
+            stack.entries.push(Provisional {
+                kind,
+                deadline,
+                parent,
+                owner,
+                node: None,
+            });
+            stack.entries.len() - 1
+        };
+        let pop = PopOnUnwind {
+            core: self,
+            depth,
+            outer_node,
+        };
+        let poll = f();
+        std::mem::forget(pop);
+        if poll.is_pending() {
+            self.materialize();
+        }
+        let node = self.pop_provisional(depth, outer_node);
+        (poll, node.map(|key| ScopeId::new(self.key, key)))
+    }
+
+    /// Pop entry `depth` (the top) and make the current node what it was
+    /// around the entry: the node of the entry below if it has one by now,
+    /// else the node current at entry.
+    fn pop_provisional(&self, depth: usize, outer_node: u32) -> Option<Key> {
+        let mut stack = self.provisional.borrow_mut();
+        debug_assert_eq!(
+            stack.entries.len(),
+            depth + 1,
+            "provisional regions leave in LIFO order"
+        );
+        let entry = stack.entries.pop()?;
+        stack.made = stack.made.min(stack.entries.len());
+        let current = match stack.entries.last() {
+            Some(below) if entry.parent == PARENT_BELOW => {
+                below.node.map_or(outer_node, |k| k.index)
+            }
+            _ => outer_node,
+        };
+        self.current_node.set(current);
+        entry.node
+    }
+
+    /// Make the node of every provisional entry that has none, outermost
+    /// first, and make the innermost one current.
+    pub(crate) fn materialize(&self) {
+        let mut stack = self.provisional.borrow_mut();
+        if stack.made == stack.entries.len() {
+            return;
+        }
+        let mut scopes = self.scopes.borrow_mut();
+        let mut parent_below = None;
+        for i in stack.made..stack.entries.len() {
+            if i > 0 {
+                parent_below = stack.entries[i - 1].node.map(|k| k.index);
+            }
+            let e = &stack.entries[i];
+            let parent = match e.parent {
+                PARENT_BELOW => parent_below.expect("the entry below was made first"),
+                parent => parent,
+            };
+            let opts = NodeOptions {
+                deadline: Some(e.deadline),
+                ..NodeOptions::default()
+            };
+            let key = scopes.create(parent, e.owner, e.kind, opts);
+            stack.entries[i].node = Some(key);
+            self.current_node.set(key.index);
+        }
+        stack.made = stack.entries.len();
+    }
+
+    /// Set the stack aside (a task's future is dropped inside another
+    /// task's poll: its destructors must not see this poll's entries).
+    pub(crate) fn take_provisional(&self) -> ProvisionalStack {
+        std::mem::take(&mut *self.provisional.borrow_mut())
+    }
+
+    pub(crate) fn restore_provisional(&self, stack: ProvisionalStack) {
+        *self.provisional.borrow_mut() = stack;
+    }
+}
+
+/// Pops a provisional entry whose code panicked, closing its node if one
+/// was made, so the stack stays consistent for whoever catches the panic.
+struct PopOnUnwind<'a> {
+    core: &'a Core,
+    depth: usize,
+    outer_node: u32,
+}
+
+impl Drop for PopOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.core.pop_provisional(self.depth, self.outer_node) {
+            self.core.close_node_of_panicked(key);
+        }
+    }
+}
