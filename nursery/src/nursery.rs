@@ -189,10 +189,18 @@ impl Nursery {
     }
 
     /// Start a child and wait until it calls [`TaskStatus::started`]; returns
-    /// the value it passed. A child that fails (or returns, or is cancelled)
-    /// before that fails this call, not the nursery; after it, the child is
-    /// an ordinary child of the nursery. Dropping (cancelling) the `start`
-    /// call before then cancels the child.
+    /// the value it passed. Until then the child runs in the caller's
+    /// context (trio): the caller's scopes cover it, so cancelling or
+    /// dropping the `start` call cancels the child, and a child that fails
+    /// (or returns, or is cancelled) before `started` fails this call, not
+    /// the nursery. From `started` on it is an ordinary child of the
+    /// nursery, in a task of its own. Its first step always runs, so from
+    /// an already cancelled scope a child that calls `started` at once
+    /// still starts.
+    ///
+    /// # Cancel safety
+    /// Dropping the call before `started` drops the child (cancelled);
+    /// after `started` the call has already returned.
     ///
     /// ```
     /// use std::time::Duration;
@@ -219,13 +227,24 @@ impl Nursery {
         Fut: Future + 'static,
         Fut::Output: Outcome,
     {
-        let hook = Rc::new(StartShared::new());
+        let shared = &self.shared;
+        if shared.scope.id().is_none() || shared.closed.get() {
+            return Err(crate::StartError::Closed);
+        }
+        let child = Rc::new(ChildShared::new());
+        let hook = Rc::new(StartShared::new(shared.clone(), child.clone()));
         let future = body(TaskStatus::new(hook.clone()));
-        let child = match self.spawn_child(None, future, Some(hook.clone() as Rc<dyn StartHook>)) {
-            Ok(child) => child,
-            Err(_) => return Err(crate::StartError::Closed),
-        };
-        StartWait::new(hook, child.cancel_scope()).await
+        let task = ChildTask::new(
+            shared.clone(),
+            child,
+            None,
+            Some(hook.clone() as Rc<dyn StartHook>),
+            future,
+        );
+        // Counted from now: the nursery waits for it even while it still
+        // runs in the caller's context.
+        shared.live.set(shared.live.get() + 1);
+        StartWait::new(hook, task).await
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every

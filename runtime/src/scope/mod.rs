@@ -237,6 +237,59 @@ where
     with_scope(scope, spawn).unwrap_or(Err(SpawnError::NoSuchScope))
 }
 
+/// Move the region `scope`, with every region inside it, under `parent`:
+/// from now on cancellations of `parent`, not of where the region was
+/// entered, reach its code. For a child started in its caller's context
+/// that its nursery now takes over (`Nursery::start`). Only the code
+/// running the region may move it; returns false, changing nothing, if it
+/// does not, either node is gone, `parent` is closed, or `parent` lies
+/// inside `scope`.
+pub fn reparent(scope: ScopeId, parent: ScopeId) -> bool {
+    if scope.runtime != parent.runtime && parent.runtime != CURRENT_RUNTIME {
+        return false;
+    }
+    context::with(|core| {
+        let Some(core) = core.filter(|c| c.key == scope.runtime) else {
+            return false;
+        };
+        let owner = core.current_owner();
+        let mut scopes = core.scopes.borrow_mut();
+        if !scopes.get(scope.key).is_some_and(|n| n.owner == owner) {
+            return false;
+        }
+        let parent_key = match parent.runtime {
+            CURRENT_RUNTIME => scopes.key_of(parent.index()),
+            _ => Some(parent.key),
+        };
+        let mut wake = Vec::new();
+        let moved = parent_key.is_some_and(|p| scopes.reparent(scope.key, p, &mut wake));
+        drop(scopes);
+        core.wake_urgently(wake);
+        moved
+    })
+}
+
+/// Hand the region `scope` (and the regions inside it that the code
+/// running now runs) to `task`: from now on that task runs its code, so
+/// it is that task's regions the drop decision looks at. For a child
+/// started in its caller's context, once it runs as its own task. Only
+/// the code running the region may hand it over; returns false, changing
+/// nothing, otherwise.
+pub fn hand_over(scope: ScopeId, task: crate::TaskId) -> bool {
+    context::with(|core| {
+        let Some(core) = core.filter(|c| c.key == scope.runtime && c.key == task.runtime) else {
+            return false;
+        };
+        let owner = core.current_owner();
+        let mut scopes = core.scopes.borrow_mut();
+        if !scopes.get(scope.key).is_some_and(|n| n.owner == owner) {
+            return false;
+        }
+        scopes.hand_over(scope.key, owner, tree::Owner::Task(task));
+        true
+    })
+}
+
 /// Whether the code running now is in an effectively cancelled node: arbor
 /// operations check this and make no progress when it is true.
 #[inline]

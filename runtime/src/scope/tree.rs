@@ -276,23 +276,88 @@ impl ScopeTable {
             if node.open || node.children > 0 || node.tasks > 0 || node.kind == NodeKind::Root {
                 return;
             }
-            let (parent, prev, next) = (node.parent, node.prev_sibling, node.next_sibling);
+            let parent = node.parent;
             self.sub_cancelled(usize::from(node.effective));
+            self.unlink(index);
             self.nodes.remove(key);
-            if let Some(n) = self.at_mut(prev) {
-                n.next_sibling = next;
-            } else if let Some(p) = self.at_mut(parent) {
-                p.first_child = next;
-            }
-            if let Some(n) = self.at_mut(next) {
-                n.prev_sibling = prev;
-            }
-            match self.at_mut(parent) {
-                Some(p) => p.children -= 1,
-                None => return,
+            if self.at(parent).is_none() {
+                return;
             }
             index = parent;
         }
+    }
+
+    /// Take the node at `index` out of its parent's child list.
+    fn unlink(&mut self, index: u32) {
+        let Some(node) = self.at(index) else { return };
+        let (parent, prev, next) = (node.parent, node.prev_sibling, node.next_sibling);
+        if let Some(n) = self.at_mut(prev) {
+            n.next_sibling = next;
+        } else if let Some(p) = self.at_mut(parent) {
+            p.first_child = next;
+        }
+        if let Some(n) = self.at_mut(next) {
+            n.prev_sibling = prev;
+        }
+        if let Some(p) = self.at_mut(parent) {
+            p.children -= 1;
+        }
+    }
+
+    /// Move the node at `key`, with its subtree, under the open node
+    /// `parent`, and re-derive what is cancelled there (wakers of nodes
+    /// that became cancelled go to `wake`). False, and nothing changed, if
+    /// either is gone, `parent` is closed, or `parent` is in the subtree.
+    pub(crate) fn reparent(&mut self, key: Key, parent: Key, wake: &mut Vec<Waker>) -> bool {
+        if self.nodes.get(key).is_none() || !self.nodes.get(parent).is_some_and(|p| p.open) {
+            return false;
+        }
+        let mut up = parent.index;
+        while let Some(node) = self.at(up) {
+            if up == key.index {
+                return false;
+            }
+            up = node.parent;
+        }
+        let old_parent = self.at(key.index).map_or(NONE, |n| n.parent);
+        self.unlink(key.index);
+        let old_first = {
+            let p = self.at_mut(parent.index).expect("checked above");
+            p.children += 1;
+            std::mem::replace(&mut p.first_child, key.index)
+        };
+        if let Some(old) = self.at_mut(old_first) {
+            old.prev_sibling = key.index;
+        }
+        let node = self.at_mut(key.index).expect("checked above");
+        node.parent = parent.index;
+        node.prev_sibling = NONE;
+        node.next_sibling = old_first;
+        self.recompute(key.index, wake);
+        // The old parent may have been waiting only for this node.
+        self.free_upward(old_parent);
+        true
+    }
+
+    /// Give every node of the subtree at `key` that `from` runs to `to`.
+    pub(crate) fn hand_over(&mut self, key: Key, from: Owner, to: Owner) {
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.push(key.index);
+        while let Some(index) = stack.pop() {
+            let Some(node) = self.at_mut(index) else {
+                continue;
+            };
+            if node.owner != from {
+                continue;
+            }
+            node.owner = to;
+            let mut child = node.first_child;
+            while let Some(c) = self.at(child) {
+                stack.push(child);
+                child = c.next_sibling;
+            }
+        }
+        self.stack = stack;
     }
 
     /// Call the node's own cancel. Wakers of every node that became
