@@ -10,6 +10,10 @@
 //! - `cancel_fanout`: cancel one scope covering 10,000 parked tasks and
 //!   wait until all are dropped / `JoinSet::abort_all` then drain /
 //!   `Task::cancel` each. Only the cancellation is timed.
+//! - `nested_timeouts/D`: `D` nested 1 s timeouts (`fail_after` /
+//!   `tokio::time::timeout`) around a yield, entered 100,000 / `D` times:
+//!   every level suspends once, so every level arms its deadline. The same
+//!   number of levels at every depth: linear cost means equal times.
 //!
 //! ```text
 //! cargo bench --bench structured && cargo bench --bench ratios
@@ -20,8 +24,11 @@ use std::future::{pending, ready};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_executor::LocalExecutor;
-use criterion::Criterion;
+use criterion::{BenchmarkId, Criterion};
 
 const TIMEOUTS: usize = 100_000;
 const CHILDREN: usize = 10_000;
@@ -187,10 +194,59 @@ fn cancel_fanout(c: &mut Criterion) {
     group.finish();
 }
 
+const NESTED_LEVELS: usize = 100_000;
+
+type Boxed = Pin<Box<dyn Future<Output = ()>>>;
+
+fn arbor_nested(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(arbor::yield_now());
+    }
+    let inner = arbor_nested(depth - 1);
+    Box::pin(async move { arbor::fail_after(SEC, inner).await.expect("in time") })
+}
+
+fn tokio_nested(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(tokio::task::yield_now());
+    }
+    let inner = tokio_nested(depth - 1);
+    Box::pin(async move { tokio::time::timeout(SEC, inner).await.expect("in time") })
+}
+
+fn nested_timeouts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nested_timeouts");
+    let arbor = arbor::Runtime::new().expect("arbor runtime");
+    let (rt, local) = tokio_rt();
+    for depth in [10, 100, 1000] {
+        let rounds = NESTED_LEVELS / depth;
+        group.bench_with_input(BenchmarkId::new("arbor", depth), &depth, |b, &depth| {
+            b.iter(|| {
+                arbor.block_on(async {
+                    for _ in 0..rounds {
+                        arbor_nested(depth).await;
+                    }
+                })
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("tokio", depth), &depth, |b, &depth| {
+            b.iter(|| {
+                local.block_on(&rt, async {
+                    for _ in 0..rounds {
+                        tokio_nested(depth).await;
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     timeout_overhead(&mut c);
     nursery_spawn_join(&mut c);
     cancel_fanout(&mut c);
+    nested_timeouts(&mut c);
     c.final_summary();
 }

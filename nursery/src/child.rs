@@ -20,15 +20,18 @@ use crate::scoped::Cancelled;
 pub(crate) struct ChildShared<T> {
     /// The child's private cancel scope: `ChildHandle::cancel` cancels it.
     pub(crate) scope: ScopeCell,
+    /// The child's name, for failures and dumps.
+    pub(crate) name: Option<Rc<str>>,
     pub(crate) result: RefCell<Option<Result<T, ChildError>>>,
     pub(crate) done: Cell<bool>,
     pub(crate) waker: RefCell<Option<Waker>>,
 }
 
 impl<T> ChildShared<T> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(name: Option<Rc<str>>) -> Self {
         ChildShared {
             scope: ScopeCell::new(),
+            name,
             result: RefCell::new(None),
             done: Cell::new(false),
             waker: RefCell::new(None),
@@ -48,6 +51,10 @@ impl<T> ChildShared<T> {
 impl<T> CellRef for ChildShared<T> {
     fn cell(&self) -> &ScopeCell {
         &self.scope
+    }
+
+    fn name(&self) -> Option<Rc<str>> {
+        self.name.clone()
     }
 }
 
@@ -87,7 +94,6 @@ pin_project! {
         region: Region<Rc<ChildShared<<F::Output as Outcome>::Value>>, F>,
         nursery: Rc<Shared>,
         child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
-        name: Option<Rc<str>>,
         start: Option<Rc<dyn StartHook>>,
         finished: bool,
     }
@@ -102,7 +108,7 @@ pin_project! {
                 // Dropped without finishing: the runtime shut down, or the
                 // nursery future itself was dropped and aborted us.
                 this.region.close();
-                end(this.nursery, this.child, this.name, this.start, Ending::Cancelled);
+                end(this.nursery, this.child, this.start, Ending::Cancelled);
             }
         }
     }
@@ -115,16 +121,13 @@ where
     pub(crate) fn new(
         nursery: Rc<Shared>,
         child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
-        name: Option<&str>,
         start: Option<Rc<dyn StartHook>>,
         future: F,
     ) -> Self {
-        let name: Option<Rc<str>> = name.map(Rc::from);
         ChildTask {
-            region: Region::new(child.clone(), NodeKind::Child, future).named(name.clone()),
+            region: Region::new(child.clone(), NodeKind::Child, future),
             nursery,
             child,
-            name,
             start,
             finished: false,
         }
@@ -151,7 +154,7 @@ where
         };
         this.region.close();
         *this.finished = true;
-        end(this.nursery, this.child, this.name, this.start, ending);
+        end(this.nursery, this.child, this.start, ending);
         Poll::Ready(())
     }
 }
@@ -161,12 +164,11 @@ where
 fn end<V>(
     nursery: &Shared,
     child: &ChildShared<V>,
-    name: &Option<Rc<str>>,
     start: &Option<Rc<dyn StartHook>>,
     ending: Ending<V>,
 ) {
     let before_started = start.as_ref().filter(|s| !s.is_started());
-    let name = || name.as_deref().map(String::from);
+    let name = || child.name.as_deref().map(String::from);
     let result = match ending {
         Ending::Value(value) => {
             if let Some(start) = before_started {

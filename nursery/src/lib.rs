@@ -55,4 +55,6 @@ pub use nursery::{Nursery, SERVER_KEPT_FAILURES, nursery, server, supervisor};
 pub use outcome::{BoxError, Outcome};
 pub use scoped::Cancelled;
 pub use start::TaskStatus;
-pub use timeout::{Elapsed, checkpoint, fail_after, fail_at, move_on_after, move_on_at, shield};
+pub use timeout::{
+    Elapsed, FailAfter, MoveOn, checkpoint, fail_after, fail_at, move_on_after, move_on_at, shield,
+};

@@ -179,8 +179,8 @@ impl Nursery {
             Some(node) if !shared.closed.get() => node,
             _ => return Err(SpawnError::Closed),
         };
-        let child = Rc::new(ChildShared::new());
-        let task = ChildTask::new(shared.clone(), child.clone(), name, start, future);
+        let child = Rc::new(ChildShared::new(name.map(Rc::from)));
+        let task = ChildTask::new(shared.clone(), child.clone(), start, future);
         // The runtime task is detached: the nursery reaches its children
         // through its scope node (and aborts them with it if dropped).
         drop(scope::spawn_in(node, name, task)?);
@@ -231,13 +231,12 @@ impl Nursery {
         if shared.scope.id().is_none() || shared.closed.get() {
             return Err(crate::StartError::Closed);
         }
-        let child = Rc::new(ChildShared::new());
+        let child = Rc::new(ChildShared::new(None));
         let hook = Rc::new(StartShared::new(shared.clone(), child.clone()));
         let future = body(TaskStatus::new(hook.clone()));
         let task = ChildTask::new(
             shared.clone(),
             child,
-            None,
             Some(hook.clone() as Rc<dyn StartHook>),
             future,
         );

@@ -67,6 +67,7 @@ pin_project! {
 }
 
 impl<C: CellRef, F> Scoped<C, F> {
+    #[inline]
     pub(crate) fn new(cell: C, inner: F) -> Self {
         Scoped {
             region: Region::new(cell, NodeKind::Scope, inner),
@@ -74,6 +75,7 @@ impl<C: CellRef, F> Scoped<C, F> {
     }
 
     /// A timeout: no node unless its future suspends.
+    #[inline]
     pub(crate) fn lazy(cell: C, inner: F) -> Self {
         Scoped {
             region: Region::lazy(cell, NodeKind::Scope, inner),

@@ -3,12 +3,15 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arbor_runtime::scope::ScopeCell;
 use arbor_runtime::time::Instant;
+use pin_project_lite::pin_project;
 
-use crate::scoped::Scoped;
+use crate::scoped::{Cancelled, Scoped};
 
 /// `fail_after`/`fail_at`: the deadline passed before the future finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,17 +26,54 @@ impl fmt::Display for Elapsed {
 impl std::error::Error for Elapsed {}
 
 /// A relative timeout: lazy, no node unless the future suspends.
+#[inline]
 fn after<F: Future>(timeout: Duration, future: F) -> Scoped<ScopeCell, F> {
-    let cell = ScopeCell::new();
-    cell.set_timeout(timeout);
-    Scoped::lazy(cell, future)
+    Scoped::lazy(ScopeCell::with_timeout(timeout), future)
 }
 
 /// An absolute deadline: entered at once (a past one cancels on entry).
+#[inline]
 fn at<F: Future>(deadline: Instant, future: F) -> Scoped<ScopeCell, F> {
     let cell = ScopeCell::new();
     cell.set_deadline(Some(deadline));
     Scoped::new(cell, future)
+}
+
+pin_project! {
+    /// The future of [`move_on_after`] and [`move_on_at`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct MoveOn<F> {
+        #[pin]
+        scoped: Scoped<ScopeCell, F>,
+    }
+}
+
+impl<F: Future> Future for MoveOn<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().scoped.poll(cx).map(Result::ok)
+    }
+}
+
+pin_project! {
+    /// The future of [`fail_after`] and [`fail_at`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FailAfter<F> {
+        #[pin]
+        scoped: Scoped<ScopeCell, F>,
+    }
+}
+
+impl<F: Future> Future for FailAfter<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .scoped
+            .poll(cx)
+            .map(|r| r.map_err(|_: Cancelled| Elapsed(())))
+    }
 }
 
 /// Run `future` for at most `timeout`: `Some(output)`, or `None` when the
@@ -54,16 +94,21 @@ fn at<F: Future>(deadline: Instant, future: F) -> Scoped<ScopeCell, F> {
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
-pub async fn move_on_after<F: Future>(timeout: Duration, future: F) -> Option<F::Output> {
-    after(timeout, future).await.ok()
+#[inline]
+pub fn move_on_after<F: Future>(timeout: Duration, future: F) -> MoveOn<F> {
+    MoveOn {
+        scoped: after(timeout, future),
+    }
 }
 
 /// Run `future` until `deadline`: `Some(output)` or `None`.
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
-pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
-    at(deadline, future).await.ok()
+pub fn move_on_at<F: Future>(deadline: Instant, future: F) -> MoveOn<F> {
+    MoveOn {
+        scoped: at(deadline, future),
+    }
 }
 
 /// Run `future` for at most `timeout`, failing with [`Elapsed`] when its
@@ -72,16 +117,21 @@ pub async fn move_on_at<F: Future>(deadline: Instant, future: F) -> Option<F::Ou
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
-pub async fn fail_after<F: Future>(timeout: Duration, future: F) -> Result<F::Output, Elapsed> {
-    after(timeout, future).await.map_err(|_| Elapsed(()))
+#[inline]
+pub fn fail_after<F: Future>(timeout: Duration, future: F) -> FailAfter<F> {
+    FailAfter {
+        scoped: after(timeout, future),
+    }
 }
 
 /// Run `future` until `deadline`, failing with [`Elapsed`].
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
-pub async fn fail_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
-    at(deadline, future).await.map_err(|_| Elapsed(()))
+pub fn fail_at<F: Future>(deadline: Instant, future: F) -> FailAfter<F> {
+    FailAfter {
+        scoped: at(deadline, future),
+    }
 }
 
 /// Run `future` shielded from the cancellation of enclosing scopes: it runs

@@ -1,16 +1,17 @@
 //! Lazy regions: timeouts whose node is made only if something needs it.
 //!
 //! A lazy [`Region`](crate::scope::Region) polls its code with an entry on
-//! this stack instead of a node. The stack belongs to the task poll in
-//! progress (it is empty between polls, and set aside while another
-//! task's future is dropped inside this poll); entries are pushed and
-//! popped in LIFO order by `poll_provisional`, also on unwind.
+//! this stack instead of a node, at every poll until it has a node (while
+//! suspended it keeps only its deadline and a timer entry: see the region
+//! docs). The stack belongs to the task poll in progress (it is empty
+//! between polls, and set aside while another task's future is dropped
+//! inside this poll); entries are pushed and popped in LIFO order by
+//! `poll_provisional`, also on unwind.
 //!
-//! An entry gets its node when the code suspends, or earlier when
-//! something inside needs the current node (a nested region that is not
-//! lazy, `cancelled()`, `current_effective_deadline()`, a dump):
-//! `materialize` then makes the nodes of every entry that has none yet,
-//! outermost first. `made` counts the entries at the bottom of the stack
+//! An entry gets its node when something inside needs the current node (a
+//! nested region that is not lazy, `cancelled()`,
+//! `current_effective_deadline()`, a dump): `materialize` then makes the
+//! nodes of every entry that has none yet, outermost first. `made` counts the entries at the bottom of the stack
 //! that have their node, so a stack of *n* nested timeouts that suspends
 //! makes its *n* nodes in one pass, and each level finds its own already
 //! made: O(n) for the whole stack, where scanning it from each level would
@@ -20,11 +21,9 @@
 //! the entry is pushed (see `Core::poll_now` for the clock reading it
 //! uses), not when the node is made.
 
-use std::task::Poll;
-use std::time::Duration;
 
 use super::Core;
-use crate::scope::tree::{NodeOptions, Owner};
+use crate::scope::tree::NodeOptions;
 use crate::scope::{NodeKind, ScopeId};
 use crate::slab::Key;
 use crate::time::Instant;
@@ -34,11 +33,12 @@ use crate::time::Instant;
 const PARENT_BELOW: u32 = u32::MAX - 1;
 
 struct Provisional {
-    kind: NodeKind,
     deadline: Instant,
+    /// The earliest deadline of this entry and every entry below it.
+    cover: Instant,
     /// The current node at entry, or [`PARENT_BELOW`].
     parent: u32,
-    owner: Owner,
+    kind: NodeKind,
     node: Option<Key>,
 }
 
@@ -56,32 +56,44 @@ impl ProvisionalStack {
     }
 }
 
+/// What `poll_provisional` learned besides the poll.
+pub(crate) struct Provisioned {
+    /// The region's node, if something inside needed one.
+    pub(crate) node: Option<ScopeId>,
+    /// An enclosing lazy region of this poll has a deadline no later than
+    /// this one's: its timer (or its own cover's) fires first and drops
+    /// this region with it, so this one needs no timer of its own.
+    pub(crate) covered: bool,
+}
+
 impl Core {
     /// Poll `f` (a lazy region's code) with a provisional entry for the
-    /// region. Returns the poll and the region's node: made if the code
-    /// suspended, or if something inside needed it (the caller then closes
-    /// it on `Ready`).
+    /// region, whose deadline is `deadline`.
     pub(crate) fn poll_provisional<T>(
         &self,
         kind: NodeKind,
-        timeout: Duration,
-        f: impl FnOnce() -> Poll<T>,
-    ) -> (Poll<T>, Option<ScopeId>) {
-        let deadline = self.poll_now() + timeout;
-        let owner = self.current_owner();
+        deadline: Instant,
+        f: impl FnOnce() -> T,
+    ) -> (T, Provisioned) {
         let outer_node = self.current_node.get();
         let depth = {
             let mut stack = self.provisional.borrow_mut();
-            let parent = if stack.made < stack.entries.len() {
-                PARENT_BELOW
-            } else {
-                outer_node
+            let (parent, cover) = match stack.entries.last() {
+                Some(below) => {
+                    let parent = if stack.made < stack.entries.len() {
+                        PARENT_BELOW
+                    } else {
+                        outer_node
+                    };
+                    (parent, below.cover.min(deadline))
+                }
+                None => (outer_node, deadline),
             };
             stack.entries.push(Provisional {
-                kind,
                 deadline,
+                cover,
                 parent,
-                owner,
+                kind,
                 node: None,
             });
             stack.entries.len() - 1
@@ -93,33 +105,34 @@ impl Core {
         };
         let poll = f();
         std::mem::forget(pop);
-        if poll.is_pending() {
-            self.materialize();
-        }
-        let node = self.pop_provisional(depth, outer_node);
-        (poll, node.map(|key| ScopeId::new(self.key, key)))
+        let (node, covered) = self.pop_provisional(depth, outer_node);
+        let node = node.map(|key| ScopeId::new(self.key, key));
+        (poll, Provisioned { node, covered })
     }
 
     /// Pop entry `depth` (the top) and make the current node what it was
     /// around the entry: the node of the entry below if it has one by now,
-    /// else the node current at entry.
-    fn pop_provisional(&self, depth: usize, outer_node: u32) -> Option<Key> {
+    /// else the node current at entry. Returns the entry's node and
+    /// whether the entries below cover its deadline.
+    fn pop_provisional(&self, depth: usize, outer_node: u32) -> (Option<Key>, bool) {
         let mut stack = self.provisional.borrow_mut();
-        debug_assert_eq!(
-            stack.entries.len(),
-            depth + 1,
-            "provisional regions leave in LIFO order"
-        );
-        let entry = stack.entries.pop()?;
+        debug_assert_eq!(stack.entries.len(), depth + 1, "provisional regions leave in LIFO order");
+        let Some(entry) = stack.entries.pop() else {
+            return (None, false);
+        };
         stack.made = stack.made.min(stack.entries.len());
-        let current = match stack.entries.last() {
-            Some(below) if entry.parent == PARENT_BELOW => {
-                below.node.map_or(outer_node, |k| k.index)
+        let (current, covered) = match stack.entries.last() {
+            Some(below) => {
+                let current = match (entry.parent, below.node) {
+                    (PARENT_BELOW, Some(node)) => node.index,
+                    _ => outer_node,
+                };
+                (current, below.cover <= entry.deadline)
             }
-            _ => outer_node,
+            None => (outer_node, false),
         };
         self.current_node.set(current);
-        entry.node
+        (entry.node, covered)
     }
 
     /// Make the node of every provisional entry that has none, outermost
@@ -129,6 +142,7 @@ impl Core {
         if stack.made == stack.entries.len() {
             return;
         }
+        let owner = self.current_owner();
         let mut scopes = self.scopes.borrow_mut();
         let mut parent_below = None;
         for i in stack.made..stack.entries.len() {
@@ -144,7 +158,7 @@ impl Core {
                 deadline: Some(e.deadline),
                 ..NodeOptions::default()
             };
-            let key = scopes.create(parent, e.owner, e.kind, opts);
+            let key = scopes.create(parent, owner, e.kind, opts);
             stack.entries[i].node = Some(key);
             self.current_node.set(key.index);
         }
@@ -172,7 +186,7 @@ struct PopOnUnwind<'a> {
 
 impl Drop for PopOnUnwind<'_> {
     fn drop(&mut self) {
-        if let Some(key) = self.core.pop_provisional(self.depth, self.outer_node) {
+        if let (Some(key), _) = self.core.pop_provisional(self.depth, self.outer_node) {
             self.core.close_node_of_panicked(key);
         }
     }

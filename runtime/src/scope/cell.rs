@@ -25,7 +25,7 @@
 //! at entry), whether the scope caught its cancellation, and the text of an
 //! explicit cancel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -78,7 +78,7 @@ pub struct ScopeCell {
     /// A deadline relative to entry, until entry resolves it.
     timeout: Cell<Option<Duration>>,
     caught: Cell<bool>,
-    text: RefCell<Option<Box<str>>>,
+    text: Cell<Option<Box<str>>>,
 }
 
 impl Default for ScopeCell {
@@ -93,28 +93,45 @@ impl Default for ScopeCell {
 pub trait CellRef {
     /// The cell.
     fn cell(&self) -> &ScopeCell;
+
+    /// A name for the region in dumps (a nursery child's).
+    fn name(&self) -> Option<Rc<str>> {
+        None
+    }
 }
 
 impl CellRef for ScopeCell {
+    #[inline]
     fn cell(&self) -> &ScopeCell {
         self
     }
 }
 
 impl<T: CellRef + ?Sized> CellRef for Rc<T> {
+    #[inline]
     fn cell(&self) -> &ScopeCell {
         (**self).cell()
+    }
+
+    fn name(&self) -> Option<Rc<str>> {
+        (**self).name()
     }
 }
 
 impl<T: CellRef + ?Sized> CellRef for &T {
+    #[inline]
     fn cell(&self) -> &ScopeCell {
         (**self).cell()
+    }
+
+    fn name(&self) -> Option<Rc<str>> {
+        (**self).name()
     }
 }
 
 impl ScopeCell {
     /// A scope with no deadline, no shield, not cancelled.
+    #[inline]
     pub const fn new() -> Self {
         ScopeCell {
             status: Cell::new(Status::Idle),
@@ -124,12 +141,34 @@ impl ScopeCell {
             shield: Cell::new(false),
             timeout: Cell::new(None),
             caught: Cell::new(false),
-            text: RefCell::new(None),
+            text: Cell::new(None),
         }
     }
 
-    pub(crate) fn status(&self) -> Status {
-        self.status.get()
+    /// Can a region of this cell be entered lazily: not entered yet, a
+    /// non-zero relative timeout and nothing else set?
+    #[inline]
+    pub(crate) fn lazy_ok(&self) -> bool {
+        self.status.get() == Status::Idle
+            && self.timeout.get().is_some_and(|t| !t.is_zero())
+            && !self.shield.get()
+            && self.deadline.get().is_none()
+            && self.cancel.get().is_none()
+    }
+
+    /// A cell with only a relative timeout: a timeout's, made in one go.
+    #[inline]
+    pub const fn with_timeout(timeout: Duration) -> Self {
+        ScopeCell {
+            status: Cell::new(Status::Idle),
+            claimed: Cell::new(false),
+            cancel: Cell::new(None),
+            deadline: Cell::new(None),
+            shield: Cell::new(false),
+            timeout: Cell::new(Some(timeout)),
+            caught: Cell::new(false),
+            text: Cell::new(None),
+        }
     }
 
     /// Reserve the cell for the one region that will run it: `false` if it
@@ -188,15 +227,18 @@ impl ScopeCell {
     /// [`cancel`](Self::cancel) with [`CancelReason::Explicit`], recording
     /// `text` (the first text given wins).
     pub fn cancel_with_text(&self, text: impl Into<String>) {
-        if self.text.borrow().is_none() {
-            *self.text.borrow_mut() = Some(text.into().into_boxed_str());
-        }
+        let old = self.text.take();
+        self.text
+            .set(Some(old.unwrap_or_else(|| text.into().into_boxed_str())));
         self.cancel(CancelReason::Explicit);
     }
 
     /// The text given to [`cancel_with_text`](Self::cancel_with_text).
     pub fn text(&self) -> Option<String> {
-        self.text.borrow().as_deref().map(String::from)
+        let text = self.text.take();
+        let copy = text.as_deref().map(String::from);
+        self.text.set(text);
+        copy
     }
 
     /// Why the scope's own cancel was called, if it was. A deadline that

@@ -35,12 +35,18 @@
 //! outward.
 //!
 //! **Lazy entry.** A region made with [`Region::lazy`] (a timeout: no
-//! handle can reach its cell, no shield) creates no node at its first
-//! poll: it records itself on the runtime's provisional stack and polls
-//! its code in its parent's node. If the code completes, nothing was made;
-//! if it suspends (or anything inside needs the current node), the node is
-//! made then, with the deadline counted from entry. A nested timeout so
-//! costs a push and a pop until something suspends.
+//! handle can reach its cell, no shield) makes no node unless something
+//! inside needs one (a nested region that is not lazy, `cancelled()`, the
+//! effective deadline, a dump). At each poll it records itself on the
+//! runtime's provisional stack and polls its code in its parent's node; if
+//! the code suspends, the region keeps only its deadline (counted from
+//! entry) and a timer entry that wakes the task: when that entry has fired
+//! the deadline has passed, and the next poll drops the code as a node's
+//! cancellation would. Nothing inside can tell the difference: code in a
+//! region whose deadline passed is never polled again, and whatever needs
+//! the node gets it made, with the deadline. So a suspended timeout costs a
+//! timer entry and, per poll, a push and a pop, like a timeout in tokio;
+//! one that completes without suspending costs the push and pop only.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,10 +54,12 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::cell::{CellRef, Status};
+use super::cell::CellRef;
 use super::{CancelReason, NodeKind, ScopeId};
 use crate::context;
 use crate::executor::Core;
+use crate::time::Instant;
+use crate::time::wheel::TimerKey;
 
 /// What one [`Region::poll_inner`] did.
 #[must_use]
@@ -74,6 +82,14 @@ pub enum Step<T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Unentered,
+    /// A lazy region suspended without a node: its deadline, and the timer
+    /// entry (with the task's waker) that fires at it, or none while an
+    /// enclosing lazy region's deadline is no later (it drops us first).
+    Light {
+        deadline: Instant,
+        timer: Option<TimerKey>,
+        runtime: u32,
+    },
     In(ScopeId),
     Closed,
 }
@@ -85,6 +101,7 @@ pin_project! {
     /// first suspension, and closes the scope when closed or dropped. See
     /// the module docs for the rules; [`ScopeCell`](super::ScopeCell) has
     /// an example.
+    #[project = RegionProj]
     pub struct Region<C: CellRef, F> {
         // Declared first: dropped before the region closes, so scopes
         // nested in the code close before this one.
@@ -92,7 +109,6 @@ pin_project! {
         inner: Option<F>,
         cell: C,
         kind: NodeKind,
-        name: Option<std::rc::Rc<str>>,
         lazy: bool,
         polled: bool,
         phase: Phase,
@@ -102,15 +118,25 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.inner.set(None);
-            if let Phase::In(id) = std::mem::replace(this.phase, Phase::Closed) {
+            match std::mem::replace(this.phase, Phase::Closed) {
                 // Dropped from outside (or the task is aborted): a nursery's
                 // children go with it.
-                with_region_core(id, |core| {
-                    if *this.kind == NodeKind::Nursery {
-                        core.abort_tasks_in(id.index());
-                    }
-                    core.close_region(id, this.cell.cell());
-                });
+                Phase::In(id) => {
+                    with_region_core(id, |core| {
+                        if *this.kind == NodeKind::Nursery {
+                            core.abort_tasks_in(id.index());
+                        }
+                        core.close_region(id, this.cell.cell());
+                    });
+                }
+                Phase::Light {
+                    timer: Some(timer),
+                    runtime,
+                    ..
+                } => {
+                    context::with_runtime(runtime, |core| core.timers.borrow_mut().remove(timer));
+                }
+                Phase::Light { timer: None, .. } | Phase::Unentered | Phase::Closed => {}
             }
         }
     }
@@ -123,12 +149,12 @@ fn with_region_core<R>(id: ScopeId, f: impl FnOnce(&Core) -> R) -> Option<R> {
 impl<C: CellRef, F> Region<C, F> {
     /// A region of `kind` around `inner`, entered (a node made) at its
     /// first poll.
+    #[inline]
     pub fn new(cell: C, kind: NodeKind, inner: F) -> Self {
         Region {
             inner: Some(inner),
             cell,
             kind,
-            name: None,
             lazy: false,
             polled: false,
             phase: Phase::Unentered,
@@ -142,22 +168,17 @@ impl<C: CellRef, F> Region<C, F> {
     /// its deadline is still ahead at entry, so its code would see no
     /// cancellation yet with a node either. Any other is entered as by
     /// [`Region::new`] (a zero timeout is cancelled at entry).
+    #[inline]
     pub fn lazy(cell: C, kind: NodeKind, inner: F) -> Self {
-        let c = cell.cell();
-        let lazy = c.status() == Status::Idle
-            && c.timeout().is_some_and(|t| !t.is_zero())
-            && !c.shield()
-            && c.deadline().is_none()
-            && c.cancel_called().is_none();
-        let mut region = Region::new(cell, kind, inner);
-        region.lazy = lazy;
-        region
-    }
-
-    /// Name the region, for dumps.
-    pub fn named(mut self, name: Option<std::rc::Rc<str>>) -> Self {
-        self.name = name;
-        self
+        let lazy = cell.cell().lazy_ok();
+        Region {
+            inner: Some(inner),
+            cell,
+            kind,
+            lazy,
+            polled: false,
+            phase: Phase::Unentered,
+        }
     }
 
     /// The scope's cell.
@@ -181,10 +202,10 @@ impl<C: CellRef, F> Region<C, F> {
         let this = self.project();
         match *this.phase {
             Phase::In(id) => Some(id),
-            Phase::Closed => None,
+            Phase::Closed | Phase::Light { .. } => None,
             Phase::Unentered => {
                 let id = context::expect("entering an arbor scope", |core| {
-                    core.enter_region(this.cell.cell(), *this.kind, this.name.clone())
+                    core.enter_region(this.cell.cell(), *this.kind, this.cell.name())
                 });
                 *this.phase = Phase::In(id);
                 Some(id)
@@ -203,10 +224,18 @@ impl<C: CellRef, F> Region<C, F> {
     pub fn close(self: Pin<&mut Self>) {
         let mut this = self.project();
         this.inner.set(None);
-        if let Phase::In(id) = std::mem::replace(this.phase, Phase::Closed) {
-            with_region_core(id, |core| core.close_region(id, this.cell.cell()));
-        } else {
-            *this.phase = Phase::Closed;
+        match std::mem::replace(this.phase, Phase::Closed) {
+            Phase::In(id) => {
+                with_region_core(id, |core| core.close_region(id, this.cell.cell()));
+            }
+            Phase::Light {
+                timer: Some(timer),
+                runtime,
+                ..
+            } => {
+                context::with_runtime(runtime, |core| core.timers.borrow_mut().remove(timer));
+            }
+            Phase::Light { timer: None, .. } | Phase::Unentered | Phase::Closed => {}
         }
     }
 }
@@ -220,92 +249,228 @@ impl<C: CellRef, F: Future> Region<C, F> {
     /// consistent and can still be closed or dropped).
     #[track_caller]
     pub fn poll_inner(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Step<F::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if this.inner.is_none() {
             return Step::Pending;
         }
-        context::expect("polling an arbor scope", |core| {
-            let cell = this.cell.cell();
-            let id = match *this.phase {
-                Phase::In(id) => {
-                    assert_eq!(
-                        id.runtime, core.key,
-                        "an arbor scope was polled in a runtime other than the one it was entered in"
-                    );
-                    id
+        // Only polling and dropping the code depend on its type; the rest
+        // (`drive`) is one copy however many region types a program nests,
+        // which keeps deep nests of timeouts small in the instruction cache.
+        let mut inner = this.inner;
+        let mut output = None;
+        let mut code = |act: Act<'_, '_>| match act {
+            Act::Poll(cx) => match inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
+                Some(Poll::Ready(value)) => {
+                    output = Some(value);
+                    true
                 }
-                Phase::Closed => return Step::Pending,
-                Phase::Unentered if *this.lazy => {
-                    *this.polled = true;
-                    let inner = this.inner.as_mut().as_pin_mut().expect("checked above");
-                    let timeout = cell.timeout().unwrap_or_default();
-                    match core.poll_provisional(*this.kind, timeout, || inner.poll(cx)) {
-                        (Poll::Ready(output), node) => {
-                            if let Some(id) = node {
-                                // Something inside needed the node: close it.
-                                cell.entered(id);
-                                core.close_region(id, cell);
-                            }
-                            *this.phase = Phase::Closed;
-                            return Step::Ready(output);
-                        }
-                        (Poll::Pending, node) => {
-                            let id = node.expect("a suspended provisional scope has a node");
-                            cell.entered(id);
-                            *this.phase = Phase::In(id);
-                            core.set_region_waker(id.key, cx.waker());
-                            return decide_after_pending(core, this.inner, cell, id);
-                        }
-                    }
-                }
-                Phase::Unentered => {
-                    let id = core.enter_region(cell, *this.kind, this.name.clone());
-                    *this.phase = Phase::In(id);
-                    id
-                }
-            };
-            core.set_region_waker(id.key, cx.waker());
-            if *this.polled && core.region_must_drop(id.key) {
-                return drop_and_report(core, this.inner, cell, id);
+                _ => false,
+            },
+            Act::Drop => {
+                inner.set(None);
+                false
             }
-            *this.polled = true;
-            let inner = this.inner.as_mut().as_pin_mut().expect("checked above");
-            match core.poll_in_region(id.key, || inner.poll(cx)) {
-                Poll::Ready(output) => Step::Ready(output),
-                Poll::Pending => decide_after_pending(core, this.inner, cell, id),
-            }
-        })
+        };
+        let state = Drive {
+            cell: this.cell.cell(),
+            name: &|| this.cell.name(),
+            kind: *this.kind,
+            lazy: *this.lazy,
+            polled: this.polled,
+            phase: this.phase,
+        };
+        match drive(state, &mut code, cx) {
+            Raw::Ready => Step::Ready(output.take().expect("the code completed")),
+            Raw::Pending => Step::Pending,
+            Raw::Caught(reason) => Step::Caught(reason),
+            Raw::Dropped => Step::Dropped,
+        }
     }
 }
 
-fn decide_after_pending<F: Future>(
+/// What `drive` asks of the code.
+enum Act<'a, 'b> {
+    /// Poll it; true if it completed (its output is kept by the caller).
+    Poll(&'a mut Context<'b>),
+    /// Drop it.
+    Drop,
+}
+
+type Code<'c> = dyn FnMut(Act<'_, '_>) -> bool + 'c;
+
+/// [`Step`] without the output.
+enum Raw {
+    Ready,
+    Pending,
+    Caught(CancelReason),
+    Dropped,
+}
+
+/// The region's state, borrowed for one poll.
+struct Drive<'a> {
+    cell: &'a super::ScopeCell,
+    name: &'a dyn Fn() -> Option<std::rc::Rc<str>>,
+    kind: NodeKind,
+    lazy: bool,
+    polled: &'a mut bool,
+    phase: &'a mut Phase,
+}
+
+/// One poll of a region whose code is still there: the whole decision.
+#[track_caller]
+fn drive(state: Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
+    context::expect("polling an arbor scope", |core| {
+        let cell = state.cell;
+        let id = match *state.phase {
+            Phase::In(id) => {
+                assert_eq!(
+                    id.runtime, core.key,
+                    "an arbor scope was polled in a runtime other than the one it was entered in"
+                );
+                id
+            }
+            Phase::Closed => return Raw::Pending,
+            Phase::Unentered if state.lazy => {
+                let timeout = cell.timeout().unwrap_or_default();
+                let deadline = core.poll_now() + timeout;
+                return poll_light(core, state, code, deadline, None, cx);
+            }
+            Phase::Light {
+                deadline,
+                timer,
+                runtime,
+            } => {
+                assert_eq!(
+                    runtime, core.key,
+                    "an arbor scope was polled in a runtime other than the one it was entered in"
+                );
+                if let Some(timer) = timer
+                    && core.timers.borrow().is_fired(timer)
+                {
+                    // The deadline passed: drop, as a node would.
+                    core.timers.borrow_mut().remove(timer);
+                    *state.phase = Phase::Closed;
+                    code(Act::Drop);
+                    cell.exited(Some(CancelReason::Deadline), Some(deadline), false);
+                    if core.current_cancelled() {
+                        // An enclosing cancellation is visible too.
+                        return Raw::Dropped;
+                    }
+                    cell.set_caught();
+                    return Raw::Caught(CancelReason::Deadline);
+                }
+                return poll_light(core, state, code, deadline, timer, cx);
+            }
+            Phase::Unentered => {
+                let id = core.enter_region(cell, state.kind, (state.name)());
+                *state.phase = Phase::In(id);
+                id
+            }
+        };
+        core.set_region_waker(id.key, cx.waker());
+        if *state.polled && core.region_must_drop(id.key) {
+            return drop_and_report(core, code, cell, id);
+        }
+        *state.polled = true;
+        if core.poll_in_region(id.key, || code(Act::Poll(cx))) {
+            Raw::Ready
+        } else {
+            decide_after_pending(core, code, cell, id)
+        }
+    })
+}
+
+/// Poll a lazy region's code with a provisional entry: it stays light
+/// (no node; a timer entry unless an enclosing lazy region covers its
+/// deadline) unless something inside made its node.
+fn poll_light(
     core: &Core,
-    inner: Pin<&mut Option<F>>,
+    state: Drive<'_>,
+    code: &mut Code<'_>,
+    deadline: Instant,
+    timer: Option<TimerKey>,
+    cx: &mut Context<'_>,
+) -> Raw {
+    *state.polled = true;
+    let cell = state.cell;
+    let (ready, got) = core.poll_provisional(state.kind, deadline, || code(Act::Poll(cx)));
+    match (ready, got.node) {
+        (true, node) => {
+            if let Some(timer) = timer {
+                core.timers.borrow_mut().remove(timer);
+            }
+            if let Some(id) = node {
+                // Something inside needed the node: close it.
+                cell.entered(id);
+                core.close_region(id, cell);
+            }
+            *state.phase = Phase::Closed;
+            Raw::Ready
+        }
+        (false, Some(id)) => {
+            // From now on a node region: the node arms its own timer.
+            if let Some(timer) = timer {
+                core.timers.borrow_mut().remove(timer);
+            }
+            cell.entered(id);
+            *state.phase = Phase::In(id);
+            core.set_region_waker(id.key, cx.waker());
+            decide_after_pending(core, code, cell, id)
+        }
+        (false, None) => {
+            let timer = match (timer, got.covered) {
+                (Some(timer), false) => {
+                    core.timers.borrow_mut().set_waker(timer, cx.waker());
+                    Some(timer)
+                }
+                (Some(timer), true) => {
+                    core.timers.borrow_mut().remove(timer);
+                    None
+                }
+                (None, false) => {
+                    let tick = core.clock.tick_for(deadline);
+                    Some(core.timers.borrow_mut().insert(tick, cx.waker().clone()))
+                }
+                (None, true) => None,
+            };
+            *state.phase = Phase::Light {
+                deadline,
+                timer,
+                runtime: core.key,
+            };
+            Raw::Pending
+        }
+    }
+}
+
+fn decide_after_pending(
+    core: &Core,
+    code: &mut Code<'_>,
     cell: &super::ScopeCell,
     id: ScopeId,
-) -> Step<F::Output> {
+) -> Raw {
     if core.region_must_drop(id.key) {
-        drop_and_report(core, inner, cell, id)
+        drop_and_report(core, code, cell, id)
     } else {
         core.arm_node(id.key);
-        Step::Pending
+        Raw::Pending
     }
 }
 
 /// Drop the code (its destructors run with no borrow held), then decide
 /// who catches: see the module docs.
-fn drop_and_report<F: Future>(
+fn drop_and_report(
     core: &Core,
-    mut inner: Pin<&mut Option<F>>,
+    code: &mut Code<'_>,
     cell: &super::ScopeCell,
     id: ScopeId,
-) -> Step<F::Output> {
-    inner.set(None);
+) -> Raw {
+    code(Act::Drop);
     match core.region_caught(id.key) {
         Some(reason) => {
             cell.set_caught();
-            Step::Caught(reason)
+            Raw::Caught(reason)
         }
-        None => Step::Dropped,
+        None => Raw::Dropped,
     }
 }

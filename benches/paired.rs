@@ -1,0 +1,348 @@
+//! Paired, interleaved comparison of arbor and tokio (current_thread, with
+//! a `LocalSet`, as its users set it up) on the structured-concurrency
+//! workloads: each round runs every runtime once, alternating which goes
+//! first, on a fresh runtime built outside the timed part; the report is
+//! the median time per runtime and the median of the per-round ratios
+//! arbor / tokio (below 1: arbor faster). Pairing runs from the same
+//! moment cancels most of this shared machine's drift, which criterion's
+//! separate groups do not.
+//!
+//! ```text
+//! cargo bench --bench paired                      # every workload, 31 rounds
+//! cargo bench --bench paired -- nested_timeouts   # workloads whose name contains it
+//! ROUNDS=101 cargo bench --bench paired
+//! ```
+
+use std::cell::Cell;
+use std::future::{Future, pending, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const SEC: Duration = Duration::from_secs(1);
+const TIMEOUTS: usize = 100_000;
+const CHILDREN: usize = 10_000;
+const NESTED_LEVELS: usize = 100_000;
+
+type Boxed = Pin<Box<dyn Future<Output = ()>>>;
+
+/// One runtime's side of a workload: build (untimed), then run (timed).
+type Run = fn() -> Duration;
+
+struct Workload {
+    name: &'static str,
+    arbor: Run,
+    tokio: Run,
+}
+
+fn arbor_rt() -> arbor::Runtime {
+    arbor::Runtime::new().expect("arbor runtime")
+}
+
+fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    (rt, tokio::task::LocalSet::new())
+}
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn arbor_timeout_overhead() -> Duration {
+    let rt = arbor_rt();
+    timed(|| {
+        rt.block_on(async {
+            let mut sum = 0;
+            for i in 0..TIMEOUTS {
+                sum += arbor::move_on_after(SEC, ready(i)).await.expect("ready");
+            }
+            std::hint::black_box(sum);
+        })
+    })
+}
+
+fn tokio_timeout_overhead() -> Duration {
+    let (rt, local) = tokio_rt();
+    timed(|| {
+        local.block_on(&rt, async {
+            let mut sum = 0;
+            for i in 0..TIMEOUTS {
+                sum += tokio::time::timeout(SEC, ready(i)).await.expect("ready");
+            }
+            std::hint::black_box(sum);
+        })
+    })
+}
+
+/// Ten nested timeouts around a yield, written out: no allocation.
+macro_rules! nest10 {
+    ($timeout:path, $inner:expr) => {
+        async {
+            $timeout(SEC, async {
+                $timeout(SEC, async {
+                    $timeout(SEC, async {
+                        $timeout(SEC, async {
+                            $timeout(SEC, async {
+                                $timeout(SEC, async {
+                                    $timeout(SEC, async {
+                                        $timeout(SEC, async {
+                                            $timeout(SEC, async {
+                                                $timeout(SEC, $inner).await.expect("in time")
+                                            })
+                                            .await
+                                            .expect("in time")
+                                        })
+                                        .await
+                                        .expect("in time")
+                                    })
+                                    .await
+                                    .expect("in time")
+                                })
+                                .await
+                                .expect("in time")
+                            })
+                            .await
+                            .expect("in time")
+                        })
+                        .await
+                        .expect("in time")
+                    })
+                    .await
+                    .expect("in time")
+                })
+                .await
+                .expect("in time")
+            })
+            .await
+            .expect("in time")
+        }
+    };
+}
+
+fn arbor_nested10() -> Duration {
+    let rt = arbor_rt();
+    timed(|| {
+        rt.block_on(async {
+            for _ in 0..NESTED_LEVELS / 10 {
+                nest10!(arbor::fail_after, arbor::yield_now()).await;
+            }
+        })
+    })
+}
+
+fn tokio_nested10() -> Duration {
+    let (rt, local) = tokio_rt();
+    timed(|| {
+        local.block_on(&rt, async {
+            for _ in 0..NESTED_LEVELS / 10 {
+                nest10!(tokio::time::timeout, tokio::task::yield_now()).await;
+            }
+        })
+    })
+}
+
+fn arbor_nested(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(arbor::yield_now());
+    }
+    let inner = arbor_nested(depth - 1);
+    Box::pin(async move { arbor::fail_after(SEC, inner).await.expect("in time") })
+}
+
+fn tokio_nested(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(tokio::task::yield_now());
+    }
+    let inner = tokio_nested(depth - 1);
+    Box::pin(async move { tokio::time::timeout(SEC, inner).await.expect("in time") })
+}
+
+fn arbor_nested_boxed(depth: usize) -> Duration {
+    let rt = arbor_rt();
+    timed(|| {
+        rt.block_on(async {
+            for _ in 0..NESTED_LEVELS / depth {
+                arbor_nested(depth).await;
+            }
+        })
+    })
+}
+
+fn tokio_nested_boxed(depth: usize) -> Duration {
+    let (rt, local) = tokio_rt();
+    timed(|| {
+        local.block_on(&rt, async {
+            for _ in 0..NESTED_LEVELS / depth {
+                tokio_nested(depth).await;
+            }
+        })
+    })
+}
+
+fn arbor_nursery_spawn_join() -> Duration {
+    let rt = arbor_rt();
+    timed(|| {
+        rt.block_on(arbor::nursery(async |n| {
+            for _ in 0..CHILDREN {
+                drop(n.spawn(async {}));
+            }
+        }))
+        .expect("nursery");
+    })
+}
+
+fn tokio_nursery_spawn_join() -> Duration {
+    let (rt, local) = tokio_rt();
+    timed(|| {
+        local.block_on(&rt, async {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..CHILDREN {
+                set.spawn_local(async {});
+            }
+            while let Some(r) = set.join_next().await {
+                r.expect("child");
+            }
+        })
+    })
+}
+
+/// Only the cancellation is timed: from `cancel` until every child is gone.
+fn arbor_cancel_fanout() -> Duration {
+    let rt = arbor_rt();
+    let started = Rc::new(Cell::new(None));
+    let s = started.clone();
+    let out = rt.block_on(arbor::nursery(async move |n| {
+        for _ in 0..CHILDREN {
+            drop(n.spawn(pending::<()>()));
+        }
+        arbor::yield_now().await; // every child parked
+        s.set(Some(Instant::now()));
+        n.cancel_scope().cancel();
+        arbor::checkpoint().await;
+    }));
+    let elapsed = started.get().expect("cancelled").elapsed();
+    assert!(out.is_err());
+    elapsed
+}
+
+fn tokio_cancel_fanout() -> Duration {
+    let (rt, local) = tokio_rt();
+    local.block_on(&rt, async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..CHILDREN {
+            set.spawn_local(pending::<()>());
+        }
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        set.abort_all();
+        while let Some(r) = set.join_next().await {
+            assert!(r.unwrap_err().is_cancelled());
+        }
+        start.elapsed()
+    })
+}
+
+fn workloads() -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "timeout_overhead",
+            arbor: arbor_timeout_overhead,
+            tokio: tokio_timeout_overhead,
+        },
+        Workload {
+            name: "nested_timeouts/10",
+            arbor: arbor_nested10,
+            tokio: tokio_nested10,
+        },
+        Workload {
+            name: "nested_timeouts_boxed/10",
+            arbor: || arbor_nested_boxed(10),
+            tokio: || tokio_nested_boxed(10),
+        },
+        Workload {
+            name: "nested_timeouts_boxed/100",
+            arbor: || arbor_nested_boxed(100),
+            tokio: || tokio_nested_boxed(100),
+        },
+        Workload {
+            name: "nested_timeouts_boxed/1000",
+            arbor: || arbor_nested_boxed(1000),
+            tokio: || tokio_nested_boxed(1000),
+        },
+        Workload {
+            name: "nursery_spawn_join",
+            arbor: arbor_nursery_spawn_join,
+            tokio: tokio_nursery_spawn_join,
+        },
+        Workload {
+            name: "cancel_fanout",
+            arbor: arbor_cancel_fanout,
+            tokio: tokio_cancel_fanout,
+        },
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters by name.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(31);
+    println!(
+        "{:<28} {:>12} {:>12} {:>14}   ({rounds} interleaved rounds)",
+        "workload", "arbor", "tokio", "arbor/tokio"
+    );
+    for w in workloads() {
+        if !filter.is_empty() && !filter.iter().any(|f| w.name.contains(f.as_str())) {
+            continue;
+        }
+        // Warm up both (page faults, allocator, lazy statics).
+        (w.arbor)();
+        (w.tokio)();
+        let (mut a, mut t, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (da, dt) = if round % 2 == 0 {
+                let da = (w.arbor)();
+                (da, (w.tokio)())
+            } else {
+                let dt = (w.tokio)();
+                ((w.arbor)(), dt)
+            };
+            a.push(da.as_secs_f64());
+            t.push(dt.as_secs_f64());
+            ratios.push(da.as_secs_f64() / dt.as_secs_f64());
+        }
+        let ratio = median(ratios);
+        let verdict = if ratio < 1.0 {
+            format!("{:.2}x faster", 1.0 / ratio)
+        } else {
+            format!("{ratio:.2}x slower")
+        };
+        println!(
+            "{:<28} {:>10.3}ms {:>10.3}ms {:>14}",
+            w.name,
+            median(a) * 1e3,
+            median(t) * 1e3,
+            verdict
+        );
+    }
+}
