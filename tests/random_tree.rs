@@ -1,0 +1,195 @@
+//! Seeded randomized programs (issue 9, "Checks that keep it fixed").
+//!
+//! Each seed generates a random tree of spawned tasks (kept, detached,
+//! aborted, abort-on-drop guards), nurseries and supervisors (children
+//! that return `Ok`, `Err` or panic, `start`ed children, cancelled
+//! children), cancel scopes (plain, timeouts, deadlines, shields, cancelled
+//! from other tasks, entered already cancelled), checkpoints, sleeps on
+//! the virtual clock, and semaphore, lock, mutex, event and channel
+//! operations, runs it on a virtual-clock runtime, and checks:
+//!
+//! 1. every future the program made is dropped exactly once (a token in
+//!    each counts its drops), and nothing of the run outlives the runtime;
+//! 2. every semaphore permit comes back and the locks end free; no two
+//!    holders ever overlap;
+//! 3. every message sent is received once, handed back by a failed send,
+//!    withdrawn with a cancelled send, or dropped with its channel (and a
+//!    message whose send returned `Ok` only with its channel);
+//! 4. no nursery returns before its body and every child have ended;
+//! 5. `rt.live_tasks()` is 0 after `block_on` and `live_scopes()` is back
+//!    to its value at the start;
+//! 6. the program finishes: a heartbeat task keeps virtual time moving,
+//!    so a stuck program shows up as still running after ten virtual
+//!    hours (and a real-time watchdog names a seed stuck in a busy loop);
+//! 7. a nursery's result is what its failures say: the first panic is
+//!    re-raised, else every `Err` in order, else the body's value, else
+//!    `Cancelled` only if its own scope was cancelled; a nursery dropped
+//!    by an enclosing cancellation loses no failure, no value, and had
+//!    polled every child at least once (a task always starts), and no
+//!    shielded region is dropped unless its task is being aborted;
+//!    joins and `start` calls give what their task did; an arbor
+//!    operation never completes inside a cancelled scope.
+//!
+//! ```text
+//! cargo test --test random_tree                                  # the CI batch
+//! ARBOR_SEEDS=100000 cargo test --release --test random_tree     # many seeds
+//! ARBOR_SEED=12345 cargo test --test random_tree                 # replay one seed
+//! ```
+//!
+//! Other knobs: `ARBOR_SEED_START` (first seed of a batch),
+//! `ARBOR_RT_FEATURES` (what the generator may use: `all`, `ci`, a list
+//! of names, `ci,+cancelled_kept`, `all,-abort_cycle`), and
+//! `ARBOR_RT_INPROCESS=1` (run the batch in this process; by default it
+//! runs in a worker process so a crash or a hang reports its seed and the
+//! batch goes on).
+
+#[path = "random_tree/features.rs"]
+mod features;
+#[path = "random_tree/harness.rs"]
+mod harness;
+#[path = "random_tree/interp.rs"]
+mod interp;
+#[path = "random_tree/program.rs"]
+mod program;
+#[path = "random_tree/rng.rs"]
+mod rng;
+#[path = "random_tree/world.rs"]
+mod world;
+
+use std::time::Instant;
+
+use features::Features;
+
+/// Seeds of the CI batch.
+const CI_SEEDS: u64 = 5000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={value:?}: {e}")),
+    )
+}
+
+fn env_features() -> Features {
+    match std::env::var("ARBOR_RT_FEATURES") {
+        Ok(spec) => Features::parse(&spec).unwrap_or_else(|e| panic!("ARBOR_RT_FEATURES: {e}")),
+        Err(_) => Features::CI,
+    }
+}
+
+#[test]
+fn random_programs_keep_every_invariant() {
+    let features = env_features();
+    if let Some(seed) = env_u64("ARBOR_SEED") {
+        replay(seed, features);
+        return;
+    }
+    let start = env_u64("ARBOR_SEED_START").unwrap_or(0);
+    let count = env_u64("ARBOR_SEEDS").unwrap_or(CI_SEEDS);
+    let began = Instant::now();
+    let failures = if std::env::var_os("ARBOR_RT_INPROCESS").is_some() {
+        harness::run_in_process(start, count, features)
+    } else {
+        harness::run_in_workers(start, count, features, "random_tree_worker")
+    };
+    let took = began.elapsed();
+    eprintln!(
+        "random_tree: {count} seeds from {start} with features {features} in {took:.2?} ({:.2?} per 1000)",
+        took * 1000 / count.max(1) as u32
+    );
+    if !failures.is_empty() {
+        panic!("{}", harness::summarize(&failures, features));
+    }
+}
+
+/// Run one seed here, printing its program, its trace and what broke.
+fn replay(seed: u64, features: Features) {
+    let prog = program::generate(seed, features);
+    eprintln!("{prog}");
+    let dog = harness::Watchdog::start(features, harness::REAL_LIMIT);
+    dog.begin(seed);
+    let outcome = harness::run_seed(seed, features, true);
+    drop(dog);
+    eprintln!("-- trace (virtual time, task id, event) --");
+    for line in &outcome.trace {
+        eprintln!("{line}");
+    }
+    eprintln!("-- {} --", outcome.stats);
+    if !outcome.violations.is_empty() {
+        let list: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+        panic!("seed {seed} broke:\n{}", list.join("\n"));
+    }
+    eprintln!("seed {seed}: every invariant held");
+}
+
+/// The worker process of `random_programs_keep_every_invariant`; does
+/// nothing unless that test started it.
+#[test]
+#[ignore = "run by random_programs_keep_every_invariant in a worker process"]
+fn random_tree_worker() {
+    let Ok(range) = std::env::var("ARBOR_RT_WORKER") else {
+        return;
+    };
+    let (start, count) = range.split_once(':').expect("ARBOR_RT_WORKER=start:count");
+    harness::worker(
+        start.parse().expect("start"),
+        count.parse().expect("count"),
+        env_features(),
+    );
+}
+
+#[test]
+fn a_seed_always_generates_the_same_program() {
+    for seed in [0, 1, 42, 9_999] {
+        let a = program::generate(seed, Features::ALL).to_string();
+        let b = program::generate(seed, Features::ALL).to_string();
+        assert_eq!(a, b);
+    }
+    let differ = (0..20)
+        .map(|s| program::generate(s, Features::ALL).to_string())
+        .collect::<std::collections::HashSet<_>>();
+    assert!(differ.len() > 15, "seeds should give different programs");
+}
+
+#[test]
+fn feature_lists_parse_and_print_back() {
+    assert_eq!(Features::parse("all").unwrap(), Features::ALL);
+    assert_eq!(Features::parse("none").unwrap(), Features::NONE);
+    let f = Features::parse("spawn,nursery").unwrap();
+    assert_eq!(f, Features::SPAWN.with(Features::NURSERY));
+    assert_eq!(Features::parse(&f.to_string()).unwrap(), f);
+    assert_eq!(
+        Features::parse("all,-shield").unwrap(),
+        Features::ALL.without(Features::SHIELD)
+    );
+    assert_eq!(
+        Features::parse(&format!("{:#x}", Features::CI.0)).unwrap(),
+        Features::CI
+    );
+    assert!(Features::parse("spawn,bogus").is_err());
+}
+
+/// What a batch exercised: counts of nursery outcomes, joins, shields,
+/// aborts, messages (`ARBOR_SEEDS`, `ARBOR_RT_FEATURES` as above).
+#[test]
+#[ignore = "a report, not a check"]
+fn coverage_report() {
+    let features = env_features();
+    let count = env_u64("ARBOR_SEEDS").unwrap_or(1000);
+    let mut total = std::collections::BTreeMap::<&str, u64>::new();
+    let mut failing = 0;
+    for seed in 0..count {
+        let o = harness::run_seed(seed, features, false);
+        failing += usize::from(!o.violations.is_empty());
+        for (k, v) in o.counts {
+            *total.entry(k).or_default() += v;
+        }
+    }
+    eprintln!("{count} seeds, {failing} failing, features {features}");
+    for (k, v) in total {
+        eprintln!("{v:>9}  {k}");
+    }
+}
