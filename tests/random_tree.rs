@@ -109,14 +109,11 @@ fn random_programs_keep_every_invariant() {
 fn replay(seed: u64, features: Features) {
     let prog = program::generate(seed, features);
     eprintln!("{prog}");
+    eprintln!("-- trace (virtual time, task id, event) --");
     let dog = harness::Watchdog::start(features, harness::REAL_LIMIT);
     dog.begin(seed);
     let outcome = harness::run_seed(seed, features, true);
     drop(dog);
-    eprintln!("-- trace (virtual time, task id, event) --");
-    for line in &outcome.trace {
-        eprintln!("{line}");
-    }
     eprintln!("-- {} --", outcome.stats);
     if !outcome.violations.is_empty() {
         let list: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();

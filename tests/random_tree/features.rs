@@ -62,8 +62,12 @@ features! {
     EVENT = 19, "event";
     /// Bounded and unbounded channels: send, recv, close.
     CHANNEL = 20, "channel";
-    /// A nursery child waiting for a permit its nursery's body holds.
-    SHARED_PERMIT = 21, "shared_permit";
+    /// Waits for a permit or lock without a timeout, among them nursery
+    /// children waiting for a permit their nursery's body holds. Without
+    /// it every such wait gives up after a virtual hour, so a body that a
+    /// cancellation freezes (instead of dropping it) while it holds what a
+    /// shielded region waits for cannot hang the program.
+    SHIELD_WAITS = 21, "shield_waits";
     /// Check: a nursery dropped by an enclosing cancellation had no
     /// failure (`Err` or panic) left to report.
     SURFACE_FAILURES = 22, "surface_failures";
@@ -85,7 +89,7 @@ impl Features {
     pub const KNOWN_FAILING: Features = Features(
         Features::ABORT_CYCLE.0
             | Features::CANCELLED_KEPT.0
-            | Features::SHARED_PERMIT.0
+            | Features::SHIELD_WAITS.0
             | Features::SURFACE_FAILURES.0
             | Features::SURFACE_VALUES.0,
     );

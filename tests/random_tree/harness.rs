@@ -33,7 +33,6 @@ pub struct Outcome {
     pub seed: u64,
     pub size: usize,
     pub violations: Vec<Violation>,
-    pub trace: Vec<String>,
     /// What the run made, for the replay's report.
     pub stats: String,
     pub counts: BTreeMap<&'static str, u64>,
@@ -246,16 +245,10 @@ pub fn run_seed(seed: u64, features: Features, verbose: bool) -> Outcome {
     ] {
         *book.counts.borrow_mut().entry(what).or_default() += n as u64;
     }
-    let trace = book
-        .trace
-        .as_ref()
-        .map(|t| std::mem::take(&mut *t.borrow_mut()))
-        .unwrap_or_default();
     Outcome {
         seed,
         size: prog.size,
         violations: std::mem::take(&mut *book.violations.borrow_mut()),
-        trace,
         stats,
         counts: std::mem::take(&mut *book.counts.borrow_mut()),
     }
@@ -481,15 +474,11 @@ pub fn run_in_workers(
         if done {
             break;
         }
-        let seed = current.unwrap_or_else(|| {
-            panic!(
-                "the worker process ({status}) ran no seed:\n{}",
-                stderr_tail.join("\n")
-            )
-        });
+        // A worker that died before naming a seed died in its first one.
+        let seed = current.unwrap_or(next);
         let (kind, first) = if hung {
             (
-                Kind::Hang,
+                Kind::Stuck,
                 format!("still running after {REAL_LIMIT:?} of real time (a busy loop?)"),
             )
         } else {

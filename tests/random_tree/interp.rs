@@ -80,7 +80,7 @@ impl Cx {
 
     fn log(&self, event: impl FnOnce() -> String) {
         let book = self.book();
-        if book.trace.is_some() {
+        if book.trace {
             let now = arbor::time::now();
             let t = now.saturating_duration_since(book.start.get().unwrap_or(now));
             book.log(|| format!("{:>6}ms task{:<5} {}", t.as_millis(), self.task.id, event()));

@@ -191,6 +191,8 @@ const MAX_CSLOTS: usize = 8;
 const MAX_SREFS: usize = 6;
 const SLEEPS: &[u32] = &[0, 1, 1, 2, 3, 5, 10, 20];
 const TIMEOUTS: &[u32] = &[1, 2, 3, 5, 10, 20, 50];
+/// The timeout of a wait that is unbounded with `shield_waits`, in ms.
+const AN_HOUR: u32 = 3_600_000;
 
 /// The generator's view of where a statement goes.
 #[derive(Clone)]
@@ -207,7 +209,7 @@ struct Ctx {
     /// Resources held by the innermost nursery body in this task.
     body_held: Vec<usize>,
     /// Resources a child may wait for at its top, holding nothing: its
-    /// nursery's body holds them (`shared_permit`).
+    /// nursery's body holds them (`shield_waits`).
     share: Vec<usize>,
     holding: bool,
 }
@@ -577,7 +579,7 @@ impl Gen {
             Pick::NSpawn => {
                 let up = self.up(ctx);
                 let id = self.id();
-                let share = if up == 0 && f.has(Features::SHARED_PERMIT) {
+                let share = if up == 0 && f.has(Features::SHIELD_WAITS) {
                     ctx.body_held.clone()
                 } else {
                     Vec::new()
@@ -775,7 +777,15 @@ impl Gen {
         };
         // A shared permit is waited for without a timeout: the body drops
         // it when the nursery is cancelled, or when it finishes.
-        let timeout = (!shared && self.rng.chance(1, 3)).then(|| self.rng.pick(TIMEOUTS));
+        let timeout = if shared {
+            None
+        } else if self.rng.chance(1, 3) {
+            Some(self.rng.pick(TIMEOUTS))
+        } else if self.f.has(Features::SHIELD_WAITS) {
+            None
+        } else {
+            Some(AN_HOUR)
+        };
         let mut inner = ctx.deeper();
         inner.min_res = ctx.min_res.max(r + 1);
         inner.holding = true;
@@ -837,7 +847,11 @@ fn ending(e: Ending) -> &'static str {
 }
 
 fn ms(t: Option<u32>) -> String {
-    t.map_or_else(|| "-".into(), |t| format!("{t}ms"))
+    match t {
+        None => "-".into(),
+        Some(AN_HOUR) => "1h".into(),
+        Some(t) => format!("{t}ms"),
+    }
 }
 
 impl fmt::Display for Listing<'_> {

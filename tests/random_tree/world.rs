@@ -61,6 +61,9 @@ pub enum Kind {
     /// A panic the program did not make (a runtime assertion, a RefCell
     /// borrowed twice, ...).
     UnexpectedPanic,
+    /// The seed ran for ten seconds of real time: a busy loop, or a park
+    /// nothing wakes (reported by the watchdog).
+    Stuck,
     /// The process died (reported by the harness).
     Crash,
 }
@@ -88,6 +91,7 @@ impl Kind {
             Kind::LiveScopes => "live-scopes",
             Kind::Hang => "hang",
             Kind::UnexpectedPanic => "unexpected-panic",
+            Kind::Stuck => "stuck",
             Kind::Crash => "crash",
         }
     }
@@ -144,7 +148,7 @@ pub struct Book {
     /// then are expected.
     pub teardown: Cell<bool>,
     next_id: Cell<usize>,
-    pub trace: Option<RefCell<Vec<String>>>,
+    pub trace: bool,
     /// Virtual time the program started at (for the trace).
     pub start: Cell<Option<arbor::time::Instant>>,
     pub features: Features,
@@ -160,7 +164,7 @@ impl Book {
             msgs: RefCell::new(Vec::new()),
             teardown: Cell::new(false),
             next_id: Cell::new(1000),
-            trace: verbose.then(|| RefCell::new(Vec::new())),
+            trace: verbose,
             start: Cell::new(None),
             features,
             counts: RefCell::new(std::collections::BTreeMap::new()),
@@ -183,9 +187,11 @@ impl Book {
         *self.counts.borrow_mut().entry(what).or_default() += 1;
     }
 
+    /// In a replay, print an event of the trace (as it happens, so a
+    /// seed that never returns still shows how far it got).
     pub fn log(&self, event: impl FnOnce() -> String) {
-        if let Some(trace) = &self.trace {
-            trace.borrow_mut().push(event());
+        if self.trace {
+            eprintln!("{}", event());
         }
     }
 
