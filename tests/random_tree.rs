@@ -53,6 +53,8 @@ mod interp;
 mod program;
 #[path = "random_tree/rng.rs"]
 mod rng;
+#[path = "random_tree/shrink.rs"]
+mod shrink;
 #[path = "random_tree/world.rs"]
 mod world;
 
@@ -105,14 +107,42 @@ fn random_programs_keep_every_invariant() {
     }
 }
 
-/// Run one seed here, printing its program, its trace and what broke.
+/// Run one seed here, printing its program, its trace and what broke;
+/// with `ARBOR_EDITS`, the program as shrunk; with `ARBOR_SHRINK`, shrink
+/// it first (to the first violation's kind, or `ARBOR_SHRINK=<kind>`).
 fn replay(seed: u64, features: Features) {
-    let prog = program::generate(seed, features);
+    let mut edits = match std::env::var("ARBOR_EDITS") {
+        Ok(text) => shrink::parse_edits(&text).unwrap_or_else(|e| panic!("ARBOR_EDITS: {e}")),
+        Err(_) => Vec::new(),
+    };
+    if let Ok(target) = std::env::var("ARBOR_SHRINK") {
+        let target = match world::Kind::by_name(&target) {
+            Some(kind) => kind,
+            None => {
+                let prog = shrink::program_with(seed, features, &edits).expect("ARBOR_EDITS apply");
+                let o = harness::run_program(&prog, false);
+                match o.violations.first() {
+                    Some(v) => v.kind,
+                    None => panic!(
+                        "seed {seed} keeps every invariant: nothing to shrink (or the seed crashes: name its kind, ARBOR_SHRINK=crash)"
+                    ),
+                }
+            }
+        };
+        let more = shrink::shrink_from(seed, features, edits.clone(), target);
+        edits = more;
+        eprintln!(
+            "shrunk to the {} below; replay: ARBOR_SEED={seed} ARBOR_EDITS={} ARBOR_RT_FEATURES={features} cargo test --test random_tree",
+            target.name(),
+            shrink::show_edits(&edits)
+        );
+    }
+    let prog = shrink::program_with(seed, features, &edits).expect("ARBOR_EDITS apply");
     eprintln!("{prog}");
     eprintln!("-- trace (virtual time, task id, event) --");
     let dog = harness::Watchdog::start(features, harness::REAL_LIMIT);
     dog.begin(seed);
-    let outcome = harness::run_seed(seed, features, true);
+    let outcome = harness::run_program(&prog, true);
     drop(dog);
     eprintln!("-- {} --", outcome.stats);
     if !outcome.violations.is_empty() {
@@ -127,6 +157,10 @@ fn replay(seed: u64, features: Features) {
 #[test]
 #[ignore = "run by random_programs_keep_every_invariant in a worker process"]
 fn random_tree_worker() {
+    if let Ok(spec) = std::env::var("ARBOR_RT_EVAL") {
+        shrink::eval_in_worker(&spec, env_features());
+        return;
+    }
     let Ok(range) = std::env::var("ARBOR_RT_WORKER") else {
         return;
     };

@@ -14,13 +14,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::features::Features;
 use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text};
 use super::program::{Program, generate};
-use super::world::{Book, Kind, PanicId, TaskRec, Violation, World};
+use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, Violation, World};
 
 /// The program must finish within this much virtual time (it needs a few
 /// seconds at most); past it, it is hung.
@@ -60,58 +60,63 @@ pub fn install_panic_hook() {
     });
 }
 
-#[derive(Default)]
-struct Beat {
-    expired: std::cell::Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-/// The program, until the heartbeat says virtual time ran out.
-struct UntilExpired {
+/// The program, until the book's alarm goes off.
+struct UntilAlarm {
     program: Option<BoxFut<()>>,
-    beat: Rc<Beat>,
     book: Rc<Book>,
 }
 
-impl Future for UntilExpired {
-    type Output = bool;
+impl Future for UntilAlarm {
+    type Output = Option<Alarm>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
-        if self.beat.expired.get() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Alarm>> {
+        if let Some(alarm) = self.book.alarm.get() {
             self.book
-                .log(|| format!("HUNG; live tree:\n{}", arbor::dump()));
+                .log(|| format!("{alarm:?}; live tree:\n{}", arbor::dump()));
             self.book.teardown.set(true);
             self.program = None;
-            return Poll::Ready(false);
+            return Poll::Ready(Some(alarm));
         }
-        *self.beat.waker.borrow_mut() = Some(cx.waker().clone());
+        *self.book.root_waker.borrow_mut() = Some(cx.waker().clone());
         let program = self.program.as_mut().expect("polled after it finished");
         match program.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(true),
+            Poll::Ready(()) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
-/// The root future: the program, then the end of every spawned task; a
-/// heartbeat task keeps virtual time moving so a stuck program is seen.
-/// Gives whether the program finished.
+/// Waits for every spawned task to end (without a timer: a task that
+/// never ends is seen by the heartbeat).
+struct AllEnded<'a>(&'a World);
+
+impl Future for AllEnded<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.live_spawned.get() == 0 {
+            return Poll::Ready(());
+        }
+        *self.0.all_ended.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// The root future: the program, then the end of every spawned task. A
+/// heartbeat task keeps virtual time moving so a stuck program is seen,
+/// and a poll count catches one that spins. Gives whether the program
+/// finished.
 async fn root(prog: &Program, w: Rc<World>) -> bool {
     let book = w.book.clone();
     book.start.set(Some(arbor::time::now()));
     let scopes_before = arbor::scope::live_scopes();
-    let beat = Rc::new(Beat::default());
-    let b = beat.clone();
+    let b = book.clone();
     let heartbeat = arbor::spawn(async move {
         let beats = VIRTUAL_LIMIT.as_secs() / BEAT.as_secs();
         for _ in 0..beats {
             arbor::time::sleep(BEAT).await;
         }
-        b.expired.set(true);
-        let waker = b.waker.borrow_mut().take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        b.raise(Alarm::Hung);
         std::future::pending::<()>().await;
     });
     let cx = Cx {
@@ -128,36 +133,43 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
                 abort_slot(&cx.w, slot);
             }
         }
-        while cx.w.live_spawned.get() > 0 {
-            arbor::time::sleep(Duration::from_millis(1)).await;
-        }
+        AllEnded(&cx.w).await;
     });
-    let finished = UntilExpired {
+    let alarm = UntilAlarm {
         program: Some(program),
-        beat,
         book: book.clone(),
     }
     .await;
-    if !finished {
-        let timers = arbor::time::armed_timers();
-        book.violation(
-            Kind::Hang,
-            if timers == 0 {
-                "the program never finished: nothing runnable and no timer armed \
-                 (without the test's heartbeat the runtime would park forever)"
-                    .to_string()
-            } else {
-                format!(
-                    "the program never finished: still running after {}h of virtual time with {timers} timer(s) armed",
-                    VIRTUAL_LIMIT.as_secs() / 3600
-                )
-            },
-        );
+    match alarm {
+        None => {}
+        Some(Alarm::Hung) => {
+            let timers = arbor::time::armed_timers();
+            book.violation(
+                Kind::Hang,
+                if timers == 0 {
+                    "the program never finished: nothing runnable and no timer armed \
+                     (without the test's heartbeat the runtime would park forever)"
+                        .to_string()
+                } else {
+                    format!(
+                        "the program never finished: still running after {}h of virtual time with {timers} timer(s) armed",
+                        VIRTUAL_LIMIT.as_secs() / 3600
+                    )
+                },
+            );
+        }
+        Some(Alarm::Spinning) => book.violation(
+            Kind::Stuck,
+            format!(
+                "the program never finished: its futures were polled {POLL_LIMIT} times \
+                 (something wakes them in a loop)"
+            ),
+        ),
     }
     heartbeat.abort();
     drop(heartbeat);
     w.clear_handles();
-    if finished {
+    if alarm.is_none() {
         let scopes = arbor::scope::live_scopes();
         if scopes != scopes_before {
             book.violation(
@@ -169,21 +181,26 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
             );
         }
     }
-    finished
+    alarm.is_none()
 }
 
 /// Generate and run one seed, then check everything.
 pub fn run_seed(seed: u64, features: Features, verbose: bool) -> Outcome {
+    run_program(&generate(seed, features), verbose)
+}
+
+/// Run one program on a fresh virtual-clock runtime, then check everything.
+pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
     install_panic_hook();
     UNEXPECTED.with(|u| u.borrow_mut().clear());
-    let prog = generate(seed, features);
+    let (seed, features) = (prog.seed, prog.features);
     let book = Book::new(verbose, features);
-    let w = World::new(&prog, book.clone());
+    let w = World::new(prog, book.clone());
     let rt = arbor::Runtime::builder()
         .virtual_clock()
         .build()
         .expect("a virtual-clock runtime");
-    let finished = match catch_unwind(AssertUnwindSafe(|| rt.block_on(root(&prog, w.clone())))) {
+    let finished = match catch_unwind(AssertUnwindSafe(|| rt.block_on(root(prog, w.clone())))) {
         Ok(finished) => finished,
         Err(payload) => {
             book.violation(

@@ -151,6 +151,7 @@ impl<T> Future for Tracked<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.get_mut();
+        this.book.polled();
         if let Some(t) = &this.task {
             t.polled.set(true);
         }
@@ -581,7 +582,7 @@ fn spawn_task(cx: &Cx, slot: usize, body: Rc<Body>, detach: bool) {
     let w2 = w.clone();
     let fut = Tracked::new(&w.book, "task", body_future(body, tcx))
         .task(&rec)
-        .on_end(move || w2.live_spawned.set(w2.live_spawned.get() - 1));
+        .on_end(move || w2.task_ended());
     let handle = arbor::spawn(fut);
     cx.log(|| format!("spawn task{slot} = task {}", rec.id));
     let s = &w.slots[slot];

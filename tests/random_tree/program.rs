@@ -230,6 +230,8 @@ struct Gen {
     used_share: bool,
     /// Make the next child's first statement wait for a shared permit.
     force_share: bool,
+    /// Children generated so far that wait for their body's permit.
+    sharing_children: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -299,6 +301,7 @@ pub fn generate(seed: u64, f: Features) -> Program {
         ids: 0,
         used_share: false,
         force_share: false,
+        sharing_children: 0,
     };
     let ctx = Ctx {
         depth: 0,
@@ -553,7 +556,9 @@ impl Gen {
             Pick::Nursery => {
                 let id = self.id();
                 let sref = self.sref();
+                let sharing = self.sharing_children;
                 let body = self.body(&ctx.nursery_body(), true);
+                let sharing = self.sharing_children > sharing;
                 let nursery = Node::Nursery {
                     id,
                     supervisor: self.rng.chance(1, 3),
@@ -561,8 +566,11 @@ impl Gen {
                     reraise: ctx.sink && f.has(Features::PANICS) && self.rng.chance(1, 3),
                     body,
                 };
-                // A nursery under a deadline: the common way to bound one.
-                if f.has(Features::DEADLINES) && self.rng.chance(1, 4) {
+                // A nursery under a deadline: the common way to bound one
+                // (and, when a child waits for its body's permit, the way
+                // to cancel the body while it holds it).
+                let odds = if sharing { 2 } else { 4 };
+                if f.has(Features::DEADLINES) && self.rng.chance(1, odds) {
                     let t = self.rng.pick(TIMEOUTS);
                     let kind = self
                         .rng
@@ -601,6 +609,7 @@ impl Gen {
                 let child = self.body(&inner, true);
                 self.force_share = false;
                 let shared = std::mem::replace(&mut self.used_share, saved);
+                self.sharing_children += usize::from(shared);
                 let odds = if shared { 2 } else { 4 };
                 let shielded = f.has(Features::SHIELD) && self.rng.chance(1, odds);
                 let keep = f.has(Features::CHILD_CANCEL)
@@ -792,7 +801,13 @@ impl Gen {
         if !shared {
             inner.body_held.push(r);
         }
-        let body = self.seq(&inner);
+        let sharing = self.sharing_children;
+        let mut body = self.seq(&inner);
+        // Hold on a while after spawning a child that waits for this.
+        if self.sharing_children > sharing && self.rng.chance(1, 2) {
+            self.size += 1;
+            body = Rc::new(Node::Seq(vec![body, Rc::new(Node::Sleep(20))]));
+        }
         Node::Acquire {
             res,
             permits,

@@ -69,6 +69,35 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: &'static [Kind] = &[
+        Kind::DoubleDrop,
+        Kind::Leak,
+        Kind::StateLeak,
+        Kind::PermitLost,
+        Kind::Exclusion,
+        Kind::Message,
+        Kind::EarlyReturn,
+        Kind::WrongOutcome,
+        Kind::FailureLost,
+        Kind::ValueLost,
+        Kind::Unstarted,
+        Kind::ShieldDropped,
+        Kind::ProgressInCancelled,
+        Kind::WrongJoin,
+        Kind::WrongStart,
+        Kind::WrongScope,
+        Kind::LiveTasks,
+        Kind::LiveScopes,
+        Kind::Hang,
+        Kind::UnexpectedPanic,
+        Kind::Stuck,
+        Kind::Crash,
+    ];
+
+    pub fn by_name(name: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::DoubleDrop => "double-drop",
@@ -154,7 +183,26 @@ pub struct Book {
     pub features: Features,
     /// How often each interesting thing happened (for coverage reports).
     pub counts: RefCell<std::collections::BTreeMap<&'static str, u64>>,
+    /// Why the root must stop waiting for the program, if it must.
+    pub alarm: Cell<Option<Alarm>>,
+    /// The root future's waker, for the alarm.
+    pub root_waker: RefCell<Option<std::task::Waker>>,
+    /// Polls of the program's futures so far.
+    polls: Cell<u64>,
 }
+
+/// Why a program is given up on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alarm {
+    /// Virtual time ran out.
+    Hung,
+    /// Its futures were polled far more often than any program needs:
+    /// something wakes them in a loop.
+    Spinning,
+}
+
+/// More polls than any generated program needs (they need thousands).
+pub const POLL_LIMIT: u64 = 500_000;
 
 impl Book {
     pub fn new(verbose: bool, features: Features) -> Rc<Book> {
@@ -168,6 +216,9 @@ impl Book {
             start: Cell::new(None),
             features,
             counts: RefCell::new(std::collections::BTreeMap::new()),
+            alarm: Cell::new(None),
+            root_waker: RefCell::new(None),
+            polls: Cell::new(0),
         })
     }
 
@@ -181,6 +232,26 @@ impl Book {
         let what = what.into();
         self.log(|| format!("VIOLATION [{}] {what}", kind.name()));
         self.violations.borrow_mut().push(Violation { kind, what });
+    }
+
+    /// Stop the program: wake the root, which gives up on it.
+    pub fn raise(&self, alarm: Alarm) {
+        if self.alarm.get().is_none() {
+            self.alarm.set(Some(alarm));
+        }
+        let waker = self.root_waker.borrow_mut().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Count a poll of one of the program's futures.
+    pub fn polled(&self) {
+        let n = self.polls.get() + 1;
+        self.polls.set(n);
+        if n == POLL_LIMIT {
+            self.raise(Alarm::Spinning);
+        }
     }
 
     pub fn count(&self, what: &'static str) {
@@ -570,6 +641,8 @@ pub struct World {
     pub cslots: Vec<ChildSlot>,
     pub srefs: Vec<ScopeRef>,
     pub live_spawned: Cell<usize>,
+    /// Woken when the last spawned task ends.
+    pub all_ended: RefCell<Option<std::task::Waker>>,
 }
 
 impl World {
@@ -614,7 +687,20 @@ impl World {
             cslots: (0..prog.cslots).map(|_| ChildSlot::default()).collect(),
             srefs: (0..prog.srefs).map(|_| ScopeRef::default()).collect(),
             live_spawned: Cell::new(0),
+            all_ended: RefCell::new(None),
         })
+    }
+
+    /// A spawned task ended.
+    pub fn task_ended(&self) {
+        let live = self.live_spawned.get() - 1;
+        self.live_spawned.set(live);
+        if live == 0 {
+            let waker = self.all_ended.borrow_mut().take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 
     /// Drop every handle the world keeps (channels, slots, scope refs).
