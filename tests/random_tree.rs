@@ -49,6 +49,8 @@ mod features;
 mod harness;
 #[path = "random_tree/interp.rs"]
 mod interp;
+#[path = "random_tree/known_bugs.rs"]
+mod known_bugs;
 #[path = "random_tree/program.rs"]
 mod program;
 #[path = "random_tree/rng.rs"]

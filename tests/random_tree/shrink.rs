@@ -89,7 +89,7 @@ impl Node {
     /// pre-order.
     fn map(&self, f: &mut dyn FnMut(&Rc<Node>) -> Rc<Node>) -> Node {
         match self {
-            Node::Seq(items) => Node::Seq(items.iter().map(|i| f(i)).collect()),
+            Node::Seq(items) => Node::Seq(items.iter().map(&mut *f).collect()),
             Node::Spawn {
                 slot,
                 body: b,
