@@ -20,15 +20,20 @@
 //!    to its value at the start;
 //! 6. the program finishes: a heartbeat task keeps virtual time moving,
 //!    so a stuck program shows up as still running after ten virtual
-//!    hours (and a real-time watchdog names a seed stuck in a busy loop);
+//!    hours, a poll count catches futures woken in a loop, and a
+//!    real-time watchdog names a seed stuck in the runtime itself;
 //! 7. a nursery's result is what its failures say: the first panic is
 //!    re-raised, else every `Err` in order, else the body's value, else
-//!    `Cancelled` only if its own scope was cancelled; a nursery dropped
-//!    by an enclosing cancellation loses no failure, no value, and had
-//!    polled every child at least once (a task always starts), and no
-//!    shielded region is dropped unless its task is being aborted;
-//!    joins and `start` calls give what their task did; an arbor
-//!    operation never completes inside a cancelled scope.
+//!    `Cancelled` only if its own scope was cancelled; every child is
+//!    polled at least once (a task always starts); no shielded region is
+//!    dropped unless its task is being aborted or its own scope was
+//!    cancelled; joins and `start` calls give what their task did; an
+//!    arbor operation never completes inside a cancelled scope.
+//!
+//! Correct programs never deadlock: resources are numbered and code
+//! holding one only waits for higher ones, a join waits only for a task
+//! spawned with the same resources held, and every other wait (events,
+//! channels, `cancelled()`) has a timeout.
 //!
 //! ```text
 //! cargo test --test random_tree                                  # the CI batch
@@ -36,12 +41,37 @@
 //! ARBOR_SEED=12345 cargo test --test random_tree                 # replay one seed
 //! ```
 //!
-//! Other knobs: `ARBOR_SEED_START` (first seed of a batch),
-//! `ARBOR_RT_FEATURES` (what the generator may use: `all`, `ci`, a list
-//! of names, `ci,+cancelled_kept`, `all,-abort_cycle`), and
-//! `ARBOR_RT_INPROCESS=1` (run the batch in this process; by default it
-//! runs in a worker process so a crash or a hang reports its seed and the
-//! batch goes on).
+//! A replay prints the program, its trace and what broke. Other knobs:
+//! `ARBOR_SEED_START` (first seed of a batch); `ARBOR_RT_FEATURES` (what
+//! the generator may use and which stricter checks run: `ci`, `all`, a
+//! list of names, `ci,+cancelled_kept`, `all,-abort_cycle`);
+//! `ARBOR_SHRINK=1` or `=<kind>` with `ARBOR_SEED` (shrink the program
+//! while that kind of violation remains, printing the `ARBOR_EDITS` that
+//! replay the shrunk program); `ARBOR_RT_INPROCESS=1` (run the batch in
+//! this process; by default it runs in a worker process, so a crash or a
+//! hang reports its seed and the batch goes on).
+//!
+//! # What it found on main
+//!
+//! The CI batch runs `Features::CI`: everything except the five features
+//! below, each of which finds a bug (shrunk reproducers, asserting what
+//! DESIGN.md promises, are the ignored tests in `known_bugs`). The seeds
+//! replay with `ARBOR_RT_FEATURES=ci,+<that feature>`:
+//!
+//! - `abort_cycle`: an abort-on-drop guard aimed at its own task, or two
+//!   tasks aborting each other in their destructors, re-enter the task's
+//!   drop: stack overflow / SIGSEGV (seed 9596).
+//! - `surface_failures`: a nursery that an enclosing cancellation drops
+//!   loses the `Err`s and panics of its body and children instead of
+//!   reporting them (seed 6694: `move_on_after(0, supervisor(|n| {
+//!   n.spawn(..); panic!() }))` returns `None`).
+//! - `surface_values`: the same for the body's value (seed 19874).
+//! - `shield_waits`: an enclosing cancellation freezes a nursery body
+//!   (neither runs nor drops it) while a shielded child runs; if the child
+//!   waits for a permit the body holds, nothing ever finishes (seed 41300).
+//! - `cancelled_kept`: a `cancelled()` future polled once and kept alive
+//!   holds its cancelled scope open: the code around it is never dropped
+//!   and the runtime parks forever (seed 19692).
 
 #[path = "random_tree/features.rs"]
 mod features;

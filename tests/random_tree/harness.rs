@@ -456,9 +456,11 @@ pub fn run_in_workers(
         loop {
             match rx.recv_timeout(REAL_LIMIT * 3) {
                 Ok(Ok(line)) => {
-                    let Some(rest) = line.strip_prefix("@rt ") else {
+                    // libtest may print "test name ... " first on the line.
+                    let Some(at) = line.find("@rt ") else {
                         continue;
                     };
+                    let rest = &line[at + 4..];
                     let mut words = rest.splitn(2, ' ');
                     match (words.next(), words.next()) {
                         (Some("seed"), Some(n)) => current = n.trim().parse().ok(),
@@ -491,8 +493,7 @@ pub fn run_in_workers(
         if done {
             break;
         }
-        // A worker that died before naming a seed died in its first one.
-        let seed = current.unwrap_or(next);
+        let seed = current.expect("the worker names each seed before running it");
         let (kind, first) = if hung {
             (
                 Kind::Stuck,
@@ -542,12 +543,17 @@ pub fn summarize(failures: &[Failure], features: Features) -> String {
             .expect("non-empty");
         text += &format!(
             "\n== {kind}: {} seed(s); smallest program: seed {} ({} nodes)\n   {first}\n   \
-             replay: ARBOR_SEED={} ARBOR_RT_FEATURES={features} cargo test --test random_tree\n",
+             replay: ARBOR_SEED={} ARBOR_RT_FEATURES={features} cargo test --test random_tree \
+             (add ARBOR_SHRINK={kind} to shrink it)\n",
             fs.len(),
             min.seed,
             min.size,
             min.seed
         );
+        let listing = generate(min.seed, features).to_string();
+        for line in listing.lines().filter(|l| !l.starts_with("//")).take(40) {
+            text += &format!("   | {line}\n");
+        }
         let seeds: Vec<String> = fs
             .iter()
             .take(12)

@@ -363,7 +363,10 @@ fn kinds_of(seed: u64, features: Features, edits: &[Edit], isolate: bool) -> Vec
     if text.contains("@rt hang") {
         return vec![Kind::Stuck];
     }
-    match text.lines().find_map(|l| l.strip_prefix("@rt kinds ")) {
+    match text
+        .lines()
+        .find_map(|l| l.find("@rt kinds ").map(|at| &l[at + 10..]))
+    {
         Some(list) => list.split(',').filter_map(Kind::by_name).collect(),
         None => vec![Kind::Crash],
     }
