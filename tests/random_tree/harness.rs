@@ -110,6 +110,12 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
     let book = w.book.clone();
     book.start.set(Some(arbor::time::now()));
     let scopes_before = arbor::scope::live_scopes();
+    if scopes_before != 1 {
+        book.violation(
+            Kind::LiveScopes,
+            format!("a fresh runtime has {scopes_before} scope nodes, not just the root"),
+        );
+    }
     let b = book.clone();
     let heartbeat = arbor::spawn(async move {
         let beats = VIRTUAL_LIMIT.as_secs() / BEAT.as_secs();
