@@ -65,13 +65,15 @@
 //!   loses the `Err`s and panics of its body and children instead of
 //!   reporting them (seed 6694: `move_on_after(0, supervisor(|n| {
 //!   n.spawn(..); panic!() }))` returns `None`).
-//! - `surface_values`: the same for the body's value (seed 19874).
+//! - `surface_values`: the same for the body's value (seed 97545:
+//!   `move_on_after(1ms, supervisor(|n| { n.spawn(sleep(10ms)); 1 }))`
+//!   returns `None`, not `Some(Ok(1))`).
 //! - `shield_waits`: an enclosing cancellation freezes a nursery body
 //!   (neither runs nor drops it) while a shielded child runs; if the child
 //!   waits for a permit the body holds, nothing ever finishes (seed 41300).
 //! - `cancelled_kept`: a `cancelled()` future polled once and kept alive
 //!   holds its cancelled scope open: the code around it is never dropped
-//!   and the runtime parks forever (seed 19692).
+//!   and the runtime parks forever (seed 52781).
 
 #[path = "random_tree/features.rs"]
 mod features;

@@ -103,6 +103,33 @@ fn a_task_whose_drop_aborts_itself_is_dropped_once() {
 
 #[test]
 #[ignore = "bug on main: stack overflow (a drop re-entered without end)"]
+fn a_task_that_aborts_itself_while_its_drop_aborts_it_again_is_dropped_once() {
+    in_child(
+        "a_task_that_aborts_itself_while_its_drop_aborts_it_again_is_dropped_once",
+        || {
+            let drops = Rc::new(Cell::new(0));
+            let d = drops.clone();
+            rt().block_on(async move {
+                let slot = Rc::new(RefCell::new(None));
+                let s = slot.clone();
+                let h = arbor::spawn(async move {
+                    let _count = Counted(d);
+                    let _guard = AbortOnDrop(s.clone());
+                    // Dropped when this poll returns; the guard aborts again.
+                    s.borrow().as_ref().unwrap().abort();
+                    arbor::time::sleep(MS * 2).await;
+                });
+                *slot.borrow_mut() = Some(h);
+                arbor::time::sleep(MS * 5).await;
+                slot.borrow_mut().take();
+            });
+            assert_eq!(drops.get(), 1);
+        },
+    );
+}
+
+#[test]
+#[ignore = "bug on main: stack overflow (a drop re-entered without end)"]
 fn two_tasks_aborting_each_other_on_drop_are_dropped_once_each() {
     in_child(
         "two_tasks_aborting_each_other_on_drop_are_dropped_once_each",
@@ -208,15 +235,17 @@ fn a_grandchild_panic_survives_a_sibling_failure_cancelling_its_nursery() {
 
 #[test]
 #[ignore = "bug on main: the body's value is lost; move_on_after returns None"]
-fn a_body_value_passes_through_an_enclosing_timeout_that_waited_for_a_shield() {
+fn a_body_value_passes_through_an_enclosing_timeout_that_drops_the_children() {
     in_child(
-        "a_body_value_passes_through_an_enclosing_timeout_that_waited_for_a_shield",
+        "a_body_value_passes_through_an_enclosing_timeout_that_drops_the_children",
         || {
             rt().block_on(async {
+                // The body returns at once; the timeout then drops the
+                // child, and the nursery reports the body's value.
                 let out = move_on_after(
                     MS,
                     nursery(async |n| {
-                        n.spawn(shield(arbor::time::sleep(MS * 2)));
+                        n.spawn(arbor::time::sleep(MS * 10));
                         7
                     }),
                 )
