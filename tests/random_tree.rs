@@ -163,8 +163,7 @@ fn replay(seed: u64, features: Features) {
                 }
             }
         };
-        let more = shrink::shrink_from(seed, features, edits.clone(), target);
-        edits = more;
+        edits = shrink::shrink_from(seed, features, edits, target);
         eprintln!(
             "shrunk to the {} below; replay: ARBOR_SEED={seed} ARBOR_EDITS={} ARBOR_RT_FEATURES={features} cargo test --test random_tree",
             target.name(),
