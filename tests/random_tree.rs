@@ -51,29 +51,42 @@
 //! this process; by default it runs in a worker process, so a crash or a
 //! hang reports its seed and the batch goes on).
 //!
-//! # What it found on main
+//! # What it found
 //!
-//! The CI batch runs `Features::CI`: everything except the five features
-//! below, each of which finds a bug (shrunk reproducers, asserting what
-//! DESIGN.md promises, are the ignored tests in `known_bugs`). The seeds
-//! replay with `ARBOR_RT_FEATURES=ci,+<that feature>`:
+//! The CI batch runs `Features::CI`: every feature except those that find
+//! a bug still open on main. Each bug is shrunk to a few lines in
+//! `reproducers` (`fixed`: regression tests; `open`: ignored until
+//! fixed). Seeds replay with `ARBOR_RT_FEATURES=ci,+<feature>`.
+//!
+//! Found on c39687f, fixed on main since (0edad13, bdcb4a4); the features
+//! are now in the CI batch:
 //!
 //! - `abort_cycle`: an abort-on-drop guard aimed at its own task, or two
-//!   tasks aborting each other in their destructors, re-enter the task's
-//!   drop: stack overflow / SIGSEGV (seed 9596).
-//! - `surface_failures`: a nursery that an enclosing cancellation drops
-//!   loses the `Err`s and panics of its body and children instead of
-//!   reporting them (seed 6694: `move_on_after(0, supervisor(|n| {
-//!   n.spawn(..); panic!() }))` returns `None`).
-//! - `surface_values`: the same for the body's value (seed 97545:
-//!   `move_on_after(1ms, supervisor(|n| { n.spawn(sleep(10ms)); 1 }))`
-//!   returns `None`, not `Some(Ok(1))`).
-//! - `shield_waits`: an enclosing cancellation freezes a nursery body
-//!   (neither runs nor drops it) while a shielded child runs; if the child
-//!   waits for a permit the body holds, nothing ever finishes (seed 41300).
+//!   tasks aborting each other in their destructors, re-entered the
+//!   task's drop: stack overflow / SIGSEGV.
+//! - `surface_failures`: a nursery that an enclosing cancellation dropped
+//!   lost the `Err`s and panics of its body and children
+//!   (`move_on_after(0, supervisor(|n| { n.spawn(..); panic!() }))` gave
+//!   `None`).
+//! - `surface_values`: the same for the body's value
+//!   (`move_on_after(1ms, nursery(|n| { n.spawn(sleep(10ms)); 1 }))` gave
+//!   `None`, not `Some(Ok(1))`).
+//! - `shield_waits`: an enclosing cancellation froze a nursery body while
+//!   a shielded child ran; a child waiting for a permit the body held
+//!   then hung the runtime.
 //! - `cancelled_kept`: a `cancelled()` future polled once and kept alive
-//!   holds its cancelled scope open: the code around it is never dropped
-//!   and the runtime parks forever (seed 52781).
+//!   held its cancelled scope open: the runtime parked forever.
+//!
+//! Open on main (004a15e), since `start` runs its child inline:
+//!
+//! - `outer_catches_start`: a `start`ed child that notices its caller's
+//!   cancellation (`cancelled()`) is dropped by its own region at its
+//!   next suspension, so `start` returns `Err(StartError::Cancelled)`
+//!   inside the cancelled scope and `move_on_after` returns `Some(..)`
+//!   although its deadline passed (seed 7350).
+//! - `lock_in_start`: a `Lock`/`Mutex` a started child takes before its
+//!   first suspension is owned by the caller's task, whose own `lock()`
+//!   then fails with `WouldDeadlock` (seed 79240).
 
 #[path = "random_tree/features.rs"]
 mod features;
@@ -81,10 +94,10 @@ mod features;
 mod harness;
 #[path = "random_tree/interp.rs"]
 mod interp;
-#[path = "random_tree/known_bugs.rs"]
-mod known_bugs;
 #[path = "random_tree/program.rs"]
 mod program;
+#[path = "random_tree/reproducers.rs"]
+mod reproducers;
 #[path = "random_tree/rng.rs"]
 mod rng;
 #[path = "random_tree/shrink.rs"]

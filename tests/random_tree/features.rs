@@ -74,26 +74,28 @@ features! {
     /// Check: a nursery dropped by an enclosing cancellation had no body
     /// value left to report.
     SURFACE_VALUES = 23, "surface_values";
+    /// Check: a `start` call whose child the caller's cancelled scope
+    /// stops is dropped by that scope; it never returns (with
+    /// `StartError::Cancelled`) inside the cancelled scope.
+    OUTER_CATCHES_START = 24, "outer_catches_start";
+    /// A `start`ed child takes the `Lock` or `Mutex` (whose owner is a task).
+    LOCK_IN_START = 25, "lock_in_start";
 }
 
 impl Features {
     pub const NONE: Features = Features(0);
-    pub const ALL: Features = Features((1 << 24) - 1);
+    pub const ALL: Features = Features((1 << 26) - 1);
 
     /// What `cargo test --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for
     /// the failures the others find.
     pub const CI: Features = Features(Features::ALL.0 & !Features::KNOWN_FAILING.0);
 
-    /// The features that find bugs on main (listed in `random_tree.rs`,
-    /// reproduced by `known_bugs`): take one out once its bug is fixed.
-    pub const KNOWN_FAILING: Features = Features(
-        Features::ABORT_CYCLE.0
-            | Features::CANCELLED_KEPT.0
-            | Features::SHIELD_WAITS.0
-            | Features::SURFACE_FAILURES.0
-            | Features::SURFACE_VALUES.0,
-    );
+    /// The features that find bugs still open on main (listed in
+    /// `random_tree.rs`, reproduced in `reproducers::open`): take one out
+    /// once its bug is fixed.
+    pub const KNOWN_FAILING: Features =
+        Features(Features::OUTER_CATCHES_START.0 | Features::LOCK_IN_START.0);
 
     pub fn has(self, f: Features) -> bool {
         self.0 & f.0 == f.0

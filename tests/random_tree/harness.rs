@@ -109,7 +109,7 @@ impl Future for AllEnded<'_> {
 async fn root(prog: &Program, w: Rc<World>) -> bool {
     let book = w.book.clone();
     book.start.set(Some(arbor::time::now()));
-    let scopes_before = arbor::scope::live_scopes();
+    let scopes_before = arbor::lowlevel::live_scopes();
     if scopes_before != 1 {
         book.violation(
             Kind::LiveScopes,
@@ -176,7 +176,7 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
     drop(heartbeat);
     w.clear_handles();
     if alarm.is_none() {
-        let scopes = arbor::scope::live_scopes();
+        let scopes = arbor::lowlevel::live_scopes();
         if scopes != scopes_before {
             book.violation(
                 Kind::LiveScopes,

@@ -90,7 +90,7 @@ impl Cx {
     /// Level-triggered cancellation: an arbor operation that just
     /// completed must not have done so inside a cancelled scope.
     fn progressed(&self, what: &str) {
-        if arbor::scope::current_is_cancelled() {
+        if arbor::lowlevel::current_is_cancelled() {
             self.book().violation(
                 Kind::ProgressInCancelled,
                 format!(
@@ -203,6 +203,40 @@ impl<T> Future for CatchUnwind<T> {
     }
 }
 
+/// Whether the scope was already cancelled when the poll that completed
+/// the wrapped future began, and how many polls it took.
+struct Probe<F> {
+    inner: F,
+    polls: u32,
+}
+
+struct Probed<T> {
+    output: T,
+    cancelled_before: bool,
+    polls: u32,
+}
+
+impl<F> Probe<F> {
+    fn new(inner: F) -> Self {
+        Probe { inner, polls: 0 }
+    }
+}
+
+impl<F: Future + Unpin> Future for Probe<F> {
+    type Output = Probed<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let cancelled_before = arbor::lowlevel::current_is_cancelled();
+        self.polls += 1;
+        let polls = self.polls;
+        Pin::new(&mut self.inner).poll(cx).map(|output| Probed {
+            output,
+            cancelled_before,
+            polls,
+        })
+    }
+}
+
 /// Polls a future once, giving its output if it was ready.
 struct PollOnce<'a, F>(Pin<&'a mut F>);
 
@@ -270,7 +304,7 @@ impl<T> Future for ShieldRegion<T> {
 
 impl<T> Drop for ShieldRegion<T> {
     fn drop(&mut self) {
-        let own_cancel = self.own.as_ref().is_some_and(|h| h.is_cancel_called());
+        let own_cancel = self.own.as_ref().is_some_and(|h| h.cancel_called());
         if self.entered
             && !self.done
             && !own_cancel
@@ -903,7 +937,12 @@ async fn nursery_start(
         started: std::cell::Cell::new(false),
         pre_fail: std::cell::Cell::new(None),
     });
-    let rec = TaskRec::new(id, Some(l.rec.clone()), Some(srec.clone()));
+    let rec = TaskRec::started_by(
+        id,
+        Some(l.rec.clone()),
+        Some(srec.clone()),
+        Some(cx.task.clone()),
+    );
     let ccx = Cx {
         w: w.clone(),
         task: rec.clone(),
@@ -933,8 +972,28 @@ async fn nursery_start(
         })
         .await
     };
-    let out = CatchUnwind(Box::pin(start)).await;
-    cx.progressed("Nursery::start");
+    // The child's code runs inside the `start` call until `started`, so it
+    // may cancel the caller's scope itself, and a shielded region in it
+    // may finish (and call `started`) after the caller's scope was
+    // cancelled. What the caller's cancellation must never do is end in
+    // the child's own region: the call then returns `Cancelled` inside
+    // the cancelled scope instead of that scope dropping it.
+    let out = Probe::new(CatchUnwind(Box::pin(start))).await;
+    if out.cancelled_before
+        && out.polls > 1
+        && matches!(out.output, Ok(Err(StartError::Cancelled)))
+        && cx.book().features.has(Features::OUTER_CATCHES_START)
+    {
+        cx.book().violation(
+            Kind::ProgressInCancelled,
+            format!(
+                "Nursery::start returned Err(Cancelled) on its poll {} inside the cancelled scope \
+                 that cancelled its child (task {})",
+                out.polls, cx.task.id
+            ),
+        );
+    }
+    let out = out.output;
     let started = srec.started.get();
     let pre_fail = srec.pre_fail.get();
     let fine = match &out {

@@ -212,6 +212,8 @@ struct Ctx {
     /// nursery's body holds them (`shield_waits`).
     share: Vec<usize>,
     holding: bool,
+    /// Code of a `start`ed child (which may run in its caller's task).
+    in_start: bool,
 }
 
 struct Gen {
@@ -312,6 +314,7 @@ pub fn generate(seed: u64, f: Features) -> Program {
         body_held: Vec::new(),
         share: Vec::new(),
         holding: false,
+        in_start: false,
     };
     // Most programs are a nursery at the root: a body that can fail.
     let root = if f.has(Features::NURSERY) && g.rng.chance(3, 4) {
@@ -481,7 +484,8 @@ impl Gen {
             1,
             Pick::CancelledKept,
         );
-        let can_acquire = self.res.len() > ctx.min_res || (!ctx.holding && !ctx.share.is_empty());
+        let can_acquire =
+            !self.acquirable(ctx).is_empty() || (!ctx.holding && !ctx.share.is_empty());
         add(can_acquire && !deep, 4, Pick::Acquire);
         add(self.events > 0, 1, Pick::SetEvent);
         add(self.events > 0, 2, Pick::WaitEvent);
@@ -529,6 +533,7 @@ impl Gen {
                     body_held: Vec::new(),
                     share: Vec::new(),
                     holding: false,
+                    in_start: false,
                     min_res: ctx.min_res,
                 };
                 let body = self.body(&inner, true);
@@ -599,6 +604,7 @@ impl Gen {
                     body_held: Vec::new(),
                     share,
                     holding: false,
+                    in_start: false,
                     ..ctx.clone()
                 };
                 let saved = std::mem::replace(&mut self.used_share, false);
@@ -644,6 +650,7 @@ impl Gen {
                     body_held: Vec::new(),
                     share: Vec::new(),
                     holding: false,
+                    in_start: true,
                     ..ctx.clone()
                 };
                 let pre = self.seq(&inner);
@@ -765,9 +772,20 @@ impl Gen {
         self.rng.pick(&kinds)
     }
 
+    /// Resources this code may wait for (not counting shared permits).
+    fn acquirable(&self, ctx: &Ctx) -> Vec<usize> {
+        let owned_ok = !ctx.in_start || self.f.has(Features::LOCK_IN_START);
+        (ctx.min_res..self.res.len())
+            .filter(|&r| owned_ok || matches!(self.res[r], Res::Sem(_)))
+            .collect()
+    }
+
     fn acquire(&mut self, ctx: &Ctx) -> Node {
-        let mut choices: Vec<(usize, bool)> =
-            (ctx.min_res..self.res.len()).map(|r| (r, false)).collect();
+        let mut choices: Vec<(usize, bool)> = self
+            .acquirable(ctx)
+            .into_iter()
+            .map(|r| (r, false))
+            .collect();
         if !ctx.holding {
             choices.extend(ctx.share.iter().map(|&r| (r, true)));
         }

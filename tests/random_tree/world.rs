@@ -53,7 +53,7 @@ pub enum Kind {
     WrongScope,
     /// `rt.live_tasks()` was not 0 after the program finished.
     LiveTasks,
-    /// `arbor::scope::live_scopes()` did not come back to its start value.
+    /// `arbor::lowlevel::live_scopes()` did not come back to its start value.
     LiveScopes,
     /// The program did not finish (virtual time ran out, or a park with
     /// nothing left to wake it).
@@ -501,6 +501,9 @@ pub struct TaskRec {
     pub accepted: Cell<bool>,
     /// For a `start`ed child: `started` was called.
     pub start: Option<Rc<StartRec>>,
+    /// For a `start`ed child: the task that called `start`, whose code it
+    /// is part of until `started`.
+    pub caller: Option<Rc<TaskRec>>,
 }
 
 pub struct StartRec {
@@ -514,6 +517,15 @@ impl TaskRec {
         parent: Option<Rc<NurseryRec>>,
         start: Option<Rc<StartRec>>,
     ) -> Rc<TaskRec> {
+        TaskRec::started_by(id, parent, start, None)
+    }
+
+    pub fn started_by(
+        id: usize,
+        parent: Option<Rc<NurseryRec>>,
+        start: Option<Rc<StartRec>>,
+        caller: Option<Rc<TaskRec>>,
+    ) -> Rc<TaskRec> {
         Rc::new(TaskRec {
             id,
             parent,
@@ -523,6 +535,7 @@ impl TaskRec {
             out: Cell::new(None),
             accepted: Cell::new(false),
             start,
+            caller,
         })
     }
 
@@ -530,11 +543,13 @@ impl TaskRec {
     /// task holding its nursery aborted, the runtime dropped): its code
     /// may be dropped anywhere then.
     pub fn doomed(&self, book: &Book) -> bool {
+        let before_started = self.start.as_ref().is_some_and(|s| !s.started.get());
         book.teardown.get()
             || self.abort_requested.get()
             || self.parent.as_ref().is_some_and(|n| {
                 (n.dropped_incomplete.get() && n.dropped_legit.get()) || n.host.doomed(book)
             })
+            || (before_started && self.caller.as_ref().is_some_and(|c| c.doomed(book)))
     }
 }
 
@@ -592,7 +607,7 @@ pub struct Slot {
 /// A child slot: a nursery child's kept `JoinHandle`.
 #[derive(Default)]
 pub struct ChildSlot {
-    pub handle: RefCell<Option<arbor::JoinHandle<usize>>>,
+    pub handle: RefCell<Option<arbor::ChildHandle<usize>>>,
     pub rec: RefCell<Option<Rc<TaskRec>>>,
 }
 
