@@ -1,0 +1,272 @@
+//! Seeded randomized programs (issue 9, "Checks that keep it fixed").
+//!
+//! Each seed generates a random tree of spawned tasks (kept, detached,
+//! aborted, abort-on-drop guards), nurseries and supervisors (children
+//! that return `Ok`, `Err` or panic, `start`ed children, cancelled
+//! children), cancel scopes (plain, timeouts, deadlines, shields, cancelled
+//! from other tasks, entered already cancelled), checkpoints, sleeps on
+//! the virtual clock, and semaphore, lock, mutex, event and channel
+//! operations, runs it on a virtual-clock runtime, and checks:
+//!
+//! 1. every future the program made is dropped exactly once (a token in
+//!    each counts its drops), and nothing of the run outlives the runtime;
+//! 2. every semaphore permit comes back and the locks end free; no two
+//!    holders ever overlap;
+//! 3. every message sent is received once, handed back by a failed send,
+//!    withdrawn with a cancelled send, or dropped with its channel (and a
+//!    message whose send returned `Ok` only with its channel);
+//! 4. no nursery returns before its body and every child have ended;
+//! 5. `rt.live_tasks()` is 0 after `block_on` and `live_scopes()` is back
+//!    to its value at the start;
+//! 6. the program finishes: a heartbeat task keeps virtual time moving,
+//!    so a stuck program shows up as still running after ten virtual
+//!    hours, a poll count catches futures woken in a loop, and a
+//!    real-time watchdog names a seed stuck in the runtime itself;
+//! 7. a nursery's result is what its failures say: the first panic is
+//!    re-raised, else every `Err` in order, else the body's value, else
+//!    `Cancelled` only if its own scope was cancelled; every child is
+//!    polled at least once (a task always starts); no shielded region is
+//!    dropped unless its task is being aborted or its own scope was
+//!    cancelled; joins and `start` calls give what their task did; an
+//!    arbor operation never completes inside a cancelled scope.
+//!
+//! Correct programs never deadlock: resources are numbered and code
+//! holding one only waits for higher ones, a join waits only for a task
+//! spawned with the same resources held, and every other wait (events,
+//! channels, `cancelled()`) has a timeout.
+//!
+//! ```text
+//! cargo test --test random_tree                                  # the CI batch
+//! ARBOR_SEEDS=100000 cargo test --release --test random_tree     # many seeds
+//! ARBOR_SEED=12345 cargo test --test random_tree                 # replay one seed
+//! ```
+//!
+//! A replay prints the program, its trace and what broke. Other knobs:
+//! `ARBOR_SEED_START` (first seed of a batch); `ARBOR_RT_FEATURES` (what
+//! the generator may use and which stricter checks run: `ci`, `all`, a
+//! list of names, `ci,+cancelled_kept`, `all,-abort_cycle`);
+//! `ARBOR_SHRINK=1` or `=<kind>` with `ARBOR_SEED` (shrink the program
+//! while that kind of violation remains, printing the `ARBOR_EDITS` that
+//! replay the shrunk program); `ARBOR_RT_INPROCESS=1` (run the batch in
+//! this process; by default it runs in a worker process, so a crash or a
+//! hang reports its seed and the batch goes on).
+//!
+//! # What it found
+//!
+//! The CI batch runs `Features::CI`: every feature except those that find
+//! a bug still open on main. Each bug is shrunk to a few lines in
+//! `reproducers` (`fixed`: regression tests; `open`: ignored until
+//! fixed). Seeds replay with `ARBOR_RT_FEATURES=ci,+<feature>`.
+//!
+//! Found on c39687f, fixed on main since (0edad13, bdcb4a4); the features
+//! are now in the CI batch:
+//!
+//! - `abort_cycle`: an abort-on-drop guard aimed at its own task, or two
+//!   tasks aborting each other in their destructors, re-entered the
+//!   task's drop: stack overflow / SIGSEGV.
+//! - `surface_failures`: a nursery that an enclosing cancellation dropped
+//!   lost the `Err`s and panics of its body and children
+//!   (`move_on_after(0, supervisor(|n| { n.spawn(..); panic!() }))` gave
+//!   `None`).
+//! - `surface_values`: the same for the body's value
+//!   (`move_on_after(1ms, nursery(|n| { n.spawn(sleep(10ms)); 1 }))` gave
+//!   `None`, not `Some(Ok(1))`).
+//! - `shield_waits`: an enclosing cancellation froze a nursery body while
+//!   a shielded child ran; a child waiting for a permit the body held
+//!   then hung the runtime.
+//! - `cancelled_kept`: a `cancelled()` future polled once and kept alive
+//!   held its cancelled scope open: the runtime parked forever.
+//!
+//! Open on main (004a15e), since `start` runs its child inline:
+//!
+//! - `outer_catches_start`: a `start`ed child that notices its caller's
+//!   cancellation (`cancelled()`) is dropped by its own region at its
+//!   next suspension, so `start` returns `Err(StartError::Cancelled)`
+//!   inside the cancelled scope and `move_on_after` returns `Some(..)`
+//!   although its deadline passed (seed 7350).
+//! - `lock_in_start`: a `Lock`/`Mutex` a started child takes before its
+//!   first suspension is owned by the caller's task, whose own `lock()`
+//!   then fails with `WouldDeadlock` (seed 79240).
+
+#[path = "random_tree/features.rs"]
+mod features;
+#[path = "random_tree/harness.rs"]
+mod harness;
+#[path = "random_tree/interp.rs"]
+mod interp;
+#[path = "random_tree/program.rs"]
+mod program;
+#[path = "random_tree/reproducers.rs"]
+mod reproducers;
+#[path = "random_tree/rng.rs"]
+mod rng;
+#[path = "random_tree/shrink.rs"]
+mod shrink;
+#[path = "random_tree/world.rs"]
+mod world;
+
+use std::time::Instant;
+
+use features::Features;
+
+/// Seeds of the CI batch.
+const CI_SEEDS: u64 = 5000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={value:?}: {e}")),
+    )
+}
+
+fn env_features() -> Features {
+    match std::env::var("ARBOR_RT_FEATURES") {
+        Ok(spec) => Features::parse(&spec).unwrap_or_else(|e| panic!("ARBOR_RT_FEATURES: {e}")),
+        Err(_) => Features::CI,
+    }
+}
+
+#[test]
+fn random_programs_keep_every_invariant() {
+    let features = env_features();
+    if let Some(seed) = env_u64("ARBOR_SEED") {
+        replay(seed, features);
+        return;
+    }
+    let start = env_u64("ARBOR_SEED_START").unwrap_or(0);
+    let count = env_u64("ARBOR_SEEDS").unwrap_or(CI_SEEDS);
+    let began = Instant::now();
+    let failures = if std::env::var_os("ARBOR_RT_INPROCESS").is_some() {
+        harness::run_in_process(start, count, features)
+    } else {
+        harness::run_in_workers(start, count, features, "random_tree_worker")
+    };
+    let took = began.elapsed();
+    eprintln!(
+        "random_tree: {count} seeds from {start} with features {features} in {took:.2?} ({:.2?} per 1000)",
+        took * 1000 / count.max(1) as u32
+    );
+    if !failures.is_empty() {
+        panic!("{}", harness::summarize(&failures, features));
+    }
+}
+
+/// Run one seed here, printing its program, its trace and what broke;
+/// with `ARBOR_EDITS`, the program as shrunk; with `ARBOR_SHRINK`, shrink
+/// it first (to the first violation's kind, or `ARBOR_SHRINK=<kind>`).
+fn replay(seed: u64, features: Features) {
+    let mut edits = match std::env::var("ARBOR_EDITS") {
+        Ok(text) => shrink::parse_edits(&text).unwrap_or_else(|e| panic!("ARBOR_EDITS: {e}")),
+        Err(_) => Vec::new(),
+    };
+    if let Ok(target) = std::env::var("ARBOR_SHRINK") {
+        let target = match world::Kind::by_name(&target) {
+            Some(kind) => kind,
+            None => {
+                let prog = shrink::program_with(seed, features, &edits).expect("ARBOR_EDITS apply");
+                let o = harness::run_program(&prog, false);
+                match o.violations.first() {
+                    Some(v) => v.kind,
+                    None => panic!(
+                        "seed {seed} keeps every invariant: nothing to shrink (or the seed crashes: name its kind, ARBOR_SHRINK=crash)"
+                    ),
+                }
+            }
+        };
+        edits = shrink::shrink_from(seed, features, edits, target);
+        eprintln!(
+            "shrunk to the {} below; replay: ARBOR_SEED={seed} ARBOR_EDITS={} ARBOR_RT_FEATURES={features} cargo test --test random_tree",
+            target.name(),
+            shrink::show_edits(&edits)
+        );
+    }
+    let prog = shrink::program_with(seed, features, &edits).expect("ARBOR_EDITS apply");
+    eprintln!("{prog}");
+    eprintln!("-- trace (virtual time, task id, event) --");
+    let dog = harness::Watchdog::start(features, harness::REAL_LIMIT);
+    dog.begin(seed);
+    let outcome = harness::run_program(&prog, true);
+    drop(dog);
+    eprintln!("-- {} --", outcome.stats);
+    if !outcome.violations.is_empty() {
+        let list: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+        panic!("seed {seed} broke:\n{}", list.join("\n"));
+    }
+    eprintln!("seed {seed}: every invariant held");
+}
+
+/// The worker process of `random_programs_keep_every_invariant`; does
+/// nothing unless that test started it.
+#[test]
+#[ignore = "run by random_programs_keep_every_invariant in a worker process"]
+fn random_tree_worker() {
+    if let Ok(spec) = std::env::var("ARBOR_RT_EVAL") {
+        shrink::eval_in_worker(&spec, env_features());
+        return;
+    }
+    let Ok(range) = std::env::var("ARBOR_RT_WORKER") else {
+        return;
+    };
+    let (start, count) = range.split_once(':').expect("ARBOR_RT_WORKER=start:count");
+    harness::worker(
+        start.parse().expect("start"),
+        count.parse().expect("count"),
+        env_features(),
+    );
+}
+
+#[test]
+fn a_seed_always_generates_the_same_program() {
+    for seed in [0, 1, 42, 9_999] {
+        let a = program::generate(seed, Features::ALL).to_string();
+        let b = program::generate(seed, Features::ALL).to_string();
+        assert_eq!(a, b);
+    }
+    let differ = (0..20)
+        .map(|s| program::generate(s, Features::ALL).to_string())
+        .collect::<std::collections::HashSet<_>>();
+    assert!(differ.len() > 15, "seeds should give different programs");
+}
+
+#[test]
+fn feature_lists_parse_and_print_back() {
+    assert_eq!(Features::parse("all").unwrap(), Features::ALL);
+    assert_eq!(Features::parse("none").unwrap(), Features::NONE);
+    let f = Features::parse("spawn,nursery").unwrap();
+    assert_eq!(f, Features::SPAWN.with(Features::NURSERY));
+    assert_eq!(Features::parse(&f.to_string()).unwrap(), f);
+    assert_eq!(
+        Features::parse("all,-shield").unwrap(),
+        Features::ALL.without(Features::SHIELD)
+    );
+    assert_eq!(
+        Features::parse(&format!("{:#x}", Features::CI.0)).unwrap(),
+        Features::CI
+    );
+    assert!(Features::parse("spawn,bogus").is_err());
+}
+
+/// What a batch exercised: counts of nursery outcomes, joins, shields,
+/// aborts, messages (`ARBOR_SEEDS`, `ARBOR_RT_FEATURES` as above).
+#[test]
+#[ignore = "a report, not a check"]
+fn coverage_report() {
+    let features = env_features();
+    let count = env_u64("ARBOR_SEEDS").unwrap_or(1000);
+    let mut total = std::collections::BTreeMap::<&str, u64>::new();
+    let mut failing = 0;
+    for seed in 0..count {
+        let o = harness::run_seed(seed, features, false);
+        failing += usize::from(!o.violations.is_empty());
+        for (k, v) in o.counts {
+            *total.entry(k).or_default() += v;
+        }
+    }
+    eprintln!("{count} seeds, {failing} failing, features {features}");
+    for (k, v) in total {
+        eprintln!("{v:>9}  {k}");
+    }
+}

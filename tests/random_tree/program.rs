@@ -1,0 +1,1060 @@
+//! The generated program: a tree of operations, its generator, and a
+//! readable listing for replays.
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::features::Features;
+use super::rng::Rng;
+
+/// How a task body or a nursery body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Ok,
+    Err,
+    Panic,
+}
+
+/// The kinds of cancel scope `Node::Scope` opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// `CancelScope::new()`.
+    Plain,
+    /// `CancelScope::new()`, cancelled before it is run.
+    PreCancelled,
+    /// `CancelScope::new().with_timeout(ms)`.
+    Timeout(u32),
+    /// `CancelScope::new().with_deadline(now + ms)` (0: a deadline now).
+    Deadline(u32),
+    /// `CancelScope::new().shielded(true)`, with an optional own timeout.
+    Shielded(Option<u32>),
+    /// `move_on_after(ms, ..)`.
+    MoveOn(u32),
+    /// `fail_after(ms, ..)`.
+    FailAfter(u32),
+    /// `shield(..)`.
+    Shield,
+}
+
+impl ScopeKind {
+    pub fn is_shield(self) -> bool {
+        matches!(self, ScopeKind::Shielded(_) | ScopeKind::Shield)
+    }
+}
+
+/// A resource to hold: a semaphore (with a permit count), the lock or the
+/// mutex. Resources are numbered; code holding resource `r` only waits for
+/// resources numbered above `r`, so correct programs never deadlock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Res {
+    Sem(usize),
+    Lock,
+    Mutex,
+}
+
+pub struct Body {
+    pub node: Rc<Node>,
+    pub ending: Ending,
+}
+
+pub enum Node {
+    Seq(Vec<Rc<Node>>),
+    Sleep(u32),
+    Yield,
+    Checkpoint,
+    /// Panic here (only where a nursery, a child or a task catches it).
+    Panic,
+    /// `arbor::spawn` into slot `slot`; `detach` drops the handle at once.
+    Spawn {
+        slot: usize,
+        body: Rc<Body>,
+        detach: bool,
+    },
+    /// Await the handle in `slot` (always in the same sequence as its spawn).
+    Join {
+        slot: usize,
+    },
+    Abort {
+        slot: usize,
+    },
+    /// Run `body` holding a guard that aborts the task in `slot` on drop.
+    AbortGuard {
+        slot: usize,
+        body: Rc<Node>,
+    },
+    Nursery {
+        id: usize,
+        supervisor: bool,
+        /// Register the nursery's cancel scope as scope ref `sref`.
+        sref: Option<usize>,
+        /// Re-raise a panic of the nursery after checking it.
+        reraise: bool,
+        body: Rc<Body>,
+    },
+    /// `Nursery::spawn` into the nursery `up` levels out.
+    NSpawn {
+        up: usize,
+        id: usize,
+        cslot: Option<usize>,
+        shielded: bool,
+        /// It first waits for a permit the spawning body holds.
+        shares: bool,
+        child: Rc<Body>,
+    },
+    /// `Nursery::start`: run `pre`, maybe end before `started`, else call
+    /// `started` and run `post`.
+    NStart {
+        up: usize,
+        id: usize,
+        pre: Rc<Node>,
+        pre_end: Option<Ending>,
+        post: Rc<Body>,
+    },
+    NJoin {
+        cslot: usize,
+    },
+    NCancel {
+        cslot: usize,
+    },
+    NCancelOwn {
+        up: usize,
+    },
+    Scope {
+        kind: ScopeKind,
+        sref: Option<usize>,
+        body: Rc<Node>,
+    },
+    CancelRef {
+        sref: usize,
+    },
+    /// `move_on_after(ms, cancelled())`.
+    Cancelled {
+        timeout: u32,
+    },
+    /// Poll `cancelled()` once and keep it alive while `body` runs.
+    CancelledKept {
+        body: Rc<Node>,
+    },
+    Acquire {
+        res: Res,
+        permits: usize,
+        timeout: Option<u32>,
+        body: Rc<Node>,
+    },
+    SetEvent {
+        ev: usize,
+    },
+    WaitEvent {
+        ev: usize,
+        timeout: u32,
+    },
+    Send {
+        chan: usize,
+        count: u32,
+        timeout: Option<u32>,
+        try_: bool,
+    },
+    Recv {
+        chan: usize,
+        count: u32,
+        timeout: Option<u32>,
+        try_: bool,
+    },
+    CloseTx {
+        chan: usize,
+    },
+    CloseRx {
+        chan: usize,
+    },
+}
+
+pub struct Program {
+    pub seed: u64,
+    pub features: Features,
+    pub root: Rc<Node>,
+    /// Initial permits of each semaphore.
+    pub sems: Vec<usize>,
+    /// Capacity of each channel (`None`: unbounded).
+    pub chans: Vec<Option<usize>>,
+    pub events: usize,
+    pub slots: usize,
+    pub cslots: usize,
+    pub srefs: usize,
+    /// At the end, abort the kept handles instead of letting them finish.
+    pub final_abort: bool,
+    pub size: usize,
+}
+
+const MAX_DEPTH: usize = 5;
+const MAX_SLOTS: usize = 8;
+const MAX_CSLOTS: usize = 8;
+const MAX_SREFS: usize = 6;
+const SLEEPS: &[u32] = &[0, 1, 1, 2, 3, 5, 10, 20];
+const TIMEOUTS: &[u32] = &[1, 2, 3, 5, 10, 20, 50];
+/// The timeout of a wait that is unbounded with `shield_waits`, in ms.
+const AN_HOUR: u32 = 3_600_000;
+
+/// The generator's view of where a statement goes.
+#[derive(Clone)]
+struct Ctx {
+    depth: usize,
+    /// Lowest resource index this code may wait for.
+    min_res: usize,
+    /// Whether a failure here is caught (by a nursery, a child, a task).
+    sink: bool,
+    /// Nurseries reachable from here.
+    nurseries: usize,
+    /// The spawned task this code belongs to (nursery children inherit it).
+    owner: Option<usize>,
+    /// Resources held by the innermost nursery body in this task.
+    body_held: Vec<usize>,
+    /// Resources a child may wait for at its top, holding nothing: its
+    /// nursery's body holds them (`shield_waits`).
+    share: Vec<usize>,
+    holding: bool,
+    /// Code of a `start`ed child (which may run in its caller's task).
+    in_start: bool,
+}
+
+struct Gen {
+    rng: Rng,
+    f: Features,
+    budget: i64,
+    size: usize,
+    res: Vec<Res>,
+    sems: Vec<usize>,
+    chans: usize,
+    events: usize,
+    slots: usize,
+    cslots: usize,
+    ids: usize,
+    /// Set when a child's top level waited for a shared permit.
+    used_share: bool,
+    /// Make the next child's first statement wait for a shared permit.
+    force_share: bool,
+    /// Children generated so far that wait for their body's permit.
+    sharing_children: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Sleep,
+    Yield,
+    Checkpoint,
+    Panic,
+    Spawn,
+    Abort,
+    AbortGuard,
+    Nursery,
+    NSpawn,
+    NStart,
+    NCancel,
+    NCancelOwn,
+    Scope,
+    CancelRef,
+    Cancelled,
+    CancelledKept,
+    Acquire,
+    SetEvent,
+    WaitEvent,
+    Send,
+    Recv,
+    Close,
+}
+
+pub fn generate(seed: u64, f: Features) -> Program {
+    let mut rng = Rng::new(seed);
+    let sems: Vec<usize> = if f.has(Features::SEMAPHORE) {
+        (0..1 + rng.below(2)).map(|_| 1 + rng.below(2)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut res: Vec<Res> = (0..sems.len()).map(Res::Sem).collect();
+    if f.has(Features::LOCK) {
+        // The order of resources is part of the program.
+        if rng.chance(1, 2) {
+            res.push(Res::Lock);
+            res.push(Res::Mutex);
+        } else {
+            res.insert(0, Res::Mutex);
+            res.push(Res::Lock);
+        }
+    }
+    let chans: Vec<Option<usize>> = if f.has(Features::CHANNEL) {
+        (0..1 + rng.below(2))
+            .map(|_| rng.pick(&[Some(0), Some(1), Some(2), None]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let events = if f.has(Features::EVENT) { 2 } else { 0 };
+    let budget = 8 + rng.below(48) as i64;
+    let mut g = Gen {
+        rng,
+        f,
+        budget,
+        size: 0,
+        res,
+        sems: sems.clone(),
+        chans: chans.len(),
+        events,
+        slots: 0,
+        cslots: 0,
+        ids: 0,
+        used_share: false,
+        force_share: false,
+        sharing_children: 0,
+    };
+    let ctx = Ctx {
+        depth: 0,
+        min_res: 0,
+        sink: false,
+        nurseries: 0,
+        owner: None,
+        body_held: Vec::new(),
+        share: Vec::new(),
+        holding: false,
+        in_start: false,
+    };
+    // Most programs are a nursery at the root: a body that can fail.
+    let root = if f.has(Features::NURSERY) && g.rng.chance(3, 4) {
+        g.size += 1;
+        let body = g.body(&ctx.nursery_body(), true);
+        let id = g.id();
+        Rc::new(Node::Nursery {
+            id,
+            supervisor: g.rng.chance(1, 3),
+            sref: None,
+            reraise: false,
+            body,
+        })
+    } else {
+        g.seq(&ctx)
+    };
+    let final_abort = g.rng.chance(1, 2);
+    Program {
+        seed,
+        features: f,
+        root,
+        sems,
+        chans,
+        events,
+        slots: g.slots,
+        cslots: g.cslots,
+        srefs: MAX_SREFS,
+        final_abort,
+        size: g.size,
+    }
+}
+
+impl Ctx {
+    fn nursery_body(&self) -> Ctx {
+        Ctx {
+            depth: self.depth + 1,
+            sink: true,
+            nurseries: self.nurseries + 1,
+            body_held: Vec::new(),
+            share: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    fn deeper(&self) -> Ctx {
+        Ctx {
+            depth: self.depth + 1,
+            share: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Gen {
+    fn id(&mut self) -> usize {
+        self.ids += 1;
+        self.ids
+    }
+
+    fn ending(&mut self) -> Ending {
+        // Mostly Ok: a failure cancels its nursery, and programs that
+        // end at once test less.
+        let mut choices = vec![Ending::Ok; 7];
+        if self.f.has(Features::ERRORS) {
+            choices.extend([Ending::Err; 2]);
+        }
+        if self.f.has(Features::PANICS) {
+            choices.push(Ending::Panic);
+        }
+        self.rng.pick(&choices)
+    }
+
+    fn body(&mut self, ctx: &Ctx, can_fail: bool) -> Rc<Body> {
+        let node = self.seq(ctx);
+        let ending = if can_fail { self.ending() } else { Ending::Ok };
+        Rc::new(Body { node, ending })
+    }
+
+    fn seq(&mut self, ctx: &Ctx) -> Rc<Node> {
+        let len = 1 + self.rng.below(4);
+        let mut items: Vec<Rc<Node>> = Vec::new();
+        // Handles joinable here: spawned in this sequence, same resources held.
+        let mut joinable: Vec<Node> = Vec::new();
+        let mut ctx = ctx.clone();
+        for i in 0..len {
+            if self.budget <= 0 {
+                break;
+            }
+            if !joinable.is_empty() && self.rng.chance(1, 3) {
+                let j = self.rng.below(joinable.len());
+                items.push(Rc::new(joinable.swap_remove(j)));
+                self.size += 1;
+            }
+            let (node, join) = self.stmt(&ctx);
+            items.push(Rc::new(node));
+            if let Some(join) = join {
+                joinable.push(join);
+            }
+            // Only the first statement of a child may wait for a shared
+            // permit: later ones might hold something it needs.
+            if i == 0 {
+                ctx.share.clear();
+                self.force_share = false;
+            }
+        }
+        for join in joinable {
+            if self.rng.chance(2, 3) {
+                items.push(Rc::new(join));
+                self.size += 1;
+            }
+        }
+        if items.len() == 1 {
+            return items.pop().unwrap();
+        }
+        Rc::new(Node::Seq(items))
+    }
+
+    fn picks(&self, ctx: &Ctx) -> Vec<(u32, Pick)> {
+        let f = self.f;
+        let deep = ctx.depth >= MAX_DEPTH;
+        let mut v = vec![(4, Pick::Sleep)];
+        let mut add = |on: bool, w: u32, p: Pick| {
+            if on {
+                v.push((w, p));
+            }
+        };
+        add(f.has(Features::CHECKPOINTS), 1, Pick::Yield);
+        add(f.has(Features::CHECKPOINTS), 1, Pick::Checkpoint);
+        add(f.has(Features::PANICS) && ctx.sink, 1, Pick::Panic);
+        add(
+            f.has(Features::SPAWN) && !deep && self.slots < MAX_SLOTS,
+            3,
+            Pick::Spawn,
+        );
+        add(f.has(Features::ABORT) && self.slots > 0, 2, Pick::Abort);
+        add(
+            (f.has(Features::ABORT_GUARD) || f.has(Features::ABORT_CYCLE)) && !deep,
+            2,
+            Pick::AbortGuard,
+        );
+        add(f.has(Features::NURSERY) && !deep, 3, Pick::Nursery);
+        add(ctx.nurseries > 0 && !deep, 5, Pick::NSpawn);
+        add(
+            f.has(Features::START) && ctx.nurseries > 0 && !deep,
+            2,
+            Pick::NStart,
+        );
+        add(
+            f.has(Features::CHILD_CANCEL) && self.cslots > 0,
+            2,
+            Pick::NCancel,
+        );
+        add(
+            f.has(Features::REMOTE_CANCEL) && ctx.nurseries > 0,
+            1,
+            Pick::NCancelOwn,
+        );
+        let scopes = f.has(Features::SCOPES)
+            || f.has(Features::DEADLINES)
+            || f.has(Features::SHIELD)
+            || f.has(Features::PRE_CANCELLED);
+        add(scopes && !deep, 4, Pick::Scope);
+        add(f.has(Features::REMOTE_CANCEL), 2, Pick::CancelRef);
+        add(f.has(Features::CANCELLED), 1, Pick::Cancelled);
+        add(
+            f.has(Features::CANCELLED_KEPT) && !deep,
+            1,
+            Pick::CancelledKept,
+        );
+        let can_acquire =
+            !self.acquirable(ctx).is_empty() || (!ctx.holding && !ctx.share.is_empty());
+        add(can_acquire && !deep, 4, Pick::Acquire);
+        add(self.events > 0, 1, Pick::SetEvent);
+        add(self.events > 0, 2, Pick::WaitEvent);
+        add(self.chans > 0, 3, Pick::Send);
+        add(self.chans > 0, 3, Pick::Recv);
+        add(self.chans > 0, 1, Pick::Close);
+        v
+    }
+
+    /// One statement, and the `Join`/`NJoin` that may follow it in the
+    /// same sequence.
+    fn stmt(&mut self, ctx: &Ctx) -> (Node, Option<Node>) {
+        self.budget -= 1;
+        self.size += 1;
+        if self.force_share && !ctx.share.is_empty() {
+            self.force_share = false;
+            let r = self.rng.pick(&ctx.share);
+            return (self.acquire_res(ctx, r, true), None);
+        }
+        let picks = self.picks(ctx);
+        let total: u32 = picks.iter().map(|p| p.0).sum();
+        let mut r = self.rng.below(total as usize) as u32;
+        let mut pick = Pick::Sleep;
+        for (w, p) in picks {
+            if r < w {
+                pick = p;
+                break;
+            }
+            r -= w;
+        }
+        let f = self.f;
+        let node = match pick {
+            Pick::Sleep => Node::Sleep(self.rng.pick(SLEEPS)),
+            Pick::Yield => Node::Yield,
+            Pick::Checkpoint => Node::Checkpoint,
+            Pick::Panic => Node::Panic,
+            Pick::Spawn => {
+                let slot = self.slots;
+                self.slots += 1;
+                let inner = Ctx {
+                    depth: ctx.depth + 1,
+                    sink: true,
+                    nurseries: 0,
+                    owner: Some(slot),
+                    body_held: Vec::new(),
+                    share: Vec::new(),
+                    holding: false,
+                    in_start: false,
+                    min_res: ctx.min_res,
+                };
+                let body = self.body(&inner, true);
+                let detach = self.rng.chance(1, 4);
+                let join = (!detach).then_some(Node::Join { slot });
+                return (Node::Spawn { slot, body, detach }, join);
+            }
+            Pick::Abort => Node::Abort {
+                slot: self.rng.below(self.slots),
+            },
+            Pick::AbortGuard => {
+                let slot = if f.has(Features::ABORT_CYCLE) {
+                    // Anything, the own task and earlier ones included.
+                    self.rng.below(self.slots + 2)
+                } else {
+                    // Only tasks later in spawn order than the owner: an
+                    // abort chain can never come back.
+                    let lo = ctx.owner.map_or(0, |o| o + 1);
+                    let hi = (self.slots + 2).max(lo + 1);
+                    lo + self.rng.below(hi - lo)
+                };
+                let body = self.seq(&ctx.deeper());
+                Node::AbortGuard { slot, body }
+            }
+            Pick::Nursery => {
+                let id = self.id();
+                let sref = self.sref();
+                let sharing = self.sharing_children;
+                let body = self.body(&ctx.nursery_body(), true);
+                let sharing = self.sharing_children > sharing;
+                let nursery = Node::Nursery {
+                    id,
+                    supervisor: self.rng.chance(1, 3),
+                    sref,
+                    reraise: ctx.sink && f.has(Features::PANICS) && self.rng.chance(1, 3),
+                    body,
+                };
+                // A nursery under a deadline: the common way to bound one
+                // (and, when a child waits for its body's permit, the way
+                // to cancel the body while it holds it).
+                let odds = if sharing { 2 } else { 4 };
+                if f.has(Features::DEADLINES) && self.rng.chance(1, odds) {
+                    let t = self.rng.pick(TIMEOUTS);
+                    let kind = self
+                        .rng
+                        .pick(&[ScopeKind::MoveOn(t), ScopeKind::Timeout(t)]);
+                    Node::Scope {
+                        kind,
+                        sref: None,
+                        body: Rc::new(nursery),
+                    }
+                } else {
+                    nursery
+                }
+            }
+            Pick::NSpawn => {
+                let up = self.up(ctx);
+                let id = self.id();
+                let share = if up == 0 && f.has(Features::SHIELD_WAITS) {
+                    ctx.body_held.clone()
+                } else {
+                    Vec::new()
+                };
+                let inner = Ctx {
+                    depth: ctx.depth + 1,
+                    sink: true,
+                    nurseries: ctx.nurseries - up,
+                    body_held: Vec::new(),
+                    share,
+                    holding: false,
+                    in_start: false,
+                    ..ctx.clone()
+                };
+                let saved = std::mem::replace(&mut self.used_share, false);
+                // A child that waits for its body's permit, often
+                // shielded: a cancellation must drop the body (and its
+                // permit), never freeze it while the child waits.
+                self.force_share = !inner.share.is_empty() && self.rng.chance(1, 2);
+                let child = self.body(&inner, true);
+                self.force_share = false;
+                let shared = std::mem::replace(&mut self.used_share, saved);
+                self.sharing_children += usize::from(shared);
+                let odds = if shared { 2 } else { 4 };
+                let shielded = f.has(Features::SHIELD) && self.rng.chance(1, odds);
+                let keep = f.has(Features::CHILD_CANCEL)
+                    && self.cslots < MAX_CSLOTS
+                    && self.rng.chance(1, 2);
+                let cslot = keep.then(|| {
+                    self.cslots += 1;
+                    self.cslots - 1
+                });
+                // A child waiting for a permit the body holds is never
+                // awaited by that body.
+                let join = cslot.filter(|_| !shared).map(|cslot| Node::NJoin { cslot });
+                return (
+                    Node::NSpawn {
+                        up,
+                        id,
+                        cslot,
+                        shielded,
+                        shares: shared,
+                        child,
+                    },
+                    join,
+                );
+            }
+            Pick::NStart => {
+                let up = self.up(ctx);
+                let id = self.id();
+                let inner = Ctx {
+                    depth: ctx.depth + 1,
+                    sink: true,
+                    nurseries: ctx.nurseries - up,
+                    body_held: Vec::new(),
+                    share: Vec::new(),
+                    holding: false,
+                    in_start: true,
+                    ..ctx.clone()
+                };
+                let pre = self.seq(&inner);
+                let pre_end = self.rng.chance(1, 4).then(|| self.ending());
+                let post = self.body(&inner, true);
+                Node::NStart {
+                    up,
+                    id,
+                    pre,
+                    pre_end,
+                    post,
+                }
+            }
+            Pick::NCancel => Node::NCancel {
+                cslot: self.rng.below(self.cslots),
+            },
+            Pick::NCancelOwn => Node::NCancelOwn { up: self.up(ctx) },
+            Pick::Scope => {
+                let kind = self.scope_kind();
+                // Only a `CancelScope` has a handle.
+                let sref = match kind {
+                    ScopeKind::MoveOn(_) | ScopeKind::FailAfter(_) | ScopeKind::Shield => None,
+                    _ => self.sref(),
+                };
+                let body = self.seq(&ctx.deeper());
+                Node::Scope { kind, sref, body }
+            }
+            Pick::CancelRef => Node::CancelRef {
+                sref: self.rng.below(MAX_SREFS),
+            },
+            Pick::Cancelled => Node::Cancelled {
+                timeout: self.rng.pick(TIMEOUTS),
+            },
+            Pick::CancelledKept => Node::CancelledKept {
+                body: self.seq(&ctx.deeper()),
+            },
+            Pick::Acquire => return (self.acquire(ctx), None),
+            Pick::SetEvent => Node::SetEvent {
+                ev: self.rng.below(self.events),
+            },
+            Pick::WaitEvent => Node::WaitEvent {
+                ev: self.rng.below(self.events),
+                timeout: self.rng.pick(TIMEOUTS),
+            },
+            Pick::Send | Pick::Recv => {
+                let chan = self.rng.below(self.chans);
+                let count = 1 + self.rng.below(3) as u32;
+                // Every wait is bounded: nothing guarantees a partner.
+                let timeout = Some(self.rng.pick(TIMEOUTS));
+                let try_ = self.rng.chance(1, 4);
+                if pick == Pick::Send {
+                    Node::Send {
+                        chan,
+                        count,
+                        timeout,
+                        try_,
+                    }
+                } else {
+                    Node::Recv {
+                        chan,
+                        count,
+                        timeout,
+                        try_,
+                    }
+                }
+            }
+            Pick::Close => {
+                let chan = self.rng.below(self.chans);
+                if self.rng.chance(1, 2) {
+                    Node::CloseTx { chan }
+                } else {
+                    Node::CloseRx { chan }
+                }
+            }
+        };
+        (node, None)
+    }
+
+    fn up(&mut self, ctx: &Ctx) -> usize {
+        if self.rng.chance(3, 4) {
+            0
+        } else {
+            self.rng.below(ctx.nurseries)
+        }
+    }
+
+    fn sref(&mut self) -> Option<usize> {
+        if self.f.has(Features::REMOTE_CANCEL) && self.rng.chance(1, 3) {
+            Some(self.rng.below(MAX_SREFS))
+        } else {
+            None
+        }
+    }
+
+    fn scope_kind(&mut self) -> ScopeKind {
+        let f = self.f;
+        let mut kinds = Vec::new();
+        if f.has(Features::SCOPES) {
+            kinds.push(ScopeKind::Plain);
+        }
+        if f.has(Features::DEADLINES) {
+            let t = self.rng.pick(TIMEOUTS);
+            kinds.push(ScopeKind::Timeout(t));
+            kinds.push(ScopeKind::Deadline(t));
+            kinds.push(ScopeKind::MoveOn(t));
+            kinds.push(ScopeKind::FailAfter(t));
+        }
+        if f.has(Features::SHIELD) {
+            kinds.push(ScopeKind::Shield);
+            let own = (f.has(Features::DEADLINES) && self.rng.chance(1, 3))
+                .then(|| self.rng.pick(TIMEOUTS));
+            kinds.push(ScopeKind::Shielded(own));
+        }
+        if f.has(Features::PRE_CANCELLED) {
+            kinds.push(ScopeKind::PreCancelled);
+            kinds.push(ScopeKind::Deadline(0));
+            kinds.push(ScopeKind::MoveOn(0));
+        }
+        self.rng.pick(&kinds)
+    }
+
+    /// Resources this code may wait for (not counting shared permits).
+    fn acquirable(&self, ctx: &Ctx) -> Vec<usize> {
+        let owned_ok = !ctx.in_start || self.f.has(Features::LOCK_IN_START);
+        (ctx.min_res..self.res.len())
+            .filter(|&r| owned_ok || matches!(self.res[r], Res::Sem(_)))
+            .collect()
+    }
+
+    fn acquire(&mut self, ctx: &Ctx) -> Node {
+        let mut choices: Vec<(usize, bool)> = self
+            .acquirable(ctx)
+            .into_iter()
+            .map(|r| (r, false))
+            .collect();
+        if !ctx.holding {
+            choices.extend(ctx.share.iter().map(|&r| (r, true)));
+        }
+        let (r, shared) = self.rng.pick(&choices);
+        self.acquire_res(ctx, r, shared)
+    }
+
+    fn acquire_res(&mut self, ctx: &Ctx, r: usize, shared: bool) -> Node {
+        if shared {
+            self.used_share = true;
+        }
+        let res = self.res[r];
+        let permits = match res {
+            Res::Sem(i) => 1 + self.rng.below(self.sems[i]),
+            _ => 1,
+        };
+        // A shared permit is waited for without a timeout: the body drops
+        // it when the nursery is cancelled, or when it finishes.
+        let timeout = if shared {
+            None
+        } else if self.rng.chance(1, 3) {
+            Some(self.rng.pick(TIMEOUTS))
+        } else if self.f.has(Features::SHIELD_WAITS) {
+            None
+        } else {
+            Some(AN_HOUR)
+        };
+        let mut inner = ctx.deeper();
+        inner.min_res = ctx.min_res.max(r + 1);
+        inner.holding = true;
+        if !shared {
+            inner.body_held.push(r);
+        }
+        let sharing = self.sharing_children;
+        let mut body = self.seq(&inner);
+        // Hold on a while after spawning a child that waits for this.
+        if self.sharing_children > sharing && self.rng.chance(1, 2) {
+            self.size += 1;
+            body = Rc::new(Node::Seq(vec![body, Rc::new(Node::Sleep(20))]));
+        }
+        Node::Acquire {
+            res,
+            permits,
+            timeout,
+            body,
+        }
+    }
+}
+
+impl Node {
+    /// A short name, for token accounting.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Node::Seq(_) => "seq",
+            Node::Sleep(_) => "sleep",
+            Node::Yield => "yield",
+            Node::Checkpoint => "checkpoint",
+            Node::Panic => "panic",
+            Node::Spawn { .. } => "spawn",
+            Node::Join { .. } => "join",
+            Node::Abort { .. } => "abort",
+            Node::AbortGuard { .. } => "abort_guard",
+            Node::Nursery { .. } => "nursery",
+            Node::NSpawn { .. } => "nursery.spawn",
+            Node::NStart { .. } => "nursery.start",
+            Node::NJoin { .. } => "child.join",
+            Node::NCancel { .. } => "child.cancel",
+            Node::NCancelOwn { .. } => "nursery.cancel",
+            Node::Scope { .. } => "scope",
+            Node::CancelRef { .. } => "cancel_ref",
+            Node::Cancelled { .. } => "cancelled",
+            Node::CancelledKept { .. } => "cancelled_kept",
+            Node::Acquire { .. } => "acquire",
+            Node::SetEvent { .. } => "event.set",
+            Node::WaitEvent { .. } => "event.wait",
+            Node::Send { .. } => "send",
+            Node::Recv { .. } => "recv",
+            Node::CloseTx { .. } => "close_tx",
+            Node::CloseRx { .. } => "close_rx",
+        }
+    }
+}
+
+struct Listing<'a>(&'a Node, usize);
+
+fn ending(e: Ending) -> &'static str {
+    match e {
+        Ending::Ok => "Ok",
+        Ending::Err => "Err",
+        Ending::Panic => "panic!",
+    }
+}
+
+fn ms(t: Option<u32>) -> String {
+    match t {
+        None => "-".into(),
+        Some(AN_HOUR) => "1h".into(),
+        Some(t) => format!("{t}ms"),
+    }
+}
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Listing(node, ind) = *self;
+        let pad = "  ".repeat(ind);
+        let block = |f: &mut fmt::Formatter<'_>, head: String, body: &Node| {
+            writeln!(f, "{pad}{head} {{")?;
+            write!(f, "{}", Listing(body, ind + 1))?;
+            writeln!(f, "{pad}}}")
+        };
+        let body_block = |f: &mut fmt::Formatter<'_>, head: String, body: &Body| {
+            writeln!(f, "{pad}{head} {{")?;
+            write!(f, "{}", Listing(&body.node, ind + 1))?;
+            writeln!(f, "{pad}}} -> {}", ending(body.ending))
+        };
+        match node {
+            Node::Seq(items) => {
+                for item in items {
+                    write!(f, "{}", Listing(item, ind))?;
+                }
+                Ok(())
+            }
+            Node::Sleep(t) => writeln!(f, "{pad}sleep({t}ms)"),
+            Node::Yield => writeln!(f, "{pad}yield_now()"),
+            Node::Checkpoint => writeln!(f, "{pad}checkpoint()"),
+            Node::Panic => writeln!(f, "{pad}panic!()"),
+            Node::Spawn { slot, body, detach } => body_block(
+                f,
+                format!(
+                    "task{slot} = arbor::spawn{}",
+                    if *detach { " (detached)" } else { "" }
+                ),
+                body,
+            ),
+            Node::Join { slot } => writeln!(f, "{pad}task{slot}.await"),
+            Node::Abort { slot } => writeln!(f, "{pad}task{slot}.abort()"),
+            Node::AbortGuard { slot, body } => {
+                block(f, format!("with AbortOnDrop(task{slot})"), body)
+            }
+            Node::Nursery {
+                id,
+                supervisor,
+                sref,
+                reraise,
+                body,
+            } => body_block(
+                f,
+                format!(
+                    "n{id} = {}{}{}",
+                    if *supervisor { "supervisor" } else { "nursery" },
+                    sref.map_or(String::new(), |s| format!(" [scope ref {s}]")),
+                    if *reraise { " [re-raise panics]" } else { "" },
+                ),
+                body,
+            ),
+            Node::NSpawn {
+                up,
+                id,
+                cslot,
+                shielded,
+                shares,
+                child,
+            } => body_block(
+                f,
+                format!(
+                    "{}child{id} = n[up {up}].spawn{}{}",
+                    cslot.map_or(String::new(), |c| format!("c{c} = ")),
+                    if *shielded { "(shield)" } else { "" },
+                    if *shares {
+                        " [waits for its body's permit]"
+                    } else {
+                        ""
+                    },
+                ),
+                child,
+            ),
+            Node::NStart {
+                up,
+                id,
+                pre,
+                pre_end,
+                post,
+            } => {
+                writeln!(f, "{pad}child{id} = n[up {up}].start(|status| {{")?;
+                write!(f, "{}", Listing(pre, ind + 1))?;
+                match pre_end {
+                    Some(e) => writeln!(f, "{pad}  return {} (before started)", ending(*e))?,
+                    None => writeln!(f, "{pad}  status.started({id})")?,
+                }
+                write!(f, "{}", Listing(&post.node, ind + 1))?;
+                writeln!(f, "{pad}}}) -> {}", ending(post.ending))
+            }
+            Node::NJoin { cslot } => writeln!(f, "{pad}c{cslot}.await"),
+            Node::NCancel { cslot } => writeln!(f, "{pad}c{cslot}.cancel()"),
+            Node::NCancelOwn { up } => writeln!(f, "{pad}n[up {up}].cancel_scope().cancel()"),
+            Node::Scope { kind, sref, body } => block(
+                f,
+                format!(
+                    "{kind:?}{}",
+                    sref.map_or(String::new(), |s| format!(" [scope ref {s}]"))
+                ),
+                body,
+            ),
+            Node::CancelRef { sref } => writeln!(f, "{pad}scope_ref{sref}.cancel()"),
+            Node::Cancelled { timeout } => {
+                writeln!(f, "{pad}move_on_after({timeout}ms, cancelled())")
+            }
+            Node::CancelledKept { body } => block(f, "with cancelled() polled once".into(), body),
+            Node::Acquire {
+                res,
+                permits,
+                timeout,
+                body,
+            } => block(
+                f,
+                format!("with {res:?}.acquire({permits}) timeout {}", ms(*timeout)),
+                body,
+            ),
+            Node::SetEvent { ev } => writeln!(f, "{pad}ev{ev}.set()"),
+            Node::WaitEvent { ev, timeout } => {
+                writeln!(f, "{pad}move_on_after({timeout}ms, ev{ev}.wait())")
+            }
+            Node::Send {
+                chan,
+                count,
+                timeout,
+                try_,
+            } => writeln!(
+                f,
+                "{pad}ch{chan}.{}send x{count} timeout {}",
+                if *try_ { "try_" } else { "" },
+                ms(*timeout)
+            ),
+            Node::Recv {
+                chan,
+                count,
+                timeout,
+                try_,
+            } => writeln!(
+                f,
+                "{pad}ch{chan}.{}recv x{count} timeout {}",
+                if *try_ { "try_" } else { "" },
+                ms(*timeout)
+            ),
+            Node::CloseTx { chan } => writeln!(f, "{pad}drop(ch{chan}.tx)"),
+            Node::CloseRx { chan } => writeln!(f, "{pad}drop(ch{chan}.rx)"),
+        }
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "// seed {} features {} ({} nodes)",
+            self.seed, self.features, self.size
+        )?;
+        writeln!(
+            f,
+            "// semaphores {:?}, channels {:?} (None: unbounded), {} events, final {}",
+            self.sems,
+            self.chans,
+            self.events,
+            if self.final_abort {
+                "abort of kept tasks"
+            } else {
+                "wait for tasks"
+            }
+        )?;
+        write!(f, "{}", Listing(&self.root, 0))
+    }
+}
