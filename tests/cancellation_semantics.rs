@@ -513,6 +513,9 @@ fn cancelling_the_caller_of_start_before_started_cancels_the_child() {
             )
             .await;
             assert!(started.is_none());
+            // The child was cancelled with its caller's scope: dropped at
+            // its next suspension (it had no shield), in this same tick.
+            checkpoint().await;
             n.live_children()
         })
         .await;

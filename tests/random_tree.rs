@@ -54,9 +54,9 @@
 //! # What it found
 //!
 //! The CI batch runs `Features::CI`: every feature except those that find
-//! a bug still open on main. Each bug is shrunk to a few lines in
-//! `reproducers` (`fixed`: regression tests; `open`: ignored until
-//! fixed). Seeds replay with `ARBOR_RT_FEATURES=ci,+<feature>`.
+//! a bug still open on main (none today). Each bug is shrunk to a few
+//! lines in `reproducers` (regression tests). Seeds replay with
+//! `ARBOR_RT_FEATURES=ci,+<feature>`.
 //!
 //! Found on c39687f, fixed on main since (0edad13, bdcb4a4); the features
 //! are now in the CI batch:
@@ -77,16 +77,24 @@
 //! - `cancelled_kept`: a `cancelled()` future polled once and kept alive
 //!   held its cancelled scope open: the runtime parked forever.
 //!
-//! Open on main (004a15e), since `start` runs its child inline:
+//! Found on 004a15e (`start` polling its child inline in the caller's
+//! task), fixed since (the child is a task of its own from the start,
+//! spawned under the caller's scope and run at once for its first step):
 //!
 //! - `outer_catches_start`: a `start`ed child that notices its caller's
 //!   cancellation (`cancelled()`) is dropped by its own region at its
-//!   next suspension, so `start` returns `Err(StartError::Cancelled)`
-//!   inside the cancelled scope and `move_on_after` returns `Some(..)`
+//!   next suspension, so `start` returned `Err(StartError::Cancelled)`
+//!   inside the cancelled scope and `move_on_after` returned `Some(..)`
 //!   although its deadline passed (seed 7350).
-//! - `lock_in_start`: a `Lock`/`Mutex` a started child takes before its
-//!   first suspension is owned by the caller's task, whose own `lock()`
-//!   then fails with `WouldDeadlock` (seed 79240).
+//! - `lock_in_start`: a `Lock`/`Mutex` a started child took before its
+//!   first suspension was owned by the caller's task, whose own `lock()`
+//!   then failed with `WouldDeadlock` (seed 79240).
+//!
+//! Found while the timeouts learned to skip their node and their timer
+//! (a timeout inside a shield inside an expired timeout trusted the outer
+//! deadline to cancel it, and hung), and while `start` learned the above
+//! (a nursery dropped from outside left a child still being started
+//! running): fixed before they landed; seeds 19884 and 41806 replay them.
 
 #[path = "random_tree/features.rs"]
 mod features;

@@ -61,6 +61,8 @@ impl<T> CellRef for ChildShared<T> {
 /// The `start` side of a child that has not called `started` yet.
 pub(crate) trait StartHook {
     fn is_started(&self) -> bool;
+    /// The child is being polled as this task.
+    fn running_as(&self, task: Option<arbor_runtime::TaskId>);
     fn fail(&self, error: StartError);
     fn fail_panic(&self, payload: Panic);
 }
@@ -142,6 +144,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
+        if let Some(start) = this.start.as_ref().filter(|s| !s.is_started()) {
+            start.running_as(arbor_runtime::current_task_id());
+        }
         let ending = match catch_unwind(AssertUnwindSafe(|| this.region.as_mut().poll_inner(cx))) {
             Ok(Step::Pending) => return Poll::Pending,
             Ok(Step::Ready(output)) => match output.into_outcome() {

@@ -2,6 +2,7 @@
 //! spawns, finished together.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -60,6 +61,10 @@ pub(crate) struct Shared {
     live: Cell<usize>,
     waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
+    /// Children being started, still in their caller's context: their
+    /// tasks, to drop with the nursery if it is dropped before they join.
+    pub(crate) starting: RefCell<HashMap<u64, arbor_runtime::JoinHandle<()>>>,
+    next_start: Cell<u64>,
 }
 
 impl Shared {
@@ -231,19 +236,35 @@ impl Nursery {
         if shared.scope.id().is_none() || shared.closed.get() {
             return Err(crate::StartError::Closed);
         }
+        // The caller's context: the child hangs there until `started`.
+        let here = scope::current_scope();
         let child = Rc::new(ChildShared::new(None));
-        let hook = Rc::new(StartShared::new(shared.clone(), child.clone()));
+        let hook = Rc::new(StartShared::new(shared.clone()));
         let future = body(TaskStatus::new(hook.clone()));
         let task = ChildTask::new(
             shared.clone(),
-            child,
+            child.clone(),
             Some(hook.clone() as Rc<dyn StartHook>),
             future,
         );
         // Counted from now: the nursery waits for it even while it still
-        // runs in the caller's context.
+        // hangs in the caller's context.
         shared.live.set(shared.live.get() + 1);
-        StartWait::new(hook, task).await
+        match scope::spawn_now(here, None, task) {
+            Ok(task) => {
+                if !hook.is_settled() {
+                    // Until it joins the nursery (or ends), the nursery
+                    // must be able to drop it with its other children.
+                    let key = shared.next_start.get();
+                    shared.next_start.set(key + 1);
+                    shared.starting.borrow_mut().insert(key, task);
+                    hook.set_key(key);
+                }
+                StartWait::new(hook, child).await
+            }
+            // The task was dropped unpolled and ended as cancelled.
+            Err(_) => Err(crate::StartError::Closed),
+        }
     }
 
     /// The nursery's cancel scope: cancelling it cancels the body and every
@@ -348,6 +369,8 @@ where
         live: Cell::new(0),
         waker: RefCell::new(None),
         closed: Cell::new(false),
+        starting: RefCell::new(HashMap::new()),
+        next_start: Cell::new(0),
     });
     let handle = Nursery {
         shared: shared.clone(),
@@ -380,8 +403,14 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before it finished: the region's drop drops the body
-            // and every child at once.
+            // and every child attached to the nursery at once; children
+            // still being started (attached in their caller's context) go
+            // with them.
             this.shared.closed.set(true);
+            let starting = std::mem::take(&mut *this.shared.starting.borrow_mut());
+            for (_, child) in starting {
+                child.abort();
+            }
         }
     }
 }

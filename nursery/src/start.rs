@@ -1,12 +1,15 @@
 //! `Nursery::start`: the child side ([`TaskStatus`]) and the caller side.
 //!
 //! As in trio, the child runs in the caller's context until it calls
-//! [`TaskStatus::started`]: the caller's future polls it inline, inside the
-//! caller's scopes, so cancelling the caller before `started` cancels the
-//! child, and a failure before it fails the `start` call. `started` moves
-//! the child's region under the nursery (from then on the nursery's
-//! cancellations reach it, the caller's do not), and the caller then hands
-//! the child to a task of its own in the nursery.
+//! [`TaskStatus::started`]: it is a task of its own from the start (its own
+//! id, so the locks it takes are its own), spawned under the caller's
+//! current scope and run at once for its first step (`scope::spawn_now`),
+//! so cancelling the caller before `started` cancels the child, a failure
+//! before it fails the `start` call, and a child that calls `started` in
+//! its first step starts even from a cancelled scope. `started` moves the
+//! child's task, with its regions, under the nursery
+//! (`scope::move_current_task`): from then on the nursery's cancellations
+//! reach it and the caller's do not.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -14,9 +17,10 @@ use std::future::Future;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use arbor_runtime::scope::{self, CellRef};
+use arbor_runtime::TaskId;
+use arbor_runtime::scope::{self, CancelReason, CellRef};
 
 use crate::child::StartHook;
 use crate::error::{AlreadyStarted, Panic, StartError};
@@ -24,32 +28,58 @@ use crate::nursery::Shared;
 
 pub(crate) struct StartShared<V> {
     started: Cell<bool>,
+    /// `started` moved the child under the nursery.
+    moved: Cell<bool>,
     value: RefCell<Option<V>>,
     error: RefCell<Option<StartError>>,
     panic: RefCell<Option<Panic>>,
+    /// The caller's `start` future.
+    waker: RefCell<Option<Waker>>,
     /// The nursery the child is started into.
     nursery: Rc<Shared>,
-    /// The child's own scope (its region's cell).
-    child: Rc<dyn CellRef>,
+    /// The child's task, once it ran.
+    task: Cell<Option<TaskId>>,
+    /// Its entry in the nursery's `starting`, while there.
+    key: Cell<Option<u64>>,
 }
 
 impl<V> StartShared<V> {
-    pub(crate) fn new(nursery: Rc<Shared>, child: Rc<dyn CellRef>) -> Self {
+    pub(crate) fn new(nursery: Rc<Shared>) -> Self {
         StartShared {
             started: Cell::new(false),
+            moved: Cell::new(false),
             value: RefCell::new(None),
             error: RefCell::new(None),
             panic: RefCell::new(None),
+            waker: RefCell::new(None),
             nursery,
-            child,
+            task: Cell::new(None),
+            key: Cell::new(None),
         }
     }
 
-    /// Move the child's region under the nursery's node (idempotent).
-    fn move_to_nursery(&self) -> bool {
-        match (self.child.cell().id(), self.nursery.cell().id()) {
-            (Some(child), Some(nursery)) => scope::reparent(child, nursery),
-            _ => false,
+    /// Started or failed: the caller has its answer.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.started.get() || self.error.borrow().is_some() || self.panic.borrow().is_some()
+    }
+
+    pub(crate) fn set_key(&self, key: u64) {
+        self.key.set(Some(key));
+    }
+
+    /// The child joined the nursery or ended: the nursery no longer needs
+    /// its handle.
+    fn settle(&self) {
+        if let Some(key) = self.key.take() {
+            let handle = self.nursery.starting.borrow_mut().remove(&key);
+            drop(handle);
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.borrow_mut().take();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
@@ -59,12 +89,20 @@ impl<V> StartHook for StartShared<V> {
         self.started.get()
     }
 
+    fn running_as(&self, task: Option<TaskId>) {
+        self.task.set(task);
+    }
+
     fn fail(&self, error: StartError) {
         *self.error.borrow_mut() = Some(error);
+        self.settle();
+        self.wake();
     }
 
     fn fail_panic(&self, payload: Panic) {
         *self.panic.borrow_mut() = Some(payload);
+        self.settle();
+        self.wake();
     }
 }
 
@@ -106,16 +144,33 @@ impl<V> TaskStatus<V> {
     ///
     /// # Errors
     /// [`AlreadyStarted`] if called before (the value is dropped).
+    ///
+    /// # Panics
+    /// If called from a task other than the started child itself (a task
+    /// the child spawned, say): only the child can move itself into the
+    /// nursery.
+    #[track_caller]
     pub fn started(&self, value: V) -> Result<(), AlreadyStarted> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        if shared.started.replace(true) {
+        if shared.started.get() {
             return Err(AlreadyStarted);
         }
+        assert!(
+            shared.task.get().is_some() && shared.task.get() == arbor_runtime::current_task_id(),
+            "TaskStatus::started must be called by the started child's own task"
+        );
+        shared.started.set(true);
         *shared.value.borrow_mut() = Some(value);
         // The rest of this step already runs in the nursery's context.
-        shared.move_to_nursery();
+        if let Some(node) = shared.nursery.cell().id() {
+            shared.moved.set(scope::move_current_task(node));
+        }
+        if shared.moved.get() {
+            shared.settle();
+        }
+        shared.wake();
         Ok(())
     }
 
@@ -134,75 +189,73 @@ impl<V> fmt::Debug for TaskStatus<V> {
     }
 }
 
-/// The caller's side: polls the child inline until it calls `started` or
-/// ends, then hands a started child to a task in the nursery.
-pub(crate) struct StartWait<V, T> {
+/// The caller's side: waits for the child's `started` or its end.
+pub(crate) struct StartWait<V> {
     shared: Rc<StartShared<V>>,
-    /// The child, while it runs in the caller's context.
-    child: Option<Pin<Box<T>>>,
+    /// The child's own scope: cancelled if the caller gives up first (the
+    /// child is then dropped at its next suspension; its shields finish).
+    child: Rc<dyn CellRef>,
+    done: bool,
 }
 
-impl<V, T> StartWait<V, T> {
-    pub(crate) fn new(shared: Rc<StartShared<V>>, child: T) -> Self {
+impl<V> StartWait<V> {
+    pub(crate) fn new(shared: Rc<StartShared<V>>, child: Rc<dyn CellRef>) -> Self {
         StartWait {
             shared,
-            child: Some(Box::pin(child)),
+            child,
+            done: false,
         }
     }
 }
 
-impl<V, T: Future<Output = ()> + 'static> Future for StartWait<V, T> {
+impl<V> Future for StartWait<V> {
     type Output = Result<V, StartError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // No cancellation check first: the child's first step always runs,
-        // so one that calls `started` at once starts even from a cancelled
-        // scope (trio). A cancelled caller drops us, and the child with us.
-        if let Some(child) = self.child.as_mut()
-            && child.as_mut().poll(cx).is_ready()
-        {
-            self.child = None;
-        }
+        // No cancellation check first: a child that started (even in its
+        // first step, from a cancelled scope) has its value delivered.
         let shared = self.shared.clone();
         let taken = shared.value.borrow_mut().take();
         if let Some(value) = taken {
-            if let Some(child) = self.child.take()
-                && let Err(error) = hand_to_nursery(&shared, child)
-            {
-                return Poll::Ready(Err(error));
+            self.done = true;
+            if !shared.moved.get() {
+                // The nursery closed before the child could join it.
+                self.child.cell().cancel(CancelReason::Explicit);
+                return Poll::Ready(Err(StartError::Closed));
             }
             return Poll::Ready(Ok(value));
         }
         let panic = shared.panic.borrow_mut().take();
         if let Some(payload) = panic {
+            self.done = true;
             resume_unwind(payload);
         }
         let error = shared.error.borrow_mut().take();
-        if let Some(error) = error {
-            return Poll::Ready(Err(error));
+        match error {
+            // Cancelled before `started`: that is the caller's own
+            // cancellation (nothing else can reach the child yet), and the
+            // caller's region drops us in this poll. Report nothing.
+            Some(StartError::Cancelled) => {
+                self.done = true;
+                Poll::Pending
+            }
+            Some(error) => {
+                self.done = true;
+                Poll::Ready(Err(error))
+            }
+            None => {
+                *shared.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
         }
-        Poll::Pending
     }
 }
 
-/// The started child gets a task of its own in the nursery.
-fn hand_to_nursery<V, T: Future<Output = ()> + 'static>(
-    shared: &StartShared<V>,
-    child: Pin<Box<T>>,
-) -> Result<(), StartError> {
-    let Some(node) = shared.nursery.cell().id() else {
-        // The nursery closed meanwhile: the child is dropped (cancelled).
-        return Err(StartError::Closed);
-    };
-    shared.move_to_nursery();
-    let region = shared.child.cell().id();
-    match scope::spawn_in(node, None, child) {
-        Ok(task) => {
-            if let Some(region) = region {
-                scope::hand_over(region, task.id());
-            }
-            Ok(())
+impl<V> Drop for StartWait<V> {
+    fn drop(&mut self) {
+        // The caller gave up (was cancelled) before the child started.
+        if !self.done && !self.shared.started.get() {
+            self.child.cell().cancel(CancelReason::Explicit);
         }
-        Err(_) => Err(StartError::Closed),
     }
 }

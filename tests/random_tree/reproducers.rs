@@ -1,9 +1,9 @@
 //! The bugs the random programs found, shrunk to a few lines each. Each
 //! test asserts what DESIGN.md's "Semantics" section promises and runs in
 //! a child process with a time limit, so a crash or a hang fails only that
-//! test. `fixed`: found on c39687f, fixed on main since (regression
-//! tests); `open`: still failing on main, ignored until fixed (run them
-//! with `cargo test --test random_tree reproducers -- --ignored`).
+//! test. `fixed`: found on c39687f, fixed on main since; `start`: found
+//! when `start` first ran its child inline, fixed since. All are
+//! regression tests now.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -334,12 +334,12 @@ mod fixed {
     }
 }
 
-/// Still failing on main (004a15e).
-mod open {
+/// Found on 004a15e, when `start` polled its child inline in the caller's
+/// task; fixed since.
+mod start {
     use super::*;
 
     #[test]
-    #[ignore = "bug on main: start returns Err(StartError::Cancelled) and move_on_after returns Some"]
     fn a_start_child_noticing_the_callers_timeout_is_dropped_by_that_timeout() {
         in_child(
             module_path!(),
@@ -368,7 +368,6 @@ mod open {
     }
 
     #[test]
-    #[ignore = "bug on main: the caller's lock() gives Err(WouldDeadlock)"]
     fn a_lock_taken_by_a_started_child_is_not_owned_by_the_caller() {
         in_child(
             module_path!(),

@@ -452,6 +452,60 @@ impl Core {
     where
         F: Future + 'static,
     {
+        let (handle, queued) = self.spawn_task(scope, name, future);
+        if let Some(id) = queued {
+            self.run_queue.borrow_mut().push_back(id);
+        }
+        handle
+    }
+
+    /// Spawn a task into `scope` and run its first step now, nested in the
+    /// poll in progress (`scope::spawn_now`): it runs as itself (its id,
+    /// its waker, its node), and the poll in progress is set aside
+    /// meanwhile, as for a drop.
+    pub(crate) fn spawn_now<F>(
+        &self,
+        scope: ScopeId,
+        name: Option<Rc<str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let (handle, queued) = self.spawn_task(scope, name, future);
+        let Some(id) = queued else { return handle };
+        let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
+            return handle;
+        };
+        if raw.state().start_poll() == crate::task::state::StartPoll::Skip {
+            return handle;
+        }
+        let waker = crate::task::waker::waker(WakeId::task(self.key, id.index, id.generation));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let current = self.current.replace(Some(id));
+        let node = self.current_node.replace(raw.header().scope.get());
+        let provisional = self.take_provisional();
+        let clock = self.poll_clock.take();
+        let poll = raw.poll(&mut cx);
+        self.current.set(current);
+        self.current_node.set(node);
+        self.restore_provisional(provisional);
+        self.poll_clock.set(clock);
+        self.after_poll(id, raw, poll);
+        handle
+    }
+
+    /// Make the task and its handle; `Some(id)` if it is to be run (it
+    /// was not cancelled at once by a shutdown in progress).
+    fn spawn_task<F>(
+        &self,
+        scope: ScopeId,
+        name: Option<Rc<str>>,
+        future: F,
+    ) -> (JoinHandle<F::Output>, Option<TaskId>)
+    where
+        F: Future + 'static,
+    {
         let raw = RawTask::new(future, scope.index());
         let key = self.tasks.borrow_mut().insert(raw);
         let Some(key) = key else {
@@ -469,13 +523,37 @@ impl Core {
             // Spawned from a destructor during shutdown: nothing will poll
             // it, so cancel it now rather than leak it.
             self.abort(id, raw);
-            return handle;
+            return (handle, None);
         }
         if let Some(name) = name {
             self.names.borrow_mut().insert(id.index, name);
         }
-        self.run_queue.borrow_mut().push_back(id);
-        handle
+        (handle, Some(id))
+    }
+
+    /// Move the running task, with its regions, under `to`: it is detached
+    /// from its node and attached to `to`, and its regions hanging right
+    /// below the old node move below `to` (everything inside them follows).
+    pub(crate) fn move_current_task(&self, to: crate::slab::Key) -> bool {
+        let Some(id) = self.current.get() else {
+            return false;
+        };
+        let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
+            return false;
+        };
+        let from = raw.header().scope.get();
+        let mut wake = Vec::new();
+        let moved = self.scopes.borrow_mut().move_task(
+            from,
+            to,
+            crate::scope::tree::Owner::Task(id),
+            &mut wake,
+        );
+        if moved {
+            raw.header().scope.set(to.index);
+        }
+        self.wake_urgently(wake);
+        moved
     }
 
     /// Abort a task of this runtime: drop its future now, or after its

@@ -21,7 +21,6 @@
 //! the entry is pushed (see `Core::poll_now` for the clock reading it
 //! uses), not when the node is made.
 
-
 use super::Core;
 use crate::scope::tree::NodeOptions;
 use crate::scope::{NodeKind, ScopeId};
@@ -34,8 +33,13 @@ const PARENT_BELOW: u32 = u32::MAX - 1;
 
 struct Provisional {
     deadline: Instant,
-    /// The earliest deadline of this entry and every entry below it.
+    /// The earliest deadline of this entry and of the entries below it
+    /// that it is directly inside (no other region between: a shield
+    /// between would keep their cancellation from reaching it).
     cover: Instant,
+    /// The entries below that it is directly inside have a deadline no
+    /// later than its own.
+    covered: bool,
     /// The current node at entry, or [`PARENT_BELOW`].
     parent: u32,
     kind: NodeKind,
@@ -78,20 +82,24 @@ impl Core {
         let outer_node = self.current_node.get();
         let depth = {
             let mut stack = self.provisional.borrow_mut();
-            let (parent, cover) = match stack.entries.last() {
-                Some(below) => {
-                    let parent = if stack.made < stack.entries.len() {
-                        PARENT_BELOW
-                    } else {
-                        outer_node
-                    };
-                    (parent, below.cover.min(deadline))
+            let (parent, below_cover) = match stack.entries.last() {
+                // Right inside the region below (no node of its own yet):
+                // its cover covers us too.
+                Some(below) if stack.made < stack.entries.len() => {
+                    (PARENT_BELOW, Some(below.cover))
                 }
-                None => (outer_node, deadline),
+                // Right inside the node of the region below.
+                Some(below) if below.node.is_some_and(|n| n.index == outer_node) => {
+                    (outer_node, Some(below.cover))
+                }
+                // Another region lies between (a shield, say): the regions
+                // below cannot vouch for a cancellation reaching us.
+                Some(_) | None => (outer_node, None),
             };
             stack.entries.push(Provisional {
                 deadline,
-                cover,
+                cover: below_cover.map_or(deadline, |c| c.min(deadline)),
+                covered: below_cover.is_some_and(|c| c <= deadline),
                 parent,
                 kind,
                 node: None,
@@ -116,23 +124,21 @@ impl Core {
     /// whether the entries below cover its deadline.
     fn pop_provisional(&self, depth: usize, outer_node: u32) -> (Option<Key>, bool) {
         let mut stack = self.provisional.borrow_mut();
-        debug_assert_eq!(stack.entries.len(), depth + 1, "provisional regions leave in LIFO order");
+        debug_assert_eq!(
+            stack.entries.len(),
+            depth + 1,
+            "provisional regions leave in LIFO order"
+        );
         let Some(entry) = stack.entries.pop() else {
             return (None, false);
         };
         stack.made = stack.made.min(stack.entries.len());
-        let (current, covered) = match stack.entries.last() {
-            Some(below) => {
-                let current = match (entry.parent, below.node) {
-                    (PARENT_BELOW, Some(node)) => node.index,
-                    _ => outer_node,
-                };
-                (current, below.cover <= entry.deadline)
-            }
-            None => (outer_node, false),
+        let current = match (entry.parent, stack.entries.last().and_then(|b| b.node)) {
+            (PARENT_BELOW, Some(node)) => node.index,
+            _ => outer_node,
         };
         self.current_node.set(current);
-        (entry.node, covered)
+        (entry.node, entry.covered)
     }
 
     /// Make the node of every provisional entry that has none, outermost

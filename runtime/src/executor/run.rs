@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use super::Core;
 use crate::task::TaskId;
+use crate::task::raw::RawTask;
 use crate::task::state::{AfterPending, StartPoll};
 use crate::task::waker::{WakeId, waker};
 
@@ -117,6 +118,12 @@ impl Core {
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
         self.current_node.set(0);
+        self.after_poll(id, raw, poll);
+    }
+
+    /// What follows a task's poll: release a finished task's slot, requeue
+    /// or park a pending one, drop one that aborted itself.
+    pub(super) fn after_poll(&self, id: TaskId, raw: RawTask, poll: Poll<()>) {
         match poll {
             Poll::Ready(()) => self.remove_task(id, raw),
             Poll::Pending => match raw.state().end_poll_pending() {

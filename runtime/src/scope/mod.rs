@@ -237,56 +237,73 @@ where
     with_scope(scope, spawn).unwrap_or(Err(SpawnError::NoSuchScope))
 }
 
-/// Move the region `scope`, with every region inside it, under `parent`:
-/// from now on cancellations of `parent`, not of where the region was
-/// entered, reach its code. For a child started in its caller's context
-/// that its nursery now takes over (`Nursery::start`). Only the code
-/// running the region may move it; returns false, changing nothing, if it
-/// does not, either node is gone, `parent` is closed, or `parent` lies
-/// inside `scope`.
-pub fn reparent(scope: ScopeId, parent: ScopeId) -> bool {
-    if scope.runtime != parent.runtime && parent.runtime != CURRENT_RUNTIME {
-        return false;
-    }
-    context::with(|core| {
-        let Some(core) = core.filter(|c| c.key == scope.runtime) else {
-            return false;
+/// Spawn a task into `scope` and run its first step now, inside the poll
+/// in progress, before returning: the task runs as itself (its own id, so
+/// the locks it takes are its own; its own waker; `scope` as its node),
+/// while the caller's poll is set aside. Then it is an ordinary task. For
+/// starting a child in its caller's context (`Nursery::start`): its first
+/// step always runs, even if `scope` is cancelled. Fails, dropping the
+/// future unpolled, if the scope was closed or no longer exists.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use arbor_runtime::scope::{self, ScopeId};
+/// arbor_runtime::run(async {
+///     let ran = Rc::new(Cell::new(false));
+///     let r = ran.clone();
+///     let h = scope::spawn_now(ScopeId::ROOT, None, async move { r.set(true) }).unwrap();
+///     assert!(ran.get() && h.is_finished(), "ran before spawn_now returned");
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn_now<F>(
+    scope: ScopeId,
+    name: Option<&str>,
+    future: F,
+) -> Result<JoinHandle<F::Output>, SpawnError>
+where
+    F: Future + 'static,
+{
+    let spawn = |core: &Core| {
+        let key = match scope.runtime {
+            CURRENT_RUNTIME => core.scopes.borrow().key_of(scope.index()),
+            _ => Some(scope.key),
         };
-        let owner = core.current_owner();
-        let mut scopes = core.scopes.borrow_mut();
-        if !scopes.get(scope.key).is_some_and(|n| n.owner == owner) {
-            return false;
+        match key.and_then(|k| core.scopes.borrow().get(k).map(|n| n.open)) {
+            Some(true) => {}
+            Some(false) => return Err(SpawnError::Closed),
+            None => return Err(SpawnError::NoSuchScope),
         }
-        let parent_key = match parent.runtime {
-            CURRENT_RUNTIME => scopes.key_of(parent.index()),
-            _ => Some(parent.key),
-        };
-        let mut wake = Vec::new();
-        let moved = parent_key.is_some_and(|p| scopes.reparent(scope.key, p, &mut wake));
-        drop(scopes);
-        core.wake_urgently(wake);
-        moved
-    })
+        Ok(core.spawn_now(scope, name.map(Rc::from), future))
+    };
+    if scope.runtime == CURRENT_RUNTIME
+        || context::with(|c| c.is_some_and(|c| c.key == scope.runtime))
+    {
+        return core_op("arbor::scope::spawn_now", spawn);
+    }
+    Err(SpawnError::NoSuchScope)
 }
 
-/// Hand the region `scope` (and the regions inside it that the code
-/// running now runs) to `task`: from now on that task runs its code, so
-/// it is that task's regions the drop decision looks at. For a child
-/// started in its caller's context, once it runs as its own task. Only
-/// the code running the region may hand it over; returns false, changing
-/// nothing, otherwise.
-pub fn hand_over(scope: ScopeId, task: crate::TaskId) -> bool {
+/// Move the task running now under `scope`, with its regions: from now on
+/// `scope`'s cancellations, not those of where it was spawned, reach it.
+/// For a child started in its caller's context that its nursery now takes
+/// over (`TaskStatus::started`). Returns false, changing nothing, outside
+/// a task (in the `block_on` root future), if `scope` is closed, gone or
+/// of another runtime, or if it lies inside the task's own regions.
+pub fn move_current_task(scope: ScopeId) -> bool {
     context::with(|core| {
-        let Some(core) = core.filter(|c| c.key == scope.runtime && c.key == task.runtime) else {
-            return false;
-        };
-        let owner = core.current_owner();
-        let mut scopes = core.scopes.borrow_mut();
-        if !scopes.get(scope.key).is_some_and(|n| n.owner == owner) {
+        let Some(core) = core else { return false };
+        if scope.runtime != core.key && scope.runtime != CURRENT_RUNTIME {
             return false;
         }
-        scopes.hand_over(scope.key, owner, tree::Owner::Task(task));
-        true
+        let key = match scope.runtime {
+            CURRENT_RUNTIME => core.scopes.borrow().key_of(scope.index()),
+            _ => Some(scope.key),
+        };
+        key.is_some_and(|k| core.move_current_task(k))
     })
 }
 

@@ -459,12 +459,7 @@ fn decide_after_pending(
 
 /// Drop the code (its destructors run with no borrow held), then decide
 /// who catches: see the module docs.
-fn drop_and_report(
-    core: &Core,
-    code: &mut Code<'_>,
-    cell: &super::ScopeCell,
-    id: ScopeId,
-) -> Raw {
+fn drop_and_report(core: &Core, code: &mut Code<'_>, cell: &super::ScopeCell, id: ScopeId) -> Raw {
     code(Act::Drop);
     match core.region_caught(id.key) {
         Some(reason) => {

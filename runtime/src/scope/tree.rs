@@ -312,12 +312,8 @@ impl ScopeTable {
         if self.nodes.get(key).is_none() || !self.nodes.get(parent).is_some_and(|p| p.open) {
             return false;
         }
-        let mut up = parent.index;
-        while let Some(node) = self.at(up) {
-            if up == key.index {
-                return false;
-            }
-            up = node.parent;
+        if self.is_inside(parent.index, key.index) {
+            return false;
         }
         let old_parent = self.at(key.index).map_or(NONE, |n| n.parent);
         self.unlink(key.index);
@@ -339,25 +335,52 @@ impl ScopeTable {
         true
     }
 
-    /// Give every node of the subtree at `key` that `from` runs to `to`.
-    pub(crate) fn hand_over(&mut self, key: Key, from: Owner, to: Owner) {
-        let mut stack = std::mem::take(&mut self.stack);
-        stack.push(key.index);
-        while let Some(index) = stack.pop() {
-            let Some(node) = self.at_mut(index) else {
-                continue;
-            };
-            if node.owner != from {
-                continue;
+    /// Whether the node at `index` is `ancestor` or lies below it.
+    fn is_inside(&self, mut index: u32, ancestor: u32) -> bool {
+        while let Some(node) = self.at(index) {
+            if index == ancestor {
+                return true;
             }
-            node.owner = to;
-            let mut child = node.first_child;
-            while let Some(c) = self.at(child) {
-                stack.push(child);
-                child = c.next_sibling;
+            index = node.parent;
+        }
+        false
+    }
+
+    /// Move a task of `owner` attached at `from` to the open node `to`:
+    /// its attachment, and its regions hanging right below `from`. False,
+    /// and nothing changed, if `to` is closed or gone, or lies inside one
+    /// of those regions.
+    pub(crate) fn move_task(
+        &mut self,
+        from: u32,
+        to: Key,
+        owner: Owner,
+        wake: &mut Vec<Waker>,
+    ) -> bool {
+        if !self.nodes.get(to).is_some_and(|n| n.open) {
+            return false;
+        }
+        let mut regions = Vec::new();
+        let mut child = self.at(from).map_or(NONE, |n| n.first_child);
+        while let Some(c) = self.at(child) {
+            if c.owner == owner {
+                regions.push(child);
+            }
+            child = c.next_sibling;
+        }
+        if regions.iter().any(|&r| self.is_inside(to.index, r)) {
+            return false;
+        }
+        for &r in &regions {
+            if let Some(key) = self.key_of(r) {
+                self.reparent(key, to, wake);
             }
         }
-        self.stack = stack;
+        if let Some(node) = self.at_mut(to.index) {
+            node.tasks += 1;
+        }
+        self.detach_task(from);
+        true
     }
 
     /// Call the node's own cancel. Wakers of every node that became
