@@ -73,6 +73,7 @@ pub(crate) struct Provisioned {
 impl Core {
     /// Poll `f` (a lazy region's code) with a provisional entry for the
     /// region, whose deadline is `deadline`.
+    #[inline]
     pub(crate) fn poll_provisional<T>(
         &self,
         kind: NodeKind,
@@ -122,6 +123,7 @@ impl Core {
     /// around the entry: the node of the entry below if it has one by now,
     /// else the node current at entry. Returns the entry's node and
     /// whether the entries below cover its deadline.
+    #[inline]
     fn pop_provisional(&self, depth: usize, outer_node: u32) -> (Option<Key>, bool) {
         let mut stack = self.provisional.borrow_mut();
         debug_assert_eq!(

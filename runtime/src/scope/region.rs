@@ -271,7 +271,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
                 false
             }
         };
-        let state = Drive {
+        let mut state = Drive {
             cell: this.cell.cell(),
             name: &|| this.cell.name(),
             kind: *this.kind,
@@ -279,7 +279,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
             polled: this.polled,
             phase: this.phase,
         };
-        match drive(state, &mut code, cx) {
+        match drive(&mut state, &mut code, cx) {
             Raw::Ready => Step::Ready(output.take().expect("the code completed")),
             Raw::Pending => Step::Pending,
             Raw::Caught(reason) => Step::Caught(reason),
@@ -317,9 +317,17 @@ struct Drive<'a> {
 }
 
 /// One poll of a region whose code is still there: the whole decision.
+/// (Everything is passed by reference: the state was just written field
+/// by field, and copying it whole would read it back wider than it was
+/// written, which stalls.)
 #[track_caller]
-fn drive(state: Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
-    context::expect("polling an arbor scope", |core| {
+fn drive(state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
+    context::expect("polling an arbor scope", |core| drive_in(core, state, code, cx))
+}
+
+#[inline]
+fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
+    {
         let cell = state.cell;
         let id = match *state.phase {
             Phase::In(id) => {
@@ -377,15 +385,16 @@ fn drive(state: Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
         } else {
             decide_after_pending(core, code, cell, id)
         }
-    })
+    }
 }
 
 /// Poll a lazy region's code with a provisional entry: it stays light
 /// (no node; a timer entry unless an enclosing lazy region covers its
 /// deadline) unless something inside made its node.
+#[inline]
 fn poll_light(
     core: &Core,
-    state: Drive<'_>,
+    state: &mut Drive<'_>,
     code: &mut Code<'_>,
     deadline: Instant,
     timer: Option<TimerKey>,
