@@ -40,6 +40,7 @@ pub(crate) fn unregister_runtime(key: u32) {
 /// the current one, else by entering it for the call. `None` if no runtime
 /// with that key lives on this thread (it was dropped, and with it
 /// everything `f` could have touched).
+#[inline]
 pub(crate) fn with_runtime<R>(key: u32, f: impl FnOnce(&Core) -> R) -> Option<R> {
     let current = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
     // SAFETY: as in `with`: a non-null pointer is kept alive by the
@@ -49,7 +50,15 @@ pub(crate) fn with_runtime<R>(key: u32, f: impl FnOnce(&Core) -> R) -> Option<R>
     {
         return Some(f(core));
     }
-    let core = RUNTIMES
+    let core = find_runtime(key)?;
+    let _entered = enter(&core, true);
+    Some(f(&core))
+}
+
+/// The runtime of this thread with key `key`, if it is alive.
+#[cold]
+fn find_runtime(key: u32) -> Option<Rc<Core>> {
+    RUNTIMES
         .try_with(|r| {
             r.borrow()
                 .iter()
@@ -57,9 +66,7 @@ pub(crate) fn with_runtime<R>(key: u32, f: impl FnOnce(&Core) -> R) -> Option<R>
                 .and_then(|(_, weak)| weak.upgrade())
         })
         .ok()
-        .flatten()?;
-    let _entered = enter(&core, true);
-    Some(f(&core))
+        .flatten()
 }
 
 /// Restores the previous context on drop.

@@ -118,6 +118,23 @@ impl<T> GenSlab<T> {
         Some(value)
     }
 
+    /// [`remove`](Self::remove), dropping the value in place instead of
+    /// moving it out (for large values nobody wants back).
+    pub(crate) fn discard(&mut self, key: Key) -> bool {
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return false;
+        };
+        if slot.generation != key.generation || slot.value.is_none() {
+            return false;
+        }
+        slot.value = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.next_free = self.free_head;
+        self.free_head = key.index;
+        self.len -= 1;
+        true
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

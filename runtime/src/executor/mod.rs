@@ -38,6 +38,7 @@ use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
+pub(crate) use provisional::Provisioned;
 pub(crate) use remote::{Doorbell, Remote};
 
 pub(crate) type RemoteQueue = Remote<EventFd>;
@@ -443,6 +444,7 @@ pub(crate) fn abort_task(raw: RawTask, id: TaskId) {
 }
 
 impl Core {
+    #[inline]
     pub(crate) fn spawn<F>(
         &self,
         scope: ScopeId,
@@ -497,6 +499,7 @@ impl Core {
 
     /// Make the task and its handle; `Some(id)` if it is to be run (it
     /// was not cancelled at once by a shutdown in progress).
+    #[inline]
     fn spawn_task<F>(
         &self,
         scope: ScopeId,

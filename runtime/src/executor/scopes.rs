@@ -139,8 +139,11 @@ impl Core {
     /// Close a region: the node hands its settings back to the cell, its
     /// timer is cancelled, and it is freed once nothing is attached.
     pub(crate) fn close_region(&self, id: ScopeId, cell: &ScopeCell) {
-        let (waker, watchers) = self.scopes.borrow_mut().take_wakers(id.key);
-        let closed = self.scopes.borrow_mut().close(id.key);
+        let (waker, watchers, closed) = {
+            let mut scopes = self.scopes.borrow_mut();
+            let (waker, watchers) = scopes.take_wakers(id.key);
+            (waker, watchers, scopes.close(id.key))
+        };
         if let Some(closed) = closed {
             if let Some(timer) = closed.timer {
                 self.timers.borrow_mut().remove(timer);
@@ -183,17 +186,38 @@ impl Core {
         self.scopes.borrow().caught(key)
     }
 
-    /// Run `f` (a poll of a region's code) with the region's node current,
-    /// counting the poll (see `Node::noticed`). Restored also on unwind.
+    /// A region is about to poll its code (`polled`: it did before).
+    /// Remembers the waker to wake on cancellation, then says whether the
+    /// code must be dropped instead (see `ScopeTable::must_drop`); if not,
+    /// counts the poll (see `Node::noticed`). One lookup of the node.
+    pub(crate) fn begin_region_poll(&self, key: Key, waker: &Waker, polled: bool) -> bool {
+        let mut scopes = self.scopes.borrow_mut();
+        let Some(node) = scopes.get_mut(key) else {
+            return false;
+        };
+        let old = match &node.waker {
+            Some(w) if w.will_wake(waker) => None,
+            _ => node.waker.replace(waker.clone()),
+        };
+        let drop_now = polled && node.effective && scopes.must_drop(key);
+        if !drop_now && let Some(node) = scopes.get_mut(key) {
+            node.polls = node.polls.wrapping_add(1).max(1);
+        }
+        drop(scopes);
+        // A foreign waker's drop may run arbitrary code: not under the borrow.
+        drop(old);
+        drop_now
+    }
+
+    /// Run `f` (a poll of a region's code) with the region's node current;
+    /// restored also on unwind.
+    #[inline]
     pub(crate) fn poll_in_region<R>(&self, key: Key, f: impl FnOnce() -> R) -> R {
         struct Restore<'a>(&'a Core, u32);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
                 self.0.current_node.set(self.1);
             }
-        }
-        if let Some(node) = self.scopes.borrow_mut().get_mut(key) {
-            node.polls = node.polls.wrapping_add(1).max(1);
         }
         let _restore = Restore(self, self.current_node.replace(key.index));
         f()
@@ -216,8 +240,9 @@ impl Core {
             return true;
         }
         node.noticed = node.polls;
-        if !node.watchers.iter().any(|w| w.will_wake(waker)) {
-            node.watchers.push(waker.clone());
+        let watchers = node.watchers.get_or_insert_with(Box::default);
+        if !watchers.iter().any(|w| w.will_wake(waker)) {
+            watchers.push(waker.clone());
         }
         false
     }

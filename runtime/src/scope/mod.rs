@@ -98,6 +98,7 @@ impl fmt::Debug for ScopeId {
 
 /// Run `f` with `scope`'s runtime current (see [`context::with_runtime`]);
 /// `None` if that runtime is gone (or, for the root, none is running).
+#[inline]
 fn with_scope<R>(scope: ScopeId, f: impl FnOnce(&Core) -> R) -> Option<R> {
     if scope.runtime == CURRENT_RUNTIME {
         context::with(|core| core.map(f))
@@ -215,6 +216,7 @@ pub fn close_scope(scope: ScopeId) {
 ///
 /// # Panics
 /// Outside a runtime.
+#[inline]
 pub fn spawn_in<F>(
     scope: ScopeId,
     name: Option<&str>,

@@ -253,11 +253,60 @@ impl<C: CellRef, F: Future> Region<C, F> {
         if this.inner.is_none() {
             return Step::Pending;
         }
+        let mut inner = this.inner;
+        let mut output = None;
+        if *this.lazy && *this.phase == Phase::Unentered {
+            // A timeout's first poll: its code often completes at once,
+            // and then nothing but a provisional push and pop happened.
+            let kind = *this.kind;
+            let timeout = this.cell.cell().timeout().unwrap_or_default();
+            let (ready, got, deadline) = context::expect("polling an arbor scope", |core| {
+                let deadline = core.poll_now() + timeout;
+                let (poll, got) = core.poll_provisional(kind, deadline, || {
+                    let f = inner.as_mut().as_pin_mut().expect("checked above");
+                    match f.poll(cx) {
+                        Poll::Ready(value) => {
+                            output = Some(value);
+                            true
+                        }
+                        Poll::Pending => false,
+                    }
+                });
+                (poll, got, deadline)
+            });
+            *this.polled = true;
+            if ready && got.node.is_none() {
+                *this.phase = Phase::Closed;
+                return Step::Ready(output.take().expect("the code completed"));
+            }
+            let mut code = |act: Act<'_, '_>| match act {
+                Act::Poll(_) => false,
+                Act::Drop => {
+                    inner.set(None);
+                    false
+                }
+            };
+            let mut state = Drive {
+                cell: this.cell.cell(),
+                name: &|| this.cell.name(),
+                kind,
+                lazy: true,
+                polled: this.polled,
+                phase: this.phase,
+            };
+            let raw = context::expect("polling an arbor scope", |core| {
+                settle_light(core, &mut state, &mut code, ready, got, deadline, None, cx)
+            });
+            return match raw {
+                Raw::Ready => Step::Ready(output.take().expect("the code completed")),
+                Raw::Pending => Step::Pending,
+                Raw::Caught(reason) => Step::Caught(reason),
+                Raw::Dropped => Step::Dropped,
+            };
+        }
         // Only polling and dropping the code depend on its type; the rest
         // (`drive`) is one copy however many region types a program nests,
         // which keeps deep nests of timeouts small in the instruction cache.
-        let mut inner = this.inner;
-        let mut output = None;
         let mut code = |act: Act<'_, '_>| match act {
             Act::Poll(cx) => match inner.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
                 Some(Poll::Ready(value)) => {
@@ -375,8 +424,7 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
                 id
             }
         };
-        core.set_region_waker(id.key, cx.waker());
-        if *state.polled && core.region_must_drop(id.key) {
+        if core.begin_region_poll(id.key, cx.waker(), *state.polled) {
             return drop_and_report(core, code, cell, id);
         }
         *state.polled = true;
@@ -401,8 +449,24 @@ fn poll_light(
     cx: &mut Context<'_>,
 ) -> Raw {
     *state.polled = true;
-    let cell = state.cell;
     let (ready, got) = core.poll_provisional(state.kind, deadline, || code(Act::Poll(cx)));
+    settle_light(core, state, code, ready, got, deadline, timer, cx)
+}
+
+/// After a lazy region's provisional poll: close, become a node region,
+/// or stay light with the right timer.
+#[allow(clippy::too_many_arguments)]
+fn settle_light(
+    core: &Core,
+    state: &mut Drive<'_>,
+    code: &mut Code<'_>,
+    ready: bool,
+    got: crate::executor::Provisioned,
+    deadline: Instant,
+    timer: Option<TimerKey>,
+    cx: &mut Context<'_>,
+) -> Raw {
+    let cell = state.cell;
     match (ready, got.node) {
         (true, node) => {
             if let Some(timer) = timer {

@@ -94,8 +94,9 @@ pub(crate) struct Node {
     pub(crate) noticed: u32,
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
-    /// Further wakers to wake on cancel (`scope::watch`).
-    pub(crate) watchers: Vec<Waker>,
+    /// Further wakers to wake on cancel (`cancelled()` futures polled
+    /// under a combinator with a waker of its own); rare, so boxed.
+    pub(crate) watchers: Option<Box<Vec<Waker>>>,
     pub(crate) name: Option<Rc<str>>,
 }
 
@@ -249,10 +250,10 @@ impl ScopeTable {
 
     /// Take the wakers of a node being closed (dropping a foreign waker
     /// may run code: never under the table's borrow).
-    pub(crate) fn take_wakers(&mut self, key: Key) -> (Option<Waker>, Vec<Waker>) {
+    pub(crate) fn take_wakers(&mut self, key: Key) -> (Option<Waker>, Option<Box<Vec<Waker>>>) {
         match self.nodes.get_mut(key) {
-            Some(node) => (node.waker.take(), std::mem::take(&mut node.watchers)),
-            None => (None, Vec::new()),
+            Some(node) => (node.waker.take(), node.watchers.take()),
+            None => (None, None),
         }
     }
 
@@ -279,7 +280,7 @@ impl ScopeTable {
             let parent = node.parent;
             self.sub_cancelled(usize::from(node.effective));
             self.unlink(index);
-            self.nodes.remove(key);
+            self.nodes.discard(key);
             if self.at(parent).is_none() {
                 return;
             }
@@ -424,7 +425,9 @@ impl ScopeTable {
             node.effective = effective;
             if effective {
                 wake.extend(node.waker.clone());
-                wake.append(&mut node.watchers);
+                if let Some(mut watchers) = node.watchers.take() {
+                    wake.append(&mut watchers);
+                }
             }
             let mut child = node.first_child;
             while let Some(c) = self.at(child) {
@@ -557,7 +560,7 @@ impl Node {
             polls: 1,
             noticed: 0,
             waker: None,
-            watchers: Vec::new(),
+            watchers: None,
             name: opts.name,
         }
     }

@@ -69,6 +69,7 @@ pub(crate) struct RawTask(NonNull<Header>);
 
 impl RawTask {
     /// Allocate a task: the one heap allocation it ever makes.
+    #[inline]
     pub(crate) fn new<F: Future + 'static>(future: F, scope: u32) -> RawTask {
         let cell = Box::new(TaskCell {
             header: Header {
