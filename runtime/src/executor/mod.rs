@@ -81,6 +81,8 @@ pub(crate) struct Core {
     /// Lazy regions entered by the code being polled whose node may not
     /// exist yet (`provisional.rs`), outermost first.
     provisional: RefCell<provisional::ProvisionalStack>,
+    /// Names provisional entries (`Core::next_provisional`).
+    provisional_tokens: Cell<u64>,
     /// The clock reading scopes entered in this task poll count from
     /// (`Core::poll_now`); cleared when a poll starts.
     pub(crate) poll_clock: Cell<Option<crate::time::Instant>>,
@@ -164,6 +166,7 @@ impl Builder {
             scopes: RefCell::new(scopes),
             cancelled_nodes,
             provisional: RefCell::new(provisional::ProvisionalStack::default()),
+            provisional_tokens: Cell::new(0),
             poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),
             clock,
@@ -541,6 +544,8 @@ impl Core {
         let Some(id) = self.current.get() else {
             return false;
         };
+        // Regions of this poll without a node yet get one, so they move too.
+        self.materialize();
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
             return false;
         };
@@ -554,6 +559,9 @@ impl Core {
         );
         if moved {
             raw.header().scope.set(to.index);
+            if self.current_node.get() == from {
+                self.current_node.set(to.index);
+            }
         }
         self.wake_urgently(wake);
         moved

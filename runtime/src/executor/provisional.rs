@@ -32,7 +32,11 @@ use crate::time::Instant;
 const PARENT_BELOW: u32 = u32::MAX - 1;
 
 struct Provisional {
+    /// `Instant::NEVER` for a region without a deadline.
     deadline: Instant,
+    /// Names this entry for the region's cell (`ScopeCell`'s provisional
+    /// status), so a handle can find it (and make its node) mid-poll.
+    token: u64,
     /// The earliest deadline of this entry and of the entries below it
     /// that it is directly inside (no other region between: a shield
     /// between would keep their cancellation from reaching it).
@@ -78,8 +82,13 @@ impl Core {
         &self,
         kind: NodeKind,
         deadline: Instant,
+        token: u64,
+        node_if_pending: bool,
         f: impl FnOnce() -> T,
-    ) -> (T, Provisioned) {
+    ) -> (T, Provisioned)
+    where
+        T: Copy + Into<bool>,
+    {
         let outer_node = self.current_node.get();
         let depth = {
             let mut stack = self.provisional.borrow_mut();
@@ -99,6 +108,7 @@ impl Core {
             };
             stack.entries.push(Provisional {
                 deadline,
+                token,
                 cover: below_cover.map_or(deadline, |c| c.min(deadline)),
                 covered: below_cover.is_some_and(|c| c <= deadline),
                 parent,
@@ -114,6 +124,9 @@ impl Core {
         };
         let poll = f();
         std::mem::forget(pop);
+        if node_if_pending && !poll.into() {
+            self.materialize();
+        }
         let (node, covered) = self.pop_provisional(depth, outer_node);
         let node = node.map(|key| ScopeId::new(self.key, key));
         (poll, Provisioned { node, covered })
@@ -163,7 +176,7 @@ impl Core {
                 parent => parent,
             };
             let opts = NodeOptions {
-                deadline: Some(e.deadline),
+                deadline: Some(e.deadline).filter(|&d| d != Instant::NEVER),
                 ..NodeOptions::default()
             };
             let key = scopes.create(parent, owner, e.kind, opts);
@@ -171,6 +184,33 @@ impl Core {
             self.current_node.set(key.index);
         }
         stack.made = stack.entries.len();
+    }
+
+    /// A fresh token for a provisional entry, and the depth it will have.
+    pub(crate) fn next_provisional(&self) -> (usize, u64) {
+        let token = self.provisional_tokens.get().wrapping_add(1);
+        self.provisional_tokens.set(token);
+        (self.provisional.borrow().entries.len(), token)
+    }
+
+    /// The node of the provisional entry `depth` if it is still the one
+    /// named `token` (made now if it had none), for a handle acting on a
+    /// region during its first poll. `None` if that poll is not on the
+    /// stack (it was set aside): the caller latches the change in the
+    /// cell, and the region applies it when it leaves the stack.
+    pub(crate) fn provisional_node(&self, depth: u32, token: u64) -> Option<Key> {
+        let found = {
+            let stack = self.provisional.borrow();
+            stack
+                .entries
+                .get(depth as usize)
+                .is_some_and(|e| e.token == token)
+        };
+        if !found {
+            return None;
+        }
+        self.materialize();
+        self.provisional.borrow().entries[depth as usize].node
     }
 
     /// Set the stack aside (a task's future is dropped inside another

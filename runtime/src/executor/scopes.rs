@@ -136,14 +136,29 @@ impl Core {
         id
     }
 
+    /// A lazy region got its node: the cell hands its settings over, with
+    /// whatever a handle latched meanwhile (normally nothing).
+    pub(crate) fn adopt_node(&self, id: ScopeId, cell: &ScopeCell, name: Option<Rc<str>>) {
+        let (cancel, deadline, shield) = cell.latches();
+        cell.entered(id);
+        if let Some(name) = name {
+            self.scopes.borrow_mut().set_name(id.key, name);
+        }
+        if let Some(reason) = cancel {
+            self.cancel_node(id.key, reason);
+        }
+        if deadline.is_some() && self.node_deadline(id.key) != deadline {
+            self.set_node_deadline(id.key, deadline);
+        }
+        if shield && !self.node_shield(id.key) {
+            self.set_node_shield(id.key, true);
+        }
+    }
+
     /// Close a region: the node hands its settings back to the cell, its
     /// timer is cancelled, and it is freed once nothing is attached.
     pub(crate) fn close_region(&self, id: ScopeId, cell: &ScopeCell) {
-        let (waker, watchers, closed) = {
-            let mut scopes = self.scopes.borrow_mut();
-            let (waker, watchers) = scopes.take_wakers(id.key);
-            (waker, watchers, scopes.close(id.key))
-        };
+        let (waker, watchers, closed) = self.scopes.borrow_mut().close(id.key);
         if let Some(closed) = closed {
             if let Some(timer) = closed.timer {
                 self.timers.borrow_mut().remove(timer);
@@ -155,10 +170,11 @@ impl Core {
 
     /// The node of a provisional region whose code panicked.
     pub(crate) fn close_node_of_panicked(&self, key: Key) {
-        let closed = self.scopes.borrow_mut().close(key);
+        let (waker, watchers, closed) = self.scopes.borrow_mut().close(key);
         if let Some(timer) = closed.and_then(|c| c.timer) {
             self.timers.borrow_mut().remove(timer);
         }
+        drop((waker, watchers));
     }
 
     /// Remember the waker of the code polling in a region, to wake it when
@@ -192,21 +208,27 @@ impl Core {
     /// counts the poll (see `Node::noticed`). One lookup of the node.
     pub(crate) fn begin_region_poll(&self, key: Key, waker: &Waker, polled: bool) -> bool {
         let mut scopes = self.scopes.borrow_mut();
-        let Some(node) = scopes.get_mut(key) else {
+        let Some(node) = scopes.get(key) else {
             return false;
         };
+        if polled
+            && node.effective
+            && !node.live_noticer()
+            && !scopes.has_blocker(key.index)
+        {
+            // About to be dropped: no waker to remember, no poll to count.
+            return true;
+        }
+        let node = scopes.get_mut(key).expect("looked up above");
+        node.polls = node.polls.wrapping_add(1).max(1);
         let old = match &node.waker {
             Some(w) if w.will_wake(waker) => None,
             _ => node.waker.replace(waker.clone()),
         };
-        let drop_now = polled && node.effective && scopes.must_drop(key);
-        if !drop_now && let Some(node) = scopes.get_mut(key) {
-            node.polls = node.polls.wrapping_add(1).max(1);
-        }
         drop(scopes);
         // A foreign waker's drop may run arbitrary code: not under the borrow.
         drop(old);
-        drop_now
+        false
     }
 
     /// Run `f` (a poll of a region's code) with the region's node current;

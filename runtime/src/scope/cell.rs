@@ -13,6 +13,12 @@
 //!                              forwards every call to it           again (handed back)
 //! ```
 //!
+//! A region whose cell has nothing set may run its first poll with no
+//! node at all (`Provisional`): if its code completes, it never gets one.
+//! The cell then keeps owning its settings; a handle that changes one
+//! meanwhile also makes the node and changes it there, so the code sees
+//! the change at once, as it would with a node from the start.
+//!
 //! Only a [`Region`](super::Region) enters and closes a cell, in one place
 //! each (`Core::enter_region`, `Core::close_region`). Everything a handle
 //! can do (cancel, read or move the deadline, shield) is safe in any
@@ -37,6 +43,15 @@ use crate::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     Idle,
+    /// In its region's first poll, with no node yet: a provisional entry
+    /// (`depth` on the runtime's stack, named `token`) stands for it. A
+    /// handle acting now makes the node (and acts on it) and also latches
+    /// the change here, which the region applies when it gets its node.
+    Provisional {
+        depth: u32,
+        runtime: u32,
+        token: u64,
+    },
     Entered(ScopeId),
     Exited,
 }
@@ -145,6 +160,50 @@ impl ScopeCell {
         }
     }
 
+    /// Nothing set and not entered: a region may run its first poll
+    /// without a node.
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.status.get() == Status::Idle
+            && self.cancel.get().is_none()
+            && self.deadline.get().is_none()
+            && self.timeout.get().is_none()
+            && !self.shield.get()
+    }
+
+    pub(crate) fn set_provisional(&self, depth: usize, runtime: u32, token: u64) {
+        self.status.set(Status::Provisional {
+            depth: depth as u32,
+            runtime,
+            token,
+        });
+    }
+
+    /// A region that ran without a node is done.
+    pub(crate) fn done_without_node(&self) {
+        self.status.set(Status::Exited);
+    }
+
+    /// The node made for a provisional entry, if the entry is on the stack
+    /// (see [`Status::Provisional`]).
+    fn provisional_node(&self) -> Option<(u32, crate::slab::Key)> {
+        match self.status.get() {
+            Status::Provisional {
+                depth,
+                runtime,
+                token,
+            } => context::with_runtime(runtime, |core| core.provisional_node(depth, token))
+                .flatten()
+                .map(|key| (runtime, key)),
+            _ => None,
+        }
+    }
+
+    /// Latches set while provisional, for the node the region got.
+    pub(crate) fn latches(&self) -> (Option<CancelReason>, Option<Instant>, bool) {
+        (self.cancel.get(), self.deadline.get(), self.shield.get())
+    }
+
     /// Can a region of this cell be entered lazily: not entered yet, a
     /// non-zero relative timeout and nothing else set?
     #[inline]
@@ -221,6 +280,14 @@ impl ScopeCell {
                     self.cancel.set(Some(reason));
                 }
             }
+            Status::Provisional { .. } => {
+                if self.cancel.get().is_none() {
+                    self.cancel.set(Some(reason));
+                }
+                if let Some((runtime, key)) = self.provisional_node() {
+                    context::with_runtime(runtime, |core| core.cancel_node(key, reason));
+                }
+            }
         }
     }
 
@@ -248,7 +315,7 @@ impl ScopeCell {
     pub fn cancel_called(&self) -> Option<CancelReason> {
         match self.status.get() {
             Status::Entered(id) => with_scope(id, |core| core.node_cancel_called(id.key)).flatten(),
-            Status::Idle => {
+            Status::Idle | Status::Provisional { .. } => {
                 if self.cancel.get().is_none()
                     && let Some(deadline) = self.deadline.get()
                     && context::with(|core| core.is_some_and(|c| c.clock.now() >= deadline))
@@ -276,7 +343,7 @@ impl ScopeCell {
     pub fn deadline(&self) -> Option<Instant> {
         match self.status.get() {
             Status::Entered(id) => with_scope(id, |core| core.node_deadline(id.key)).flatten(),
-            Status::Idle | Status::Exited => self.deadline.get(),
+            Status::Idle | Status::Provisional { .. } | Status::Exited => self.deadline.get(),
         }
     }
 
@@ -293,6 +360,12 @@ impl ScopeCell {
                 self.timeout.set(None);
                 self.deadline.set(deadline);
             }
+            Status::Provisional { .. } => {
+                self.deadline.set(deadline);
+                if let Some((runtime, key)) = self.provisional_node() {
+                    context::with_runtime(runtime, |core| core.set_node_deadline(key, deadline));
+                }
+            }
             Status::Exited => self.deadline.set(deadline),
         }
     }
@@ -301,7 +374,7 @@ impl ScopeCell {
     pub fn shield(&self) -> bool {
         match self.status.get() {
             Status::Entered(id) => with_scope(id, |core| core.node_shield(id.key)).unwrap_or(false),
-            Status::Idle | Status::Exited => self.shield.get(),
+            Status::Idle | Status::Provisional { .. } | Status::Exited => self.shield.get(),
         }
     }
 
@@ -311,6 +384,12 @@ impl ScopeCell {
         match self.status.get() {
             Status::Entered(id) => {
                 with_scope(id, |core| core.set_node_shield(id.key, shield));
+            }
+            Status::Provisional { .. } => {
+                self.shield.set(shield);
+                if let Some((runtime, key)) = self.provisional_node() {
+                    context::with_runtime(runtime, |core| core.set_node_shield(key, shield));
+                }
             }
             Status::Idle | Status::Exited => self.shield.set(shield),
         }
@@ -345,7 +424,8 @@ impl ScopeCell {
         shield: bool,
     ) {
         self.status.set(Status::Exited);
-        if self.cancel.get().is_none() {
+        // The node had every cancel, the first cause first.
+        if cancel.is_some() {
             self.cancel.set(cancel);
         }
         self.deadline.set(deadline);

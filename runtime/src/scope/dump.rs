@@ -22,7 +22,7 @@ pub(super) fn render(core: &Core) -> String {
         if index == 0 {
             out.push_str(" (root)");
         }
-        if let Some(name) = &node.name {
+        if let Some(name) = scopes.name_at(index) {
             let _ = write!(out, " {name:?}");
         }
         let _ = write!(out, " #{index}");

@@ -204,7 +204,8 @@ pub fn close_scope(scope: ScopeId) {
             .get(scope.key)
             .is_some_and(|n| n.kind == NodeKind::Bare);
         if bare {
-            let _ = core.scopes.borrow_mut().close(scope.key);
+            let closed = core.scopes.borrow_mut().close(scope.key);
+            drop(closed);
         }
     });
 }

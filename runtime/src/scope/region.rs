@@ -79,6 +79,19 @@ pub enum Step<T> {
     Dropped,
 }
 
+/// How a region may run without a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lazy {
+    /// Always a node from the first poll (a nursery's).
+    No,
+    /// A timeout: no node even while suspended, unless something needs it.
+    Light,
+    /// A plain scope or a nursery child: no node in its first poll if its
+    /// cell has nothing set then; a node once it suspends (a handle may
+    /// act on it later).
+    UntilSuspend,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Unentered,
@@ -109,7 +122,7 @@ pin_project! {
         inner: Option<F>,
         cell: C,
         kind: NodeKind,
-        lazy: bool,
+        lazy: Lazy,
         polled: bool,
         phase: Phase,
     }
@@ -147,15 +160,20 @@ fn with_region_core<R>(id: ScopeId, f: impl FnOnce(&Core) -> R) -> Option<R> {
 }
 
 impl<C: CellRef, F> Region<C, F> {
-    /// A region of `kind` around `inner`, entered (a node made) at its
-    /// first poll.
+    /// A region of `kind` around `inner`, entered at its first poll. A
+    /// scope or child region whose cell has nothing set then runs that
+    /// poll with no node, and gets one only if its code suspends.
     #[inline]
     pub fn new(cell: C, kind: NodeKind, inner: F) -> Self {
+        let lazy = match kind {
+            NodeKind::Scope | NodeKind::Child => Lazy::UntilSuspend,
+            _ => Lazy::No,
+        };
         Region {
             inner: Some(inner),
             cell,
             kind,
-            lazy: false,
+            lazy,
             polled: false,
             phase: Phase::Unentered,
         }
@@ -170,7 +188,11 @@ impl<C: CellRef, F> Region<C, F> {
     /// [`Region::new`] (a zero timeout is cancelled at entry).
     #[inline]
     pub fn lazy(cell: C, kind: NodeKind, inner: F) -> Self {
-        let lazy = cell.cell().lazy_ok();
+        let lazy = if cell.cell().lazy_ok() {
+            Lazy::Light
+        } else {
+            Lazy::UntilSuspend
+        };
         Region {
             inner: Some(inner),
             cell,
@@ -255,14 +277,30 @@ impl<C: CellRef, F: Future> Region<C, F> {
         }
         let mut inner = this.inner;
         let mut output = None;
-        if *this.lazy && *this.phase == Phase::Unentered {
-            // A timeout's first poll: its code often completes at once,
-            // and then nothing but a provisional push and pop happened.
+        let light = match *this.lazy {
+            _ if *this.phase != Phase::Unentered => None,
+            Lazy::Light => Some(true),
+            Lazy::UntilSuspend if this.cell.cell().is_plain() => Some(false),
+            _ => None,
+        };
+        if let Some(light) = light {
+            // The first poll of a lazy region: its code often completes at
+            // once, and then nothing but a provisional push and pop
+            // happened.
             let kind = *this.kind;
-            let timeout = this.cell.cell().timeout().unwrap_or_default();
+            let cell = this.cell.cell();
+            let timeout = cell.timeout().unwrap_or_default();
             let (ready, got, deadline) = context::expect("polling an arbor scope", |core| {
-                let deadline = core.poll_now() + timeout;
-                let (poll, got) = core.poll_provisional(kind, deadline, || {
+                let deadline = if light {
+                    core.poll_now() + timeout
+                } else {
+                    Instant::NEVER
+                };
+                let (depth, token) = core.next_provisional();
+                if !light {
+                    cell.set_provisional(depth, core.key, token);
+                }
+                let (poll, got) = core.poll_provisional(kind, deadline, token, !light, || {
                     let f = inner.as_mut().as_pin_mut().expect("checked above");
                     match f.poll(cx) {
                         Poll::Ready(value) => {
@@ -276,6 +314,9 @@ impl<C: CellRef, F: Future> Region<C, F> {
             });
             *this.polled = true;
             if ready && got.node.is_none() {
+                if !light {
+                    cell.done_without_node();
+                }
                 *this.phase = Phase::Closed;
                 return Step::Ready(output.take().expect("the code completed"));
             }
@@ -287,10 +328,10 @@ impl<C: CellRef, F: Future> Region<C, F> {
                 }
             };
             let mut state = Drive {
-                cell: this.cell.cell(),
+                cell,
                 name: &|| this.cell.name(),
                 kind,
-                lazy: true,
+                lazy: *this.lazy,
                 polled: this.polled,
                 phase: this.phase,
             };
@@ -304,6 +345,20 @@ impl<C: CellRef, F: Future> Region<C, F> {
                 Raw::Dropped => Step::Dropped,
             };
         }
+        Self::drive_generic(this.cell, this.kind, this.lazy, this.polled, this.phase, inner, cx)
+    }
+
+    /// Every poll but a lazy region's first: the decision in `drive`.
+    fn drive_generic(
+        cell: &C,
+        kind: &NodeKind,
+        lazy: &Lazy,
+        polled: &mut bool,
+        phase: &mut Phase,
+        mut inner: Pin<&mut Option<F>>,
+        cx: &mut Context<'_>,
+    ) -> Step<F::Output> {
+        let mut output = None;
         // Only polling and dropping the code depend on its type; the rest
         // (`drive`) is one copy however many region types a program nests,
         // which keeps deep nests of timeouts small in the instruction cache.
@@ -321,12 +376,12 @@ impl<C: CellRef, F: Future> Region<C, F> {
             }
         };
         let mut state = Drive {
-            cell: this.cell.cell(),
-            name: &|| this.cell.name(),
-            kind: *this.kind,
-            lazy: *this.lazy,
-            polled: this.polled,
-            phase: this.phase,
+            cell: cell.cell(),
+            name: &|| cell.name(),
+            kind: *kind,
+            lazy: *lazy,
+            polled,
+            phase,
         };
         match drive(&mut state, &mut code, cx) {
             Raw::Ready => Step::Ready(output.take().expect("the code completed")),
@@ -360,7 +415,7 @@ struct Drive<'a> {
     cell: &'a super::ScopeCell,
     name: &'a dyn Fn() -> Option<std::rc::Rc<str>>,
     kind: NodeKind,
-    lazy: bool,
+    lazy: Lazy,
     polled: &'a mut bool,
     phase: &'a mut Phase,
 }
@@ -387,11 +442,6 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
                 id
             }
             Phase::Closed => return Raw::Pending,
-            Phase::Unentered if state.lazy => {
-                let timeout = cell.timeout().unwrap_or_default();
-                let deadline = core.poll_now() + timeout;
-                return poll_light(core, state, code, deadline, None, cx);
-            }
             Phase::Light {
                 deadline,
                 timer,
@@ -449,7 +499,10 @@ fn poll_light(
     cx: &mut Context<'_>,
 ) -> Raw {
     *state.polled = true;
-    let (ready, got) = core.poll_provisional(state.kind, deadline, || code(Act::Poll(cx)));
+    let (_, token) = core.next_provisional();
+    let (ready, got) = core.poll_provisional(state.kind, deadline, token, false, || {
+        code(Act::Poll(cx))
+    });
     settle_light(core, state, code, ready, got, deadline, timer, cx)
 }
 
@@ -474,8 +527,10 @@ fn settle_light(
             }
             if let Some(id) = node {
                 // Something inside needed the node: close it.
-                cell.entered(id);
+                core.adopt_node(id, cell, None);
                 core.close_region(id, cell);
+            } else if state.lazy == Lazy::UntilSuspend {
+                cell.done_without_node();
             }
             *state.phase = Phase::Closed;
             Raw::Ready
@@ -485,7 +540,7 @@ fn settle_light(
             if let Some(timer) = timer {
                 core.timers.borrow_mut().remove(timer);
             }
-            cell.entered(id);
+            core.adopt_node(id, cell, (state.name)());
             *state.phase = Phase::In(id);
             core.set_region_waker(id.key, cx.waker());
             decide_after_pending(core, code, cell, id)

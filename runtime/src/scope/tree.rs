@@ -95,9 +95,13 @@ pub(crate) struct Node {
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
     /// Further wakers to wake on cancel (`cancelled()` futures polled
-    /// under a combinator with a waker of its own); rare, so boxed.
+    /// under a combinator with a waker of its own); rare, so boxed: a node
+    /// one pointer smaller than with a `Vec` inline.
+    #[allow(clippy::box_collection)]
     pub(crate) watchers: Option<Box<Vec<Waker>>>,
-    pub(crate) name: Option<Rc<str>>,
+    /// Has a name in `ScopeTable::names` (names are rare: kept aside, so
+    /// nodes stay small).
+    pub(crate) named: bool,
 }
 
 /// Settings of a node being created.
@@ -131,6 +135,8 @@ pub(crate) struct ScopeTable {
     cancelled_nodes: Rc<Cell<usize>>,
     /// Reused by walks, so they do not allocate per cancellation.
     stack: Vec<u32>,
+    /// Names of the named nodes, by index (for dumps).
+    names: std::collections::HashMap<u32, Rc<str>>,
 }
 
 impl ScopeTable {
@@ -147,6 +153,7 @@ impl ScopeTable {
             nodes,
             cancelled_nodes: Rc::new(Cell::new(0)),
             stack: Vec::new(),
+            names: std::collections::HashMap::new(),
         }
     }
 
@@ -209,35 +216,64 @@ impl ScopeTable {
         parent: u32,
         owner: Owner,
         kind: NodeKind,
-        opts: NodeOptions,
+        mut opts: NodeOptions,
     ) -> Key {
-        let parent_effective = self.at(parent).is_some_and(|p| p.effective);
+        let (parent_effective, old_first) = {
+            let p = self.at(parent).expect("parent node is alive");
+            (p.effective, p.first_child)
+        };
+        let name = opts.name.take();
         let mut node = Node::new(parent, owner, kind, opts);
         node.effective = node.cancel_called.is_some() || (!node.shield && parent_effective);
+        node.next_sibling = old_first;
+        node.named = name.is_some();
         self.add_cancelled(usize::from(node.effective));
         let key = self.nodes.insert(node).expect("scope slab exhausted");
-        let old_first = {
-            let p = self.at_mut(parent).expect("parent node is alive");
-            p.children += 1;
-            std::mem::replace(&mut p.first_child, key.index)
-        };
+        let p = self.at_mut(parent).expect("parent node is alive");
+        p.children += 1;
+        p.first_child = key.index;
         if let Some(old) = self.at_mut(old_first) {
             old.prev_sibling = key.index;
         }
-        self.nodes.get_mut(key).expect("just inserted").next_sibling = old_first;
+        if let Some(name) = name {
+            self.names.insert(key.index, name);
+        }
         key
+    }
+
+    /// Name a node (for dumps).
+    pub(crate) fn set_name(&mut self, key: Key, name: Rc<str>) {
+        if let Some(node) = self.nodes.get_mut(key) {
+            node.named = true;
+            self.names.insert(key.index, name);
+        }
+    }
+
+    /// The name of the node at `index`.
+    pub(crate) fn name_at(&self, index: u32) -> Option<&Rc<str>> {
+        self.at(index)
+            .filter(|n| n.named)
+            .and_then(|_| self.names.get(&index))
     }
 
     /// The node's owner is done with it (scope exited, nursery closed):
     /// free it now if nothing is attached, else when the last thing leaves.
-    /// Hands back what the node knew, and the timer to cancel.
-    pub(crate) fn close(&mut self, key: Key) -> Option<Closed> {
-        let node = self.nodes.get_mut(key)?;
+    /// Hands back its wakers (to drop outside the table's borrow: dropping
+    /// a foreign waker may run code) and, unless it was closed already,
+    /// what it knew and the timer to cancel.
+    #[allow(clippy::box_collection, clippy::type_complexity)]
+    pub(crate) fn close(
+        &mut self,
+        key: Key,
+    ) -> (Option<Waker>, Option<Box<Vec<Waker>>>, Option<Closed>) {
+        let Some(node) = self.nodes.get_mut(key) else {
+            return (None, None, None);
+        };
+        let wakers = (node.waker.take(), node.watchers.take());
         if !node.open {
-            return None;
+            return (wakers.0, wakers.1, None);
         }
         node.open = false;
-        // Foreign wakers are dropped by the caller, outside the borrow.
         let closed = Closed {
             cancel_called: node.cancel_called,
             deadline: node.deadline,
@@ -245,16 +281,7 @@ impl ScopeTable {
             timer: node.timer.take(),
         };
         self.free_upward(key.index);
-        Some(closed)
-    }
-
-    /// Take the wakers of a node being closed (dropping a foreign waker
-    /// may run code: never under the table's borrow).
-    pub(crate) fn take_wakers(&mut self, key: Key) -> (Option<Waker>, Option<Box<Vec<Waker>>>) {
-        match self.nodes.get_mut(key) {
-            Some(node) => (node.waker.take(), node.watchers.take()),
-            None => (None, None),
-        }
+        (wakers.0, wakers.1, Some(closed))
     }
 
     pub(crate) fn attach_task(&mut self, index: u32) {
@@ -277,10 +304,13 @@ impl ScopeTable {
             if node.open || node.children > 0 || node.tasks > 0 || node.kind == NodeKind::Root {
                 return;
             }
-            let parent = node.parent;
+            let (parent, named) = (node.parent, node.named);
             self.sub_cancelled(usize::from(node.effective));
             self.unlink(index);
             self.nodes.discard(key);
+            if named {
+                self.names.remove(&index);
+            }
             if self.at(parent).is_none() {
                 return;
             }
@@ -465,12 +495,15 @@ impl ScopeTable {
 
     /// Is there, below `index` and in the same task, a region that must
     /// finish before `index`'s code is dropped (see [`Self::must_drop`])?
-    fn has_blocker(&mut self, index: u32) -> bool {
-        let Some(owner) = self.at(index).map(|n| n.owner) else {
+    pub(crate) fn has_blocker(&mut self, index: u32) -> bool {
+        let Some((owner, first_child)) = self.at(index).map(|n| (n.owner, n.first_child)) else {
             return false;
         };
+        if first_child == NONE {
+            return false;
+        }
         let mut stack = std::mem::take(&mut self.stack);
-        let mut child = self.at(index).map_or(NONE, |n| n.first_child);
+        let mut child = first_child;
         let mut found = false;
         loop {
             while let Some(c) = self.at(child) {
@@ -561,7 +594,7 @@ impl Node {
             noticed: 0,
             waker: None,
             watchers: None,
-            name: opts.name,
+            named: false,
         }
     }
 }

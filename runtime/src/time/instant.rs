@@ -22,6 +22,11 @@ use std::time::Duration;
 pub struct Instant(u64);
 
 impl Instant {
+    /// The instant that never comes: what `Instant + Duration` saturates
+    /// to. A deadline at `NEVER` never fires (a sleep until it parks
+    /// forever at no cost), and no clock ever reaches it.
+    pub const NEVER: Instant = Instant(u64::MAX);
+
     pub(crate) const fn from_nanos(nanos: u64) -> Instant {
         Instant(nanos)
     }
