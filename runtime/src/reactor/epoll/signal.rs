@@ -27,6 +27,10 @@
 //! one non-blocking `write` from dropping it, and a handler on the remover's
 //! own thread always finishes before the interrupted code resumes.
 //!
+//! That protocol (packing, `claim`, `acquire`/`Busy`, `free`, `deliver`)
+//! lives in the `slots` submodule, apart from the `static`s and the
+//! syscalls, so that its loom models run the same code as the handler.
+//!
 //! # Installing
 //!
 //! The handler is installed once per signal number, on the first listener,
@@ -43,12 +47,14 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, PoisonError};
 
 use super::{EventFd, cvt, read};
+
+mod slots;
 
 /// `SIGINT`.
 pub(crate) const SIGINT: i32 = libc::SIGINT;
@@ -87,24 +93,6 @@ static PREVIOUS_SIGINFO: [AtomicBool; MAX_SIGNAL + 1] =
     [const { AtomicBool::new(false) }; MAX_SIGNAL + 1];
 /// Bit `signo` is set once our handler is installed for it.
 static INSTALLED: Mutex<u128> = Mutex::new(0);
-
-const FD_MASK: u64 = 0xFFFF_FFFF;
-const SIGNO_SHIFT: u32 = 32;
-const SIGNO_MASK: u64 = 0xFF;
-/// One busy reference (a handler writing to the slot's eventfd).
-const BUSY_ONE: u64 = 1 << 40;
-
-fn pack(signo: i32, fd: RawFd) -> u64 {
-    (signo as u64) << SIGNO_SHIFT | u64::from(fd as u32)
-}
-
-fn signo_of(slot: u64) -> i32 {
-    ((slot >> SIGNO_SHIFT) & SIGNO_MASK) as i32
-}
-
-fn fd_of(slot: u64) -> RawFd {
-    (slot & FD_MASK) as u32 as RawFd
-}
 
 /// How many times `signo` has been delivered since the process started
 /// (counting only deliveries after our handler was installed).
@@ -190,41 +178,20 @@ extern "C" fn handler(signo: libc::c_int, info: *mut libc::siginfo_t, context: *
     // the thread's whole life; the interrupted code expects it unchanged.
     let errno = unsafe { *libc::__errno_location() };
     if (1..=MAX_SIGNAL as i32).contains(&signo) {
-        // Bump before writing: a listener that sees a write and then checks
-        // the counter must see this delivery (see `crate::signal`).
-        DELIVERIES[signo as usize].fetch_add(1, SeqCst);
-        notify_listeners(signo);
+        let one = 1u64.to_ne_bytes();
+        slots::deliver(&DELIVERIES[signo as usize], &SLOTS, signo, |fd| {
+            // The result is ignored: EAGAIN means the counter is saturated,
+            // which still reads as "something happened". `cvt` on failure
+            // only reads errno into an `io::Error::Os`: no allocation.
+            // SAFETY: `deliver` calls this under a busy reference on the
+            // slot, which keeps the fd open (the listener's drop waits for
+            // it to be dropped before closing); `one` is 8 readable bytes.
+            let _ = cvt(unsafe { libc::write(fd, one.as_ptr().cast(), 8) });
+        });
         chain(signo, info, context);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
-}
-
-fn notify_listeners(signo: i32) {
-    let one = 1u64.to_ne_bytes();
-    for slot in &SLOTS {
-        let mut current = slot.load(SeqCst);
-        while current != 0 && signo_of(current) == signo {
-            // A busy reference keeps the fd open until we are done with it.
-            match slot.compare_exchange_weak(current, current + BUSY_ONE, SeqCst, SeqCst) {
-                Ok(_) => {
-                    // The result is ignored: EAGAIN means the counter is
-                    // saturated, which still reads as "something happened".
-                    // `cvt` on failure only reads errno into an
-                    // `io::Error::Os`: no allocation.
-                    // SAFETY: the fd stays open while we hold a busy reference
-                    // (the listener's drop waits for it to be dropped before
-                    // closing); `one` is 8 readable bytes.
-                    let _ = cvt(unsafe { libc::write(fd_of(current), one.as_ptr().cast(), 8) });
-                    slot.fetch_sub(BUSY_ONE, SeqCst);
-                    break;
-                }
-                // Another handler's reference came or went, or the slot was
-                // freed or reused: look again.
-                Err(now) => current = now,
-            }
-        }
-    }
 }
 
 fn chain(signo: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
@@ -273,16 +240,13 @@ impl Registration {
         // the count past `seen` (news to us) without writing to our eventfd,
         // which `recv` handles since it checks the count first.
         let seen = deliveries(signo);
-        let value = pack(signo, fd.as_raw_fd());
-        let slot = SLOTS
-            .iter()
-            .find(|slot| slot.compare_exchange(0, value, SeqCst, SeqCst).is_ok())
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "all {SLOT_COUNT} signal listener slots are in use; \
+        let value = slots::pack(signo, fd.as_raw_fd());
+        let slot = slots::claim(&SLOTS, value).ok_or_else(|| {
+            io::Error::other(format!(
+                "all {SLOT_COUNT} signal listener slots are in use; \
                      drop some arbor::signal::Signal listeners"
-                ))
-            })?;
+            ))
+        })?;
         Ok((Registration { slot, value, fd }, seen))
     }
 
@@ -302,17 +266,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // Succeeds only when no handler holds a busy reference (the slot is
-        // exactly our value). Spinning is bounded: a handler on another
-        // thread is one non-blocking `write` from releasing, and one on this
-        // thread has finished before we run again.
-        while self
-            .slot
-            .compare_exchange_weak(self.value, 0, SeqCst, SeqCst)
-            .is_err()
-        {
-            std::hint::spin_loop();
-        }
+        // Waits out any handler holding a busy reference (see `slots::free`).
+        slots::free(self.slot, self.value);
         // Only now may `self.fd` close (it drops after this body).
     }
 }
@@ -326,15 +281,6 @@ impl AsFd for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slot_packing_round_trips() {
-        let v = pack(64, 1_000_000);
-        assert_eq!((signo_of(v), fd_of(v)), (64, 1_000_000));
-        let busy = v + 3 * BUSY_ONE;
-        assert_eq!((signo_of(busy), fd_of(busy)), (64, 1_000_000));
-        assert_ne!(pack(1, 0), 0, "fd 0 must still be a used slot");
-    }
 
     #[test]
     fn uncatchable_and_fault_signals_are_invalid_input() {
