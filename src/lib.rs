@@ -31,7 +31,33 @@
 //! hatch, returning a [`JoinHandle`]; a nursery child's handle is a
 //! [`ChildHandle`].
 //!
-//! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`.
+//! Cancellation follows trio's rules in Rust's drop model (a cancelled
+//! scope drops what it wraps, at a suspension, promptly; a scope catches
+//! only its own cancellation; a nursery's exit is not a cancel point, so
+//! errors, panics and values are never lost): the README's "Cancellation
+//! semantics" section states them, `arbor-nursery`'s crate docs too.
+//!
+//! ```
+//! use std::time::Duration;
+//! arbor::Runtime::builder().virtual_clock().build().unwrap().block_on(async {
+//!     // A shield inside a cancelled scope still catches its own deadline,
+//!     // and the code after it runs to its next suspension.
+//!     let outer = arbor::CancelScope::new();
+//!     outer.cancel();
+//!     let inner = arbor::CancelScope::new().shielded(true).with_timeout(Duration::from_secs(1));
+//!     let caught = outer
+//!         .run(async {
+//!             let r = inner.run(arbor::time::sleep(Duration::from_secs(3600))).await;
+//!             r.unwrap_err().by_deadline() // runs: no suspension since
+//!         })
+//!         .await;
+//!     assert_eq!(caught, Ok(true));
+//!     assert!(inner.cancelled_caught() && !outer.cancelled_caught());
+//! });
+//! ```
+//!
+//! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`;
+//! [`lowlevel`] has the scope machinery underneath.
 
 #![warn(missing_docs)]
 

@@ -7,12 +7,57 @@
 //! deadline; [`move_on_after`] and [`fail_after`] are scopes with a
 //! timeout, [`shield`] protects cleanup from outer cancellation.
 //!
-//! The semantics are trio's, in Rust's drop model: a cancelled scope drops
-//! its future. Cancellation is prompt (the tasks inside are woken at once),
-//! level-triggered (arbor operations inside a cancelled scope make no
-//! progress), and never cuts code between two suspensions in half. The
-//! scope tree lives in the runtime (`arbor_runtime::scope`); this crate is
+//! The scope tree, and the one guard every scope here runs its code in
+//! (`arbor_runtime::scope::Region`), live in the runtime; this crate is
 //! the API users hold.
+//!
+//! # Cancellation semantics
+//!
+//! trio's, in Rust's drop model: a cancelled scope drops the future it
+//! wraps.
+//!
+//! - Prompt (the code inside is woken and dropped in the tick that
+//!   cancelled it) and level-triggered (arbor operations inside make no
+//!   progress); a drop happens only at a suspension, and a scope entered
+//!   already cancelled runs to its first one. Cancelled code is dropped,
+//!   never frozen.
+//! - A scope catches only its own cancellation (handle, deadline, or a
+//!   failure in its nursery), and only if no enclosing cancellation is
+//!   visible to it; errors, panics and values pass through every other
+//!   scope. A nursery's exit is not a cancel point: under an enclosing
+//!   cancellation it drops its body and unshielded children, waits for
+//!   shielded ones, and reports its error group, the body's value, or
+//!   nothing.
+//! - A shielded scope still catches its own cancellation; the first cause
+//!   of a cancellation is the one reported; a timeout's deadline counts
+//!   from entry; a `cancelled()` future holds a drop back only while it is
+//!   awaited; `start` runs its child in the caller's context until
+//!   `started()`; a nursery stopped through its own cancel scope returns
+//!   [`NurseryError::Cancelled`], which a child passing it on with `?` does
+//!   not turn into a failure.
+//!
+//! ```
+//! use std::time::Duration;
+//! use arbor_nursery::{NurseryError, move_on_after, nursery, shield};
+//!
+//! let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+//! rt.block_on(async {
+//!     // The timeout drops the body at 1 s; a child finishing its cleanup
+//!     // in a shield fails at 2 s, and that failure still gets out.
+//!     let out = move_on_after(Duration::from_secs(1), nursery(async |n| {
+//!         n.spawn(async {
+//!             shield(arbor_runtime::time::sleep(Duration::from_secs(2))).await;
+//!             Err::<(), _>(std::io::Error::other("cleanup failed"))
+//!         });
+//!         arbor_runtime::time::sleep(Duration::from_secs(3600)).await;
+//!     }))
+//!     .await;
+//!     assert!(matches!(out, Some(Err(NurseryError::Failed(_)))));
+//! });
+//! ```
+//!
+//! The example below is the everyday case: everything inside a timeout is
+//! dropped at its deadline.
 //!
 //! ```
 //! use std::time::Duration;

@@ -211,11 +211,7 @@ impl Core {
         let Some(node) = scopes.get(key) else {
             return false;
         };
-        if polled
-            && node.effective
-            && !node.live_noticer()
-            && !scopes.has_blocker(key.index)
-        {
+        if polled && node.effective && !node.live_noticer() && !scopes.has_blocker(key.index) {
             // About to be dropped: no waker to remember, no poll to count.
             return true;
         }

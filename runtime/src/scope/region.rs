@@ -345,7 +345,15 @@ impl<C: CellRef, F: Future> Region<C, F> {
                 Raw::Dropped => Step::Dropped,
             };
         }
-        Self::drive_generic(this.cell, this.kind, this.lazy, this.polled, this.phase, inner, cx)
+        Self::drive_generic(
+            this.cell,
+            this.kind,
+            this.lazy,
+            this.polled,
+            this.phase,
+            inner,
+            cx,
+        )
     }
 
     /// Every poll but a lazy region's first: the decision in `drive`.
@@ -426,7 +434,9 @@ struct Drive<'a> {
 /// written, which stalls.)
 #[track_caller]
 fn drive(state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
-    context::expect("polling an arbor scope", |core| drive_in(core, state, code, cx))
+    context::expect("polling an arbor scope", |core| {
+        drive_in(core, state, code, cx)
+    })
 }
 
 #[inline]
@@ -500,9 +510,8 @@ fn poll_light(
 ) -> Raw {
     *state.polled = true;
     let (_, token) = core.next_provisional();
-    let (ready, got) = core.poll_provisional(state.kind, deadline, token, false, || {
-        code(Act::Poll(cx))
-    });
+    let (ready, got) =
+        core.poll_provisional(state.kind, deadline, token, false, || code(Act::Poll(cx)));
     settle_light(core, state, code, ready, got, deadline, timer, cx)
 }
 

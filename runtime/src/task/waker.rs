@@ -82,7 +82,7 @@ fn clone(data: *const ()) -> RawWaker {
 }
 
 fn wake(data: *const ()) {
-    crate::executor::wake(WakeId(data as usize as u64));
+    crate::executor::wake(WakeId(data.addr() as u64));
 }
 
 fn drop(_: *const ()) {}
@@ -95,20 +95,24 @@ fn clone_scope_timer(data: *const ()) -> RawWaker {
 }
 
 fn wake_scope_timer(data: *const ()) {
-    crate::executor::scope_deadline(WakeId(data as usize as u64));
+    crate::executor::scope_deadline(WakeId(data.addr() as u64));
 }
 
 /// The waker a scope's deadline entry in the timer wheel fires: the id
 /// names a scope node, not a task. Only the run loop wakes it.
 pub(crate) fn scope_timer_waker(id: WakeId) -> Waker {
-    let raw = RawWaker::new(id.0 as usize as *const (), &SCOPE_TIMER_VTABLE);
+    let raw = RawWaker::new(
+        std::ptr::without_provenance(id.0 as usize),
+        &SCOPE_TIMER_VTABLE,
+    );
     // SAFETY: as for `waker`: the data word is a plain integer.
     unsafe { Waker::from_raw(raw) }
 }
 
 /// A waker for the given id. Costs nothing to make, clone or drop.
 pub(crate) fn waker(id: WakeId) -> Waker {
-    let raw = RawWaker::new(id.0 as usize as *const (), &VTABLE);
+    // No provenance: the data word is an integer, never dereferenced.
+    let raw = RawWaker::new(std::ptr::without_provenance(id.0 as usize), &VTABLE);
     // SAFETY: the vtable functions treat the data word as a plain integer:
     // they never dereference it, so any value is valid, on any thread, for
     // any length of time, which is the RawWaker contract.
