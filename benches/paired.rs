@@ -7,6 +7,15 @@
 //! moment cancels most of this shared machine's drift, which criterion's
 //! separate groups do not.
 //!
+//! Workloads: `timeout_overhead` (100,000 timeouts around a ready future),
+//! `nested_timeouts/10` (10 nested 1 s timeouts around a yield, written
+//! out, 10,000 times), `nested_timeouts_boxed/D` (the same with boxed
+//! levels, at depths 10, 100 and 1,000: 100,000 levels in all, so linear
+//! cost shows as equal times), `nested_timeouts_distinct/D` (each level's
+//! timeout shorter than the one around it, so every level arms a timer:
+//! arbor's elision of covered deadlines cannot apply), `nursery_spawn_join`
+//! and `cancel_fanout` (as in `structured.rs`).
+//!
 //! ```text
 //! cargo bench --bench paired                      # every workload, 31 rounds
 //! cargo bench --bench paired -- nested_timeouts   # workloads whose name contains it
@@ -162,6 +171,48 @@ fn tokio_nested(depth: usize) -> Boxed {
     Box::pin(async move { tokio::time::timeout(SEC, inner).await.expect("in time") })
 }
 
+/// Each level's timeout shorter than the one around it: no level's
+/// deadline is covered by an enclosing one, so every level arms a timer.
+fn arbor_nested_distinct(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(arbor::yield_now());
+    }
+    let inner = arbor_nested_distinct(depth - 1);
+    let timeout = SEC * depth as u32;
+    Box::pin(async move { arbor::fail_after(timeout, inner).await.expect("in time") })
+}
+
+fn tokio_nested_distinct(depth: usize) -> Boxed {
+    if depth == 0 {
+        return Box::pin(tokio::task::yield_now());
+    }
+    let inner = tokio_nested_distinct(depth - 1);
+    let timeout = SEC * depth as u32;
+    Box::pin(async move { tokio::time::timeout(timeout, inner).await.expect("in time") })
+}
+
+fn arbor_distinct(depth: usize) -> Duration {
+    let rt = arbor_rt();
+    timed(|| {
+        rt.block_on(async {
+            for _ in 0..NESTED_LEVELS / depth {
+                arbor_nested_distinct(depth).await;
+            }
+        })
+    })
+}
+
+fn tokio_distinct(depth: usize) -> Duration {
+    let (rt, local) = tokio_rt();
+    timed(|| {
+        local.block_on(&rt, async {
+            for _ in 0..NESTED_LEVELS / depth {
+                tokio_nested_distinct(depth).await;
+            }
+        })
+    })
+}
+
 fn arbor_nested_boxed(depth: usize) -> Duration {
     let rt = arbor_rt();
     timed(|| {
@@ -273,6 +324,16 @@ fn workloads() -> Vec<Workload> {
             name: "nested_timeouts_boxed/1000",
             arbor: || arbor_nested_boxed(1000),
             tokio: || tokio_nested_boxed(1000),
+        },
+        Workload {
+            name: "nested_timeouts_distinct/10",
+            arbor: || arbor_distinct(10),
+            tokio: || tokio_distinct(10),
+        },
+        Workload {
+            name: "nested_timeouts_distinct/1000",
+            arbor: || arbor_distinct(1000),
+            tokio: || tokio_distinct(1000),
         },
         Workload {
             name: "nursery_spawn_join",

@@ -277,48 +277,79 @@ impl<C: CellRef, F: Future> Region<C, F> {
         }
         let mut inner = this.inner;
         let mut output = None;
-        let light = match *this.lazy {
-            _ if *this.phase != Phase::Unentered => None,
-            Lazy::Light => Some(true),
-            Lazy::UntilSuspend if this.cell.cell().is_plain() => Some(false),
+        // The fast paths of lazy regions: a first poll (the code often
+        // completes at once, and then nothing but a provisional push and
+        // pop happened), and a timeout's poll while an enclosing timeout
+        // covers its deadline (no node, no timer: the same push and pop).
+        let lazy = match (*this.lazy, *this.phase) {
+            (Lazy::Light, Phase::Unentered) => Some((true, None)),
+            (Lazy::UntilSuspend, Phase::Unentered) if this.cell.cell().is_plain() => {
+                Some((false, None))
+            }
+            (
+                Lazy::Light,
+                Phase::Light {
+                    deadline,
+                    timer: None,
+                    runtime,
+                },
+            ) => Some((true, Some((deadline, runtime)))),
             _ => None,
         };
-        if let Some(light) = light {
-            // The first poll of a lazy region: its code often completes at
-            // once, and then nothing but a provisional push and pop
-            // happened.
+        if let Some((light, light_deadline)) = lazy {
             let kind = *this.kind;
             let cell = this.cell.cell();
-            let timeout = cell.timeout().unwrap_or_default();
-            let (ready, got, deadline) = context::expect("polling an arbor scope", |core| {
-                let deadline = if light {
-                    core.poll_now() + timeout
-                } else {
-                    Instant::NEVER
-                };
-                let (depth, token) = core.next_provisional();
-                if !light {
-                    cell.set_provisional(depth, core.key, token);
-                }
-                let (poll, got) = core.poll_provisional(kind, deadline, token, !light, || {
-                    let f = inner.as_mut().as_pin_mut().expect("checked above");
-                    match f.poll(cx) {
-                        Poll::Ready(value) => {
-                            output = Some(value);
-                            true
+            let (ready, got, deadline, runtime) = context::expect(
+                "polling an arbor scope",
+                |core| {
+                    let deadline = match light_deadline {
+                        Some((deadline, runtime)) => {
+                            assert_eq!(
+                                runtime, core.key,
+                                "an arbor scope was polled in a runtime other than the one it was entered in"
+                            );
+                            deadline
                         }
-                        Poll::Pending => false,
+                        None if light => core.poll_now() + cell.timeout().unwrap_or_default(),
+                        None => Instant::NEVER,
+                    };
+                    let (depth, token) = core.next_provisional();
+                    if !light {
+                        cell.set_provisional(depth, core.key, token);
                     }
-                });
-                (poll, got, deadline)
-            });
+                    let (poll, got) = core.poll_provisional(kind, deadline, token, !light, || {
+                        let f = inner.as_mut().as_pin_mut().expect("checked above");
+                        match f.poll(cx) {
+                            Poll::Ready(value) => {
+                                output = Some(value);
+                                true
+                            }
+                            Poll::Pending => false,
+                        }
+                    });
+                    (poll, got, deadline, core.key)
+                },
+            );
             *this.polled = true;
-            if ready && got.node.is_none() {
-                if !light {
-                    cell.done_without_node();
+            match (ready, got.node) {
+                (true, None) => {
+                    if !light {
+                        cell.done_without_node();
+                    }
+                    *this.phase = Phase::Closed;
+                    return Step::Ready(output.take().expect("the code completed"));
                 }
-                *this.phase = Phase::Closed;
-                return Step::Ready(output.take().expect("the code completed"));
+                (false, None) if light && got.covered => {
+                    if light_deadline.is_none() {
+                        *this.phase = Phase::Light {
+                            deadline,
+                            timer: None,
+                            runtime,
+                        };
+                    }
+                    return Step::Pending;
+                }
+                _ => {}
             }
             let mut code = |act: Act<'_, '_>| match act {
                 Act::Poll(_) => false,
