@@ -350,14 +350,19 @@ fn abort_before_first_poll_and_self_abort() {
 }
 
 #[test]
-fn abort_outside_block_on_reaps_the_slot_at_next_block_on() {
+fn abort_outside_block_on_drops_the_task_at_once() {
     let rt = Runtime::new().unwrap();
-    let h = rt.spawn(pending::<()>());
+    let drops = DropCounter::new();
+    let g = drops.guard();
+    let h = rt.spawn(async move {
+        let _g = g;
+        pending::<()>().await;
+    });
     rt.block_on(yield_now());
     assert_eq!(rt.live_tasks(), 1);
-    h.abort();
-    rt.block_on(yield_now());
-    assert_eq!(rt.live_tasks(), 0);
+    h.abort(); // enters the task's runtime for the drop
+    assert_eq!((drops.dropped(), rt.live_tasks()), (1, 0));
+    assert!(h.is_finished());
 }
 
 #[test]

@@ -365,7 +365,10 @@ pub fn live_scopes() -> usize {
 }
 
 /// The live tree of scopes and tasks of the current runtime, as text: for
-/// debugging hangs. Empty outside a runtime.
+/// debugging hangs. Empty outside a runtime. A region that never needed a
+/// node (a timeout whose code is parked with only a timer, a scope or a
+/// child that has not suspended yet) has no line of its own: its code
+/// shows under the region around it.
 ///
 /// ```
 /// arbor_runtime::run(async {
