@@ -184,18 +184,20 @@ impl ScopeCell {
         self.status.set(Status::Exited);
     }
 
-    /// The node made for a provisional entry, if the entry is on the stack
-    /// (see [`Status::Provisional`]).
-    fn provisional_node(&self) -> Option<(u32, crate::slab::Key)> {
-        match self.status.get() {
-            Status::Provisional {
-                depth,
-                runtime,
-                token,
-            } => context::with_runtime(runtime, |core| core.provisional_node(depth, token))
-                .flatten()
-                .map(|key| (runtime, key)),
-            _ => None,
+    /// Act on the node of a provisional region, made for the purpose, if
+    /// its entry is on the stack (see [`Status::Provisional`]).
+    fn on_provisional_node(&self, f: impl FnOnce(&crate::executor::Core, crate::slab::Key)) {
+        if let Status::Provisional {
+            depth,
+            runtime,
+            token,
+        } = self.status.get()
+        {
+            context::with_runtime(runtime, |core| {
+                if let Some(key) = core.provisional_node(depth, token) {
+                    f(core, key);
+                }
+            });
         }
     }
 
@@ -284,9 +286,7 @@ impl ScopeCell {
                 if self.cancel.get().is_none() {
                     self.cancel.set(Some(reason));
                 }
-                if let Some((runtime, key)) = self.provisional_node() {
-                    context::with_runtime(runtime, |core| core.cancel_node(key, reason));
-                }
+                self.on_provisional_node(|core, key| core.cancel_node(key, reason));
             }
         }
     }
@@ -362,9 +362,7 @@ impl ScopeCell {
             }
             Status::Provisional { .. } => {
                 self.deadline.set(deadline);
-                if let Some((runtime, key)) = self.provisional_node() {
-                    context::with_runtime(runtime, |core| core.set_node_deadline(key, deadline));
-                }
+                self.on_provisional_node(|core, key| core.set_node_deadline(key, deadline));
             }
             Status::Exited => self.deadline.set(deadline),
         }
@@ -387,9 +385,7 @@ impl ScopeCell {
             }
             Status::Provisional { .. } => {
                 self.shield.set(shield);
-                if let Some((runtime, key)) = self.provisional_node() {
-                    context::with_runtime(runtime, |core| core.set_node_shield(key, shield));
-                }
+                self.on_provisional_node(|core, key| core.set_node_shield(key, shield));
             }
             Status::Idle | Status::Exited => self.shield.set(shield),
         }

@@ -143,6 +143,20 @@ pub enum EffectiveDeadline {
     Cancelled,
 }
 
+/// Whether tasks can be spawned into `scope` (a node of `core`) now.
+fn check_open(core: &Core, scope: ScopeId) -> Result<(), SpawnError> {
+    let scopes = core.scopes.borrow();
+    let key = match scope.runtime {
+        CURRENT_RUNTIME => scopes.key_of(scope.index()),
+        _ => Some(scope.key),
+    };
+    match key.and_then(|k| scopes.get(k)) {
+        Some(node) if node.open => Ok(()),
+        Some(_) => Err(SpawnError::Closed),
+        None => Err(SpawnError::NoSuchScope),
+    }
+}
+
 fn core_op<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
     context::expect(what, f)
 }
@@ -227,11 +241,7 @@ where
     F: Future + 'static,
 {
     let spawn = |core: &Core| {
-        match core.scopes.borrow().get(scope.key) {
-            Some(node) if node.open => {}
-            Some(_) => return Err(SpawnError::Closed),
-            None => return Err(SpawnError::NoSuchScope),
-        }
+        check_open(core, scope)?;
         Ok(core.spawn(scope, name.map(Rc::from), future))
     };
     if scope.runtime == CURRENT_RUNTIME {
@@ -271,15 +281,7 @@ where
     F: Future + 'static,
 {
     let spawn = |core: &Core| {
-        let key = match scope.runtime {
-            CURRENT_RUNTIME => core.scopes.borrow().key_of(scope.index()),
-            _ => Some(scope.key),
-        };
-        match key.and_then(|k| core.scopes.borrow().get(k).map(|n| n.open)) {
-            Some(true) => {}
-            Some(false) => return Err(SpawnError::Closed),
-            None => return Err(SpawnError::NoSuchScope),
-        }
+        check_open(core, scope)?;
         Ok(core.spawn_now(scope, name.map(Rc::from), future))
     };
     if scope.runtime == CURRENT_RUNTIME

@@ -54,6 +54,10 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+mod drive;
+
+use drive::{Act, Drive, Raw, drive, settle_light};
+
 use super::cell::CellRef;
 use super::{CancelReason, NodeKind, ScopeId};
 use crate::context;
@@ -142,16 +146,22 @@ pin_project! {
                         core.close_region(id, this.cell.cell());
                     });
                 }
-                Phase::Light {
-                    timer: Some(timer),
-                    runtime,
-                    ..
-                } => {
-                    context::with_runtime(runtime, |core| core.timers.borrow_mut().remove(timer));
-                }
-                Phase::Light { timer: None, .. } | Phase::Unentered | Phase::Closed => {}
+                light @ Phase::Light { .. } => remove_light_timer(light),
+                Phase::Unentered | Phase::Closed => {}
             }
         }
+    }
+}
+
+/// A light region is closed: its timer entry (if it has one) goes.
+fn remove_light_timer(phase: Phase) {
+    if let Phase::Light {
+        timer: Some(timer),
+        runtime,
+        ..
+    } = phase
+    {
+        context::with_runtime(runtime, |core| core.timers.borrow_mut().remove(timer));
     }
 }
 
@@ -250,14 +260,8 @@ impl<C: CellRef, F> Region<C, F> {
             Phase::In(id) => {
                 with_region_core(id, |core| core.close_region(id, this.cell.cell()));
             }
-            Phase::Light {
-                timer: Some(timer),
-                runtime,
-                ..
-            } => {
-                context::with_runtime(runtime, |core| core.timers.borrow_mut().remove(timer));
-            }
-            Phase::Light { timer: None, .. } | Phase::Unentered | Phase::Closed => {}
+            light @ Phase::Light { .. } => remove_light_timer(light),
+            Phase::Unentered | Phase::Closed => {}
         }
     }
 }
@@ -428,212 +432,5 @@ impl<C: CellRef, F: Future> Region<C, F> {
             Raw::Caught(reason) => Step::Caught(reason),
             Raw::Dropped => Step::Dropped,
         }
-    }
-}
-
-/// What `drive` asks of the code.
-enum Act<'a, 'b> {
-    /// Poll it; true if it completed (its output is kept by the caller).
-    Poll(&'a mut Context<'b>),
-    /// Drop it.
-    Drop,
-}
-
-type Code<'c> = dyn FnMut(Act<'_, '_>) -> bool + 'c;
-
-/// [`Step`] without the output.
-enum Raw {
-    Ready,
-    Pending,
-    Caught(CancelReason),
-    Dropped,
-}
-
-/// The region's state, borrowed for one poll.
-struct Drive<'a> {
-    cell: &'a super::ScopeCell,
-    name: &'a dyn Fn() -> Option<std::rc::Rc<str>>,
-    kind: NodeKind,
-    lazy: Lazy,
-    polled: &'a mut bool,
-    phase: &'a mut Phase,
-}
-
-/// One poll of a region whose code is still there: the whole decision.
-/// (Everything is passed by reference: the state was just written field
-/// by field, and copying it whole would read it back wider than it was
-/// written, which stalls.)
-#[track_caller]
-fn drive(state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
-    context::expect("polling an arbor scope", |core| {
-        drive_in(core, state, code, cx)
-    })
-}
-
-#[inline]
-fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Context<'_>) -> Raw {
-    {
-        let cell = state.cell;
-        let id = match *state.phase {
-            Phase::In(id) => {
-                assert_eq!(
-                    id.runtime, core.key,
-                    "an arbor scope was polled in a runtime other than the one it was entered in"
-                );
-                id
-            }
-            Phase::Closed => return Raw::Pending,
-            Phase::Light {
-                deadline,
-                timer,
-                runtime,
-            } => {
-                assert_eq!(
-                    runtime, core.key,
-                    "an arbor scope was polled in a runtime other than the one it was entered in"
-                );
-                if let Some(timer) = timer
-                    && core.timers.borrow().is_fired(timer)
-                {
-                    // The deadline passed: drop, as a node would.
-                    core.timers.borrow_mut().remove(timer);
-                    *state.phase = Phase::Closed;
-                    code(Act::Drop);
-                    cell.exited(Some(CancelReason::Deadline), Some(deadline), false);
-                    if core.current_cancelled() {
-                        // An enclosing cancellation is visible too.
-                        return Raw::Dropped;
-                    }
-                    cell.set_caught();
-                    return Raw::Caught(CancelReason::Deadline);
-                }
-                return poll_light(core, state, code, deadline, timer, cx);
-            }
-            Phase::Unentered => {
-                let id = core.enter_region(cell, state.kind, (state.name)());
-                *state.phase = Phase::In(id);
-                id
-            }
-        };
-        if core.begin_region_poll(id.key, cx.waker(), *state.polled) {
-            return drop_and_report(core, code, cell, id);
-        }
-        *state.polled = true;
-        if core.poll_in_region(id.key, || code(Act::Poll(cx))) {
-            Raw::Ready
-        } else {
-            decide_after_pending(core, code, cell, id)
-        }
-    }
-}
-
-/// Poll a lazy region's code with a provisional entry: it stays light
-/// (no node; a timer entry unless an enclosing lazy region covers its
-/// deadline) unless something inside made its node.
-#[inline]
-fn poll_light(
-    core: &Core,
-    state: &mut Drive<'_>,
-    code: &mut Code<'_>,
-    deadline: Instant,
-    timer: Option<TimerKey>,
-    cx: &mut Context<'_>,
-) -> Raw {
-    *state.polled = true;
-    let (_, token) = core.next_provisional();
-    let (ready, got) =
-        core.poll_provisional(state.kind, deadline, token, false, || code(Act::Poll(cx)));
-    settle_light(core, state, code, ready, got, deadline, timer, cx)
-}
-
-/// After a lazy region's provisional poll: close, become a node region,
-/// or stay light with the right timer.
-#[allow(clippy::too_many_arguments)]
-fn settle_light(
-    core: &Core,
-    state: &mut Drive<'_>,
-    code: &mut Code<'_>,
-    ready: bool,
-    got: crate::executor::Provisioned,
-    deadline: Instant,
-    timer: Option<TimerKey>,
-    cx: &mut Context<'_>,
-) -> Raw {
-    let cell = state.cell;
-    match (ready, got.node) {
-        (true, node) => {
-            if let Some(timer) = timer {
-                core.timers.borrow_mut().remove(timer);
-            }
-            if let Some(id) = node {
-                // Something inside needed the node: close it.
-                core.adopt_node(id, cell, None);
-                core.close_region(id, cell);
-            } else if state.lazy == Lazy::UntilSuspend {
-                cell.done_without_node();
-            }
-            *state.phase = Phase::Closed;
-            Raw::Ready
-        }
-        (false, Some(id)) => {
-            // From now on a node region: the node arms its own timer.
-            if let Some(timer) = timer {
-                core.timers.borrow_mut().remove(timer);
-            }
-            core.adopt_node(id, cell, (state.name)());
-            *state.phase = Phase::In(id);
-            core.set_region_waker(id.key, cx.waker());
-            decide_after_pending(core, code, cell, id)
-        }
-        (false, None) => {
-            let timer = match (timer, got.covered) {
-                (Some(timer), false) => {
-                    core.timers.borrow_mut().set_waker(timer, cx.waker());
-                    Some(timer)
-                }
-                (Some(timer), true) => {
-                    core.timers.borrow_mut().remove(timer);
-                    None
-                }
-                (None, false) => {
-                    let tick = core.clock.tick_for(deadline);
-                    Some(core.timers.borrow_mut().insert(tick, cx.waker().clone()))
-                }
-                (None, true) => None,
-            };
-            *state.phase = Phase::Light {
-                deadline,
-                timer,
-                runtime: core.key,
-            };
-            Raw::Pending
-        }
-    }
-}
-
-fn decide_after_pending(
-    core: &Core,
-    code: &mut Code<'_>,
-    cell: &super::ScopeCell,
-    id: ScopeId,
-) -> Raw {
-    if core.region_must_drop(id.key) {
-        drop_and_report(core, code, cell, id)
-    } else {
-        core.arm_node(id.key);
-        Raw::Pending
-    }
-}
-
-/// Drop the code (its destructors run with no borrow held), then decide
-/// who catches: see the module docs.
-fn drop_and_report(core: &Core, code: &mut Code<'_>, cell: &super::ScopeCell, id: ScopeId) -> Raw {
-    code(Act::Drop);
-    match core.region_caught(id.key) {
-        Some(reason) => {
-            cell.set_caught();
-            Raw::Caught(reason)
-        }
-        None => Raw::Dropped,
     }
 }
