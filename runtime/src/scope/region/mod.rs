@@ -135,6 +135,11 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.inner.set(None);
+            // Tag first: the phase was just written narrowly (reading it
+            // back whole would stall on store forwarding).
+            if matches!(*this.phase, Phase::Closed | Phase::Unentered) {
+                return;
+            }
             match std::mem::replace(this.phase, Phase::Closed) {
                 // Dropped from outside (or the task is aborted): a nursery's
                 // children go with it.
@@ -256,6 +261,10 @@ impl<C: CellRef, F> Region<C, F> {
     pub fn close(self: Pin<&mut Self>) {
         let mut this = self.project();
         this.inner.set(None);
+        if matches!(*this.phase, Phase::Closed | Phase::Unentered) {
+            *this.phase = Phase::Closed;
+            return;
+        }
         match std::mem::replace(this.phase, Phase::Closed) {
             Phase::In(id) => {
                 with_region_core(id, |core| core.close_region(id, this.cell.cell()));
