@@ -178,6 +178,10 @@ impl<C: CellRef, F> Region<C, F> {
     /// A region of `kind` around `inner`, entered at its first poll. A
     /// scope or child region whose cell has nothing set then runs that
     /// poll with no node, and gets one only if its code suspends.
+    ///
+    /// A cell is run by one region: if handles to it could reach a second
+    /// region, reserve it first with [`ScopeCell::claim`](super::ScopeCell::claim)
+    /// (as `CancelScope::run` does).
     #[inline]
     pub fn new(cell: C, kind: NodeKind, inner: F) -> Self {
         let lazy = match kind {
