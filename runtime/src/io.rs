@@ -145,12 +145,24 @@ impl<T: AsFd> Async<T> {
     /// Run a non-blocking read-side operation until it does not report
     /// `WouldBlock`, waiting for readability in between.
     ///
+    /// A checkpoint: an operation that succeeds without waiting still lets
+    /// other ready tasks run before its result is returned (see
+    /// [`scope::schedule_point`](crate::scope::schedule_point)).
+    ///
     /// # Cancel safety
     /// Dropping the future between attempts loses nothing: `op` either ran
-    /// to completion (and its result was returned) or did not run.
+    /// to completion (and its result was returned) or did not run. A
+    /// cancelled scope does not drop it between `op`'s success and its
+    /// return.
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut parked = Parked::new(self, Direction::Read);
-        poll_fn(|cx| parked.track(cx, |cx| self.poll_op(Direction::Read, cx, &mut op))).await
+        let mut done = None;
+        poll_fn(|cx| {
+            parked.checkpoint(cx, &mut done, |cx| {
+                self.poll_op(Direction::Read, cx, &mut op)
+            })
+        })
+        .await
     }
 
     /// Run a non-blocking write-side operation until it does not report
@@ -160,7 +172,13 @@ impl<T: AsFd> Async<T> {
     /// As for [`read_with`](Async::read_with).
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut parked = Parked::new(self, Direction::Write);
-        poll_fn(|cx| parked.track(cx, |cx| self.poll_op(Direction::Write, cx, &mut op))).await
+        let mut done = None;
+        poll_fn(|cx| {
+            parked.checkpoint(cx, &mut done, |cx| {
+                self.poll_op(Direction::Write, cx, &mut op)
+            })
+        })
+        .await
     }
 
     /// Poll form of [`read_with`](Async::read_with), for `AsyncRead` impls.
@@ -189,6 +207,8 @@ struct Parked<'a, T: AsFd> {
     io: &'a Async<T>,
     dir: Direction,
     waker: Option<Waker>,
+    /// The operation had to wait (so it already let others run).
+    waited: bool,
 }
 
 impl<'a, T: AsFd> Parked<'a, T> {
@@ -197,6 +217,7 @@ impl<'a, T: AsFd> Parked<'a, T> {
             io,
             dir,
             waker: None,
+            waited: false,
         }
     }
 
@@ -208,10 +229,33 @@ impl<'a, T: AsFd> Parked<'a, T> {
         let result = poll(cx);
         self.waker = match result {
             // Cloning an arbor waker copies two words; no refcount.
-            Poll::Pending => Some(cx.waker().clone()),
+            Poll::Pending => {
+                self.waited = true;
+                Some(cx.waker().clone())
+            }
             Poll::Ready(_) => None,
         };
         result
+    }
+
+    /// `track`, plus a schedule point when the operation succeeded without
+    /// waiting: its result is kept in `done` for the next poll.
+    fn checkpoint<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        done: &mut Option<R>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+    ) -> Poll<R> {
+        if let Some(out) = done.take() {
+            return Poll::Ready(out);
+        }
+        match self.track(cx, poll) {
+            Poll::Ready(out) if !self.waited && crate::scope::schedule_point(cx) => {
+                *done = Some(out);
+                Poll::Pending
+            }
+            other => other,
+        }
     }
 }
 

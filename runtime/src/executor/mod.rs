@@ -84,6 +84,11 @@ pub(crate) struct Core {
     provisional: RefCell<provisional::ProvisionalStack>,
     /// Names provisional entries (`Core::next_provisional`).
     provisional_tokens: Cell<u64>,
+    /// Counts holds (`Core::hold`): a region compares it around a poll to
+    /// learn whether something inside must get the next poll.
+    pub(crate) holds: Cell<u64>,
+    /// Schedule points skipped in the poll in progress (`schedule_point`).
+    skips: Cell<u32>,
     /// The clock reading scopes entered in this task poll count from
     /// (`Core::poll_now`); cleared when a poll starts.
     pub(crate) poll_clock: Cell<Option<crate::time::Instant>>,
@@ -168,6 +173,8 @@ impl Builder {
             cancelled_nodes,
             provisional: RefCell::new(provisional::ProvisionalStack::default()),
             provisional_tokens: Cell::new(0),
+            holds: Cell::new(0),
+            skips: Cell::new(0),
             poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),
             clock,

@@ -39,6 +39,7 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
         core.root_urgent.set(false);
         core.current_node.set(0);
         core.poll_clock.set(None);
+        core.skips.set(0);
         let poll = future.as_mut().poll(&mut cx);
         debug_assert!(core.provisional.borrow().is_empty());
         poll
@@ -70,6 +71,14 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
 }
 
 impl Core {
+    pub(super) fn run_queue_is_empty(&self) -> bool {
+        self.run_queue.borrow().is_empty() && self.urgent_queue.borrow().is_empty()
+    }
+
+    pub(super) fn root_is_woken(&self) -> bool {
+        self.root_woken.get()
+    }
+
     fn has_work(&self) -> bool {
         self.root_woken.get()
             || !self.run_queue.borrow().is_empty()
@@ -114,6 +123,7 @@ impl Core {
         self.current.set(Some(id));
         self.current_node.set(raw.header().scope.get());
         self.poll_clock.set(None);
+        self.skips.set(0);
         let poll = raw.poll(&mut cx);
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);

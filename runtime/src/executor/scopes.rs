@@ -202,21 +202,22 @@ impl Core {
         self.scopes.borrow().caught(key)
     }
 
-    /// A region is about to poll its code (`polled`: it did before).
-    /// Remembers the waker to wake on cancellation, then says whether the
-    /// code must be dropped instead (see `ScopeTable::must_drop`); if not,
-    /// counts the poll (see `Node::noticed`). One lookup of the node.
-    pub(crate) fn begin_region_poll(&self, key: Key, waker: &Waker, polled: bool) -> bool {
+    /// A region is about to poll its code. `may_drop`: it polled before
+    /// and nothing inside was held at that poll (see [`Core::hold`]). Says
+    /// whether the code must be dropped instead (the node is effectively
+    /// cancelled and nothing inside must finish first:
+    /// `ScopeTable::has_blocker`); if not, remembers the waker to wake on
+    /// cancellation. One lookup of the node.
+    pub(crate) fn begin_region_poll(&self, key: Key, waker: &Waker, may_drop: bool) -> bool {
         let mut scopes = self.scopes.borrow_mut();
         let Some(node) = scopes.get(key) else {
             return false;
         };
-        if polled && node.effective && !node.live_noticer() && !scopes.has_blocker(key.index) {
-            // About to be dropped: no waker to remember, no poll to count.
+        if may_drop && node.effective && !scopes.has_blocker(key.index) {
+            // About to be dropped: no waker to remember.
             return true;
         }
         let node = scopes.get_mut(key).expect("looked up above");
-        node.polls = node.polls.wrapping_add(1).max(1);
         let old = match &node.waker {
             Some(w) if w.will_wake(waker) => None,
             _ => node.waker.replace(waker.clone()),
@@ -225,6 +226,40 @@ impl Core {
         // A foreign waker's drop may run arbitrary code: not under the borrow.
         drop(old);
         false
+    }
+
+    /// Something in the code being polled must get the next poll of its
+    /// task before any region around it drops it: an operation that took
+    /// effect and yields before returning its result (a schedule point),
+    /// or a `cancelled()` future waiting to see a cancellation. Every
+    /// region records whether a hold happened during its poll (it compares
+    /// `holds` around the poll) and, if so, polls instead of dropping next
+    /// time.
+    pub(crate) fn hold(&self) {
+        self.holds.set(self.holds.get().wrapping_add(1));
+    }
+
+    /// A schedule point after an operation took effect: must the caller
+    /// yield now? Yes if other code is ready to run (a task queued, the
+    /// root future woken) or this poll has skipped 128 schedule points in a
+    /// row (so a task looping on operations that complete at once still
+    /// lets timers and I/O in); then the caller is woken and held (it gets
+    /// the next poll, whatever is cancelled meanwhile). No otherwise: a
+    /// yield that would find nothing else to do costs this check only.
+    pub(crate) fn schedule_point(&self, waker: &Waker) -> bool {
+        const SKIP_BUDGET: u32 = 128;
+        let busy =
+            !self.run_queue_is_empty() || (self.current.get().is_some() && self.root_is_woken());
+        let skips = self.skips.get();
+        if busy || skips >= SKIP_BUDGET {
+            self.skips.set(0);
+            self.hold();
+            waker.wake_by_ref();
+            true
+        } else {
+            self.skips.set(skips + 1);
+            false
+        }
     }
 
     /// Run `f` (a poll of a region's code) with the region's node current;
@@ -241,9 +276,11 @@ impl Core {
         f()
     }
 
-    /// A `cancelled()` future waits in the current node: hold its region's
-    /// drop back for this poll, and wake `waker` on cancellation. Says
-    /// whether the node is cancelled already.
+    /// A `cancelled()` future is polled: whether the code running now is in
+    /// an effectively cancelled node. If not, `waker` is woken when it
+    /// becomes so, and the future holds (see [`Core::hold`]): while it is
+    /// awaited, the regions around it let it see the cancellation before
+    /// dropping the code.
     pub(crate) fn notice_cancel(&self, waker: &Waker) -> bool {
         self.materialize();
         let mut scopes = self.scopes.borrow_mut();
@@ -253,15 +290,14 @@ impl Core {
         };
         let node = scopes.get_mut(key).expect("key_of found it");
         if node.effective {
-            // Seen: it no longer holds the drop back.
-            node.noticed = 0;
             return true;
         }
-        node.noticed = node.polls;
         let watchers = node.watchers.get_or_insert_with(Box::default);
         if !watchers.iter().any(|w| w.will_wake(waker)) {
             watchers.push(waker.clone());
         }
+        drop(scopes);
+        self.hold();
         false
     }
 

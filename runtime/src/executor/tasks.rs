@@ -66,11 +66,16 @@ impl Core {
         let node = self.current_node.replace(raw.header().scope.get());
         let provisional = self.take_provisional();
         let clock = self.poll_clock.take();
+        let holds = self.holds.get();
+        let skips = self.skips.replace(0);
         let out = f();
         self.current.set(current);
         self.current_node.set(node);
         self.restore_provisional(provisional);
         self.poll_clock.set(clock);
+        // Holds made by that task are not the poller's.
+        self.holds.set(holds);
+        self.skips.set(skips);
         out
     }
 

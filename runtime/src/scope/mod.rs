@@ -35,6 +35,7 @@ pub(crate) mod tree;
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
+use std::task::Context;
 
 pub use cell::{CellRef, ScopeCell};
 pub use notice::{CancelledFuture, cancelled};
@@ -310,6 +311,48 @@ pub fn move_current_task(scope: ScopeId) -> bool {
         };
         key.is_some_and(|k| core.move_current_task(k))
     })
+}
+
+/// A schedule point after an operation took effect (trio's
+/// `cancel_shielded_checkpoint`): returns `true` if the caller must yield
+/// now. Then the task has been woken, and the caller must return
+/// `Pending`, keep the operation's result and return it at its next poll,
+/// whatever was cancelled meanwhile: the regions around it give it that
+/// poll before they drop anything, so nothing taken is lost. Returns
+/// `false` (the caller returns the result at once) if no other code is
+/// ready to run: the yield would only come straight back. A task that
+/// loops on operations completing at once still yields every 128 of them,
+/// so timers and I/O are never starved. Outside a runtime: `false`.
+///
+/// Every public async operation of arbor ends this way unless it had to
+/// wait (then it already let others run); see the crate docs of
+/// `arbor-primitives` on checkpoints.
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::task::Poll;
+/// arbor_runtime::run(async {
+///     let other = arbor_runtime::spawn(async { "ran in between" });
+///     let mut result = None;
+///     let value = poll_fn(|cx| {
+///         if let Some(v) = result.take() {
+///             return Poll::Ready(v); // the next poll: hand the result over
+///         }
+///         let v = 42; // the operation takes effect
+///         if arbor_runtime::scope::schedule_point(cx) {
+///             result = Some(v);
+///             return Poll::Pending;
+///         }
+///         Poll::Ready(v)
+///     })
+///     .await;
+///     assert_eq!(value, 42);
+///     assert!(other.is_finished(), "the other task ran at the schedule point");
+/// });
+/// ```
+#[inline]
+pub fn schedule_point(cx: &Context<'_>) -> bool {
+    context::with(|core| core.is_some_and(|c| c.schedule_point(cx.waker())))
 }
 
 /// Whether the code running now is in an effectively cancelled node: arbor

@@ -85,13 +85,6 @@ pub(crate) struct Node {
     /// suspends: a scope that completes without suspending never touches
     /// the timer wheel.
     pub(crate) armed: bool,
-    /// How many times the region's guard polled the code inside (never 0).
-    pub(crate) polls: u32,
-    /// The `polls` value of the poll in which a `cancelled()` future last
-    /// waited here (0: none). Only a future waiting in the latest poll
-    /// holds the drop back, so one kept alive but no longer awaited (a
-    /// lost `select` arm) cannot hold a cancelled region open.
-    pub(crate) noticed: u32,
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
     /// Further wakers to wake on cancel (`cancelled()` futures polled
@@ -471,15 +464,15 @@ impl ScopeTable {
     /// Must the guard of the region at `key` drop the code inside it now?
     /// Yes when the region is effectively cancelled and nothing inside it,
     /// in the same task, must finish first: a shielded region still open
-    /// (it runs to completion, or catches its own cancellation), a nursery
-    /// still open (its children are finishing, and it has a result to
-    /// report), or a `cancelled()` future that waited in the latest poll
-    /// (it gets to see the cancellation).
+    /// (it runs to completion, or catches its own cancellation), or a
+    /// nursery still open (its children are finishing, and it has a result
+    /// to report). (Code that holds, `Core::hold`, is the region's own
+    /// business: it polls instead of asking.)
     pub(crate) fn must_drop(&mut self, key: Key) -> bool {
         let Some(node) = self.nodes.get(key) else {
             return false;
         };
-        node.effective && !node.live_noticer() && !self.has_blocker(key.index)
+        node.effective && !self.has_blocker(key.index)
     }
 
     /// After a guard dropped the code of the region at `key`: the reason
@@ -510,7 +503,7 @@ impl ScopeTable {
                 if c.owner == owner {
                     let shield_open = c.shield && c.open;
                     let nursery_open = c.kind == NodeKind::Nursery && c.open;
-                    if shield_open || nursery_open || (c.effective && c.live_noticer()) {
+                    if shield_open || nursery_open {
                         found = true;
                         break;
                     }
@@ -568,11 +561,6 @@ impl ScopeTable {
 }
 
 impl Node {
-    /// A `cancelled()` future waited here during the latest poll.
-    pub(crate) fn live_noticer(&self) -> bool {
-        self.noticed != 0 && self.noticed == self.polls
-    }
-
     fn new(parent: u32, owner: Owner, kind: NodeKind, opts: NodeOptions) -> Node {
         Node {
             parent,
@@ -590,8 +578,6 @@ impl Node {
             deadline: opts.deadline,
             timer: None,
             armed: false,
-            polls: 1,
-            noticed: 0,
             waker: None,
             watchers: None,
             named: false,

@@ -30,11 +30,17 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Wait until `deadline` on the runtime's clock. A deadline in the past
-/// completes at the first poll, without touching the timer wheel.
+/// completes at the first poll, without touching the timer wheel; like
+/// every arbor operation it is still a checkpoint (other ready tasks run
+/// first: see [`scope::schedule_point`](crate::scope::schedule_point)).
+///
+/// # Cancel safety
+/// Dropping it removes its timer entry; nothing else is affected.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
+        yielded: false,
     }
 }
 
@@ -47,6 +53,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     deadline: Instant,
     entry: Option<Entry>,
+    /// The deadline had passed at the first poll, which yielded (a
+    /// schedule point): the next poll completes.
+    yielded: bool,
 }
 
 #[derive(Debug)]
@@ -95,7 +104,15 @@ impl Sleep {
         }
         match &self.entry {
             None => {
+                if std::mem::take(&mut self.yielded) {
+                    return Poll::Ready(());
+                }
                 if core.clock.now() >= self.deadline {
+                    // A checkpoint even when there is nothing to wait for.
+                    if core.schedule_point(cx.waker()) {
+                        self.yielded = true;
+                        return Poll::Pending;
+                    }
                     return Poll::Ready(());
                 }
                 let tick = core.clock.tick_for(self.deadline);

@@ -38,6 +38,7 @@ pub(super) struct Drive<'a> {
     pub(super) kind: NodeKind,
     pub(super) lazy: Lazy,
     pub(super) polled: &'a mut bool,
+    pub(super) held: &'a mut bool,
     pub(super) phase: &'a mut Phase,
 }
 
@@ -75,6 +76,7 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
                     "an arbor scope was polled in a runtime other than the one it was entered in"
                 );
                 if let Some(timer) = timer
+                    && !*state.held
                     && core.timers.borrow().is_fired(timer)
                 {
                     // The deadline passed: drop, as a node would.
@@ -97,14 +99,17 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
                 id
             }
         };
-        if core.begin_region_poll(id.key, cx.waker(), *state.polled) {
+        if core.begin_region_poll(id.key, cx.waker(), *state.polled && !*state.held) {
             return drop_and_report(core, code, cell, id);
         }
         *state.polled = true;
-        if core.poll_in_region(id.key, || code(Act::Poll(cx))) {
+        let holds = core.holds.get();
+        let ready = core.poll_in_region(id.key, || code(Act::Poll(cx)));
+        *state.held = core.holds.get() != holds;
+        if ready {
             Raw::Ready
         } else {
-            decide_after_pending(core, code, cell, id)
+            decide_after_pending(core, state, code, id)
         }
     }
 }
@@ -123,8 +128,10 @@ fn poll_light(
 ) -> Raw {
     *state.polled = true;
     let (_, token) = core.next_provisional();
+    let holds = core.holds.get();
     let (ready, got) =
         core.poll_provisional(state.kind, deadline, token, false, || code(Act::Poll(cx)));
+    *state.held = core.holds.get() != holds;
     settle_light(core, state, code, ready, got, deadline, timer, cx)
 }
 
@@ -165,7 +172,7 @@ pub(super) fn settle_light(
             core.adopt_node(id, cell, (state.name)());
             *state.phase = Phase::In(id);
             core.set_region_waker(id.key, cx.waker());
-            decide_after_pending(core, code, cell, id)
+            decide_after_pending(core, state, code, id)
         }
         (false, None) => {
             let timer = match (timer, got.covered) {
@@ -193,9 +200,16 @@ pub(super) fn settle_light(
     }
 }
 
-fn decide_after_pending(core: &Core, code: &mut Code<'_>, cell: &ScopeCell, id: ScopeId) -> Raw {
-    if core.region_must_drop(id.key) {
-        drop_and_report(core, code, cell, id)
+/// The code suspended: drop it now if the region must (unless something
+/// inside held: it gets the next poll first), else arm the deadline.
+fn decide_after_pending(
+    core: &Core,
+    state: &mut Drive<'_>,
+    code: &mut Code<'_>,
+    id: ScopeId,
+) -> Raw {
+    if !*state.held && core.region_must_drop(id.key) {
+        drop_and_report(core, code, state.cell, id)
     } else {
         core.arm_node(id.key);
         Raw::Pending

@@ -128,6 +128,9 @@ pin_project! {
         kind: NodeKind,
         lazy: Lazy,
         polled: bool,
+        // Something inside held at the last poll (`Core::hold`): the next
+        // poll polls the code even if the region is cancelled.
+        held: bool,
         phase: Phase,
     }
 
@@ -194,6 +197,7 @@ impl<C: CellRef, F> Region<C, F> {
             kind,
             lazy,
             polled: false,
+            held: false,
             phase: Phase::Unentered,
         }
     }
@@ -218,6 +222,7 @@ impl<C: CellRef, F> Region<C, F> {
             kind,
             lazy,
             polled: false,
+            held: false,
             phase: Phase::Unentered,
         }
     }
@@ -316,7 +321,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
         if let Some((light, light_deadline)) = lazy {
             let kind = *this.kind;
             let cell = this.cell.cell();
-            let (ready, got, deadline, runtime) = context::expect(
+            let (ready, got, deadline, runtime, held) = context::expect(
                 "polling an arbor scope",
                 |core| {
                     let deadline = match light_deadline {
@@ -334,6 +339,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
                     if !light {
                         cell.set_provisional(depth, core.key, token);
                     }
+                    let holds = core.holds.get();
                     let (poll, got) = core.poll_provisional(kind, deadline, token, !light, || {
                         let f = inner.as_mut().as_pin_mut().expect("checked above");
                         match f.poll(cx) {
@@ -344,10 +350,11 @@ impl<C: CellRef, F: Future> Region<C, F> {
                             Poll::Pending => false,
                         }
                     });
-                    (poll, got, deadline, core.key)
+                    (poll, got, deadline, core.key, core.holds.get() != holds)
                 },
             );
             *this.polled = true;
+            *this.held = held;
             match (ready, got.node) {
                 (true, None) => {
                     if !light {
@@ -381,6 +388,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
                 kind,
                 lazy: *this.lazy,
                 polled: this.polled,
+                held: this.held,
                 phase: this.phase,
             };
             let raw = context::expect("polling an arbor scope", |core| {
@@ -398,6 +406,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
             this.kind,
             this.lazy,
             this.polled,
+            this.held,
             this.phase,
             inner,
             cx,
@@ -405,11 +414,13 @@ impl<C: CellRef, F: Future> Region<C, F> {
     }
 
     /// Every poll but a lazy region's first: the decision in `drive`.
+    #[allow(clippy::too_many_arguments)]
     fn drive_generic(
         cell: &C,
         kind: &NodeKind,
         lazy: &Lazy,
         polled: &mut bool,
+        held: &mut bool,
         phase: &mut Phase,
         mut inner: Pin<&mut Option<F>>,
         cx: &mut Context<'_>,
@@ -437,6 +448,7 @@ impl<C: CellRef, F: Future> Region<C, F> {
             kind: *kind,
             lazy: *lazy,
             polled,
+            held,
             phase,
         };
         match drive(&mut state, &mut code, cx) {
