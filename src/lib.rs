@@ -82,10 +82,10 @@ pub use arbor_primitives as primitives;
 
 pub use arbor_nursery::{
     AlreadyStarted, BoxError, CancelHandle, CancelReason, CancelScope, Cancelled, CancelledFuture,
-    ChildError, ChildHandle, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure, MoveOn,
-    Nursery, NurseryError, Outcome, SERVER_KEPT_FAILURES, StartError, TaskStatus, cancelled,
-    checkpoint, current_effective_deadline, dump, fail_after, fail_at, move_on_after, move_on_at,
-    nursery, server, shield, supervisor,
+    ChildError, ChildHandle, ChildSet, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure,
+    JoinNext, MoveOn, Nursery, NurseryError, Outcome, SERVER_KEPT_FAILURES, StartError, TaskStatus,
+    cancelled, checkpoint, current_effective_deadline, dump, fail_after, fail_at, move_on_after,
+    move_on_at, nursery, server, shield, supervisor,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use arbor_runtime::scope::{CellRef, NodeKind, Region, ScopeCell, Step};
@@ -15,6 +15,7 @@ use crate::error::{ChildError, Failure, NurseryError, Panic, StartError};
 use crate::nursery::Shared;
 use crate::outcome::{BoxError, Outcome};
 use crate::scoped::Cancelled;
+use crate::set::SetShared;
 
 /// What a child shares with its [`ChildHandle`](crate::ChildHandle).
 pub(crate) struct ChildShared<T> {
@@ -25,6 +26,10 @@ pub(crate) struct ChildShared<T> {
     pub(crate) result: RefCell<Option<Result<T, ChildError>>>,
     pub(crate) done: Cell<bool>,
     pub(crate) waker: RefCell<Option<Waker>>,
+    /// The [`ChildSet`](crate::ChildSet) the result goes to instead, and
+    /// the child's key in it; a set dropped meanwhile leaves the result
+    /// here.
+    pub(crate) set: RefCell<Option<(Weak<SetShared<T>>, u64)>>,
 }
 
 impl<T> ChildShared<T> {
@@ -35,12 +40,20 @@ impl<T> ChildShared<T> {
             result: RefCell::new(None),
             done: Cell::new(false),
             waker: RefCell::new(None),
+            set: RefCell::new(None),
         }
     }
 
     fn finish(&self, result: Result<T, ChildError>) {
-        *self.result.borrow_mut() = Some(result);
         self.done.set(true);
+        let set = self.set.borrow_mut().take();
+        if let Some((set, key)) = set
+            && let Some(set) = set.upgrade()
+        {
+            set.deliver(key, result);
+            return;
+        }
+        *self.result.borrow_mut() = Some(result);
         let waker = self.waker.borrow_mut().take();
         if let Some(waker) = waker {
             waker.wake();

@@ -16,13 +16,27 @@ use crate::error::ChildError;
 /// cancelled, failed (its error went to the nursery's group) or panicked.
 /// Dropping the handle does not affect the child: the nursery still owns
 /// and waits for it.
+///
+/// Awaiting it is a checkpoint: inside a cancelled scope it makes no
+/// progress, and a child that had already finished still lets other ready
+/// code run before its result is returned.
+///
+/// # Cancel safety
+/// Dropping the `await` loses nothing: the result stays with the handle
+/// until a poll returns it.
 pub struct ChildHandle<T: 'static> {
     child: Rc<ChildShared<T>>,
+    /// Polled before and returned `Pending` (waited or yielded): the
+    /// result is returned at once now.
+    waited: bool,
 }
 
 impl<T: 'static> ChildHandle<T> {
     pub(crate) fn new(child: Rc<ChildShared<T>>) -> Self {
-        ChildHandle { child }
+        ChildHandle {
+            child,
+            waited: false,
+        }
     }
 
     /// Cancel this child alone: its private scope absorbs the cancellation,
@@ -43,13 +57,20 @@ impl<T: 'static> ChildHandle<T> {
 impl<T: 'static> Future for ChildHandle<T> {
     type Output = Result<T, ChildError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: no progress inside a cancelled scope.
             return Poll::Pending;
         }
-        if let Some(result) = self.child.result.borrow_mut().take() {
-            return Poll::Ready(result);
+        let waited = std::mem::replace(&mut self.waited, true);
+        if self.child.result.borrow().is_some() {
+            // The schedule point comes before the result is taken: a
+            // handle dropped at the yield leaves it where it was.
+            if !waited && arbor_runtime::scope::schedule_point(cx) {
+                return Poll::Pending;
+            }
+            let result = self.child.result.borrow_mut().take();
+            return Poll::Ready(result.expect("checked above"));
         }
         assert!(
             !self.child.done.get(),

@@ -87,6 +87,7 @@ mod join;
 mod nursery;
 mod outcome;
 mod scoped;
+mod set;
 mod start;
 mod timeout;
 
@@ -99,6 +100,7 @@ pub use join::ChildHandle;
 pub use nursery::{Nursery, SERVER_KEPT_FAILURES, nursery, server, supervisor};
 pub use outcome::{BoxError, Outcome};
 pub use scoped::Cancelled;
+pub use set::{ChildSet, JoinNext};
 pub use start::TaskStatus;
 pub use timeout::{
     Elapsed, FailAfter, MoveOn, checkpoint, fail_after, fail_at, move_on_after, move_on_at, shield,

@@ -179,18 +179,34 @@ impl Nursery {
         F: Future + 'static,
         F::Output: Outcome,
     {
+        let child = Rc::new(ChildShared::new(name.map(Rc::from)));
+        self.spawn_shared(name, future, start, child.clone())?;
+        Ok(ChildHandle::new(child))
+    }
+
+    /// Spawn a child reporting to `child` (its handle's or its set's side).
+    pub(crate) fn spawn_shared<F>(
+        &self,
+        name: Option<&str>,
+        future: F,
+        start: Option<Rc<dyn StartHook>>,
+        child: Rc<ChildShared<<F::Output as Outcome>::Value>>,
+    ) -> Result<(), SpawnError>
+    where
+        F: Future + 'static,
+        F::Output: Outcome,
+    {
         let shared = &self.shared;
         let node = match shared.scope.id() {
             Some(node) if !shared.closed.get() => node,
             _ => return Err(SpawnError::Closed),
         };
-        let child = Rc::new(ChildShared::new(name.map(Rc::from)));
-        let task = ChildTask::new(shared.clone(), child.clone(), start, future);
+        let task = ChildTask::new(shared.clone(), child, start, future);
         // The runtime task is detached: the nursery reaches its children
         // through its scope node (and aborts them with it if dropped).
         drop(scope::spawn_in(node, name, task)?);
         shared.live.set(shared.live.get() + 1);
-        Ok(ChildHandle::new(child))
+        Ok(())
     }
 
     /// Start a child and wait until it calls [`TaskStatus::started`]; returns
@@ -379,6 +395,8 @@ where
         body: Region::new(shared.clone(), NodeKind::Nursery, body(handle)),
         shared,
         value: None,
+        waited: false,
+        finished: None,
     }
     .await
 }
@@ -395,6 +413,11 @@ pin_project! {
         body: Region<Rc<Shared>, B>,
         shared: Rc<Shared>,
         value: Option<<B::Output as Outcome>::Value>,
+        // Returned `Pending` before: the nursery's exit already let other
+        // code run, so it needs no schedule point of its own.
+        waited: bool,
+        // The result, closed and kept over the exit's schedule point.
+        finished: Option<Result<<B::Output as Outcome>::Value, NurseryError>>,
     }
 
     impl<B: Future> PinnedDrop for NurseryFuture<B>
@@ -423,6 +446,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(finished) = this.finished.take() {
+            return Poll::Ready(finished);
+        }
         let shared = &**this.shared;
         if shared.closed.get() {
             // Finished with nothing to report: an enclosing scope's
@@ -462,6 +488,7 @@ where
             }
         }
         if this.body.has_inner() || shared.live.get() > 0 {
+            *this.waited = true;
             return Poll::Pending;
         }
         // Body and children are done: close and report. The exit is not a
@@ -473,18 +500,27 @@ where
             resume_unwind(payload);
         }
         let failures = std::mem::take(&mut *shared.failures.borrow_mut());
-        if !failures.is_empty() || shared.dropped.get() > 0 {
-            return Poll::Ready(Err(NurseryError::Failed(ErrorGroup::new(
+        let finished = if !failures.is_empty() || shared.dropped.get() > 0 {
+            Err(NurseryError::Failed(ErrorGroup::new(
                 failures,
                 shared.dropped.get(),
-            ))));
+            )))
+        } else {
+            match this.value.take() {
+                Some(value) => Ok(value),
+                None if shared.scope.cancelled_caught() => Err(NurseryError::Cancelled),
+                // Dropped because a scope outside was cancelled: that scope
+                // drops us in this same poll; report nothing.
+                None => return Poll::Pending,
+            }
+        };
+        // A nursery that never waited still ends with a schedule point
+        // (after closing: only the result is kept over it, and the regions
+        // around give it the next poll, so the result gets out).
+        if !*this.waited && scope::schedule_point(cx) {
+            *this.finished = Some(finished);
+            return Poll::Pending;
         }
-        match this.value.take() {
-            Some(value) => Poll::Ready(Ok(value)),
-            None if shared.scope.cancelled_caught() => Poll::Ready(Err(NurseryError::Cancelled)),
-            // Dropped because a scope outside was cancelled: that scope
-            // drops us in this same poll; report nothing.
-            None => Poll::Pending,
-        }
+        Poll::Ready(finished)
     }
 }

@@ -17,6 +17,15 @@ use super::{JoinError, TaskId};
 ///
 /// `JoinHandle` is `!Send`: like the task, it belongs to the runtime thread.
 ///
+/// Awaiting it is a checkpoint, like every arbor operation: inside a
+/// cancelled scope it makes no progress, and a task that had already
+/// finished still lets other ready code run before its output is returned
+/// (see [`scope::schedule_point`](crate::scope::schedule_point)).
+///
+/// # Cancel safety
+/// Dropping the `await` loses nothing: the output stays in the task until
+/// a poll returns it, so awaiting the handle again later still gets it.
+///
 /// ```
 /// let out = arbor_runtime::run(async {
 ///     let handle = arbor_runtime::spawn(async { 6 * 7 });
@@ -28,6 +37,9 @@ use super::{JoinError, TaskId};
 pub struct JoinHandle<T> {
     raw: RawTask,
     id: TaskId,
+    /// The handle has been polled and returned `Pending` (it waited, or
+    /// yielded at its schedule point): the output is taken at once now.
+    waited: bool,
     _output: PhantomData<T>,
 }
 
@@ -36,6 +48,7 @@ impl<T> JoinHandle<T> {
         JoinHandle {
             raw,
             id,
+            waited: false,
             _output: PhantomData,
         }
     }
@@ -72,13 +85,19 @@ impl<T> Unpin for JoinHandle<T> {}
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if crate::scope::current_is_cancelled() {
             // Level-triggered cancellation: the output stays in the task.
             return Poll::Pending;
         }
         let state = self.raw.state();
         if state.has_output() {
+            // A checkpoint: a task already finished still lets other ready
+            // code run first. The output is read only after the yield, so
+            // nothing is lost if the handle is dropped at it.
+            if !std::mem::replace(&mut self.waited, true) && crate::scope::schedule_point(cx) {
+                return Poll::Pending;
+            }
             let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
             // SAFETY: `out` has the type `Poll<Result<T, JoinError>>` where T
             // is the output of the future this handle was created for.
@@ -86,6 +105,7 @@ impl<T> Future for JoinHandle<T> {
             out
         } else if state.output_pending() {
             self.raw.set_join_waker(cx.waker());
+            self.waited = true;
             Poll::Pending
         } else {
             panic!("JoinHandle polled after it already returned the task's output")

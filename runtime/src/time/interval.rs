@@ -60,6 +60,24 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 }
 
 /// A stream of ticks on the runtime's clock. See [`interval`].
+///
+/// It is also a [`futures_core::Stream`] that never ends: each item is the
+/// instant a tick was scheduled for, as [`tick`](Interval::tick) returns.
+///
+/// ```
+/// use std::time::Duration;
+/// use futures_lite::StreamExt;
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// rt.block_on(async {
+///     let start = arbor_runtime::time::now();
+///     let ticks: Vec<_> = arbor_runtime::time::interval(Duration::from_secs(2))
+///         .take(3)
+///         .map(|at| at - start)
+///         .collect()
+///         .await;
+///     assert_eq!(ticks, [0, 2, 4].map(Duration::from_secs));
+/// });
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
@@ -71,6 +89,8 @@ pub struct Interval {
 
 impl Interval {
     /// Wait for the next tick; returns the instant it was scheduled for.
+    /// A checkpoint: a tick that is already due is returned after a
+    /// schedule point, and in a cancelled scope it makes no progress.
     ///
     /// # Cancel safety
     /// Dropping the future before it completes consumes no tick.
@@ -124,5 +144,17 @@ impl Interval {
     pub fn reset(&mut self) {
         self.next = super::now() + self.period;
         self.sleep.reset(self.next);
+    }
+}
+
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
     }
 }
