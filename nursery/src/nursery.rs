@@ -340,6 +340,16 @@ impl fmt::Debug for Nursery {
 /// });
 /// assert_eq!(total, 3);
 /// ```
+///
+/// # Cancel safety
+/// Dropping the nursery future drops the body and every child at once
+/// (their destructors run before the drop returns); nothing of them
+/// outlives it. A cancelled enclosing scope does not do that: it cancels
+/// the nursery, which drops its body and unshielded children at their
+/// next suspension, waits for shielded ones, and still reports its errors
+/// and panics (the exit is not a cancel point). Like every arbor
+/// operation its exit is a schedule point, even when nothing waited: the
+/// result is kept over that yield and returned at the next poll.
 pub async fn nursery<B, T>(body: B) -> Result<T::Value, NurseryError>
 where
     B: AsyncFnOnce(Nursery) -> T,
@@ -351,6 +361,9 @@ where
 /// A nursery whose children's failures do not cancel their siblings or the
 /// body; failures are still collected (and panics re-raised) at the end.
 /// A failure of the body itself still cancels everything.
+///
+/// # Cancel safety
+/// As for [`nursery`].
 pub async fn supervisor<B, T>(body: B) -> Result<T::Value, NurseryError>
 where
     B: AsyncFnOnce(Nursery) -> T,
@@ -363,6 +376,9 @@ where
 /// nothing of a finished child is kept (drop its [`ChildHandle`] and its
 /// memory is freed when it ends), and only the first
 /// [`SERVER_KEPT_FAILURES`] failures are kept; later ones are counted.
+///
+/// # Cancel safety
+/// As for [`nursery`].
 pub async fn server<B, T>(body: B) -> Result<T::Value, NurseryError>
 where
     B: AsyncFnOnce(Nursery) -> T,

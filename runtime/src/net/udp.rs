@@ -66,6 +66,12 @@ impl UdpSocket {
     ///
     /// # Errors
     /// The `sendto` error (e.g. `EMSGSIZE`).
+    ///
+    /// # Cancel safety
+    /// A datagram is sent whole or not at all: dropping the future before
+    /// it returns means it was not sent, unless the send already succeeded
+    /// and the future was dropped at its schedule point by an abort of the
+    /// task (a cancelled scope gives it the poll that returns the result).
     pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
         self.inner.write_with(|s| s.send_to(buf, addr)).await
     }
@@ -75,6 +81,12 @@ impl UdpSocket {
     ///
     /// # Errors
     /// The `recvfrom` error.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before a datagram arrived consumes none. A
+    /// datagram received at once is returned after a schedule point that
+    /// a cancelled scope does not interrupt; only aborting the task there
+    /// drops it.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.read_with(|s| s.recv_from(buf)).await
     }
@@ -84,6 +96,12 @@ impl UdpSocket {
     /// # Errors
     /// The `send` error (e.g. `ECONNREFUSED` after an ICMP error, or
     /// `EDESTADDRREQ` when not connected).
+    ///
+    /// # Cancel safety
+    /// A datagram is sent whole or not at all: dropping the future before
+    /// it returns means it was not sent, unless the send already succeeded
+    /// and the future was dropped at its schedule point by an abort of the
+    /// task (a cancelled scope gives it the poll that returns the result).
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write_with(|s| s.send(buf)).await
     }
@@ -92,6 +110,12 @@ impl UdpSocket {
     ///
     /// # Errors
     /// The `recv` error (e.g. `ECONNREFUSED` after an ICMP error).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before a datagram arrived consumes none. A
+    /// datagram received at once is returned after a schedule point that
+    /// a cancelled scope does not interrupt; only aborting the task there
+    /// drops it.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read_with(|s| s.recv(buf)).await
     }
