@@ -28,21 +28,15 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod pairing;
+use pairing::{Side, Workload};
+
 const SEC: Duration = Duration::from_secs(1);
 const TIMEOUTS: usize = 100_000;
 const CHILDREN: usize = 10_000;
 const NESTED_LEVELS: usize = 100_000;
 
 type Boxed = Pin<Box<dyn Future<Output = ()>>>;
-
-/// One runtime's side of a workload: build (untimed), then run (timed).
-type Run = fn() -> Duration;
-
-struct Workload {
-    name: &'static str,
-    arbor: Run,
-    tokio: Run,
-}
 
 fn arbor_rt() -> arbor::Runtime {
     arbor::Runtime::new().expect("arbor runtime")
@@ -301,109 +295,71 @@ fn tokio_cancel_fanout() -> Duration {
 fn workloads() -> Vec<Workload> {
     vec![
         Workload {
-            name: "timeout_overhead",
-            arbor: arbor_timeout_overhead,
-            tokio: tokio_timeout_overhead,
+            name: "timeout_overhead".into(),
+            sides: vec![
+                Side::arbor("arbor", arbor_timeout_overhead),
+                Side::peer("tokio", tokio_timeout_overhead),
+            ],
         },
         Workload {
-            name: "nested_timeouts/10",
-            arbor: arbor_nested10,
-            tokio: tokio_nested10,
+            name: "nested_timeouts/10".into(),
+            sides: vec![
+                Side::arbor("arbor", arbor_nested10),
+                Side::peer("tokio", tokio_nested10),
+            ],
         },
         Workload {
-            name: "nested_timeouts_boxed/10",
-            arbor: || arbor_nested_boxed(10),
-            tokio: || tokio_nested_boxed(10),
+            name: "nested_timeouts_boxed/10".into(),
+            sides: vec![
+                Side::arbor("arbor", || arbor_nested_boxed(10)),
+                Side::peer("tokio", || tokio_nested_boxed(10)),
+            ],
         },
         Workload {
-            name: "nested_timeouts_boxed/100",
-            arbor: || arbor_nested_boxed(100),
-            tokio: || tokio_nested_boxed(100),
+            name: "nested_timeouts_boxed/100".into(),
+            sides: vec![
+                Side::arbor("arbor", || arbor_nested_boxed(100)),
+                Side::peer("tokio", || tokio_nested_boxed(100)),
+            ],
         },
         Workload {
-            name: "nested_timeouts_boxed/1000",
-            arbor: || arbor_nested_boxed(1000),
-            tokio: || tokio_nested_boxed(1000),
+            name: "nested_timeouts_boxed/1000".into(),
+            sides: vec![
+                Side::arbor("arbor", || arbor_nested_boxed(1000)),
+                Side::peer("tokio", || tokio_nested_boxed(1000)),
+            ],
         },
         Workload {
-            name: "nested_timeouts_distinct/10",
-            arbor: || arbor_distinct(10),
-            tokio: || tokio_distinct(10),
+            name: "nested_timeouts_distinct/10".into(),
+            sides: vec![
+                Side::arbor("arbor", || arbor_distinct(10)),
+                Side::peer("tokio", || tokio_distinct(10)),
+            ],
         },
         Workload {
-            name: "nested_timeouts_distinct/1000",
-            arbor: || arbor_distinct(1000),
-            tokio: || tokio_distinct(1000),
+            name: "nested_timeouts_distinct/1000".into(),
+            sides: vec![
+                Side::arbor("arbor", || arbor_distinct(1000)),
+                Side::peer("tokio", || tokio_distinct(1000)),
+            ],
         },
         Workload {
-            name: "nursery_spawn_join",
-            arbor: arbor_nursery_spawn_join,
-            tokio: tokio_nursery_spawn_join,
+            name: "nursery_spawn_join".into(),
+            sides: vec![
+                Side::arbor("arbor", arbor_nursery_spawn_join),
+                Side::peer("tokio", tokio_nursery_spawn_join),
+            ],
         },
         Workload {
-            name: "cancel_fanout",
-            arbor: arbor_cancel_fanout,
-            tokio: tokio_cancel_fanout,
+            name: "cancel_fanout".into(),
+            sides: vec![
+                Side::arbor("arbor", arbor_cancel_fanout),
+                Side::peer("tokio", tokio_cancel_fanout),
+            ],
         },
     ]
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument filters by name.
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(31);
-    println!(
-        "{:<28} {:>12} {:>12} {:>14}   ({rounds} interleaved rounds)",
-        "workload", "arbor", "tokio", "arbor/tokio"
-    );
-    for w in workloads() {
-        if !filter.is_empty() && !filter.iter().any(|f| w.name.contains(f.as_str())) {
-            continue;
-        }
-        // Warm up both (page faults, allocator, lazy statics).
-        (w.arbor)();
-        (w.tokio)();
-        let (mut a, mut t, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..rounds {
-            let (da, dt) = if round % 2 == 0 {
-                let da = (w.arbor)();
-                (da, (w.tokio)())
-            } else {
-                let dt = (w.tokio)();
-                ((w.arbor)(), dt)
-            };
-            a.push(da.as_secs_f64());
-            t.push(dt.as_secs_f64());
-            ratios.push(da.as_secs_f64() / dt.as_secs_f64());
-        }
-        let ratio = median(ratios);
-        let verdict = if ratio < 1.0 {
-            format!("{:.2}x faster", 1.0 / ratio)
-        } else {
-            format!("{ratio:.2}x slower")
-        };
-        println!(
-            "{:<28} {:>10.3}ms {:>10.3}ms {:>14}",
-            w.name,
-            median(a) * 1e3,
-            median(t) * 1e3,
-            verdict
-        );
-    }
+    pairing::main(workloads());
 }
