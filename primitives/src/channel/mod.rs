@@ -34,20 +34,40 @@
 //! closes, receivers drain the buffer and then get
 //! [`RecvError::Closed`] (end of stream; the [`Stream`](futures_core::Stream)
 //! impl yields `None`). The end waits for items in flight too: an item
-//! handed to a receiver that has not run yet may still come back (if that
-//! receive is dropped), so other receivers keep waiting until it lands. When the last receiver closes, buffered items are
+//! handed to a receiver that has not run yet (or held by a receive at its
+//! schedule point) may still come back (if that receive is dropped), so
+//! other receivers keep waiting until it lands. When the last receiver closes, buffered items are
 //! dropped and every send (queued or new) fails with
 //! [`SendError::Closed`], handing its item back. Closing a handle does not
 //! disturb its own operations already queued: they complete as if the
 //! handle were open.
 //!
+//! # Checkpoints
+//!
+//! [`Sender::send`] and [`Receiver::recv`] are checkpoints in trio's
+//! order: inside a cancelled arbor scope they make no progress; otherwise
+//! they make the non-blocking attempt, and if that took effect without
+//! waiting, they still yield once when other code is ready to run (a
+//! schedule point, [`arbor_runtime::scope::schedule_point`]), keeping the
+//! result for the next poll, which returns it whatever was cancelled
+//! meanwhile. So a producer looping on `send` into a channel with room
+//! lets the consumer and every other ready task run between its sends.
+//! An operation that had to wait already let others run and returns at
+//! once when woken. Failures (closed, end of stream) return at once. The
+//! `try_` forms never yield; the [`Stream`](futures_core::Stream) impl
+//! returns an item it finds ready without a schedule point (it is a poll
+//! API).
+//!
 //! # Cancellation
 //!
 //! A dropped send that was still queued withdraws its item: it was never
-//! sent. A send whose item a receiver already took counts as sent (the
-//! receiver has the item). A dropped receive consumes nothing: an item
-//! already handed to it goes to the next queued receiver, or back to the
-//! *front* of the buffer. That may briefly leave more items buffered than
+//! sent. A send whose item a receiver already took, or that took effect
+//! and is yielding at its schedule point, counts as sent (the receiver or
+//! the buffer has the item). A dropped receive consumes nothing: an item
+//! already handed to it, or taken and held over its schedule point, goes
+//! to the next queued receiver, or back to the *front* of the buffer (the
+//! next receive gets it; for a rendezvous channel too, whose sender has
+//! already completed). That may briefly leave more items buffered than
 //! the capacity (senders wait until it drains below it again). Inside a
 //! cancelled arbor scope, sends and receives make no progress.
 //!
@@ -166,11 +186,12 @@ pub(crate) struct State<T> {
     /// clone cannot overflow; each `-= 1` closes a handle counted once.
     senders: usize,
     receivers: usize,
-    /// Items granted to queued receivers that have not yet taken them (or
-    /// been dropped, passing them on). The stream does not end while any
-    /// is in flight: a dropped receiver may still put one back. At most
-    /// the granted entries of `recv_waiters` (each one allocated), so it
-    /// cannot overflow; `landed` takes back one that was counted.
+    /// Items granted to queued receives that have not yet taken them (or
+    /// been dropped, passing them on), and items held by receives at their
+    /// schedule point. The stream does not end while any is in flight: a
+    /// dropped receive may still put one back. Each is owned by one
+    /// allocated entry or one live future, so it cannot overflow; `landed`
+    /// takes back one that was counted.
     in_flight: usize,
     /// Queued senders hold `Some(item)` until a receiver takes it; they are
     /// granted `Ok(())` (item taken) or `Err(item)` (receivers gone).

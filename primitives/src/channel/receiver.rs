@@ -51,6 +51,10 @@ impl<T> Receiver<T> {
     /// Wait for the next item. Awaiting it behaves as
     /// `async fn recv(&self) -> Result<T, RecvError>`.
     ///
+    /// A checkpoint (see [the module docs](super#checkpoints)): a receive
+    /// that finds an item at once still lets other ready tasks run before
+    /// it returns the item.
+    ///
     /// # Errors
     /// [`RecvError::Closed`] at the end of the stream (every sender closed,
     /// buffer drained), [`RecvError::ClosedHandle`] when this handle was
@@ -58,13 +62,16 @@ impl<T> Receiver<T> {
     ///
     /// # Cancel safety
     /// Dropping the future consumes nothing: before an item was handed to
-    /// it, it just leaves the queue; after (but before it ran), the item
-    /// goes to the next waiting receiver or back to the front of the
-    /// buffer. Inside a cancelled scope it makes no progress.
+    /// it, it just leaves the queue; after (but before it ran), or while it
+    /// yields at its schedule point holding an item it took, the item goes
+    /// to the next waiting receiver or back to the *front* of the buffer
+    /// (so the next receive gets it: FIFO order is kept). Inside a
+    /// cancelled scope it makes no progress (and takes nothing).
     pub fn recv(&self) -> Receiving<'_, T> {
         Receiving {
             receiver: self,
             key: None,
+            held: None,
         }
     }
 
@@ -114,52 +121,32 @@ impl<T> Receiver<T> {
     }
 }
 
-/// Poll a receive waiting as `key` (shared by [`Receiving`] and the
-/// `Stream` impl).
-fn poll_recv<T>(
+/// The non-blocking attempt of a receive (after its cancel check): the
+/// outcome, or the key it queued under. `count` (a receive that may hold
+/// the item over its schedule point): an item taken is counted in flight
+/// under the same borrow, before the sender it freed is woken (a waker may
+/// run code), so the end of the stream is never decided under it; the
+/// caller takes it back with [`land`] when it returns the item.
+fn attempt<T>(
     shared: &RefCell<State<T>>,
-    key: &mut Option<WaitKey>,
     handle_closed: bool,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, RecvError>> {
-    if arbor_runtime::scope::current_is_cancelled() {
-        // Level-triggered: nothing is taken; a granted item stays granted
-        // and is passed on when the scope drops the waiter.
-        return Poll::Pending;
-    }
-    let mut state = shared.borrow_mut();
-    if let Some(k) = *key {
-        match state.recv_waiters.take(k) {
-            Some(Some(item)) => {
-                *key = None;
-                let mut wake = Vec::new();
-                state.landed(&mut wake);
-                drop(state);
-                wake.into_iter().for_each(Waker::wake);
-                return Poll::Ready(Ok(item));
-            }
-            // Woken to look again (the last sender or receiver closed): an
-            // item a dropped receiver put back may still be buffered.
-            Some(None) => *key = None,
-            None => {
-                state.recv_waiters.set_waker(k, cx.waker());
-                return Poll::Pending;
-            }
-        }
-    }
+    count: bool,
+    cx: &Context<'_>,
+) -> Result<Result<T, RecvError>, WaitKey> {
     if handle_closed {
-        return Poll::Ready(Err(RecvError::ClosedHandle));
+        return Ok(Err(RecvError::ClosedHandle));
     }
     let mut wake = None;
+    let mut state = shared.borrow_mut();
     let out = match state.try_recv(&mut wake) {
-        Ok(item) => Poll::Ready(Ok(item)),
-        Err(TryRecvError::Empty) => {
-            *key = Some(state.recv_waiters.push((), cx.waker()));
-            Poll::Pending
+        Ok(item) => {
+            if count {
+                state.in_flight += 1;
+            }
+            Ok(Ok(item))
         }
-        Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => {
-            Poll::Ready(Err(RecvError::Closed))
-        }
+        Err(TryRecvError::Empty) => Err(state.recv_waiters.push((), cx.waker())),
+        Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => Ok(Err(RecvError::Closed)),
     };
     drop(state);
     if let Some(waker) = wake {
@@ -168,26 +155,62 @@ fn poll_recv<T>(
     out
 }
 
-/// A receive waiting as `key` was dropped: pass on an item it was given.
-fn cancel_recv<T>(shared: &RefCell<State<T>>, key: WaitKey) {
+/// What a queued receive found in the channel's queue.
+enum Queued<T> {
+    /// A sender handed it this item (still counted in flight).
+    Item(T),
+    /// Woken to look again (the last sender or receiver closed): an item a
+    /// dropped receiver put back may still be buffered.
+    LookAgain,
+    /// Still waiting; its waker was refreshed.
+    Waiting,
+}
+
+fn poll_queued<T>(state: &mut State<T>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
+    match state.recv_waiters.take(key) {
+        Some(Some(item)) => Queued::Item(item),
+        Some(None) => Queued::LookAgain,
+        None => {
+            state.recv_waiters.set_waker(key, cx.waker());
+            Queued::Waiting
+        }
+    }
+}
+
+/// An item counted in flight (granted to a receive, or held at its
+/// schedule point) reached its caller: that may have been the last one
+/// before the end.
+fn land<T>(shared: &RefCell<State<T>>) {
+    let mut wake = Vec::new();
+    shared.borrow_mut().landed(&mut wake);
+    wake.into_iter().for_each(Waker::wake);
+}
+
+/// An item counted in flight whose receive was dropped: hand it to the
+/// next queued receiver or back to the front of the buffer.
+fn pass_on<T>(shared: &RefCell<State<T>>, item: T) {
     let mut wake = None;
     let mut ended = Vec::new();
     let orphan = {
         let mut state = shared.borrow_mut();
-        match state.recv_waiters.cancel(key) {
-            Cancelled::Granted(Some(item)) => {
-                let orphan = state.requeue(item, &mut wake);
-                // Back in the buffer or with the next receiver, unless no
-                // receiver is left: then it is dropped, and that may end
-                // the stream for receives queued on closed handles.
-                state.landed(&mut ended);
-                orphan
-            }
-            Cancelled::Granted(None) | Cancelled::Withdrawn => None,
-        }
+        let orphan = state.requeue(item, &mut wake);
+        // Back in the buffer or with the next receiver, unless no receiver
+        // is left: then it is dropped, and that may end the stream for
+        // receives queued on closed handles.
+        state.landed(&mut ended);
+        orphan
     };
     drop(orphan);
     wake.into_iter().chain(ended).for_each(Waker::wake);
+}
+
+/// A receive queued as `key` was dropped: pass on an item it was given.
+fn cancel_recv<T>(shared: &RefCell<State<T>>, key: WaitKey) {
+    let cancelled = shared.borrow_mut().recv_waiters.cancel(key);
+    match cancelled {
+        Cancelled::Granted(Some(item)) => pass_on(shared, item),
+        Cancelled::Granted(None) | Cancelled::Withdrawn => {}
+    }
 }
 
 impl<T> Stream for Receiver<T> {
@@ -196,6 +219,15 @@ impl<T> Stream for Receiver<T> {
     /// The next item, or `None` at the end of the stream or once this
     /// handle is closed.
     ///
+    /// # Checkpoints
+    /// `Stream` is a poll API, not an async operation of arbor: a
+    /// `poll_next` that finds an item at once returns it without a
+    /// schedule point (it cannot keep a result across polls of a future it
+    /// does not own). A loop over `next()` that always finds items ready
+    /// therefore does not yield; await [`Receiver::recv`] (a full
+    /// checkpoint) where other tasks must get a turn. It is still a cancel
+    /// point: inside a cancelled scope it makes no progress.
+    ///
     /// # Cancel safety
     /// A `Stream` has no future of its own, so the wait lives in the
     /// receiver: dropping a `next()` future leaves it registered, and an
@@ -203,9 +235,31 @@ impl<T> Stream for Receiver<T> {
     /// the receiver withdraws the wait and passes such an item on, as for
     /// [`Receiver::recv`].
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: nothing is taken; a granted item stays
+            // granted for the next poll.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
-        let closed = this.closed.get();
-        poll_recv(&this.shared, &mut this.stream_key, closed, cx).map(Result::ok)
+        if let Some(key) = this.stream_key {
+            let queued = poll_queued(&mut this.shared.borrow_mut(), key, cx);
+            match queued {
+                Queued::Item(item) => {
+                    this.stream_key = None;
+                    land(&this.shared);
+                    return Poll::Ready(Some(item));
+                }
+                Queued::LookAgain => this.stream_key = None,
+                Queued::Waiting => return Poll::Pending,
+            }
+        }
+        match attempt(&this.shared, this.closed.get(), false, cx) {
+            Ok(out) => Poll::Ready(out.ok()),
+            Err(key) => {
+                this.stream_key = Some(key);
+                Poll::Pending
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -250,22 +304,71 @@ impl<T> fmt::Debug for Receiver<T> {
 pub struct Receiving<'a, T> {
     receiver: &'a Receiver<T>,
     key: Option<WaitKey>,
+    /// An item taken without waiting, kept over the schedule point for the
+    /// next poll (counted in flight, so the stream does not end under it).
+    held: Option<T>,
 }
+
+// The item is never pinned: it is moved out to the caller.
+impl<T> Unpin for Receiving<'_, T> {}
 
 impl<T> Future for Receiving<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let closed = this.receiver.closed.get();
-        poll_recv(&this.receiver.shared, &mut this.key, closed, cx)
+        let shared = &this.receiver.shared;
+        if let Some(item) = this.held.take() {
+            // The schedule point's second half: the item was taken, so it
+            // is returned whatever was cancelled meanwhile.
+            land(shared);
+            return Poll::Ready(Ok(item));
+        }
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: nothing is taken; a granted item stays
+            // granted and is passed on when the scope drops the waiter.
+            return Poll::Pending;
+        }
+        let waited = this.key.is_some();
+        if let Some(key) = this.key {
+            let queued = poll_queued(&mut shared.borrow_mut(), key, cx);
+            match queued {
+                Queued::Item(item) => {
+                    this.key = None;
+                    land(shared);
+                    return Poll::Ready(Ok(item));
+                }
+                Queued::LookAgain => this.key = None,
+                Queued::Waiting => return Poll::Pending,
+            }
+        }
+        match attempt(shared, this.receiver.closed.get(), !waited, cx) {
+            Ok(Ok(item)) if !waited => {
+                // Counted in flight by `attempt`: see `State::in_flight`.
+                if arbor_runtime::scope::schedule_point(cx) {
+                    this.held = Some(item);
+                    return Poll::Pending;
+                }
+                land(shared);
+                Poll::Ready(Ok(item))
+            }
+            Ok(out) => Poll::Ready(out),
+            Err(key) => {
+                this.key = Some(key);
+                Poll::Pending
+            }
+        }
     }
 }
 
 impl<T> Drop for Receiving<'_, T> {
     fn drop(&mut self) {
+        let shared = &self.receiver.shared;
+        if let Some(item) = self.held.take() {
+            pass_on(shared, item);
+        }
         if let Some(key) = self.key.take() {
-            cancel_recv(&self.receiver.shared, key);
+            cancel_recv(shared, key);
         }
     }
 }
@@ -274,6 +377,7 @@ impl<T> fmt::Debug for Receiving<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiving")
             .field("queued", &self.key.is_some())
+            .field("holding", &self.held.is_some())
             .finish()
     }
 }

@@ -45,6 +45,11 @@ impl<T> Sender<T> {
     /// channel, for a receiver to take it). Awaiting it behaves as
     /// `async fn send(&self, item: T) -> Result<(), SendError<T>>`.
     ///
+    /// A checkpoint (see [the module docs](super#checkpoints)): a send
+    /// that completes without waiting still lets other ready tasks run
+    /// before it returns, so a producer looping on `send` into a channel
+    /// with room does not starve them.
+    ///
     /// # Errors
     /// [`SendError::Closed`] when every receiver is closed (also for a
     /// send already waiting when the last receiver closes),
@@ -53,16 +58,19 @@ impl<T> Sender<T> {
     ///
     /// # Cancel safety
     /// Dropping the future while it waits withdraws the item: it was not
-    /// sent and no receiver will see it. If a receiver already took the
-    /// item (rendezvous hand-off, or it was moved into the buffer), the
-    /// send counts as done: the next poll gives `Ok(())`, and dropping the
-    /// future instead loses nothing, the receiver has the item. Inside a
-    /// cancelled scope it makes no progress.
+    /// sent and no receiver will see it (it is dropped with the future).
+    /// If a receiver already took the item (rendezvous hand-off, or it was
+    /// moved into the buffer), or the send took effect at once and the
+    /// future is only yielding at its schedule point, the send counts as
+    /// done: the next poll gives `Ok(())`, and dropping the future instead
+    /// loses nothing, the receiver has the item. Inside a cancelled scope
+    /// it makes no progress (and sends nothing).
     pub fn send(&self, item: T) -> Sending<'_, T> {
         Sending {
             sender: self,
             item: Some(item),
             key: None,
+            sent: false,
         }
     }
 
@@ -144,6 +152,9 @@ pub struct Sending<'a, T> {
     /// wait-queue entry).
     item: Option<T>,
     key: Option<WaitKey>,
+    /// The send took effect without waiting and this future yields at its
+    /// schedule point: the next poll returns `Ok(())`.
+    sent: bool,
 }
 
 // The item is never pinned: it is moved into the channel.
@@ -153,11 +164,16 @@ impl<T> Future for Sending<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if std::mem::take(&mut this.sent) {
+            // The schedule point's second half: the send took effect, so
+            // it completes whatever was cancelled meanwhile.
+            return Poll::Ready(Ok(()));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: nothing happens; the scope drops this future.
             return Poll::Pending;
         }
-        let this = &mut *self;
         let shared = &this.sender.shared;
         if let Some(key) = this.key {
             let mut state = shared.borrow_mut();
@@ -179,8 +195,18 @@ impl<T> Future for Sending<'_, T> {
         }
         let mut wake = None;
         let mut state = shared.borrow_mut();
-        let out = match state.try_send(item, &mut wake) {
-            Ok(()) => Poll::Ready(Ok(())),
+        match state.try_send(item, &mut wake) {
+            Ok(()) => {
+                drop(state);
+                if let Some(waker) = wake {
+                    waker.wake();
+                }
+                if arbor_runtime::scope::schedule_point(cx) {
+                    this.sent = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(()))
+            }
             Err(TrySendError::Full(item)) => {
                 this.key = Some(state.send_waiters.push(Some(item), cx.waker()));
                 Poll::Pending
@@ -188,12 +214,7 @@ impl<T> Future for Sending<'_, T> {
             Err(TrySendError::Closed(item) | TrySendError::ClosedHandle(item)) => {
                 Poll::Ready(Err(SendError::Closed(item)))
             }
-        };
-        drop(state);
-        if let Some(waker) = wake {
-            waker.wake();
         }
-        out
     }
 }
 
@@ -224,6 +245,7 @@ impl<T> fmt::Debug for Sending<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sending")
             .field("queued", &self.key.is_some())
+            .field("sent", &self.sent)
             .finish()
     }
 }
