@@ -30,17 +30,20 @@
 //! # Closing
 //!
 //! A handle closes when dropped or by `close()`; a closed handle's
-//! operations fail with a `ClosedHandle` error. When the last sender
-//! closes, receivers drain the buffer and then get
+//! operations fail with a `ClosedHandle` error. Closing a handle wakes the
+//! operations blocked on *that* handle (trio): a waiting send fails with
+//! [`SendError::ClosedHandle`], handing its item back, a waiting receive
+//! with [`RecvError::ClosedHandle`]; one that was already granted
+//! (its item taken by a receiver, or an item handed to it) completes with
+//! that instead. Operations of other clones are not disturbed. When the
+//! last sender closes, receivers drain the buffer and then get
 //! [`RecvError::Closed`] (end of stream; the [`Stream`](futures_core::Stream)
 //! impl yields `None`). The end waits for items in flight too: an item
 //! handed to a receiver that has not run yet (or held by a receive at its
 //! schedule point) may still come back (if that receive is dropped), so
-//! other receivers keep waiting until it lands. When the last receiver closes, buffered items are
-//! dropped and every send (queued or new) fails with
-//! [`SendError::Closed`], handing its item back. Closing a handle does not
-//! disturb its own operations already queued: they complete as if the
-//! handle were open.
+//! other receivers keep waiting until it lands. When the last receiver
+//! closes, buffered items are dropped and every send (queued or new) fails
+//! with [`SendError::Closed`], handing its item back.
 //!
 //! # Checkpoints
 //!
@@ -187,11 +190,12 @@ pub(crate) struct State<T> {
     senders: usize,
     receivers: usize,
     /// Items granted to queued receives that have not yet taken them (or
-    /// been dropped, passing them on), and items held by receives at their
-    /// schedule point. The stream does not end while any is in flight: a
-    /// dropped receive may still put one back. Each is owned by one
-    /// allocated entry or one live future, so it cannot overflow; `landed`
-    /// takes back one that was counted.
+    /// been dropped, passing them on), wherever the grant now sits (in
+    /// `recv_waiters`, or moved to a closed handle's `blocked` queue), and
+    /// items held by receives at their schedule point. The stream does not
+    /// end while any is in flight: a dropped receive may still put one
+    /// back. Each is owned by one allocated entry or one live future, so it
+    /// cannot overflow; `landed` takes back one that was counted.
     in_flight: usize,
     /// Queued senders hold `Some(item)` until a receiver takes it; they are
     /// granted `Ok(())` (item taken) or `Err(item)` (receivers gone).
@@ -337,8 +341,9 @@ impl<T> State<T> {
     }
 
     /// One receiver handle closed. Once none is left, the buffer is
-    /// returned (to be dropped by the caller), queued senders get their
-    /// items back, and receives still queued on closed handles end.
+    /// returned (to be dropped by the caller) and queued senders get their
+    /// items back. (Closing a handle withdraws its own queued receives
+    /// first, so none should be left; any still queued are ended.)
     fn release_receiver(&mut self, wake: &mut Vec<Waker>) -> VecDeque<T> {
         self.receivers -= 1;
         if self.receivers > 0 {

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use futures_core::Stream;
 
 use super::{ChannelStatistics, RecvError, Shared, State, TryRecvError};
-use crate::waiters::{Cancelled, WaitKey};
+use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
 /// The receiving end of a [`bounded`](super::bounded) or
 /// [`unbounded`](super::unbounded) channel.
@@ -36,15 +36,26 @@ pub struct Receiver<T> {
     shared: Shared<T>,
     closed: Cell<bool>,
     /// The wait of the `Stream` impl, which has no future of its own.
-    stream_key: Option<WaitKey>,
+    stream_key: Cell<Option<WaitKey>>,
+    /// This handle's receives queued in the channel, each entry holding
+    /// its key in the channel's queue: [`close`](Receiver::close)
+    /// withdraws them and grants each its outcome here (`ClosedHandle`, or
+    /// the item a sender had already handed it). Empty unless a receive of
+    /// this handle waits.
+    blocked: RefCell<WaitQueue<WaitKey, Result<T, RecvError>>>,
 }
+
+// Items are never pinned (they live in queues and buffers, moved in and
+// out), so a handle is `Unpin` whatever `T` is.
+impl<T> Unpin for Receiver<T> {}
 
 impl<T> Receiver<T> {
     pub(super) fn new(shared: Shared<T>) -> Self {
         Receiver {
             shared,
             closed: Cell::new(false),
-            stream_key: None,
+            stream_key: Cell::new(None),
+            blocked: RefCell::new(WaitQueue::new()),
         }
     }
 
@@ -58,7 +69,7 @@ impl<T> Receiver<T> {
     /// # Errors
     /// [`RecvError::Closed`] at the end of the stream (every sender closed,
     /// buffer drained), [`RecvError::ClosedHandle`] when this handle was
-    /// closed.
+    /// closed, before or while the receive waited.
     ///
     /// # Cancel safety
     /// Dropping the future consumes nothing: before an item was handed to
@@ -70,7 +81,7 @@ impl<T> Receiver<T> {
     pub fn recv(&self) -> Receiving<'_, T> {
         Receiving {
             receiver: self,
-            key: None,
+            wait: None,
             held: None,
         }
     }
@@ -96,15 +107,40 @@ impl<T> Receiver<T> {
 
     /// Close this handle (AnyIO's `aclose`); later receives on it fail
     /// with `ClosedHandle`. Closing the last open receiver drops the
-    /// buffered items and makes every send fail, handing its item back;
-    /// queued receives of closed handles then end with `ClosedHandle`.
+    /// buffered items and makes every send fail, handing its item back.
     /// Closing twice is a no-op.
+    ///
+    /// Receives of this handle that are waiting are woken (trio): each
+    /// fails with [`RecvError::ClosedHandle`], unless a sender had already
+    /// handed it an item (then it returns that item). Receives waiting on
+    /// other clones are not disturbed.
     pub fn close(&self) {
         if self.closed.replace(true) {
             return;
         }
+        // A `Stream` wait left behind by a dropped `next()` (none can be
+        // in progress: `poll_next` borrows the receiver mutably).
+        if let Some(key) = self.stream_key.take() {
+            cancel_recv(&self.shared, key);
+        }
         let mut wake = Vec::new();
-        let discarded = self.shared.borrow_mut().release_receiver(&mut wake);
+        let discarded = {
+            let mut blocked = self.blocked.borrow_mut();
+            let mut state = self.shared.borrow_mut();
+            while let Some(&key) = blocked.front() {
+                let outcome = match state.recv_waiters.cancel(key) {
+                    // Handed over before the close: it stays in flight
+                    // until the receive takes it (or passes it on).
+                    Cancelled::Granted(Some(item)) => Ok(item),
+                    Cancelled::Granted(None) | Cancelled::Withdrawn => Err(RecvError::ClosedHandle),
+                };
+                match blocked.grant_front(outcome) {
+                    Ok(waker) => wake.push(waker),
+                    Err(_) => unreachable!("a receive of this handle is queued"),
+                }
+            }
+            state.release_receiver(&mut wake)
+        };
         // Outside the borrow: an item's Drop may use this channel.
         drop(discarded);
         wake.into_iter().for_each(Waker::wake);
@@ -231,9 +267,9 @@ impl<T> Stream for Receiver<T> {
     /// # Cancel safety
     /// A `Stream` has no future of its own, so the wait lives in the
     /// receiver: dropping a `next()` future leaves it registered, and an
-    /// item handed to it is kept for this receiver's next poll. Dropping
-    /// the receiver withdraws the wait and passes such an item on, as for
-    /// [`Receiver::recv`].
+    /// item handed to it is kept for this receiver's next poll. Closing or
+    /// dropping the receiver withdraws the wait and passes such an item
+    /// on, as for [`Receiver::recv`].
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: nothing is taken; a granted item stays
@@ -241,22 +277,22 @@ impl<T> Stream for Receiver<T> {
             return Poll::Pending;
         }
         let this = self.get_mut();
-        if let Some(key) = this.stream_key {
+        if let Some(key) = this.stream_key.get() {
             let queued = poll_queued(&mut this.shared.borrow_mut(), key, cx);
             match queued {
                 Queued::Item(item) => {
-                    this.stream_key = None;
+                    this.stream_key.set(None);
                     land(&this.shared);
                     return Poll::Ready(Some(item));
                 }
-                Queued::LookAgain => this.stream_key = None,
+                Queued::LookAgain => this.stream_key.set(None),
                 Queued::Waiting => return Poll::Pending,
             }
         }
         match attempt(&this.shared, this.closed.get(), false, cx) {
             Ok(out) => Poll::Ready(out.ok()),
             Err(key) => {
-                this.stream_key = Some(key);
+                this.stream_key.set(Some(key));
                 Poll::Pending
             }
         }
@@ -276,16 +312,16 @@ impl<T> Clone for Receiver<T> {
         Receiver {
             shared: self.shared.clone(),
             closed: Cell::new(self.closed.get()),
-            stream_key: None,
+            stream_key: Cell::new(None),
+            blocked: RefCell::new(WaitQueue::new()),
         }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(key) = self.stream_key.take() {
-            cancel_recv(&self.shared, key);
-        }
+        // Also withdraws a `Stream` wait (none is left on a closed handle:
+        // `close` withdrew it, and `poll_next` then never waits).
         self.close();
     }
 }
@@ -303,7 +339,9 @@ impl<T> fmt::Debug for Receiver<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiving<'a, T> {
     receiver: &'a Receiver<T>,
-    key: Option<WaitKey>,
+    /// While queued: the key in the channel's queue and the key in the
+    /// handle's `blocked` queue.
+    wait: Option<(WaitKey, WaitKey)>,
     /// An item taken without waiting, kept over the schedule point for the
     /// next poll (counted in flight, so the stream does not end under it).
     held: Option<T>,
@@ -311,6 +349,45 @@ pub struct Receiving<'a, T> {
 
 // The item is never pinned: it is moved out to the caller.
 impl<T> Unpin for Receiving<'_, T> {}
+
+impl<T> Receiving<'_, T> {
+    /// A queued receive: its outcome if granted (by a sender, the end of
+    /// the stream, or this handle closing), else refresh its wakers.
+    /// `None`: it was told to look again.
+    fn poll_queued(
+        &mut self,
+        (key, handle_key): (WaitKey, WaitKey),
+        cx: &Context<'_>,
+    ) -> Option<Poll<Result<T, RecvError>>> {
+        let shared = &self.receiver.shared;
+        let mut blocked = self.receiver.blocked.borrow_mut();
+        if let Some(outcome) = blocked.take(handle_key) {
+            // `close` already took the entry out of the channel's queue.
+            drop(blocked);
+            self.wait = None;
+            if outcome.is_ok() {
+                land(shared);
+            }
+            return Some(Poll::Ready(outcome));
+        }
+        let queued = poll_queued(&mut shared.borrow_mut(), key, cx);
+        if let Queued::Waiting = queued {
+            blocked.set_waker(handle_key, cx.waker());
+            return Some(Poll::Pending);
+        }
+        let left = blocked.cancel(handle_key);
+        debug_assert!(matches!(left, Cancelled::Withdrawn));
+        drop(blocked);
+        self.wait = None;
+        match queued {
+            Queued::Item(item) => {
+                land(shared);
+                Some(Poll::Ready(Ok(item)))
+            }
+            _ => None,
+        }
+    }
+}
 
 impl<T> Future for Receiving<'_, T> {
     type Output = Result<T, RecvError>;
@@ -329,18 +406,11 @@ impl<T> Future for Receiving<'_, T> {
             // granted and is passed on when the scope drops the waiter.
             return Poll::Pending;
         }
-        let waited = this.key.is_some();
-        if let Some(key) = this.key {
-            let queued = poll_queued(&mut shared.borrow_mut(), key, cx);
-            match queued {
-                Queued::Item(item) => {
-                    this.key = None;
-                    land(shared);
-                    return Poll::Ready(Ok(item));
-                }
-                Queued::LookAgain => this.key = None,
-                Queued::Waiting => return Poll::Pending,
-            }
+        let waited = this.wait.is_some();
+        if let Some(wait) = this.wait
+            && let Some(out) = this.poll_queued(wait, cx)
+        {
+            return out;
         }
         match attempt(shared, this.receiver.closed.get(), !waited, cx) {
             Ok(Ok(item)) if !waited => {
@@ -354,7 +424,8 @@ impl<T> Future for Receiving<'_, T> {
             }
             Ok(out) => Poll::Ready(out),
             Err(key) => {
-                this.key = Some(key);
+                let handle_key = this.receiver.blocked.borrow_mut().push(key, cx.waker());
+                this.wait = Some((key, handle_key));
                 Poll::Pending
             }
         }
@@ -367,8 +438,15 @@ impl<T> Drop for Receiving<'_, T> {
         if let Some(item) = self.held.take() {
             pass_on(shared, item);
         }
-        if let Some(key) = self.key.take() {
-            cancel_recv(shared, key);
+        let Some((key, handle_key)) = self.wait.take() else {
+            return;
+        };
+        let cancelled = self.receiver.blocked.borrow_mut().cancel(handle_key);
+        match cancelled {
+            // `close` already withdrew it from the channel's queue.
+            Cancelled::Granted(Ok(item)) => pass_on(shared, item),
+            Cancelled::Granted(Err(_)) => {}
+            Cancelled::Withdrawn => cancel_recv(shared, key),
         }
     }
 }
@@ -376,7 +454,7 @@ impl<T> Drop for Receiving<'_, T> {
 impl<T> fmt::Debug for Receiving<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiving")
-            .field("queued", &self.key.is_some())
+            .field("queued", &self.wait.is_some())
             .field("holding", &self.held.is_some())
             .finish()
     }
