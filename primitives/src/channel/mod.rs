@@ -47,8 +47,8 @@
 //!
 //! # Checkpoints
 //!
-//! [`Sender::send`] and [`Receiver::recv`] are checkpoints in trio's
-//! order: inside a cancelled arbor scope they make no progress; otherwise
+//! [`Sender::send`] and [`Receiver::recv`] (and the async operations of
+//! [`oneshot`] and [`watch`]) are checkpoints in trio's order: inside a cancelled arbor scope they make no progress; otherwise
 //! they make the non-blocking attempt, and if that took effect without
 //! waiting, they still yield once when other code is ready to run (a
 //! schedule point, [`arbor_runtime::scope::schedule_point`]), keeping the
