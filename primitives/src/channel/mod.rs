@@ -5,7 +5,8 @@
 //! never makes a sender wait. Both give a cloneable [`Sender`] and a
 //! cloneable [`Receiver`]; each item goes to exactly one receiver, in FIFO
 //! order, and waiting receivers are served in the order they began
-//! waiting. Also here: [`oneshot`] and [`watch`].
+//! waiting. Also here: [`oneshot`], [`watch`] and [`mod@broadcast`]
+//! (every receiver sees every item).
 //!
 //! # State
 //!
@@ -48,7 +49,8 @@
 //! # Checkpoints
 //!
 //! [`Sender::send`] and [`Receiver::recv`] (and the async operations of
-//! [`oneshot`] and [`watch`]) are checkpoints in trio's order: inside a cancelled arbor scope they make no progress; otherwise
+//! [`oneshot`], [`watch`] and [`mod@broadcast`]) are checkpoints in trio's
+//! order: inside a cancelled arbor scope they make no progress; otherwise
 //! they make the non-blocking attempt, and if that took effect without
 //! waiting, they still yield once when other code is ready to run (a
 //! schedule point, [`arbor_runtime::scope::schedule_point`]), keeping the
@@ -101,6 +103,7 @@ use std::task::Waker;
 
 use crate::waiters::WaitQueue;
 
+pub mod broadcast;
 mod error;
 pub mod oneshot;
 mod receiver;
@@ -146,6 +149,25 @@ pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// ```
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     new_channel(None)
+}
+
+/// A [`mod@broadcast`] channel retaining at most `capacity` items: every
+/// receiver sees every item sent after it subscribed. Same as
+/// [`broadcast::channel`].
+///
+/// # Panics
+/// If `capacity` is 0.
+///
+/// ```
+/// use arbor_primitives::channel;
+///
+/// let (tx, mut rx1) = channel::broadcast(8);
+/// let mut rx2 = rx1.resubscribe();
+/// tx.send("hi").unwrap();
+/// assert_eq!((rx1.try_recv(), rx2.try_recv()), (Ok("hi"), Ok("hi")));
+/// ```
+pub fn broadcast<T: Clone>(capacity: usize) -> (broadcast::Sender<T>, broadcast::Receiver<T>) {
+    broadcast::channel(capacity)
 }
 
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
