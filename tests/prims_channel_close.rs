@@ -151,15 +151,34 @@ fn error_messages_say_what_to_do() {
     );
 }
 
+// Updated for issue 11 (trio semantics): closing a handle no longer
+// leaves its queued send queued; it wakes it with `ClosedHandle`, handing
+// the item back. The old checks stay, for a send whose item a receiver
+// took before the close: it still completes with `Ok(())` and the item
+// arrives, then the end.
 #[test]
-fn closing_a_handle_leaves_its_queued_send_queued() {
+fn closing_a_handle_wakes_its_queued_send_unless_its_item_was_taken() {
     rt().block_on(async {
         let (tx, rx) = channel::bounded::<u32>(0);
         let mut send = tx.send(5);
         assert!(poll_once(&mut send).await.is_none());
         tx.close();
-        // The last sender is closed but its queued item still arrives, then the end.
-        assert_eq!(rx.recv().await, Ok(5));
+        assert_eq!(
+            poll_once(&mut send).await,
+            Some(Err(SendError::ClosedHandle(5))),
+            "woken by the close, item handed back"
+        );
+        assert_eq!(rx.recv().await, Err(RecvError::Closed), "5 was not sent");
+
+        let (tx, rx) = channel::bounded::<u32>(0);
+        let mut send = tx.send(5);
+        assert!(poll_once(&mut send).await.is_none());
+        let mut recv = rx.recv();
+        let taken = poll_once(&mut recv).await; // takes 5 from the queued send
+        tx.close();
+        // The last sender is closed but its item was already taken: it
+        // arrives, the send completes, then the end.
+        assert_eq!(taken, Some(Ok(5)));
         assert_eq!(poll_once(&mut send).await, Some(Ok(())));
         assert_eq!(rx.recv().await, Err(RecvError::Closed));
     });

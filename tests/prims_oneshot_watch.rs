@@ -8,7 +8,7 @@ use std::rc::Rc;
 use arbor_nursery::CancelScope;
 use arbor_primitives::channel::{oneshot, watch};
 use arbor_runtime::{spawn, yield_now};
-use support::chan::{Log, Rng, poll_once, rt};
+use support::chan::{Log, Rng, Token, make_busy, poll_once, rt};
 
 #[test]
 fn oneshot_delivers_once_and_reports_a_dropped_sender() {
@@ -278,5 +278,116 @@ fn oneshot_and_watch_report_statistics() {
         );
         drop(tx);
         assert!(!rx.statistics().sender_open);
+    });
+}
+
+#[test]
+fn oneshot_and_watch_receives_that_find_a_value_are_checkpoints() {
+    rt().block_on(async {
+        let log = Log::default();
+        let other = |log: &Log, name: &'static str| {
+            let log = log.clone();
+            spawn(async move { log.push(name) })
+        };
+        let (tx, rx) = oneshot::channel();
+        tx.send(1).unwrap();
+        let o = other(&log, "o1");
+        let v = rx.await.unwrap(); // the value is there: still yields to `o1`
+        log.push(format!("got {v}"));
+        o.await.unwrap();
+
+        let (tx, rx) = watch::channel(0);
+        tx.send(1);
+        let o = other(&log, "o2");
+        rx.changed().await.unwrap(); // a change is there: still yields
+        log.push(format!("changed to {}", *rx.borrow()));
+        o.await.unwrap();
+        assert_eq!(log.take(), ["o1", "got 1", "o2", "changed to 1"]);
+
+        // With nothing else ready, no yield.
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(2).unwrap();
+        assert_eq!(poll_once(&mut rx).await, Some(Ok(2)));
+        tx_then_changed_at_once().await;
+    });
+}
+
+async fn tx_then_changed_at_once() {
+    let (tx, rx) = watch::channel(0);
+    tx.send(1);
+    assert_eq!(poll_once(&mut rx.changed()).await, Some(Ok(())));
+}
+
+#[test]
+fn oneshot_value_found_at_once_stays_in_the_channel_over_the_schedule_point() {
+    rt().block_on(async {
+        let dropped = Rc::new(Cell::new(0));
+        let token = |n| Token(n, dropped.clone());
+
+        // The `&mut rx` future is dropped at the schedule point: the value
+        // is still there for `try_recv`.
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(token(1))
+            .unwrap_or_else(|_| panic!("receiver alive"));
+        let _busy = make_busy();
+        assert!(poll_once(&mut rx).await.is_none(), "yields");
+        assert!(rx.statistics().value_waiting);
+        let v = rx.try_recv().unwrap();
+        assert_eq!((v.0, dropped.get()), (1, 0));
+        drop(v);
+        assert_eq!(dropped.get(), 1);
+
+        // The next poll returns it even inside a cancelled scope.
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(token(2))
+            .unwrap_or_else(|_| panic!("receiver alive"));
+        let _busy = make_busy();
+        assert!(poll_once(&mut rx).await.is_none(), "yields");
+        let scope = CancelScope::new();
+        scope.cancel();
+        let v = scope
+            .run(&mut rx)
+            .await
+            .expect("polled once before the drop");
+        assert_eq!(v.map(|t| t.0), Ok(2));
+        assert_eq!(dropped.get(), 2);
+
+        // The receiver is dropped at the schedule point: the value is
+        // dropped once, with it.
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(token(3))
+            .unwrap_or_else(|_| panic!("receiver alive"));
+        let _busy = make_busy();
+        assert!(poll_once(&mut rx).await.is_none(), "yields");
+        drop(rx);
+        assert_eq!(dropped.get(), 3);
+    });
+}
+
+#[test]
+fn watch_change_found_at_once_is_marked_seen_only_when_returned() {
+    rt().block_on(async {
+        let (tx, rx) = watch::channel(0);
+        tx.send(1);
+        let _busy = make_busy();
+        let mut changed = rx.changed();
+        assert!(poll_once(&mut changed).await.is_none(), "yields");
+        drop(changed);
+        assert_eq!(rx.has_changed(), Ok(true), "still unseen");
+
+        let _busy = make_busy();
+        let mut changed = rx.changed();
+        assert!(poll_once(&mut changed).await.is_none(), "yields");
+        tx.send(2); // while it yields: it marks the newest seen
+        assert_eq!(poll_once(&mut changed).await, Some(Ok(())));
+        assert_eq!(rx.has_changed(), Ok(false));
+        assert_eq!(*rx.borrow(), 2);
+
+        // A wait that was woken returns without another yield.
+        let mut changed = rx.changed();
+        assert!(poll_once(&mut changed).await.is_none(), "waits");
+        tx.send(3);
+        let _busy = make_busy();
+        assert_eq!(poll_once(&mut changed).await, Some(Ok(())));
     });
 }

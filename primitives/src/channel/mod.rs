@@ -5,7 +5,8 @@
 //! never makes a sender wait. Both give a cloneable [`Sender`] and a
 //! cloneable [`Receiver`]; each item goes to exactly one receiver, in FIFO
 //! order, and waiting receivers are served in the order they began
-//! waiting. Also here: [`oneshot`] and [`watch`].
+//! waiting. Also here: [`oneshot`], [`watch`] and [`mod@broadcast`]
+//! (every receiver sees every item).
 //!
 //! # State
 //!
@@ -30,24 +31,48 @@
 //! # Closing
 //!
 //! A handle closes when dropped or by `close()`; a closed handle's
-//! operations fail with a `ClosedHandle` error. When the last sender
-//! closes, receivers drain the buffer and then get
+//! operations fail with a `ClosedHandle` error. Closing a handle wakes the
+//! operations blocked on *that* handle (trio): a waiting send fails with
+//! [`SendError::ClosedHandle`], handing its item back, a waiting receive
+//! with [`RecvError::ClosedHandle`]; one that was already granted
+//! (its item taken by a receiver, or an item handed to it) completes with
+//! that instead. Operations of other clones are not disturbed. When the
+//! last sender closes, receivers drain the buffer and then get
 //! [`RecvError::Closed`] (end of stream; the [`Stream`](futures_core::Stream)
 //! impl yields `None`). The end waits for items in flight too: an item
-//! handed to a receiver that has not run yet may still come back (if that
-//! receive is dropped), so other receivers keep waiting until it lands. When the last receiver closes, buffered items are
-//! dropped and every send (queued or new) fails with
-//! [`SendError::Closed`], handing its item back. Closing a handle does not
-//! disturb its own operations already queued: they complete as if the
-//! handle were open.
+//! handed to a receiver that has not run yet (or held by a receive at its
+//! schedule point) may still come back (if that receive is dropped), so
+//! other receivers keep waiting until it lands. When the last receiver
+//! closes, buffered items are dropped and every send (queued or new) fails
+//! with [`SendError::Closed`], handing its item back.
+//!
+//! # Checkpoints
+//!
+//! [`Sender::send`] and [`Receiver::recv`] (and the async operations of
+//! [`oneshot`], [`watch`] and [`mod@broadcast`]) are checkpoints in trio's
+//! order: inside a cancelled arbor scope they make no progress; otherwise
+//! they make the non-blocking attempt, and if that took effect without
+//! waiting, they still yield once when other code is ready to run (a
+//! schedule point, [`arbor_runtime::scope::schedule_point`]), keeping the
+//! result for the next poll, which returns it whatever was cancelled
+//! meanwhile. So a producer looping on `send` into a channel with room
+//! lets the consumer and every other ready task run between its sends.
+//! An operation that had to wait already let others run and returns at
+//! once when woken. Failures (closed, end of stream) return at once. The
+//! `try_` forms never yield; the [`Stream`](futures_core::Stream) impl
+//! returns an item it finds ready without a schedule point (it is a poll
+//! API).
 //!
 //! # Cancellation
 //!
 //! A dropped send that was still queued withdraws its item: it was never
-//! sent. A send whose item a receiver already took counts as sent (the
-//! receiver has the item). A dropped receive consumes nothing: an item
-//! already handed to it goes to the next queued receiver, or back to the
-//! *front* of the buffer. That may briefly leave more items buffered than
+//! sent. A send whose item a receiver already took, or that took effect
+//! and is yielding at its schedule point, counts as sent (the receiver or
+//! the buffer has the item). A dropped receive consumes nothing: an item
+//! already handed to it, or taken and held over its schedule point, goes
+//! to the next queued receiver, or back to the *front* of the buffer (the
+//! next receive gets it; for a rendezvous channel too, whose sender has
+//! already completed). That may briefly leave more items buffered than
 //! the capacity (senders wait until it drains below it again). Inside a
 //! cancelled arbor scope, sends and receives make no progress.
 //!
@@ -78,6 +103,7 @@ use std::task::Waker;
 
 use crate::waiters::WaitQueue;
 
+pub mod broadcast;
 mod error;
 pub mod oneshot;
 mod receiver;
@@ -125,6 +151,25 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     new_channel(None)
 }
 
+/// A [`mod@broadcast`] channel retaining at most `capacity` items: every
+/// receiver sees every item sent after it subscribed. Same as
+/// [`broadcast::channel`].
+///
+/// # Panics
+/// If `capacity` is 0.
+///
+/// ```
+/// use arbor_primitives::channel;
+///
+/// let (tx, mut rx1) = channel::broadcast(8);
+/// let mut rx2 = rx1.resubscribe();
+/// tx.send("hi").unwrap();
+/// assert_eq!((rx1.try_recv(), rx2.try_recv()), (Ok("hi"), Ok("hi")));
+/// ```
+pub fn broadcast<T: Clone>(capacity: usize) -> (broadcast::Sender<T>, broadcast::Receiver<T>) {
+    broadcast::channel(capacity)
+}
+
 fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(RefCell::new(State {
         buf: VecDeque::new(),
@@ -166,10 +211,12 @@ pub(crate) struct State<T> {
     /// clone cannot overflow; each `-= 1` closes a handle counted once.
     senders: usize,
     receivers: usize,
-    /// Items granted to queued receivers that have not yet taken them (or
-    /// been dropped, passing them on). The stream does not end while any
-    /// is in flight: a dropped receiver may still put one back. At most
-    /// the granted entries of `recv_waiters` (each one allocated), so it
+    /// Items granted to queued receives that have not yet taken them (or
+    /// been dropped, passing them on), wherever the grant now sits (in
+    /// `recv_waiters`, or moved to a closed handle's `blocked` queue), and
+    /// items held by receives at their schedule point. The stream does not
+    /// end while any is in flight: a dropped receive may still put one
+    /// back. Each is owned by one allocated entry or one live future, so it
     /// cannot overflow; `landed` takes back one that was counted.
     in_flight: usize,
     /// Queued senders hold `Some(item)` until a receiver takes it; they are
@@ -316,8 +363,9 @@ impl<T> State<T> {
     }
 
     /// One receiver handle closed. Once none is left, the buffer is
-    /// returned (to be dropped by the caller), queued senders get their
-    /// items back, and receives still queued on closed handles end.
+    /// returned (to be dropped by the caller) and queued senders get their
+    /// items back. (Closing a handle withdraws its own queued receives
+    /// first, so none should be left; any still queued are ended.)
     fn release_receiver(&mut self, wake: &mut Vec<Waker>) -> VecDeque<T> {
         self.receivers -= 1;
         if self.receivers > 0 {

@@ -48,7 +48,11 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         Sender {
             inner: inner.clone(),
         },
-        Receiver { inner },
+        Receiver {
+            inner,
+            ready: false,
+            waited: false,
+        },
     )
 }
 
@@ -172,12 +176,25 @@ impl<T> fmt::Debug for Sender<T> {
 /// The receiving half of a [`oneshot`](self) channel: a future for the
 /// value.
 ///
+/// Awaiting it is a checkpoint (see [the channel docs](super#checkpoints)):
+/// if the value is already there, other ready tasks still get to run
+/// before it is returned.
+///
 /// # Cancel safety
 /// Dropping it drops a value sent but not received (there is nobody else
-/// to hand it to) and makes later sends fail. Inside a cancelled scope it
-/// makes no progress. Polling it again after it completed panics.
+/// to hand it to) and makes later sends fail. A value found at once stays
+/// in the channel over the schedule point and is taken only when
+/// returned: dropping an `&mut Receiver` future there leaves it for the
+/// receiver's next poll or [`try_recv`](Receiver::try_recv). Inside a
+/// cancelled scope it makes no progress. Polling it again after it
+/// completed panics.
 pub struct Receiver<T> {
     inner: Rc<RefCell<Inner<T>>>,
+    /// The value was found without waiting and this future yields at its
+    /// schedule point: the next poll returns it (it stays in `inner`).
+    ready: bool,
+    /// A poll registered the waker and returned `Pending` (it waited).
+    waited: bool,
 }
 
 impl<T> Receiver<T> {
@@ -208,14 +225,33 @@ impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if std::mem::take(&mut this.ready) {
+            // The schedule point's second half: returned whatever was
+            // cancelled meanwhile. (Gone only if a `try_recv` took it after
+            // an `&mut` future was dropped: then wait as usual.)
+            let mut inner = this.inner.borrow_mut();
+            if let Some(value) = inner.value.take() {
+                inner.done = true;
+                return Poll::Ready(Ok(value));
+            }
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             return Poll::Pending;
         }
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = this.inner.borrow_mut();
         assert!(!inner.done, "oneshot::Receiver polled after it completed");
-        if let Some(value) = inner.value.take() {
+        if inner.value.is_some() {
+            if !this.waited {
+                drop(inner);
+                if arbor_runtime::scope::schedule_point(cx) {
+                    this.ready = true;
+                    return Poll::Pending;
+                }
+                inner = this.inner.borrow_mut();
+            }
             inner.done = true;
-            Poll::Ready(Ok(value))
+            Poll::Ready(Ok(inner.value.take().expect("checked above")))
         } else if !inner.sender_alive {
             inner.done = true;
             Poll::Ready(Err(RecvError))
@@ -224,6 +260,7 @@ impl<T> Future for Receiver<T> {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 slot => *slot = Some(cx.waker().clone()),
             }
+            this.waited = true;
             Poll::Pending
         }
     }

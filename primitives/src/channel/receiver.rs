@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use futures_core::Stream;
 
 use super::{ChannelStatistics, RecvError, Shared, State, TryRecvError};
-use crate::waiters::{Cancelled, WaitKey};
+use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
 /// The receiving end of a [`bounded`](super::bounded) or
 /// [`unbounded`](super::unbounded) channel.
@@ -36,35 +36,53 @@ pub struct Receiver<T> {
     shared: Shared<T>,
     closed: Cell<bool>,
     /// The wait of the `Stream` impl, which has no future of its own.
-    stream_key: Option<WaitKey>,
+    stream_key: Cell<Option<WaitKey>>,
+    /// This handle's receives queued in the channel, each entry holding
+    /// its key in the channel's queue: [`close`](Receiver::close)
+    /// withdraws them and grants each its outcome here (`ClosedHandle`, or
+    /// the item a sender had already handed it). Empty unless a receive of
+    /// this handle waits.
+    blocked: RefCell<WaitQueue<WaitKey, Result<T, RecvError>>>,
 }
+
+// Items are never pinned (they live in queues and buffers, moved in and
+// out), so a handle is `Unpin` whatever `T` is.
+impl<T> Unpin for Receiver<T> {}
 
 impl<T> Receiver<T> {
     pub(super) fn new(shared: Shared<T>) -> Self {
         Receiver {
             shared,
             closed: Cell::new(false),
-            stream_key: None,
+            stream_key: Cell::new(None),
+            blocked: RefCell::new(WaitQueue::new()),
         }
     }
 
     /// Wait for the next item. Awaiting it behaves as
     /// `async fn recv(&self) -> Result<T, RecvError>`.
     ///
+    /// A checkpoint (see [the module docs](super#checkpoints)): a receive
+    /// that finds an item at once still lets other ready tasks run before
+    /// it returns the item.
+    ///
     /// # Errors
     /// [`RecvError::Closed`] at the end of the stream (every sender closed,
     /// buffer drained), [`RecvError::ClosedHandle`] when this handle was
-    /// closed.
+    /// closed, before or while the receive waited.
     ///
     /// # Cancel safety
     /// Dropping the future consumes nothing: before an item was handed to
-    /// it, it just leaves the queue; after (but before it ran), the item
-    /// goes to the next waiting receiver or back to the front of the
-    /// buffer. Inside a cancelled scope it makes no progress.
+    /// it, it just leaves the queue; after (but before it ran), or while it
+    /// yields at its schedule point holding an item it took, the item goes
+    /// to the next waiting receiver or back to the *front* of the buffer
+    /// (so the next receive gets it: FIFO order is kept). Inside a
+    /// cancelled scope it makes no progress (and takes nothing).
     pub fn recv(&self) -> Receiving<'_, T> {
         Receiving {
             receiver: self,
-            key: None,
+            wait: None,
+            held: None,
         }
     }
 
@@ -89,15 +107,40 @@ impl<T> Receiver<T> {
 
     /// Close this handle (AnyIO's `aclose`); later receives on it fail
     /// with `ClosedHandle`. Closing the last open receiver drops the
-    /// buffered items and makes every send fail, handing its item back;
-    /// queued receives of closed handles then end with `ClosedHandle`.
+    /// buffered items and makes every send fail, handing its item back.
     /// Closing twice is a no-op.
+    ///
+    /// Receives of this handle that are waiting are woken (trio): each
+    /// fails with [`RecvError::ClosedHandle`], unless a sender had already
+    /// handed it an item (then it returns that item). Receives waiting on
+    /// other clones are not disturbed.
     pub fn close(&self) {
         if self.closed.replace(true) {
             return;
         }
+        // A `Stream` wait left behind by a dropped `next()` (none can be
+        // in progress: `poll_next` borrows the receiver mutably).
+        if let Some(key) = self.stream_key.take() {
+            cancel_recv(&self.shared, key);
+        }
         let mut wake = Vec::new();
-        let discarded = self.shared.borrow_mut().release_receiver(&mut wake);
+        let discarded = {
+            let mut blocked = self.blocked.borrow_mut();
+            let mut state = self.shared.borrow_mut();
+            while let Some(&key) = blocked.front() {
+                let outcome = match state.recv_waiters.cancel(key) {
+                    // Handed over before the close: it stays in flight
+                    // until the receive takes it (or passes it on).
+                    Cancelled::Granted(Some(item)) => Ok(item),
+                    Cancelled::Granted(None) | Cancelled::Withdrawn => Err(RecvError::ClosedHandle),
+                };
+                match blocked.grant_front(outcome) {
+                    Ok(waker) => wake.push(waker),
+                    Err(_) => unreachable!("a receive of this handle is queued"),
+                }
+            }
+            state.release_receiver(&mut wake)
+        };
         // Outside the borrow: an item's Drop may use this channel.
         drop(discarded);
         wake.into_iter().for_each(Waker::wake);
@@ -114,52 +157,32 @@ impl<T> Receiver<T> {
     }
 }
 
-/// Poll a receive waiting as `key` (shared by [`Receiving`] and the
-/// `Stream` impl).
-fn poll_recv<T>(
+/// The non-blocking attempt of a receive (after its cancel check): the
+/// outcome, or the key it queued under. `count` (a receive that may hold
+/// the item over its schedule point): an item taken is counted in flight
+/// under the same borrow, before the sender it freed is woken (a waker may
+/// run code), so the end of the stream is never decided under it; the
+/// caller takes it back with [`land`] when it returns the item.
+fn attempt<T>(
     shared: &RefCell<State<T>>,
-    key: &mut Option<WaitKey>,
     handle_closed: bool,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, RecvError>> {
-    if arbor_runtime::scope::current_is_cancelled() {
-        // Level-triggered: nothing is taken; a granted item stays granted
-        // and is passed on when the scope drops the waiter.
-        return Poll::Pending;
-    }
-    let mut state = shared.borrow_mut();
-    if let Some(k) = *key {
-        match state.recv_waiters.take(k) {
-            Some(Some(item)) => {
-                *key = None;
-                let mut wake = Vec::new();
-                state.landed(&mut wake);
-                drop(state);
-                wake.into_iter().for_each(Waker::wake);
-                return Poll::Ready(Ok(item));
-            }
-            // Woken to look again (the last sender or receiver closed): an
-            // item a dropped receiver put back may still be buffered.
-            Some(None) => *key = None,
-            None => {
-                state.recv_waiters.set_waker(k, cx.waker());
-                return Poll::Pending;
-            }
-        }
-    }
+    count: bool,
+    cx: &Context<'_>,
+) -> Result<Result<T, RecvError>, WaitKey> {
     if handle_closed {
-        return Poll::Ready(Err(RecvError::ClosedHandle));
+        return Ok(Err(RecvError::ClosedHandle));
     }
     let mut wake = None;
+    let mut state = shared.borrow_mut();
     let out = match state.try_recv(&mut wake) {
-        Ok(item) => Poll::Ready(Ok(item)),
-        Err(TryRecvError::Empty) => {
-            *key = Some(state.recv_waiters.push((), cx.waker()));
-            Poll::Pending
+        Ok(item) => {
+            if count {
+                state.in_flight += 1;
+            }
+            Ok(Ok(item))
         }
-        Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => {
-            Poll::Ready(Err(RecvError::Closed))
-        }
+        Err(TryRecvError::Empty) => Err(state.recv_waiters.push((), cx.waker())),
+        Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => Ok(Err(RecvError::Closed)),
     };
     drop(state);
     if let Some(waker) = wake {
@@ -168,26 +191,62 @@ fn poll_recv<T>(
     out
 }
 
-/// A receive waiting as `key` was dropped: pass on an item it was given.
-fn cancel_recv<T>(shared: &RefCell<State<T>>, key: WaitKey) {
+/// What a queued receive found in the channel's queue.
+enum Queued<T> {
+    /// A sender handed it this item (still counted in flight).
+    Item(T),
+    /// Woken to look again (the last sender or receiver closed): an item a
+    /// dropped receiver put back may still be buffered.
+    LookAgain,
+    /// Still waiting; its waker was refreshed.
+    Waiting,
+}
+
+fn poll_queued<T>(state: &mut State<T>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
+    match state.recv_waiters.take(key) {
+        Some(Some(item)) => Queued::Item(item),
+        Some(None) => Queued::LookAgain,
+        None => {
+            state.recv_waiters.set_waker(key, cx.waker());
+            Queued::Waiting
+        }
+    }
+}
+
+/// An item counted in flight (granted to a receive, or held at its
+/// schedule point) reached its caller: that may have been the last one
+/// before the end.
+fn land<T>(shared: &RefCell<State<T>>) {
+    let mut wake = Vec::new();
+    shared.borrow_mut().landed(&mut wake);
+    wake.into_iter().for_each(Waker::wake);
+}
+
+/// An item counted in flight whose receive was dropped: hand it to the
+/// next queued receiver or back to the front of the buffer.
+fn pass_on<T>(shared: &RefCell<State<T>>, item: T) {
     let mut wake = None;
     let mut ended = Vec::new();
     let orphan = {
         let mut state = shared.borrow_mut();
-        match state.recv_waiters.cancel(key) {
-            Cancelled::Granted(Some(item)) => {
-                let orphan = state.requeue(item, &mut wake);
-                // Back in the buffer or with the next receiver, unless no
-                // receiver is left: then it is dropped, and that may end
-                // the stream for receives queued on closed handles.
-                state.landed(&mut ended);
-                orphan
-            }
-            Cancelled::Granted(None) | Cancelled::Withdrawn => None,
-        }
+        let orphan = state.requeue(item, &mut wake);
+        // Back in the buffer or with the next receiver, unless no receiver
+        // is left: then it is dropped, and that may end the stream for
+        // receives queued on closed handles.
+        state.landed(&mut ended);
+        orphan
     };
     drop(orphan);
     wake.into_iter().chain(ended).for_each(Waker::wake);
+}
+
+/// A receive queued as `key` was dropped: pass on an item it was given.
+fn cancel_recv<T>(shared: &RefCell<State<T>>, key: WaitKey) {
+    let cancelled = shared.borrow_mut().recv_waiters.cancel(key);
+    match cancelled {
+        Cancelled::Granted(Some(item)) => pass_on(shared, item),
+        Cancelled::Granted(None) | Cancelled::Withdrawn => {}
+    }
 }
 
 impl<T> Stream for Receiver<T> {
@@ -196,16 +255,47 @@ impl<T> Stream for Receiver<T> {
     /// The next item, or `None` at the end of the stream or once this
     /// handle is closed.
     ///
+    /// # Checkpoints
+    /// `Stream` is a poll API, not an async operation of arbor: a
+    /// `poll_next` that finds an item at once returns it without a
+    /// schedule point (it cannot keep a result across polls of a future it
+    /// does not own). A loop over `next()` that always finds items ready
+    /// therefore does not yield; await [`Receiver::recv`] (a full
+    /// checkpoint) where other tasks must get a turn. It is still a cancel
+    /// point: inside a cancelled scope it makes no progress.
+    ///
     /// # Cancel safety
     /// A `Stream` has no future of its own, so the wait lives in the
     /// receiver: dropping a `next()` future leaves it registered, and an
-    /// item handed to it is kept for this receiver's next poll. Dropping
-    /// the receiver withdraws the wait and passes such an item on, as for
-    /// [`Receiver::recv`].
+    /// item handed to it is kept for this receiver's next poll. Closing or
+    /// dropping the receiver withdraws the wait and passes such an item
+    /// on, as for [`Receiver::recv`].
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: nothing is taken; a granted item stays
+            // granted for the next poll.
+            return Poll::Pending;
+        }
         let this = self.get_mut();
-        let closed = this.closed.get();
-        poll_recv(&this.shared, &mut this.stream_key, closed, cx).map(Result::ok)
+        if let Some(key) = this.stream_key.get() {
+            let queued = poll_queued(&mut this.shared.borrow_mut(), key, cx);
+            match queued {
+                Queued::Item(item) => {
+                    this.stream_key.set(None);
+                    land(&this.shared);
+                    return Poll::Ready(Some(item));
+                }
+                Queued::LookAgain => this.stream_key.set(None),
+                Queued::Waiting => return Poll::Pending,
+            }
+        }
+        match attempt(&this.shared, this.closed.get(), false, cx) {
+            Ok(out) => Poll::Ready(out.ok()),
+            Err(key) => {
+                this.stream_key.set(Some(key));
+                Poll::Pending
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -222,16 +312,16 @@ impl<T> Clone for Receiver<T> {
         Receiver {
             shared: self.shared.clone(),
             closed: Cell::new(self.closed.get()),
-            stream_key: None,
+            stream_key: Cell::new(None),
+            blocked: RefCell::new(WaitQueue::new()),
         }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(key) = self.stream_key.take() {
-            cancel_recv(&self.shared, key);
-        }
+        // Also withdraws a `Stream` wait (none is left on a closed handle:
+        // `close` withdrew it, and `poll_next` then never waits).
         self.close();
     }
 }
@@ -249,7 +339,54 @@ impl<T> fmt::Debug for Receiver<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiving<'a, T> {
     receiver: &'a Receiver<T>,
-    key: Option<WaitKey>,
+    /// While queued: the key in the channel's queue and the key in the
+    /// handle's `blocked` queue.
+    wait: Option<(WaitKey, WaitKey)>,
+    /// An item taken without waiting, kept over the schedule point for the
+    /// next poll (counted in flight, so the stream does not end under it).
+    held: Option<T>,
+}
+
+// The item is never pinned: it is moved out to the caller.
+impl<T> Unpin for Receiving<'_, T> {}
+
+impl<T> Receiving<'_, T> {
+    /// A queued receive: its outcome if granted (by a sender, the end of
+    /// the stream, or this handle closing), else refresh its wakers.
+    /// `None`: it was told to look again.
+    fn poll_queued(
+        &mut self,
+        (key, handle_key): (WaitKey, WaitKey),
+        cx: &Context<'_>,
+    ) -> Option<Poll<Result<T, RecvError>>> {
+        let shared = &self.receiver.shared;
+        let mut blocked = self.receiver.blocked.borrow_mut();
+        if let Some(outcome) = blocked.take(handle_key) {
+            // `close` already took the entry out of the channel's queue.
+            drop(blocked);
+            self.wait = None;
+            if outcome.is_ok() {
+                land(shared);
+            }
+            return Some(Poll::Ready(outcome));
+        }
+        let queued = poll_queued(&mut shared.borrow_mut(), key, cx);
+        if let Queued::Waiting = queued {
+            blocked.set_waker(handle_key, cx.waker());
+            return Some(Poll::Pending);
+        }
+        let left = blocked.cancel(handle_key);
+        debug_assert!(matches!(left, Cancelled::Withdrawn));
+        drop(blocked);
+        self.wait = None;
+        match queued {
+            Queued::Item(item) => {
+                land(shared);
+                Some(Poll::Ready(Ok(item)))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl<T> Future for Receiving<'_, T> {
@@ -257,15 +394,59 @@ impl<T> Future for Receiving<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let closed = this.receiver.closed.get();
-        poll_recv(&this.receiver.shared, &mut this.key, closed, cx)
+        let shared = &this.receiver.shared;
+        if let Some(item) = this.held.take() {
+            // The schedule point's second half: the item was taken, so it
+            // is returned whatever was cancelled meanwhile.
+            land(shared);
+            return Poll::Ready(Ok(item));
+        }
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Level-triggered: nothing is taken; a granted item stays
+            // granted and is passed on when the scope drops the waiter.
+            return Poll::Pending;
+        }
+        let waited = this.wait.is_some();
+        if let Some(wait) = this.wait
+            && let Some(out) = this.poll_queued(wait, cx)
+        {
+            return out;
+        }
+        match attempt(shared, this.receiver.closed.get(), !waited, cx) {
+            Ok(Ok(item)) if !waited => {
+                // Counted in flight by `attempt`: see `State::in_flight`.
+                if arbor_runtime::scope::schedule_point(cx) {
+                    this.held = Some(item);
+                    return Poll::Pending;
+                }
+                land(shared);
+                Poll::Ready(Ok(item))
+            }
+            Ok(out) => Poll::Ready(out),
+            Err(key) => {
+                let handle_key = this.receiver.blocked.borrow_mut().push(key, cx.waker());
+                this.wait = Some((key, handle_key));
+                Poll::Pending
+            }
+        }
     }
 }
 
 impl<T> Drop for Receiving<'_, T> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            cancel_recv(&self.receiver.shared, key);
+        let shared = &self.receiver.shared;
+        if let Some(item) = self.held.take() {
+            pass_on(shared, item);
+        }
+        let Some((key, handle_key)) = self.wait.take() else {
+            return;
+        };
+        let cancelled = self.receiver.blocked.borrow_mut().cancel(handle_key);
+        match cancelled {
+            // `close` already withdrew it from the channel's queue.
+            Cancelled::Granted(Ok(item)) => pass_on(shared, item),
+            Cancelled::Granted(Err(_)) => {}
+            Cancelled::Withdrawn => cancel_recv(shared, key),
         }
     }
 }
@@ -273,7 +454,8 @@ impl<T> Drop for Receiving<'_, T> {
 impl<T> fmt::Debug for Receiving<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiving")
-            .field("queued", &self.key.is_some())
+            .field("queued", &self.wait.is_some())
+            .field("holding", &self.held.is_some())
             .finish()
     }
 }

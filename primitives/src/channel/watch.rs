@@ -255,17 +255,24 @@ impl<T> Receiver<T> {
     /// mark it seen. Completes at once if there already is one. Awaiting it
     /// behaves as `async fn changed(&self) -> Result<(), RecvError>`.
     ///
+    /// A checkpoint (see [the channel docs](super#checkpoints)): if there
+    /// already is a newer value, other ready tasks still get to run before
+    /// it returns.
+    ///
     /// # Errors
     /// [`RecvError`] once the sender is gone and the last value was seen.
     ///
     /// # Cancel safety
     /// Dropping the future loses nothing: the change stays unseen and the
-    /// next `changed` completes at once. Inside a cancelled scope it makes
-    /// no progress.
+    /// next `changed` completes at once. A change found at once is marked
+    /// seen only when `changed` returns, so dropping the future at its
+    /// schedule point leaves it unseen too. Inside a cancelled scope it
+    /// makes no progress.
     pub fn changed(&self) -> Changed<'_, T> {
         Changed {
             receiver: self,
             key: None,
+            ready: false,
         }
     }
 }
@@ -300,17 +307,28 @@ impl<T: fmt::Debug> fmt::Debug for Receiver<T> {
 pub struct Changed<'a, T> {
     receiver: &'a Receiver<T>,
     key: Option<WaitKey>,
+    /// A change was found without waiting and this future yields at its
+    /// schedule point: the next poll marks the value seen and returns.
+    ready: bool,
 }
 
 impl<T> Future for Changed<'_, T> {
     type Output = Result<(), RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if std::mem::take(&mut this.ready) {
+            // The schedule point's second half: returned whatever was
+            // cancelled meanwhile, marking the newest value seen.
+            let version = this.receiver.shared.state.borrow().version;
+            this.receiver.seen.set(version);
+            return Poll::Ready(Ok(()));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             return Poll::Pending;
         }
-        let this = self.get_mut();
         let mut state = this.receiver.shared.state.borrow_mut();
+        let waited = this.key.is_some();
         if let Some(key) = this.key {
             if state.waiters.take(key).is_none() {
                 state.waiters.set_waker(key, cx.waker());
@@ -319,6 +337,14 @@ impl<T> Future for Changed<'_, T> {
             this.key = None;
         }
         if state.version != this.receiver.seen.get() {
+            if !waited {
+                drop(state);
+                if arbor_runtime::scope::schedule_point(cx) {
+                    this.ready = true;
+                    return Poll::Pending;
+                }
+                state = this.receiver.shared.state.borrow_mut();
+            }
             this.receiver.seen.set(state.version);
             Poll::Ready(Ok(()))
         } else if !state.sender_alive {
@@ -344,6 +370,7 @@ impl<T> fmt::Debug for Changed<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Changed")
             .field("queued", &self.key.is_some())
+            .field("ready", &self.ready)
             .finish()
     }
 }
