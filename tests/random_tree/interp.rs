@@ -90,7 +90,15 @@ impl Cx {
     /// Level-triggered cancellation: an arbor operation that just
     /// completed must not have done so inside a cancelled scope.
     fn progressed(&self, what: &str) {
-        if arbor::lowlevel::current_is_cancelled() {
+        self.progressed_unless_kept(what, false);
+    }
+
+    /// [`progressed`](Cx::progressed) for an operation run in [`Kept`]: a
+    /// result it kept over its schedule point may come back inside a
+    /// scope cancelled during that yield (the operation took effect
+    /// before).
+    fn progressed_unless_kept(&self, what: &str, kept: bool) {
+        if !kept && arbor::lowlevel::current_is_cancelled() {
             self.book().violation(
                 Kind::ProgressInCancelled,
                 format!(
@@ -234,6 +242,65 @@ impl<F: Future + Unpin> Future for Probe<F> {
             cancelled_before,
             polls,
         })
+    }
+}
+
+/// Runs an arbor operation and tells, when it completes, whether its
+/// previous poll was a yield at a schedule point: that poll began outside
+/// any cancellation, woke its own task and returned `Pending`, so the
+/// operation had taken effect and kept its result for this poll. (An
+/// operation that wakes itself for another reason would pass as such; no
+/// arbor operation does.)
+struct Kept<F: Future> {
+    inner: Pin<Box<F>>,
+    yielded: bool,
+}
+
+impl<F: Future> Kept<F> {
+    fn new(inner: F) -> Self {
+        Kept {
+            inner: Box::pin(inner),
+            yielded: false,
+        }
+    }
+}
+
+/// A waker that notes being woken, then wakes the task's own waker.
+struct NoteWake {
+    task: std::task::Waker,
+    woken: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for NoteWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.wake_by_ref();
+    }
+}
+
+impl<F: Future> Future for Kept<F> {
+    /// The output, and whether it was kept over a schedule point.
+    type Output = (F::Output, bool);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let began_cancelled = arbor::lowlevel::current_is_cancelled();
+        let note = std::sync::Arc::new(NoteWake {
+            task: cx.waker().clone(),
+            woken: false.into(),
+        });
+        let waker = std::task::Waker::from(note.clone());
+        match self.inner.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(output) => Poll::Ready((output, self.yielded)),
+            Poll::Pending => {
+                self.yielded =
+                    !began_cancelled && note.woken.load(std::sync::atomic::Ordering::Relaxed);
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -518,8 +585,8 @@ async fn run(node: Rc<Node>, cx: Cx) {
         Node::SetEvent { ev } => cx.w.events[*ev].set(),
         Node::WaitEvent { ev, timeout } => {
             let event = &cx.w.events[*ev];
-            if move_on_after(ms(*timeout), event.wait()).await.is_some() {
-                cx.progressed("Event::wait");
+            if let Some(((), kept)) = move_on_after(ms(*timeout), Kept::new(event.wait())).await {
+                cx.progressed_unless_kept("Event::wait", kept);
                 if !event.is_set() {
                     cx.book()
                         .violation(Kind::WrongOutcome, format!("ev{ev}.wait() returned unset"));
@@ -633,8 +700,8 @@ async fn join_task(cx: &Cx, slot: usize) {
     let (Some(handle), Some(rec)) = (handle, rec) else {
         return;
     };
-    let result = handle.await;
-    cx.progressed("JoinHandle await");
+    let (result, kept) = Kept::new(handle).await;
+    cx.progressed_unless_kept("JoinHandle await", kept);
     let out = rec.out.get();
     let bad = match &result {
         Ok(Ok(v)) => out != Some(Out::Ok(*v)),
@@ -1038,8 +1105,8 @@ async fn join_child(cx: &Cx, cslot: usize) {
     let (Some(handle), Some(rec)) = (handle, rec) else {
         return;
     };
-    let result = handle.await;
-    cx.progressed("child JoinHandle await");
+    let (result, kept) = Kept::new(handle).await;
+    cx.progressed_unless_kept("child JoinHandle await", kept);
     let out = rec.out.get();
     let fine = match result {
         Ok(v) => out == Some(Out::Ok(v)),
@@ -1165,10 +1232,12 @@ async fn acquire(cx: &Cx, res: Res, permits: usize, timeout: Option<u32>, body: 
     match res {
         Res::Sem(i) => {
             let rec = &w.sems[i];
-            let Some(permit) = bounded(timeout, rec.sem.acquire_many(permits)).await else {
+            let Some((permit, kept)) =
+                bounded(timeout, Kept::new(rec.sem.acquire_many(permits))).await
+            else {
                 return;
             };
-            cx.progressed("Semaphore::acquire_many");
+            cx.progressed_unless_kept("Semaphore::acquire_many", kept);
             cx.book().count("permits acquired");
             let permit = match permit {
                 Ok(p) => p,
@@ -1194,10 +1263,10 @@ async fn acquire(cx: &Cx, res: Res, permits: usize, timeout: Option<u32>, body: 
             exec(body, cx.clone()).await;
         }
         Res::Lock => {
-            let Some(guard) = bounded(timeout, w.lock.lock()).await else {
+            let Some((guard, kept)) = bounded(timeout, Kept::new(w.lock.lock())).await else {
                 return;
             };
-            cx.progressed("Lock::lock");
+            cx.progressed_unless_kept("Lock::lock", kept);
             let guard = match guard {
                 Ok(g) => g,
                 Err(e) => return lock_error(&book, "Lock", e),
@@ -1213,10 +1282,10 @@ async fn acquire(cx: &Cx, res: Res, permits: usize, timeout: Option<u32>, body: 
             exec(body, cx.clone()).await;
         }
         Res::Mutex => {
-            let Some(guard) = bounded(timeout, w.mutex.lock()).await else {
+            let Some((guard, kept)) = bounded(timeout, Kept::new(w.mutex.lock())).await else {
                 return;
             };
-            cx.progressed("Mutex::lock");
+            cx.progressed_unless_kept("Mutex::lock", kept);
             let mut guard = match guard {
                 Ok(g) => g,
                 Err(e) => return lock_error(&book, "Mutex", e),
@@ -1257,14 +1326,14 @@ async fn send(cx: &Cx, chan: usize, count: u32, timeout: Option<u32>, try_: bool
             }
             continue;
         }
-        match bounded(timeout, tx.send(msg)).await {
-            Some(Ok(())) => {
-                cx.progressed("Sender::send");
+        match bounded(timeout, Kept::new(tx.send(msg))).await {
+            Some((Ok(()), kept)) => {
+                cx.progressed_unless_kept("Sender::send", kept);
                 Msg::ack(&w.book, id);
                 cx.log(|| format!("sent message {id} on ch{chan}"));
             }
-            Some(Err(e)) => {
-                cx.progressed("Sender::send");
+            Some((Err(e), kept)) => {
+                cx.progressed_unless_kept("Sender::send", kept);
                 e.into_inner().returned();
                 break;
             }
@@ -1288,14 +1357,14 @@ async fn recv(cx: &Cx, chan: usize, count: u32, timeout: Option<u32>, try_: bool
             }
             continue;
         }
-        match bounded(timeout, rx.rx.recv()).await {
-            Some(Ok(m)) => {
-                cx.progressed("Receiver::recv");
+        match bounded(timeout, Kept::new(rx.rx.recv())).await {
+            Some((Ok(m), kept)) => {
+                cx.progressed_unless_kept("Receiver::recv", kept);
                 cx.log(|| format!("received message {} on ch{chan}", m.id));
                 m.received(chan);
             }
-            Some(Err(_)) => {
-                cx.progressed("Receiver::recv");
+            Some((Err(_), kept)) => {
+                cx.progressed_unless_kept("Receiver::recv", kept);
                 break;
             }
             None => break,
