@@ -73,6 +73,10 @@ fn assert_tokens(total_tokens: usize) {
 /// anyone waits. [`set_total_tokens`](CapacityLimiter::set_total_tokens)
 /// may be called at any time.
 ///
+/// Acquiring is a [checkpoint](crate#checkpoints): a token taken without
+/// waiting is followed by a yield if other code is ready, unless the
+/// limiter was built [`with_fast_acquire`](CapacityLimiter::with_fast_acquire).
+///
 /// ```
 /// use arbor_primitives::{Borrower, CapacityLimiter, LimiterError};
 ///
@@ -88,6 +92,8 @@ fn assert_tokens(total_tokens: usize) {
 /// ```
 pub struct CapacityLimiter {
     state: RefCell<State>,
+    /// Fast mode: no schedule point when an acquire does not wait.
+    fast: bool,
 }
 
 struct State {
@@ -161,34 +167,62 @@ impl CapacityLimiter {
                 next_ticket: 0,
                 waiters: WaitQueue::new(),
             }),
+            fast: false,
         }
+    }
+
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that does
+    /// not wait is then a cancel point but not a schedule point (it never
+    /// yields). Acquires that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::CapacityLimiter;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let limiter = CapacityLimiter::new(1).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     drop(limiter.acquire().await.unwrap()); // free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
     }
 
     /// Wait for a token for the current task ([`Borrower::current`],
     /// taken when the future is first polled).
     ///
-    /// Resolves to `Err(AlreadyBorrowing)` if the task holds or waits for
-    /// a token already.
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if a token
+    /// was free, a schedule point after taking it (not in fast mode).
+    ///
+    /// Resolves to `Err(AlreadyBorrowing)` (at once) if the task holds or
+    /// waits for a token already.
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the token to the next waiter. Inside a cancelled scope it makes no
-    /// progress.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took a free token, hands the token
+    /// to the next waiter (or back to the limiter). Inside a cancelled
+    /// scope it makes no progress; once it took the token, it returns it
+    /// at its next poll even if its scope was cancelled meanwhile.
     pub fn acquire(&self) -> LimiterAcquire<'_> {
         LimiterAcquire {
             limiter: self,
             borrower: None,
             key: None,
+            taken: None,
         }
     }
 
-    /// Wait for a token for `borrower`. As [`acquire`](Self::acquire).
+    /// Wait for a token for `borrower`. As [`acquire`](Self::acquire): a
+    /// [checkpoint](crate#checkpoints), and nothing is lost when dropped.
     pub fn acquire_on_behalf_of(&self, borrower: Borrower) -> LimiterAcquire<'_> {
         LimiterAcquire {
             limiter: self,
             borrower: Some(borrower),
             key: None,
+            taken: None,
         }
     }
 
@@ -345,12 +379,19 @@ pub struct LimiterAcquire<'a> {
     /// `None` until first polled for `acquire` (the current task).
     borrower: Option<Borrower>,
     key: Option<WaitKey>,
+    /// Taken without waiting, held over the schedule point: returned at
+    /// the next poll, or released with the future.
+    taken: Option<LimiterGuard<'a>>,
 }
 
 impl<'a> Future for LimiterAcquire<'a> {
     type Output = Result<LimiterGuard<'a>, LimiterError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(guard) = self.taken.take() {
+            // After the schedule point: ours whatever was cancelled.
+            return Poll::Ready(Ok(guard));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: a grant stays unused and is passed on when
             // the scope drops this future.
@@ -381,11 +422,17 @@ impl<'a> Future for LimiterAcquire<'a> {
                 }
                 if state.waiters.is_empty() && state.borrowers.len() < state.total {
                     let ticket = state.lend(borrower);
-                    return Poll::Ready(Ok(LimiterGuard {
+                    drop(state);
+                    let guard = LimiterGuard {
                         limiter,
                         borrower,
                         ticket,
-                    }));
+                    };
+                    if !limiter.fast && arbor_runtime::scope::schedule_point(cx) {
+                        self.taken = Some(guard);
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Ok(guard));
                 }
                 let key = state.waiters.push(borrower, cx.waker());
                 drop(state);

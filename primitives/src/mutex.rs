@@ -17,6 +17,10 @@ use crate::raw::{LockError, RawAcquire, RawLock};
 /// is safe code throughout. Locking and unlocking without contention
 /// touches a few `Cell`s and allocates nothing.
 ///
+/// Locking is a [checkpoint](crate#checkpoints): a free mutex is locked
+/// at once, then the task yields if other code is ready, unless the mutex
+/// was built [`with_fast_acquire`](Mutex::with_fast_acquire).
+///
 /// ```
 /// use arbor_primitives::{LockError, Mutex};
 ///
@@ -43,21 +47,55 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: a [`lock`](Mutex::lock)
+    /// that finds the mutex free is then a cancel point but not a schedule
+    /// point (it never yields). Locks that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Mutex::new(0).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     *m.lock().await.unwrap() += 1; // free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.raw.set_fast(fast);
+        self
+    }
+
     /// Wait for the lock; the current task becomes its owner.
     ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if the mutex
+    /// was free, a schedule point after locking it (not in fast mode).
+    ///
     /// # Errors
-    /// [`LockError::WouldDeadlock`] if the current task already holds it.
+    /// [`LockError::WouldDeadlock`] if the current task already holds it
+    /// (returned at once).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the lock to the next waiter. Inside a cancelled scope it makes no
-    /// progress and never locks.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took the free mutex, hands the lock
+    /// to the next waiter (or frees it). Inside a cancelled scope it makes
+    /// no progress and never locks; once it took the lock, it returns the
+    /// guard at its next poll even if its scope was cancelled meanwhile.
     #[inline]
     pub fn lock(&self) -> MutexLock<'_, T> {
         MutexLock {
             mutex: self,
             acquire: self.raw.acquire(),
+        }
+    }
+
+    /// [`lock`](Mutex::lock) without its schedule point, for code that has
+    /// just waited (`Condition::wait` re-locking after a notification).
+    pub(crate) fn lock_after_wait(&self) -> MutexLock<'_, T> {
+        MutexLock {
+            mutex: self,
+            acquire: self.raw.acquire_after_wait(),
         }
     }
 

@@ -28,6 +28,10 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// always fits back. [`SemaphorePermit::forget`] takes its permits out of
 /// that count (trio's manual `acquire`/`release` style).
 ///
+/// Acquiring is a [checkpoint](crate#checkpoints): permits taken without
+/// waiting are followed by a yield if other code is ready, unless the
+/// semaphore was built [`with_fast_acquire`](Semaphore::with_fast_acquire).
+///
 /// ```
 /// use std::rc::Rc;
 /// use arbor_primitives::Semaphore;
@@ -50,6 +54,8 @@ pub struct Semaphore {
     /// `add_permits` and `SemaphorePermit::forget`, off the fast paths.
     total: Cell<usize>,
     max: Option<usize>,
+    /// Fast mode: no schedule point when an acquire does not wait.
+    fast: bool,
     /// Whether `waiters` is non-empty: the uncontended acquire and release
     /// read this `Cell` instead of borrowing the queue.
     queued: Cell<bool>,
@@ -128,6 +134,7 @@ impl Semaphore {
             permits: Cell::new(permits),
             total: Cell::new(permits),
             max: None,
+            fast: false,
             queued: Cell::new(false),
             waiters: RefCell::new(WaitQueue::new()),
         }
@@ -150,13 +157,37 @@ impl Semaphore {
         })
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that does
+    /// not wait is then a cancel point but not a schedule point (it never
+    /// yields). Acquires that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Semaphore::new(1).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     drop(sem.acquire().await); // a permit was free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
+    }
+
     /// Wait for one permit.
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if a permit
+    /// was free, a schedule point after taking it (not in fast mode).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the permit to the next waiter. Inside a cancelled scope it makes no
-    /// progress.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took a free permit, hands the permit
+    /// to the next waiter (or back to the semaphore). Inside a cancelled
+    /// scope it makes no progress; once it took the permit, it returns it
+    /// at its next poll even if its scope was cancelled meanwhile.
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_many(1).await {
             Ok(permit) => permit,
@@ -164,10 +195,12 @@ impl Semaphore {
         }
     }
 
-    /// Wait for `n` permits at once.
+    /// Wait for `n` permits at once. A [checkpoint](crate#checkpoints), as
+    /// [`acquire`](Semaphore::acquire).
     ///
     /// # Errors
-    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value`.
+    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value` (returned at
+    /// once).
     ///
     /// # Cancel safety
     /// As for [`acquire`](Semaphore::acquire): nothing is lost.
@@ -176,6 +209,7 @@ impl Semaphore {
             sem: self,
             n,
             key: None,
+            taken: false,
         }
     }
 
@@ -307,6 +341,10 @@ pub struct Acquire<'a> {
     sem: &'a Semaphore,
     n: usize,
     key: Option<WaitKey>,
+    /// Took the `n` permits without waiting and yielded at the schedule
+    /// point: they are ours, returned at the next poll (or given back if
+    /// dropped first).
+    taken: bool,
 }
 
 impl<'a> Future for Acquire<'a> {
@@ -314,21 +352,43 @@ impl<'a> Future for Acquire<'a> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let sem = this.sem;
+        let n = this.n;
+        if this.taken {
+            // After the schedule point: ours whatever was cancelled.
+            this.taken = false;
+            return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered cancellation: a grant stays unused and is
             // passed on when the scope drops this future.
             return Poll::Pending;
         }
-        let sem = self.sem;
-        let n = self.n;
-        if self.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
-            return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+        if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
+            return this.took_at_once(cx);
         }
-        self.get_mut().poll_slow(cx)
+        this.poll_slow(cx)
     }
 }
 
 impl<'a> Acquire<'a> {
+    /// The permits were free and are taken: the schedule point.
+    #[inline]
+    fn took_at_once(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<SemaphorePermit<'a>, SemaphoreError>> {
+        if !self.sem.fast && arbor_runtime::scope::schedule_point(cx) {
+            self.taken = true;
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(SemaphorePermit {
+            sem: self.sem,
+            n: self.n,
+        }))
+    }
+
     /// `poll` when the request must queue, already waits, or is invalid.
     #[inline(never)]
     fn poll_slow(
@@ -358,7 +418,7 @@ impl<'a> Acquire<'a> {
                     return Poll::Ready(Err(e));
                 }
                 if sem.take_if_free(n) {
-                    return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+                    return self.took_at_once(cx);
                 }
                 let key = sem.waiters.borrow_mut().push(n, cx.waker());
                 sem.queued.set(true);
@@ -374,6 +434,10 @@ impl Drop for Acquire<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.withdraw(key);
+        } else if self.taken {
+            // Dropped at the schedule point: give the permits back, as
+            // their permit would have.
+            self.sem.give_back(self.n);
         }
     }
 }
