@@ -71,7 +71,8 @@ fn assert_tokens(total_tokens: usize) {
 /// FIFO and hand-off fair: a released token goes straight to the longest
 /// waiter, so [`try_acquire`](CapacityLimiter::try_acquire) fails while
 /// anyone waits. [`set_total_tokens`](CapacityLimiter::set_total_tokens)
-/// may be called at any time.
+/// may be called at any time, up or down, to and from
+/// [unbounded](CapacityLimiter::UNBOUNDED).
 ///
 /// Acquiring is a [checkpoint](crate#checkpoints): a token taken without
 /// waiting is followed by a yield if other code is ready, unless the
@@ -97,8 +98,10 @@ pub struct CapacityLimiter {
 }
 
 struct State {
-    /// The limit, any `usize`: it is only compared with `borrowers.len()`
-    /// (and subtracted from with `saturating_sub`), never added to.
+    /// The limit, any `usize` from 1: it is only compared with
+    /// `borrowers.len()` (and subtracted from with `saturating_sub`),
+    /// never added to. [`CapacityLimiter::UNBOUNDED`] (`usize::MAX`) is a
+    /// count `borrowers` can never reach.
     total: usize,
     /// Each borrower with the ticket of its current token.
     borrowers: HashMap<Borrower, u64>,
@@ -152,7 +155,17 @@ impl fmt::Display for LimiterError {
 impl std::error::Error for LimiterError {}
 
 impl CapacityLimiter {
-    /// A limiter with `total_tokens` tokens.
+    /// The total of an unbounded limiter (trio's `math.inf`):
+    /// `usize::MAX`, a number of borrowers that can never exist at once,
+    /// so nobody ever waits. Counts stay exact: with `k` tokens borrowed,
+    /// [`available_tokens`](CapacityLimiter::available_tokens) is
+    /// `usize::MAX - k`. Pass it to [`new`](CapacityLimiter::new) or
+    /// [`set_total_tokens`](CapacityLimiter::set_total_tokens), or use
+    /// [`unbounded`](CapacityLimiter::unbounded).
+    pub const UNBOUNDED: usize = usize::MAX;
+
+    /// A limiter with `total_tokens` tokens
+    /// ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) for no limit).
     ///
     /// # Panics
     /// If `total_tokens` is 0 (as in trio and AnyIO: a limiter nobody can
@@ -169,6 +182,29 @@ impl CapacityLimiter {
             }),
             fast: false,
         }
+    }
+
+    /// A limiter with no limit (trio's `CapacityLimiter(math.inf)`): it
+    /// still counts its borrowers, and a limit can be set later with
+    /// [`set_total_tokens`](CapacityLimiter::set_total_tokens).
+    ///
+    /// ```
+    /// use arbor_primitives::{Borrower, CapacityLimiter};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let limiter = CapacityLimiter::unbounded();
+    ///     assert!(limiter.is_unbounded());
+    ///     let guards: Vec<_> = (0..1000)
+    ///         .map(|i| limiter.try_acquire_on_behalf_of(Borrower::from(i)).unwrap())
+    ///         .collect();
+    ///     assert_eq!(limiter.borrowed_tokens(), 1000);
+    ///     limiter.set_total_tokens(10); // new borrowers wait until 991 are back
+    ///     assert!(limiter.try_acquire().is_err());
+    ///     drop(guards);
+    /// });
+    /// ```
+    pub fn unbounded() -> Self {
+        CapacityLimiter::new(Self::UNBOUNDED)
     }
 
     /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that does
@@ -286,9 +322,10 @@ impl CapacityLimiter {
         Ok(())
     }
 
-    /// Change the limit. Raising it admits waiters at once, in FIFO order;
-    /// lowering it below the tokens borrowed takes nothing back
-    /// (`available_tokens` is 0 until enough are released).
+    /// Change the limit. Raising it admits waiters at once, in FIFO order
+    /// ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) admits them all);
+    /// lowering it (also from unbounded) below the tokens borrowed takes
+    /// nothing back (`available_tokens` is 0 until enough are released).
     ///
     /// # Panics
     /// If `total_tokens` is 0; the limit is then unchanged.
@@ -304,9 +341,16 @@ impl CapacityLimiter {
         wake.into_iter().for_each(Waker::wake);
     }
 
-    /// The current limit.
+    /// The current limit ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) if
+    /// there is none).
     pub fn total_tokens(&self) -> usize {
         self.state.borrow().total
+    }
+
+    /// Whether the limiter has no limit (its total is
+    /// [`UNBOUNDED`](CapacityLimiter::UNBOUNDED)).
+    pub fn is_unbounded(&self) -> bool {
+        self.total_tokens() == Self::UNBOUNDED
     }
 
     /// Tokens held now.
