@@ -279,6 +279,8 @@ fn a_future_dropped_at_its_schedule_point_releases_what_it_took() {
         let sem = Rc::new(Semaphore::new(3));
         assert!(pending_at_the_schedule_point(sem.acquire()).await);
         assert!(pending_at_the_schedule_point(sem.acquire_many(3)).await);
+        assert!(pending_at_the_schedule_point(sem.clone().acquire_owned()).await);
+        assert!(pending_at_the_schedule_point(sem.clone().acquire_many_owned(2)).await);
         assert_eq!(sem.available_permits(), 3);
 
         let lim = CapacityLimiter::new(1);

@@ -86,4 +86,6 @@ pub use rwlock::{
     ReadFuture, RwLock, RwLockReadGuard, RwLockStatistics, RwLockWriteGuard, WouldBlock,
     WriteFuture,
 };
-pub use semaphore::{Acquire, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics};
+pub use semaphore::{
+    Acquire, OwnedSemaphorePermit, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
+};

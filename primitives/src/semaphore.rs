@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
@@ -211,6 +212,73 @@ impl Semaphore {
             key: None,
             taken: false,
         }
+    }
+
+    /// [`acquire`](Semaphore::acquire) through an `Rc`, giving a permit
+    /// that owns a clone of it: `'static`, so it can move into a spawned
+    /// task (tokio's `acquire_owned`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(2));
+    ///     let mut workers = Vec::new();
+    ///     for i in 0..5 {
+    ///         // At most two workers at a time: the third waits here.
+    ///         let permit = sem.clone().acquire_owned().await;
+    ///         workers.push(arbor_runtime::spawn(async move {
+    ///             arbor_runtime::yield_now().await;
+    ///             drop(permit); // the next worker may start
+    ///             i
+    ///         }));
+    ///     }
+    ///     for w in workers {
+    ///         w.await.unwrap();
+    ///     }
+    ///     assert_eq!(sem.available_permits(), 2);
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As for [`acquire`](Semaphore::acquire): a checkpoint, and nothing
+    /// is lost.
+    pub async fn acquire_owned(self: Rc<Self>) -> OwnedSemaphorePermit {
+        match self.acquire_many_owned(1).await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("one permit is always attainable"),
+        }
+    }
+
+    /// [`acquire_many`](Semaphore::acquire_many) through an `Rc`, giving
+    /// an [`OwnedSemaphorePermit`] for `n` permits.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(3));
+    ///     let permit = sem.clone().acquire_many_owned(2).await.unwrap();
+    ///     assert_eq!((permit.permits(), sem.available_permits()), (2, 1));
+    ///     arbor_runtime::spawn(async move { drop(permit) }).await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 3);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value`.
+    ///
+    /// # Cancel safety
+    /// As for [`acquire`](Semaphore::acquire): nothing is lost.
+    pub async fn acquire_many_owned(
+        self: Rc<Self>,
+        n: usize,
+    ) -> Result<OwnedSemaphorePermit, SemaphoreError> {
+        let n = self.acquire_many(n).await?.into_count();
+        // No suspension from here on: the permits cannot leak.
+        Ok(OwnedSemaphorePermit { sem: self, n })
     }
 
     /// Take one permit if one is free and nobody is waiting.
@@ -482,6 +550,12 @@ impl SemaphorePermit<'_> {
     pub fn permits(&self) -> usize {
         self.n
     }
+
+    /// The count of permits held, which the caller now holds instead of
+    /// this guard.
+    fn into_count(mut self) -> usize {
+        std::mem::take(&mut self.n)
+    }
 }
 
 impl Drop for SemaphorePermit<'_> {
@@ -496,6 +570,64 @@ impl Drop for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit")
+            .field("permits", &self.n)
+            .finish()
+    }
+}
+
+/// Permits held through an `Rc<Semaphore>` ([`Semaphore::acquire_owned`]):
+/// `'static`, so it can move into another task; dropping it releases them.
+#[must_use = "dropping a permit releases it at once"]
+pub struct OwnedSemaphorePermit {
+    sem: Rc<Semaphore>,
+    n: usize,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keep the permits out of the semaphore for good, as
+    /// [`SemaphorePermit::forget`].
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(1));
+    ///     sem.clone().acquire_owned().await.forget();
+    ///     assert_eq!(sem.available_permits(), 0);
+    ///     sem.release().unwrap();
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// ```
+    pub fn forget(mut self) {
+        // `total` counts these `n` held permits, so it is at least `n`.
+        self.sem.total.set(self.sem.total.get() - self.n);
+        self.n = 0;
+    }
+
+    /// How many permits this guard holds.
+    pub fn permits(&self) -> usize {
+        self.n
+    }
+
+    /// The semaphore the permits belong to.
+    pub fn semaphore(&self) -> &Rc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    #[inline]
+    fn drop(&mut self) {
+        if self.n > 0 {
+            self.sem.give_back(self.n);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
             .field("permits", &self.n)
             .finish()
     }
