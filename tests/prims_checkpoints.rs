@@ -262,6 +262,8 @@ fn a_future_dropped_at_its_schedule_point_releases_what_it_took() {
         let m = Rc::new(Mutex::new(1));
         assert!(pending_at_the_schedule_point(m.lock()).await);
         assert!(!m.is_locked());
+        assert!(pending_at_the_schedule_point(m.clone().lock_owned()).await);
+        assert!(!m.is_locked());
 
         let r = ReentrantLock::new(());
         assert!(pending_at_the_schedule_point(r.lock()).await);

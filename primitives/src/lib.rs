@@ -78,7 +78,7 @@ pub use limiter::{
     Borrower, CapacityLimiter, LimiterAcquire, LimiterError, LimiterGuard, LimiterStatistics,
 };
 pub use lock::{Lock, LockGuard, LockStatistics};
-pub use mutex::{Mutex, MutexGuard, MutexLock};
+pub use mutex::{Mutex, MutexGuard, MutexLock, OwnedMutexGuard};
 pub use once_cell::{OnceCell, OnceCellStatistics};
 pub use raw::{LockError, Owner};
 pub use reentrant::{ReentrantGuard, ReentrantLock, ReentrantLockFuture, ReentrantLockStatistics};

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::lock::LockStatistics;
@@ -14,8 +15,9 @@ use crate::raw::{LockError, RawAcquire, RawLock};
 /// it. Same fairness and misuse rules as [`Lock`](crate::Lock).
 ///
 /// The value lives in a `RefCell`; a guard holds its `RefMut`, so access
-/// is safe code throughout. Locking and unlocking without contention
-/// touches a few `Cell`s and allocates nothing.
+/// is safe code throughout (but for [`OwnedMutexGuard`]). Locking and
+/// unlocking without contention touches a few `Cell`s and allocates
+/// nothing.
 ///
 /// Locking is a [checkpoint](crate#checkpoints): a free mutex is locked
 /// at once, then the task yields if other code is ready, unless the mutex
@@ -97,6 +99,50 @@ impl<T> Mutex<T> {
             mutex: self,
             acquire: self.raw.acquire_after_wait(),
         }
+    }
+
+    /// [`lock`](Mutex::lock) through an `Rc`, giving a guard that owns a
+    /// clone of it: `'static`, so it can move into a spawned task (tokio's
+    /// `lock_owned`).
+    ///
+    /// While an owned guard holds the mutex its owner is
+    /// [`Owner::OwnedGuard`](crate::Owner::OwnedGuard), not a task (the
+    /// guard may move): no lock attempt is refused with
+    /// [`LockError::WouldDeadlock`] then, so a task that keeps an owned
+    /// guard and locks the same mutex again waits for itself. Drop the
+    /// guard first.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Rc::new(Mutex::new(Vec::new()));
+    ///     let mut guard = m.clone().lock_owned().await.unwrap();
+    ///     guard.push("locked in main");
+    ///     let worker = arbor_runtime::spawn(async move {
+    ///         guard.push("used in the worker");
+    ///         // Dropped here: the mutex is unlocked.
+    ///     });
+    ///     // Waits until the worker has dropped the guard.
+    ///     let v = m.lock().await.unwrap();
+    ///     assert_eq!(*v, ["locked in main", "used in the worker"]);
+    ///     drop(v);
+    ///     worker.await.unwrap();
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`LockError::WouldDeadlock`] if the current task already holds it
+    /// through a [`MutexGuard`].
+    ///
+    /// # Cancel safety
+    /// As for [`lock`](Mutex::lock): a checkpoint, and nothing is lost.
+    pub async fn lock_owned(self: Rc<Self>) -> Result<OwnedMutexGuard<T>, LockError> {
+        self.raw.acquire().await?;
+        // No suspension from here on: the lock cannot leak.
+        self.raw.detach_owner();
+        Ok(OwnedMutexGuard { mutex: self })
     }
 
     /// Lock if free (which implies nobody waits).
@@ -202,6 +248,69 @@ impl Drop for Release<'_> {
     #[inline]
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+/// A [`Mutex`] held through an `Rc` ([`Mutex::lock_owned`]): `'static`,
+/// it may move into another task; dropping it unlocks (from whichever task
+/// drops it).
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct OwnedMutexGuard<T> {
+    mutex: Rc<Mutex<T>>,
+}
+
+impl<T> OwnedMutexGuard<T> {
+    /// The mutex this guard holds.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Rc::new(Mutex::new(1));
+    ///     let guard = m.clone().lock_owned().await.unwrap();
+    ///     assert!(Rc::ptr_eq(guard.mutex(), &m));
+    ///     assert!(m.is_locked());
+    /// });
+    /// ```
+    pub fn mutex(&self) -> &Rc<Mutex<T>> {
+        &self.mutex
+    }
+}
+
+impl<T> Deref for OwnedMutexGuard<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock, and the value is only reached
+        // under the lock: through a `MutexGuard` (created only by the
+        // lock's holder, so none lives now) or an `OwnedMutexGuard` (this
+        // one), or through `get_mut`/`into_inner`, which need the `Mutex`
+        // itself exclusively, impossible while this guard's `Rc` shares
+        // it. So no `RefMut` of the value exists, and the only `&mut T`
+        // comes from `deref_mut` on this guard, which the borrow checker
+        // keeps apart from this `&T`.
+        unsafe { &*self.mutex.value.as_ptr() }
+    }
+}
+
+impl<T> DerefMut for OwnedMutexGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference
+        // into the value derived from this guard.
+        unsafe { &mut *self.mutex.value.as_ptr() }
+    }
+}
+
+impl<T> Drop for OwnedMutexGuard<T> {
+    fn drop(&mut self) {
+        self.mutex.raw.release();
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedMutexGuard").field(&**self).finish()
     }
 }
 

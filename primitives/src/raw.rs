@@ -49,6 +49,12 @@ pub enum Owner {
     Task(TaskId),
     /// Code outside any runtime.
     Outside,
+    /// An owned guard ([`OwnedMutexGuard`](crate::OwnedMutexGuard)): no
+    /// task, since the guard may move to another one. A lock attempt is
+    /// never refused as a deadlock while it holds the lock: a task that
+    /// keeps an owned guard and locks the same mutex again waits for
+    /// itself. Drop the guard first.
+    OwnedGuard,
 }
 
 impl Owner {
@@ -134,6 +140,14 @@ impl RawLock {
     /// Put the lock in fast mode (or not).
     pub(crate) const fn set_fast(&mut self, fast: bool) {
         self.fast = fast;
+    }
+
+    /// The lock, held by the current task, now belongs to an owned guard
+    /// (see [`Owner::OwnedGuard`]). `Owner::current()` is never
+    /// `OwnedGuard`, so no deadlock check matches it.
+    pub(crate) fn detach_owner(&self) {
+        debug_assert!(self.owner.get().is_some(), "detached a lock nobody holds");
+        self.owner.set(Some(Owner::OwnedGuard));
     }
 
     #[inline]
