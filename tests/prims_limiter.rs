@@ -413,3 +413,46 @@ fn a_total_of_usize_max_counts_exactly_and_never_wraps() {
         );
     });
 }
+
+#[test]
+fn an_unbounded_limiter_admits_everyone_and_its_total_moves_to_and_from_unbounded() {
+    run(async {
+        let lim = Rc::new(CapacityLimiter::unbounded());
+        assert!(lim.is_unbounded());
+        assert_eq!(lim.total_tokens(), CapacityLimiter::UNBOUNDED);
+        let mut held: Vec<_> = (0..100)
+            .map(|i| lim.try_acquire_on_behalf_of(b(i)).unwrap())
+            .collect();
+        assert_eq!(lim.available_tokens(), CapacityLimiter::UNBOUNDED - 100);
+        let log = Log::default();
+        // From unbounded down to 2: 100 borrowed, so a newcomer waits.
+        lim.set_total_tokens(2);
+        assert!(!lim.is_unbounded());
+        assert_eq!((lim.borrowed_tokens(), lim.available_tokens()), (100, 0));
+        let w1 = spawn_worker(&lim, &log, 201);
+        let w2 = spawn_worker(&lim, &log, 202);
+        settle().await;
+        assert_eq!(log.take(), ["201 wait", "202 wait"]);
+        assert_eq!(lim.statistics().tasks_waiting, 2);
+        // Back up to unbounded: both admitted at once, in FIFO order.
+        lim.set_total_tokens(CapacityLimiter::UNBOUNDED);
+        assert_eq!(
+            (lim.borrowed_tokens(), lim.statistics().tasks_waiting),
+            (102, 0)
+        );
+        w1.await.unwrap();
+        w2.await.unwrap();
+        assert_eq!(log.take(), ["201 got", "202 got", "201 done", "202 done"]);
+        // Down to a finite total again (all 100 tokens borrowed), then
+        // raised by a finite step: the waiter is admitted.
+        lim.set_total_tokens(100);
+        let w3 = spawn_worker(&lim, &log, 203);
+        settle().await;
+        assert_eq!(log.take(), ["203 wait"]);
+        lim.set_total_tokens(101);
+        w3.await.unwrap();
+        assert_eq!(log.take(), ["203 got", "203 done"]);
+        held.clear();
+        assert_eq!((lim.borrowed_tokens(), lim.available_tokens()), (0, 101));
+    });
+}

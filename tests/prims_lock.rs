@@ -416,3 +416,56 @@ fn the_root_futures_and_tasks_of_two_runtimes_are_different_owners() {
         })
     );
 }
+
+#[test]
+fn an_owned_guard_moves_into_a_task_and_its_locker_then_waits_for_it() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    virtual_rt().block_on(async move {
+        let m = Rc::new(Mutex::new(Vec::new()));
+        let mut guard = m.clone().lock_owned().await.unwrap();
+        guard.push("main");
+        // Held by the guard, not by a task: the locker may wait for it.
+        assert_eq!(m.statistics().owner, Some(Owner::OwnedGuard));
+        assert_eq!(m.try_lock().err(), Some(LockError::WouldBlock));
+        let t1 = t.clone();
+        let worker = spawn(async move {
+            yield_now().await;
+            guard.push("worker");
+            t1.log("worker drops the guard");
+        });
+        let v = within(m.lock()).await.unwrap();
+        t.log("main locked");
+        assert_eq!(*v, ["main", "worker"]);
+        assert_eq!(m.statistics().owner, Some(Owner::Root(rt_id())));
+        drop(v);
+        within(worker).await.unwrap();
+
+        // Waits FIFO like any locker, and the task holding a plain guard
+        // gets WouldDeadlock, not a hang.
+        let g = m.lock().await.unwrap();
+        assert_eq!(
+            within(m.clone().lock_owned()).await.err(),
+            Some(LockError::WouldDeadlock)
+        );
+        let m2 = m.clone();
+        let t2 = t.clone();
+        let owned_waiter = spawn(async move {
+            let g = m2.lock_owned().await.unwrap();
+            t2.log(format!("owned waiter got {} items", g.len()));
+        });
+        settle().await;
+        assert_eq!(m.statistics().tasks_waiting, 1);
+        drop(g);
+        within(owned_waiter).await.unwrap();
+        assert!(!m.is_locked());
+    });
+    assert_eq!(
+        trace.events(),
+        [
+            "worker drops the guard",
+            "main locked",
+            "owned waiter got 2 items"
+        ]
+    );
+}

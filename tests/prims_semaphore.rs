@@ -348,3 +348,93 @@ fn with_max_counts_held_permits_so_the_value_never_exceeds_it() {
         assert_eq!(sem.statistics().value, 1);
     });
 }
+
+#[test]
+fn owned_permits_move_into_spawned_tasks_and_come_back_when_dropped_there() {
+    let trace = Trace::new();
+    let t = trace.clone();
+    virtual_rt().block_on(async move {
+        let sem = Rc::new(Semaphore::new(2));
+        let mut workers = Vec::new();
+        for i in 0..4 {
+            // The third acquire waits until a worker drops its permit.
+            let permit = sem.clone().acquire_owned().await;
+            t.log(format!("w{i} admitted"));
+            let t = t.clone();
+            workers.push(spawn(async move {
+                sleep(Duration::from_millis(10)).await;
+                t.log(format!("w{i} done"));
+                drop(permit);
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        assert_eq!(sem.available_permits(), 2);
+
+        let many = sem.clone().acquire_many_owned(2).await.unwrap();
+        assert_eq!((many.permits(), sem.available_permits()), (2, 0));
+        assert!(Rc::ptr_eq(many.semaphore(), &sem));
+        spawn(async move { drop(many) }).await.unwrap();
+        assert_eq!(sem.available_permits(), 2);
+    });
+    assert_eq!(
+        trace.events(),
+        // w0 and w1 sleep until the same instant: both finish in one tick,
+        // then main (woken by w0's permit) admits w2 and w3.
+        [
+            "w0 admitted",
+            "w1 admitted",
+            "w0 done",
+            "w1 done",
+            "w2 admitted",
+            "w3 admitted",
+            "w2 done",
+            "w3 done"
+        ]
+    );
+}
+
+#[test]
+fn acquire_many_owned_above_the_maximum_is_an_error_and_forget_keeps_permits_out() {
+    virtual_rt().block_on(async {
+        let sem = Rc::new(Semaphore::with_max(2, 2).unwrap());
+        assert_eq!(
+            sem.clone().acquire_many_owned(3).await.unwrap_err(),
+            SemaphoreError::TooMany {
+                requested: 3,
+                max: 2
+            }
+        );
+        assert_eq!(sem.available_permits(), 2);
+        sem.clone().acquire_owned().await.forget();
+        assert_eq!(sem.available_permits(), 1);
+        // Forgotten: it no longer counts towards the maximum, so it can be
+        // released by hand.
+        sem.release().unwrap();
+        assert_eq!(sem.available_permits(), 2);
+        assert!(matches!(
+            sem.release(),
+            Err(SemaphoreError::AboveMax { max: 2 })
+        ));
+    });
+}
+
+#[test]
+fn an_owned_acquire_cancelled_while_waiting_consumes_nothing() {
+    virtual_rt().block_on(async {
+        let sem = Rc::new(Semaphore::new(1));
+        let held = sem.clone().acquire_owned().await;
+        let scope = CancelScope::new();
+        let handle = scope.handle();
+        let s = sem.clone();
+        let waiter = spawn(async move { scope.run(s.acquire_owned()).await.is_err() });
+        yield_now().await;
+        assert_eq!(sem.statistics().tasks_waiting, 1);
+        handle.cancel();
+        assert!(waiter.await.unwrap(), "cancelled");
+        assert_eq!(sem.statistics().tasks_waiting, 0);
+        drop(held);
+        assert_eq!(sem.available_permits(), 1);
+    });
+}

@@ -11,8 +11,9 @@ use crate::waiters::{WaitKey, WaitQueue};
 /// A barrier that trips when `n` tasks wait at it, then starts over.
 ///
 /// The task whose arrival trips it is the leader
-/// ([`BarrierWaitResult::is_leader`]); it returns at once, the others are
-/// woken in arrival order. The barrier is reusable: the next `n` arrivals
+/// ([`BarrierWaitResult::is_leader`]); it returns without waiting (after a
+/// schedule point: [`wait`](Barrier::wait) is a checkpoint), the others
+/// are woken in arrival order. The barrier is reusable: the next `n` arrivals
 /// form the next generation.
 ///
 /// ```
@@ -86,16 +87,22 @@ impl Barrier {
 
     /// Arrive and wait until `n` tasks have arrived.
     ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, for the
+    /// arrival that trips the barrier (it does not wait), a schedule point
+    /// after tripping it, so the released tasks may run first.
+    ///
     /// # Cancel safety
     /// A waiter dropped before the barrier trips leaves it: the count of
     /// arrivals goes back down, so one more task is needed. A waiter dropped
     /// after the barrier tripped (woken but not yet run) changes nothing:
-    /// the generation has passed. Inside a cancelled scope the future makes
-    /// no progress, so it never arrives (and never trips the barrier).
+    /// the generation has passed; so does the leader dropped at its
+    /// schedule point. Inside a cancelled scope the future makes no
+    /// progress, so it never arrives (and never trips the barrier).
     pub fn wait(&self) -> BarrierWait<'_> {
         BarrierWait {
             barrier: self,
             key: None,
+            tripped: false,
         }
     }
 
@@ -126,12 +133,20 @@ impl fmt::Debug for Barrier {
 pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
     key: Option<WaitKey>,
+    /// This arrival tripped the barrier and yielded at the schedule point:
+    /// it is the leader, returned at the next poll.
+    tripped: bool,
 }
 
 impl Future for BarrierWait<'_> {
     type Output = BarrierWaitResult;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.tripped {
+            // After the schedule point: the generation passed whatever
+            // was cancelled meanwhile.
+            return Poll::Ready(BarrierWaitResult { is_leader: true });
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             return Poll::Pending;
         }
@@ -162,6 +177,10 @@ impl Future for BarrierWait<'_> {
         }
         drop(state);
         wake.into_iter().for_each(Waker::wake);
+        if arbor_runtime::scope::schedule_point(cx) {
+            self.tripped = true;
+            return Poll::Pending;
+        }
         Poll::Ready(BarrierWaitResult { is_leader: true })
     }
 }

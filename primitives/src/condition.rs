@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use crate::mutex::{Mutex, MutexGuard};
-use crate::raw::LockError;
+use crate::raw::{LockError, SchedulePoint, cancel_point};
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
 /// trio's `Condition`, over a shared [`Mutex<T>`].
@@ -74,16 +74,24 @@ impl<T> Condition<T> {
         &self.mutex
     }
 
-    /// Lock the mutex (as [`Mutex::lock`]).
+    /// Lock the mutex (as [`Mutex::lock`], a [checkpoint](crate#checkpoints)
+    /// in the mutex's mode).
     ///
     /// # Errors
     /// [`LockError::WouldDeadlock`] if the current task holds it.
+    ///
+    /// # Cancel safety
+    /// As for [`Mutex::lock`]: nothing is lost.
     pub async fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
         self.mutex.lock().await
     }
 
     /// Give up `guard` and wait for a notification, then re-lock and return
     /// the guard.
+    ///
+    /// It always waits, so it is a [checkpoint](crate#checkpoints) without
+    /// a separate schedule point: re-locking a free mutex after the
+    /// notification does not yield again (in any mode).
     ///
     /// # Errors
     /// [`LockError::WouldDeadlock`] if, when re-locking, the current task
@@ -142,28 +150,42 @@ impl<T> Condition<T> {
             }
         })
         .await;
-        let relocked = self.mutex.lock().await;
+        // Having waited, the re-lock needs no schedule point of its own.
+        let relocked = self.mutex.lock_after_wait().await;
         pass_on.notified = false;
         relocked
     }
 
     /// Wait until `pred` holds of the value, re-checking after each
-    /// notification. Returns at once if it already holds.
+    /// notification.
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point first (`pred` is
+    /// not called inside a cancelled scope); if `pred` already holds, a
+    /// schedule point that keeps the guard and a cancel point again after
+    /// it, then it returns without waiting; otherwise it waits as
+    /// [`wait`](Condition::wait) does.
     ///
     /// # Errors
     /// As [`wait`](Condition::wait).
     ///
     /// # Cancel safety
-    /// As [`wait`](Condition::wait).
+    /// As [`wait`](Condition::wait): dropping the future drops the guard
+    /// it consumed, also at the schedule point when `pred` held at once.
     pub async fn wait_for<'a>(
         &'a self,
         mut guard: MutexGuard<'a, T>,
         mut pred: impl FnMut(&mut T) -> bool,
     ) -> Result<MutexGuard<'a, T>, LockError> {
-        while !pred(&mut guard) {
-            guard = self.wait(guard).await?;
+        cancel_point().await;
+        if pred(&mut guard) {
+            return Ok(SchedulePoint::new(guard).await);
         }
-        Ok(guard)
+        loop {
+            guard = self.wait(guard).await?;
+            if pred(&mut guard) {
+                return Ok(guard);
+            }
+        }
     }
 
     /// Wake up to `n` waiters, longest first. The guard proves the caller

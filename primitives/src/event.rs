@@ -18,7 +18,7 @@ use crate::waiters::{WaitKey, WaitQueue};
 /// arbor_runtime::run(async {
 ///     let ev = Event::new();
 ///     ev.set();
-///     ev.wait().await; // already set: no wait
+///     ev.wait().await; // already set: no wait (but a checkpoint)
 ///     assert!(ev.is_set());
 /// });
 /// ```
@@ -70,7 +70,23 @@ impl Event {
         self.set.get()
     }
 
-    /// Wait until the event is set (at once if it is).
+    /// Wait until the event is set (no waiting if it is).
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if the event
+    /// was already set, a schedule point (other ready tasks run first),
+    /// after which it is a cancel point again (it took nothing).
+    ///
+    /// ```
+    /// use arbor_primitives::Event;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let ev = Event::new();
+    ///     ev.set();
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     ev.wait().await;
+    ///     assert!(other.is_finished(), "the set event's wait let it run");
+    /// });
+    /// ```
     ///
     /// # Cancel safety
     /// Dropping the future at any point consumes nothing (the event is a
@@ -80,6 +96,7 @@ impl Event {
         EventWait {
             event: self,
             key: None,
+            yielded: false,
         }
     }
 
@@ -105,6 +122,8 @@ impl fmt::Debug for Event {
 pub struct EventWait<'a> {
     event: &'a Event,
     key: Option<WaitKey>,
+    /// Found the event set and yielded at the schedule point: done.
+    yielded: bool,
 }
 
 impl Future for EventWait<'_> {
@@ -112,12 +131,26 @@ impl Future for EventWait<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if arbor_runtime::scope::current_is_cancelled() {
+            // Also after the schedule point: having taken nothing, the wait
+            // is a cancel point again (trio's `checkpoint()`).
             return Poll::Pending;
+        }
+        if self.yielded {
+            return Poll::Ready(());
         }
         let event = self.event;
         if event.set.get() {
-            if let Some(key) = self.key.take() {
-                let _ = event.waiters.borrow_mut().cancel(key);
+            match self.key.take() {
+                // Waited: others ran meanwhile.
+                Some(key) => {
+                    let _ = event.waiters.borrow_mut().cancel(key);
+                }
+                // Set already: the schedule point.
+                None if arbor_runtime::scope::schedule_point(cx) => {
+                    self.yielded = true;
+                    return Poll::Pending;
+                }
+                None => {}
             }
             return Poll::Ready(());
         }

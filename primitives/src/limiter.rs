@@ -71,7 +71,12 @@ fn assert_tokens(total_tokens: usize) {
 /// FIFO and hand-off fair: a released token goes straight to the longest
 /// waiter, so [`try_acquire`](CapacityLimiter::try_acquire) fails while
 /// anyone waits. [`set_total_tokens`](CapacityLimiter::set_total_tokens)
-/// may be called at any time.
+/// may be called at any time, up or down, to and from
+/// [unbounded](CapacityLimiter::UNBOUNDED).
+///
+/// Acquiring is a [checkpoint](crate#checkpoints): a token taken without
+/// waiting is followed by a yield if other code is ready, unless the
+/// limiter was built [`with_fast_acquire`](CapacityLimiter::with_fast_acquire).
 ///
 /// ```
 /// use arbor_primitives::{Borrower, CapacityLimiter, LimiterError};
@@ -88,11 +93,15 @@ fn assert_tokens(total_tokens: usize) {
 /// ```
 pub struct CapacityLimiter {
     state: RefCell<State>,
+    /// Fast mode: no schedule point when an acquire does not wait.
+    fast: bool,
 }
 
 struct State {
-    /// The limit, any `usize`: it is only compared with `borrowers.len()`
-    /// (and subtracted from with `saturating_sub`), never added to.
+    /// The limit, any `usize` from 1: it is only compared with
+    /// `borrowers.len()` (and subtracted from with `saturating_sub`),
+    /// never added to. [`CapacityLimiter::UNBOUNDED`] (`usize::MAX`) is a
+    /// count `borrowers` can never reach.
     total: usize,
     /// Each borrower with the ticket of its current token.
     borrowers: HashMap<Borrower, u64>,
@@ -146,7 +155,17 @@ impl fmt::Display for LimiterError {
 impl std::error::Error for LimiterError {}
 
 impl CapacityLimiter {
-    /// A limiter with `total_tokens` tokens.
+    /// The total of an unbounded limiter (trio's `math.inf`):
+    /// `usize::MAX`, a number of borrowers that can never exist at once,
+    /// so nobody ever waits. Counts stay exact: with `k` tokens borrowed,
+    /// [`available_tokens`](CapacityLimiter::available_tokens) is
+    /// `usize::MAX - k`. Pass it to [`new`](CapacityLimiter::new) or
+    /// [`set_total_tokens`](CapacityLimiter::set_total_tokens), or use
+    /// [`unbounded`](CapacityLimiter::unbounded).
+    pub const UNBOUNDED: usize = usize::MAX;
+
+    /// A limiter with `total_tokens` tokens
+    /// ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) for no limit).
     ///
     /// # Panics
     /// If `total_tokens` is 0 (as in trio and AnyIO: a limiter nobody can
@@ -161,34 +180,85 @@ impl CapacityLimiter {
                 next_ticket: 0,
                 waiters: WaitQueue::new(),
             }),
+            fast: false,
         }
+    }
+
+    /// A limiter with no limit (trio's `CapacityLimiter(math.inf)`): it
+    /// still counts its borrowers, and a limit can be set later with
+    /// [`set_total_tokens`](CapacityLimiter::set_total_tokens).
+    ///
+    /// ```
+    /// use arbor_primitives::{Borrower, CapacityLimiter};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let limiter = CapacityLimiter::unbounded();
+    ///     assert!(limiter.is_unbounded());
+    ///     let guards: Vec<_> = (0..1000)
+    ///         .map(|i| limiter.try_acquire_on_behalf_of(Borrower::from(i)).unwrap())
+    ///         .collect();
+    ///     assert_eq!(limiter.borrowed_tokens(), 1000);
+    ///     limiter.set_total_tokens(10); // new borrowers wait until 991 are back
+    ///     assert!(limiter.try_acquire().is_err());
+    ///     drop(guards);
+    /// });
+    /// ```
+    pub fn unbounded() -> Self {
+        CapacityLimiter::new(Self::UNBOUNDED)
+    }
+
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that does
+    /// not wait is then a cancel point but not a schedule point (it never
+    /// yields). Acquires that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::CapacityLimiter;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let limiter = CapacityLimiter::new(1).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     drop(limiter.acquire().await.unwrap()); // free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
     }
 
     /// Wait for a token for the current task ([`Borrower::current`],
     /// taken when the future is first polled).
     ///
-    /// Resolves to `Err(AlreadyBorrowing)` if the task holds or waits for
-    /// a token already.
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if a token
+    /// was free, a schedule point after taking it (not in fast mode).
+    ///
+    /// Resolves to `Err(AlreadyBorrowing)` (at once) if the task holds or
+    /// waits for a token already.
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the token to the next waiter. Inside a cancelled scope it makes no
-    /// progress.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took a free token, hands the token
+    /// to the next waiter (or back to the limiter). Inside a cancelled
+    /// scope it makes no progress; once it took the token, it returns it
+    /// at its next poll even if its scope was cancelled meanwhile.
     pub fn acquire(&self) -> LimiterAcquire<'_> {
         LimiterAcquire {
             limiter: self,
             borrower: None,
             key: None,
+            taken: None,
         }
     }
 
-    /// Wait for a token for `borrower`. As [`acquire`](Self::acquire).
+    /// Wait for a token for `borrower`. As [`acquire`](Self::acquire): a
+    /// [checkpoint](crate#checkpoints), and nothing is lost when dropped.
     pub fn acquire_on_behalf_of(&self, borrower: Borrower) -> LimiterAcquire<'_> {
         LimiterAcquire {
             limiter: self,
             borrower: Some(borrower),
             key: None,
+            taken: None,
         }
     }
 
@@ -252,9 +322,10 @@ impl CapacityLimiter {
         Ok(())
     }
 
-    /// Change the limit. Raising it admits waiters at once, in FIFO order;
-    /// lowering it below the tokens borrowed takes nothing back
-    /// (`available_tokens` is 0 until enough are released).
+    /// Change the limit. Raising it admits waiters at once, in FIFO order
+    /// ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) admits them all);
+    /// lowering it (also from unbounded) below the tokens borrowed takes
+    /// nothing back (`available_tokens` is 0 until enough are released).
     ///
     /// # Panics
     /// If `total_tokens` is 0; the limit is then unchanged.
@@ -270,9 +341,16 @@ impl CapacityLimiter {
         wake.into_iter().for_each(Waker::wake);
     }
 
-    /// The current limit.
+    /// The current limit ([`UNBOUNDED`](CapacityLimiter::UNBOUNDED) if
+    /// there is none).
     pub fn total_tokens(&self) -> usize {
         self.state.borrow().total
+    }
+
+    /// Whether the limiter has no limit (its total is
+    /// [`UNBOUNDED`](CapacityLimiter::UNBOUNDED)).
+    pub fn is_unbounded(&self) -> bool {
+        self.total_tokens() == Self::UNBOUNDED
     }
 
     /// Tokens held now.
@@ -345,12 +423,19 @@ pub struct LimiterAcquire<'a> {
     /// `None` until first polled for `acquire` (the current task).
     borrower: Option<Borrower>,
     key: Option<WaitKey>,
+    /// Taken without waiting, held over the schedule point: returned at
+    /// the next poll, or released with the future.
+    taken: Option<LimiterGuard<'a>>,
 }
 
 impl<'a> Future for LimiterAcquire<'a> {
     type Output = Result<LimiterGuard<'a>, LimiterError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(guard) = self.taken.take() {
+            // After the schedule point: ours whatever was cancelled.
+            return Poll::Ready(Ok(guard));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: a grant stays unused and is passed on when
             // the scope drops this future.
@@ -381,11 +466,17 @@ impl<'a> Future for LimiterAcquire<'a> {
                 }
                 if state.waiters.is_empty() && state.borrowers.len() < state.total {
                     let ticket = state.lend(borrower);
-                    return Poll::Ready(Ok(LimiterGuard {
+                    drop(state);
+                    let guard = LimiterGuard {
                         limiter,
                         borrower,
                         ticket,
-                    }));
+                    };
+                    if !limiter.fast && arbor_runtime::scope::schedule_point(cx) {
+                        self.taken = Some(guard);
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Ok(guard));
                 }
                 let key = state.waiters.push(borrower, cx.waker());
                 drop(state);

@@ -14,6 +14,10 @@ use crate::raw::{LockError, Owner, RawLock};
 /// waits. The owning task re-acquiring is [`LockError::WouldDeadlock`],
 /// never a hang; releasing from another task is [`LockError::NotOwner`].
 ///
+/// Acquiring is a [checkpoint](crate#checkpoints): a free lock is taken at
+/// once, then the task yields if other code is ready, unless the lock was
+/// built [`with_fast_acquire`](Lock::with_fast_acquire).
+///
 /// ```
 /// use arbor_primitives::{Lock, LockError};
 ///
@@ -56,16 +60,48 @@ impl Lock {
         }
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that finds
+    /// the lock free is then a cancel point but not a schedule point (it
+    /// never yields), so a task that releases and re-acquires a lock
+    /// nobody waits for keeps running. Acquires that wait are unchanged.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Lock;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let lock = Rc::new(Lock::new().with_fast_acquire(true));
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     lock.acquire().await.unwrap(); // free: no yield
+    ///     assert!(!other.is_finished());
+    ///     lock.release().unwrap();
+    ///     // The default: the same acquire lets the other task run first.
+    ///     let lock = Lock::new();
+    ///     let _guard = lock.lock().await.unwrap();
+    ///     assert!(other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.raw.set_fast(fast);
+        self
+    }
+
     /// Wait for the lock; the current task becomes its owner.
     ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if the lock
+    /// was free, a schedule point after taking it (not in fast mode).
+    ///
     /// # Errors
-    /// [`LockError::WouldDeadlock`] if the current task already holds it.
+    /// [`LockError::WouldDeadlock`] if the current task already holds it
+    /// (returned at once).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the lock to the next waiter. Inside a cancelled scope it makes no
-    /// progress and never locks.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took the free lock, hands the lock
+    /// to the next waiter (or frees it). Inside a cancelled scope it makes
+    /// no progress and never locks; once it took the lock, it returns it
+    /// at its next poll even if its scope was cancelled meanwhile.
     pub async fn acquire(&self) -> Result<(), LockError> {
         self.raw.acquire().await
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::lock::LockStatistics;
@@ -14,8 +15,13 @@ use crate::raw::{LockError, RawAcquire, RawLock};
 /// it. Same fairness and misuse rules as [`Lock`](crate::Lock).
 ///
 /// The value lives in a `RefCell`; a guard holds its `RefMut`, so access
-/// is safe code throughout. Locking and unlocking without contention
-/// touches a few `Cell`s and allocates nothing.
+/// is safe code throughout (but for [`OwnedMutexGuard`]). Locking and
+/// unlocking without contention touches a few `Cell`s and allocates
+/// nothing.
+///
+/// Locking is a [checkpoint](crate#checkpoints): a free mutex is locked
+/// at once, then the task yields if other code is ready, unless the mutex
+/// was built [`with_fast_acquire`](Mutex::with_fast_acquire).
 ///
 /// ```
 /// use arbor_primitives::{LockError, Mutex};
@@ -43,22 +49,100 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: a [`lock`](Mutex::lock)
+    /// that finds the mutex free is then a cancel point but not a schedule
+    /// point (it never yields). Locks that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Mutex::new(0).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     *m.lock().await.unwrap() += 1; // free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.raw.set_fast(fast);
+        self
+    }
+
     /// Wait for the lock; the current task becomes its owner.
     ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if the mutex
+    /// was free, a schedule point after locking it (not in fast mode).
+    ///
     /// # Errors
-    /// [`LockError::WouldDeadlock`] if the current task already holds it.
+    /// [`LockError::WouldDeadlock`] if the current task already holds it
+    /// (returned at once).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the lock to the next waiter. Inside a cancelled scope it makes no
-    /// progress and never locks.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took the free mutex, hands the lock
+    /// to the next waiter (or frees it). Inside a cancelled scope it makes
+    /// no progress and never locks; once it took the lock, it returns the
+    /// guard at its next poll even if its scope was cancelled meanwhile.
     #[inline]
     pub fn lock(&self) -> MutexLock<'_, T> {
         MutexLock {
             mutex: self,
             acquire: self.raw.acquire(),
         }
+    }
+
+    /// [`lock`](Mutex::lock) without its schedule point, for code that has
+    /// just waited (`Condition::wait` re-locking after a notification).
+    pub(crate) fn lock_after_wait(&self) -> MutexLock<'_, T> {
+        MutexLock {
+            mutex: self,
+            acquire: self.raw.acquire_after_wait(),
+        }
+    }
+
+    /// [`lock`](Mutex::lock) through an `Rc`, giving a guard that owns a
+    /// clone of it: `'static`, so it can move into a spawned task (tokio's
+    /// `lock_owned`).
+    ///
+    /// While an owned guard holds the mutex its owner is
+    /// [`Owner::OwnedGuard`](crate::Owner::OwnedGuard), not a task (the
+    /// guard may move): no lock attempt is refused with
+    /// [`LockError::WouldDeadlock`] then, so a task that keeps an owned
+    /// guard and locks the same mutex again waits for itself. Drop the
+    /// guard first.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Rc::new(Mutex::new(Vec::new()));
+    ///     let mut guard = m.clone().lock_owned().await.unwrap();
+    ///     guard.push("locked in main");
+    ///     let worker = arbor_runtime::spawn(async move {
+    ///         guard.push("used in the worker");
+    ///         // Dropped here: the mutex is unlocked.
+    ///     });
+    ///     // Waits until the worker has dropped the guard.
+    ///     let v = m.lock().await.unwrap();
+    ///     assert_eq!(*v, ["locked in main", "used in the worker"]);
+    ///     drop(v);
+    ///     worker.await.unwrap();
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`LockError::WouldDeadlock`] if the current task already holds it
+    /// through a [`MutexGuard`].
+    ///
+    /// # Cancel safety
+    /// As for [`lock`](Mutex::lock): a checkpoint, and nothing is lost.
+    pub async fn lock_owned(self: Rc<Self>) -> Result<OwnedMutexGuard<T>, LockError> {
+        self.raw.acquire().await?;
+        // No suspension from here on: the lock cannot leak.
+        self.raw.detach_owner();
+        Ok(OwnedMutexGuard { mutex: self })
     }
 
     /// Lock if free (which implies nobody waits).
@@ -164,6 +248,69 @@ impl Drop for Release<'_> {
     #[inline]
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+/// A [`Mutex`] held through an `Rc` ([`Mutex::lock_owned`]): `'static`,
+/// it may move into another task; dropping it unlocks (from whichever task
+/// drops it).
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct OwnedMutexGuard<T> {
+    mutex: Rc<Mutex<T>>,
+}
+
+impl<T> OwnedMutexGuard<T> {
+    /// The mutex this guard holds.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Mutex;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let m = Rc::new(Mutex::new(1));
+    ///     let guard = m.clone().lock_owned().await.unwrap();
+    ///     assert!(Rc::ptr_eq(guard.mutex(), &m));
+    ///     assert!(m.is_locked());
+    /// });
+    /// ```
+    pub fn mutex(&self) -> &Rc<Mutex<T>> {
+        &self.mutex
+    }
+}
+
+impl<T> Deref for OwnedMutexGuard<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock, and the value is only reached
+        // under the lock: through a `MutexGuard` (created only by the
+        // lock's holder, so none lives now) or an `OwnedMutexGuard` (this
+        // one), or through `get_mut`/`into_inner`, which need the `Mutex`
+        // itself exclusively, impossible while this guard's `Rc` shares
+        // it. So no `RefMut` of the value exists, and the only `&mut T`
+        // comes from `deref_mut` on this guard, which the borrow checker
+        // keeps apart from this `&T`.
+        unsafe { &*self.mutex.value.as_ptr() }
+    }
+}
+
+impl<T> DerefMut for OwnedMutexGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference
+        // into the value derived from this guard.
+        unsafe { &mut *self.mutex.value.as_ptr() }
+    }
+}
+
+impl<T> Drop for OwnedMutexGuard<T> {
+    fn drop(&mut self) {
+        self.mutex.raw.release();
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedMutexGuard").field(&**self).finish()
     }
 }
 

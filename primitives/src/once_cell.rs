@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::raw::{SchedulePoint, cancel_point};
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 
 /// A cell written at most once, by whichever task first runs its
@@ -85,13 +86,29 @@ impl<T> OnceCell<T> {
 
     /// The value, initializing it with `init` if it is not set.
     ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, then, if the
+    /// value is set already, a schedule point before returning it (and a
+    /// cancel point again after that yield: it took nothing). If it
+    /// waits for another task's initializer, or runs `init`, the awaits in
+    /// there are its suspensions.
+    ///
+    /// ```
+    /// use arbor_primitives::OnceCell;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let cell = OnceCell::from(1);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     assert_eq!(*cell.get_or_init(|| async { 2 }).await, 1);
+    ///     assert!(other.is_finished(), "the schedule point let it run");
+    /// });
+    /// ```
+    ///
     /// # Cancel safety
     /// Dropping the future while queued leaves the queue; dropping it (or
     /// a panic) while its initializer runs, or after it was chosen to run
-    /// one but before it started, hands the turn to the next waiter. A
-    /// value already set is returned even inside a cancelled scope (no
-    /// waiting, no effect); otherwise inside a cancelled scope it makes no
-    /// progress.
+    /// one but before it started, hands the turn to the next waiter.
+    /// Inside a cancelled scope it makes no progress, even if the value is
+    /// set ([`get`](OnceCell::get) reads it without a checkpoint).
     pub async fn get_or_init<F, Fut>(&self, init: F) -> &T
     where
         F: FnOnce() -> Fut,
@@ -107,15 +124,19 @@ impl<T> OnceCell<T> {
     /// As [`get_or_init`](Self::get_or_init), with a fallible
     /// initializer: on `Err` the cell stays empty, the error is returned,
     /// and the next waiter runs its own initializer.
+    ///
+    /// A [checkpoint](crate#checkpoints) and cancel-safe as
+    /// [`get_or_init`](Self::get_or_init).
     pub async fn get_or_try_init<F, Fut, E>(&self, init: F) -> Result<&T, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        cancel_point().await;
+        if let Some(value) = self.value.get() {
+            return Ok(SchedulePoint::new(value).await);
+        }
         loop {
-            if let Some(value) = self.value.get() {
-                return Ok(value);
-            }
             let turn = InitWait {
                 cell: self,
                 key: None,
@@ -128,6 +149,10 @@ impl<T> OnceCell<T> {
                 // `set` may have won meanwhile; then `value` is dropped.
                 let _ = self.value.set(value);
                 return Ok(self.value.get().expect("just set"));
+            }
+            // Woken because the value was set (it waited): no more ado.
+            if let Some(value) = self.value.get() {
+                return Ok(value);
             }
         }
     }

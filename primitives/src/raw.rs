@@ -19,6 +19,14 @@
 //! non-empty", so a release without waiters does not borrow the queue.
 //! Everything that touches the queue lives in `#[inline(never)]` slow
 //! paths, which keep `queued` in step with the queue.
+//!
+//! An acquire is a checkpoint (see the crate docs): one that found the
+//! lock free takes it, then passes a schedule point unless the lock is in
+//! fast mode. If it yields there it keeps the lock (`held`) and returns it
+//! at the next poll; dropped in between, it releases it like a guard.
+//! This file also has the two helpers the `async fn`s of the other
+//! primitives build their checkpoints from: [`cancel_point`] and
+//! [`SchedulePoint`].
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -41,6 +49,12 @@ pub enum Owner {
     Task(TaskId),
     /// Code outside any runtime.
     Outside,
+    /// An owned guard ([`OwnedMutexGuard`](crate::OwnedMutexGuard)): no
+    /// task, since the guard may move to another one. A lock attempt is
+    /// never refused as a deadlock while it holds the lock: a task that
+    /// keeps an owned guard and locks the same mutex again waits for
+    /// itself. Drop the guard first.
+    OwnedGuard,
 }
 
 impl Owner {
@@ -103,6 +117,9 @@ impl std::error::Error for LockError {}
 
 pub(crate) struct RawLock {
     owner: Cell<Option<Owner>>,
+    /// Fast mode: an acquire that finds the lock free skips the schedule
+    /// point (AnyIO's `fast_acquire`). Fixed at construction.
+    fast: bool,
     /// Whether `waiters` has anyone queued (not yet granted): read by the
     /// release fast path instead of borrowing the queue.
     queued: Cell<bool>,
@@ -114,9 +131,23 @@ impl RawLock {
     pub(crate) const fn new() -> Self {
         RawLock {
             owner: Cell::new(None),
+            fast: false,
             queued: Cell::new(false),
             waiters: RefCell::new(WaitQueue::new()),
         }
+    }
+
+    /// Put the lock in fast mode (or not).
+    pub(crate) const fn set_fast(&mut self, fast: bool) {
+        self.fast = fast;
+    }
+
+    /// The lock, held by the current task, now belongs to an owned guard
+    /// (see [`Owner::OwnedGuard`]). `Owner::current()` is never
+    /// `OwnedGuard`, so no deadlock check matches it.
+    pub(crate) fn detach_owner(&self) {
+        debug_assert!(self.owner.get().is_some(), "detached a lock nobody holds");
+        self.owner.set(Some(Owner::OwnedGuard));
     }
 
     #[inline]
@@ -182,11 +213,25 @@ impl RawLock {
         waker.wake();
     }
 
+    /// An acquire that is a checkpoint (unless the lock is in fast mode).
     #[inline]
     pub(crate) fn acquire(&self) -> RawAcquire<'_> {
         RawAcquire {
             lock: self,
             wait: None,
+            held: false,
+            fast: self.fast,
+        }
+    }
+
+    /// An acquire without the schedule point, whatever the lock's mode:
+    /// for code that has just waited (a `Condition::wait` re-locking after
+    /// its notification), which already let others run.
+    #[inline]
+    pub(crate) fn acquire_after_wait(&self) -> RawAcquire<'_> {
+        RawAcquire {
+            fast: true,
+            ..self.acquire()
         }
     }
 }
@@ -195,6 +240,11 @@ impl RawLock {
 pub(crate) struct RawAcquire<'a> {
     lock: &'a RawLock,
     wait: Option<(WaitKey, Owner)>,
+    /// Took the free lock and yielded at the schedule point: the lock is
+    /// ours, returned at the next poll (or released if dropped first).
+    held: bool,
+    /// Skip the schedule point.
+    fast: bool,
 }
 
 impl Future for RawAcquire<'_> {
@@ -202,18 +252,29 @@ impl Future for RawAcquire<'_> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.held {
+            // After the schedule point: the lock is ours whatever was
+            // cancelled meanwhile (the regions around gave us this poll).
+            this.held = false;
+            return Poll::Ready(Ok(()));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: make no progress; a grant is passed on when
             // the cancelled scope drops this future.
             return Poll::Pending;
         }
-        let lock = self.lock;
-        if self.wait.is_none() && lock.owner.get().is_none() {
-            // Free implies nobody waits: take it.
+        let lock = this.lock;
+        if this.wait.is_none() && lock.owner.get().is_none() {
+            // Free implies nobody waits: take it, then the schedule point.
             lock.owner.set(Some(Owner::current()));
+            if !this.fast && arbor_runtime::scope::schedule_point(cx) {
+                this.held = true;
+                return Poll::Pending;
+            }
             return Poll::Ready(Ok(()));
         }
-        self.get_mut().poll_slow(cx)
+        this.poll_slow(cx)
     }
 }
 
@@ -261,6 +322,10 @@ impl Drop for RawAcquire<'_> {
     fn drop(&mut self) {
         if let Some((key, _)) = self.wait.take() {
             self.lock.withdraw(key);
+        } else if self.held {
+            // Dropped at the schedule point (a task abort): the lock was
+            // taken, so release it as its guard would have.
+            self.lock.release();
         }
     }
 }
@@ -280,5 +345,65 @@ impl RawLock {
             // Granted but never ran: the lock is ours, pass it on.
             self.release();
         }
+    }
+}
+
+/// The cancel point that starts every checkpoint: pending for good inside
+/// a cancelled scope (the scope drops the caller at this suspension),
+/// ready at once otherwise.
+pub(crate) fn cancel_point() -> impl Future<Output = ()> {
+    std::future::poll_fn(|_| {
+        if arbor_runtime::scope::current_is_cancelled() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+}
+
+/// The schedule point that ends a checkpoint whose operation found what it
+/// needed without taking anything (an event set, a value there, a
+/// predicate holding): it keeps `result` (returned, not taken) and yields
+/// if other code is ready ([`arbor_runtime::scope::schedule_point`]).
+/// Having taken nothing, it is a cancel point again after the yield, as
+/// trio's `checkpoint()`: inside a scope cancelled meanwhile it makes no
+/// progress, and `result` is dropped with the future. (Operations that took
+/// something keep it over the yield and return it whatever was cancelled:
+/// see `RawAcquire`.)
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct SchedulePoint<R> {
+    result: Option<R>,
+    polled: bool,
+}
+
+impl<R> SchedulePoint<R> {
+    pub(crate) fn new(result: R) -> Self {
+        SchedulePoint {
+            result: Some(result),
+            polled: false,
+        }
+    }
+}
+
+// The result is never pinned: it is only moved out.
+impl<R> Unpin for SchedulePoint<R> {}
+
+impl<R> Future for SchedulePoint<R> {
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        let this = self.get_mut();
+        if arbor_runtime::scope::current_is_cancelled() {
+            return Poll::Pending;
+        }
+        if !std::mem::replace(&mut this.polled, true) && arbor_runtime::scope::schedule_point(cx) {
+            return Poll::Pending;
+        }
+        Poll::Ready(
+            this.result
+                .take()
+                .expect("SchedulePoint polled after it completed"),
+        )
     }
 }

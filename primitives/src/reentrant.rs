@@ -29,6 +29,11 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// panic that changes nothing (see [`lock`](ReentrantLock::lock)). Only
 /// guards forgotten with `mem::forget` can get there.
 ///
+/// Locking is a [checkpoint](crate#checkpoints), also when the owner
+/// re-enters: the task yields after taking the lock if other code is
+/// ready, unless the lock was built
+/// [`with_fast_acquire`](ReentrantLock::with_fast_acquire).
+///
 /// ```
 /// use arbor_primitives::ReentrantLock;
 ///
@@ -45,6 +50,8 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// ```
 pub struct ReentrantLock<T> {
     owner: Cell<Option<Owner>>,
+    /// Fast mode: no schedule point when `lock` does not wait.
+    fast: bool,
     count: Cell<usize>,
     waiters: RefCell<WaitQueue<Owner, ()>>,
     value: T,
@@ -68,19 +75,48 @@ impl<T> ReentrantLock<T> {
     pub const fn new(value: T) -> Self {
         ReentrantLock {
             owner: Cell::new(None),
+            fast: false,
             count: Cell::new(0),
             waiters: RefCell::new(WaitQueue::new()),
             value,
         }
     }
 
-    /// Wait for the lock (at once if the current task holds it).
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: a
+    /// [`lock`](ReentrantLock::lock) that does not wait (the lock was free,
+    /// or the task re-enters it) is then a cancel point but not a schedule
+    /// point. Locks that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::ReentrantLock;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let lock = ReentrantLock::new(()).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     let _a = lock.lock().await;
+    ///     let _b = lock.lock().await; // re-entered: no yield either
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
+    }
+
+    /// Wait for the lock (no waiting if the current task holds it).
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if it takes
+    /// the lock without waiting (free, or re-entered), a schedule point
+    /// after taking it (not in fast mode).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the lock to the next waiter. Inside a cancelled scope it makes no
-    /// progress and never locks.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took the lock, gives that hold back
+    /// (handing the lock to the next waiter if it was the last). Inside a
+    /// cancelled scope it makes no progress and never locks; once it took
+    /// the lock, it returns the guard at its next poll even if its scope
+    /// was cancelled meanwhile.
     ///
     /// # Panics
     /// When polled, if the current task already holds the lock
@@ -90,6 +126,7 @@ impl<T> ReentrantLock<T> {
         ReentrantLockFuture {
             lock: self,
             wait: None,
+            taken: None,
         }
     }
 
@@ -185,19 +222,32 @@ impl<T> fmt::Debug for ReentrantLock<T> {
 pub struct ReentrantLockFuture<'a, T> {
     lock: &'a ReentrantLock<T>,
     wait: Option<(WaitKey, Owner)>,
+    /// Taken without waiting, held over the schedule point: returned at
+    /// the next poll, or released with the future.
+    taken: Option<ReentrantGuard<'a, T>>,
 }
 
 impl<'a, T> Future for ReentrantLockFuture<'a, T> {
     type Output = ReentrantGuard<'a, T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(guard) = self.taken.take() {
+            // After the schedule point: ours whatever was cancelled.
+            return Poll::Ready(guard);
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             return Poll::Pending;
         }
         let lock = self.lock;
         match self.wait {
             None => match lock.try_lock() {
-                Ok(guard) => Poll::Ready(guard),
+                Ok(guard) => {
+                    if !lock.fast && arbor_runtime::scope::schedule_point(cx) {
+                        self.taken = Some(guard);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(guard)
+                }
                 Err(_) => {
                     let me = Owner::current();
                     let key = lock.waiters.borrow_mut().push(me, cx.waker());

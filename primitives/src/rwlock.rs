@@ -31,6 +31,11 @@ const MAX_READERS: usize = isize::MAX as usize;
 /// `mem::forget` get there). Past it a reader waits, and `try_read` fails,
 /// as if a writer held the lock, until a read guard is dropped.
 ///
+/// [`read`](RwLock::read) and [`write`](RwLock::write) are
+/// [checkpoints](crate#checkpoints): access granted without waiting is
+/// followed by a yield if other code is ready, unless the lock was built
+/// [`with_fast_acquire`](RwLock::with_fast_acquire).
+///
 /// ```
 /// use arbor_primitives::RwLock;
 ///
@@ -48,6 +53,8 @@ const MAX_READERS: usize = isize::MAX as usize;
 /// ```
 pub struct RwLock<T> {
     state: RefCell<State>,
+    /// Fast mode: no schedule point when access is granted without waiting.
+    fast: bool,
     value: RefCell<T>,
 }
 
@@ -98,33 +105,53 @@ impl<T> RwLock<T> {
                 writer: false,
                 waiters: WaitQueue::new(),
             }),
+            fast: false,
             value: RefCell::new(value),
         }
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: a
+    /// [`read`](RwLock::read) or [`write`](RwLock::write) granted without
+    /// waiting is then a cancel point but not a schedule point. Those that
+    /// wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::RwLock;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let lock = RwLock::new(0).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     *lock.write().await += 1; // free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
+    }
+
     /// Wait for shared access.
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if access
+    /// is granted without waiting, a schedule point after taking it (not
+    /// in fast mode).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
     /// nothing (readers queued behind a withdrawn writer may be admitted);
-    /// dropping it after it was granted (but before it ran) releases the
-    /// access to the next waiters. Inside a cancelled scope it makes no
-    /// progress.
+    /// dropping it after it was granted (but before it ran), or at the
+    /// schedule point after it took free access, releases the access to
+    /// the next waiters. Inside a cancelled scope it makes no progress;
+    /// once it took the access, it returns the guard at its next poll even
+    /// if its scope was cancelled meanwhile.
     pub fn read(&self) -> ReadFuture<'_, T> {
-        ReadFuture(Wait {
-            lock: self,
-            want: Want::Read,
-            key: None,
-        })
+        ReadFuture(Wait::new(self, Want::Read))
     }
 
-    /// Wait for exclusive access. Cancel safety as for [`read`](Self::read).
+    /// Wait for exclusive access. A [checkpoint](crate#checkpoints);
+    /// cancel safety as for [`read`](Self::read).
     pub fn write(&self) -> WriteFuture<'_, T> {
-        WriteFuture(Wait {
-            lock: self,
-            want: Want::Write,
-            key: None,
-        })
+        WriteFuture(Wait::new(self, Want::Write))
     }
 
     /// Shared access if no writer holds or waits and nobody queues.
@@ -257,11 +284,27 @@ struct Wait<'a, T> {
     lock: &'a RwLock<T>,
     want: Want,
     key: Option<WaitKey>,
+    /// Took the access without waiting and yielded at the schedule point:
+    /// it is ours, returned at the next poll (or released if dropped).
+    held: bool,
 }
 
-impl<T> Wait<'_, T> {
+impl<'a, T> Wait<'a, T> {
+    fn new(lock: &'a RwLock<T>, want: Want) -> Self {
+        Wait {
+            lock,
+            want,
+            key: None,
+            held: false,
+        }
+    }
+
     /// `Ready` once the access is ours.
     fn poll_access(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::take(&mut self.held) {
+            // After the schedule point: ours whatever was cancelled.
+            return Poll::Ready(());
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered: a grant stays unused and is passed on when
             // the scope drops this future.
@@ -284,6 +327,11 @@ impl<T> Wait<'_, T> {
                         Want::Read => state.readers += 1,
                         Want::Write => state.writer = true,
                     }
+                    drop(state);
+                    if !self.lock.fast && arbor_runtime::scope::schedule_point(cx) {
+                        self.held = true;
+                        return Poll::Pending;
+                    }
                     return Poll::Ready(());
                 }
                 self.key = Some(state.waiters.push(self.want, cx.waker()));
@@ -295,6 +343,11 @@ impl<T> Wait<'_, T> {
 
 impl<T> Drop for Wait<'_, T> {
     fn drop(&mut self) {
+        if self.held {
+            // Dropped at the schedule point: give the access back.
+            self.lock.unlock(self.want);
+            return;
+        }
         let Some(key) = self.key.take() else { return };
         let cancelled = self.lock.state.borrow_mut().waiters.cancel(key);
         match cancelled {

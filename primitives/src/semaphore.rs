@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::waiters::{Cancelled, WaitKey, WaitQueue};
@@ -28,6 +29,10 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// always fits back. [`SemaphorePermit::forget`] takes its permits out of
 /// that count (trio's manual `acquire`/`release` style).
 ///
+/// Acquiring is a [checkpoint](crate#checkpoints): permits taken without
+/// waiting are followed by a yield if other code is ready, unless the
+/// semaphore was built [`with_fast_acquire`](Semaphore::with_fast_acquire).
+///
 /// ```
 /// use std::rc::Rc;
 /// use arbor_primitives::Semaphore;
@@ -50,6 +55,8 @@ pub struct Semaphore {
     /// `add_permits` and `SemaphorePermit::forget`, off the fast paths.
     total: Cell<usize>,
     max: Option<usize>,
+    /// Fast mode: no schedule point when an acquire does not wait.
+    fast: bool,
     /// Whether `waiters` is non-empty: the uncontended acquire and release
     /// read this `Cell` instead of borrowing the queue.
     queued: Cell<bool>,
@@ -128,6 +135,7 @@ impl Semaphore {
             permits: Cell::new(permits),
             total: Cell::new(permits),
             max: None,
+            fast: false,
             queued: Cell::new(false),
             waiters: RefCell::new(WaitQueue::new()),
         }
@@ -150,13 +158,37 @@ impl Semaphore {
         })
     }
 
+    /// Fast mode (AnyIO's `fast_acquire`) if `fast`: an acquire that does
+    /// not wait is then a cancel point but not a schedule point (it never
+    /// yields). Acquires that wait are unchanged.
+    ///
+    /// ```
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Semaphore::new(1).with_fast_acquire(true);
+    ///     let other = arbor_runtime::spawn(async {});
+    ///     drop(sem.acquire().await); // a permit was free: no yield
+    ///     assert!(!other.is_finished());
+    /// });
+    /// ```
+    pub const fn with_fast_acquire(mut self, fast: bool) -> Self {
+        self.fast = fast;
+        self
+    }
+
     /// Wait for one permit.
+    ///
+    /// A [checkpoint](crate#checkpoints): a cancel point, and, if a permit
+    /// was free, a schedule point after taking it (not in fast mode).
     ///
     /// # Cancel safety
     /// Dropping the future before it is granted leaves the queue and takes
-    /// nothing; dropping it after it was granted (but before it ran) hands
-    /// the permit to the next waiter. Inside a cancelled scope it makes no
-    /// progress.
+    /// nothing; dropping it after it was granted (but before it ran), or
+    /// at the schedule point after it took a free permit, hands the permit
+    /// to the next waiter (or back to the semaphore). Inside a cancelled
+    /// scope it makes no progress; once it took the permit, it returns it
+    /// at its next poll even if its scope was cancelled meanwhile.
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_many(1).await {
             Ok(permit) => permit,
@@ -164,10 +196,12 @@ impl Semaphore {
         }
     }
 
-    /// Wait for `n` permits at once.
+    /// Wait for `n` permits at once. A [checkpoint](crate#checkpoints), as
+    /// [`acquire`](Semaphore::acquire).
     ///
     /// # Errors
-    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value`.
+    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value` (returned at
+    /// once).
     ///
     /// # Cancel safety
     /// As for [`acquire`](Semaphore::acquire): nothing is lost.
@@ -176,7 +210,75 @@ impl Semaphore {
             sem: self,
             n,
             key: None,
+            taken: false,
         }
+    }
+
+    /// [`acquire`](Semaphore::acquire) through an `Rc`, giving a permit
+    /// that owns a clone of it: `'static`, so it can move into a spawned
+    /// task (tokio's `acquire_owned`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(2));
+    ///     let mut workers = Vec::new();
+    ///     for i in 0..5 {
+    ///         // At most two workers at a time: the third waits here.
+    ///         let permit = sem.clone().acquire_owned().await;
+    ///         workers.push(arbor_runtime::spawn(async move {
+    ///             arbor_runtime::yield_now().await;
+    ///             drop(permit); // the next worker may start
+    ///             i
+    ///         }));
+    ///     }
+    ///     for w in workers {
+    ///         w.await.unwrap();
+    ///     }
+    ///     assert_eq!(sem.available_permits(), 2);
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As for [`acquire`](Semaphore::acquire): a checkpoint, and nothing
+    /// is lost.
+    pub async fn acquire_owned(self: Rc<Self>) -> OwnedSemaphorePermit {
+        match self.acquire_many_owned(1).await {
+            Ok(permit) => permit,
+            Err(_) => unreachable!("one permit is always attainable"),
+        }
+    }
+
+    /// [`acquire_many`](Semaphore::acquire_many) through an `Rc`, giving
+    /// an [`OwnedSemaphorePermit`] for `n` permits.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(3));
+    ///     let permit = sem.clone().acquire_many_owned(2).await.unwrap();
+    ///     assert_eq!((permit.permits(), sem.available_permits()), (2, 1));
+    ///     arbor_runtime::spawn(async move { drop(permit) }).await.unwrap();
+    ///     assert_eq!(sem.available_permits(), 3);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`SemaphoreError::TooMany`] if `n` exceeds `max_value`.
+    ///
+    /// # Cancel safety
+    /// As for [`acquire`](Semaphore::acquire): nothing is lost.
+    pub async fn acquire_many_owned(
+        self: Rc<Self>,
+        n: usize,
+    ) -> Result<OwnedSemaphorePermit, SemaphoreError> {
+        let n = self.acquire_many(n).await?.into_count();
+        // No suspension from here on: the permits cannot leak.
+        Ok(OwnedSemaphorePermit { sem: self, n })
     }
 
     /// Take one permit if one is free and nobody is waiting.
@@ -307,6 +409,10 @@ pub struct Acquire<'a> {
     sem: &'a Semaphore,
     n: usize,
     key: Option<WaitKey>,
+    /// Took the `n` permits without waiting and yielded at the schedule
+    /// point: they are ours, returned at the next poll (or given back if
+    /// dropped first).
+    taken: bool,
 }
 
 impl<'a> Future for Acquire<'a> {
@@ -314,21 +420,43 @@ impl<'a> Future for Acquire<'a> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let sem = this.sem;
+        let n = this.n;
+        if this.taken {
+            // After the schedule point: ours whatever was cancelled.
+            this.taken = false;
+            return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+        }
         if arbor_runtime::scope::current_is_cancelled() {
             // Level-triggered cancellation: a grant stays unused and is
             // passed on when the scope drops this future.
             return Poll::Pending;
         }
-        let sem = self.sem;
-        let n = self.n;
-        if self.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
-            return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+        if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
+            return this.took_at_once(cx);
         }
-        self.get_mut().poll_slow(cx)
+        this.poll_slow(cx)
     }
 }
 
 impl<'a> Acquire<'a> {
+    /// The permits were free and are taken: the schedule point.
+    #[inline]
+    fn took_at_once(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<SemaphorePermit<'a>, SemaphoreError>> {
+        if !self.sem.fast && arbor_runtime::scope::schedule_point(cx) {
+            self.taken = true;
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(SemaphorePermit {
+            sem: self.sem,
+            n: self.n,
+        }))
+    }
+
     /// `poll` when the request must queue, already waits, or is invalid.
     #[inline(never)]
     fn poll_slow(
@@ -358,7 +486,7 @@ impl<'a> Acquire<'a> {
                     return Poll::Ready(Err(e));
                 }
                 if sem.take_if_free(n) {
-                    return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+                    return self.took_at_once(cx);
                 }
                 let key = sem.waiters.borrow_mut().push(n, cx.waker());
                 sem.queued.set(true);
@@ -374,6 +502,10 @@ impl Drop for Acquire<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.withdraw(key);
+        } else if self.taken {
+            // Dropped at the schedule point: give the permits back, as
+            // their permit would have.
+            self.sem.give_back(self.n);
         }
     }
 }
@@ -418,6 +550,12 @@ impl SemaphorePermit<'_> {
     pub fn permits(&self) -> usize {
         self.n
     }
+
+    /// The count of permits held, which the caller now holds instead of
+    /// this guard.
+    fn into_count(mut self) -> usize {
+        std::mem::take(&mut self.n)
+    }
 }
 
 impl Drop for SemaphorePermit<'_> {
@@ -432,6 +570,64 @@ impl Drop for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit")
+            .field("permits", &self.n)
+            .finish()
+    }
+}
+
+/// Permits held through an `Rc<Semaphore>` ([`Semaphore::acquire_owned`]):
+/// `'static`, so it can move into another task; dropping it releases them.
+#[must_use = "dropping a permit releases it at once"]
+pub struct OwnedSemaphorePermit {
+    sem: Rc<Semaphore>,
+    n: usize,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keep the permits out of the semaphore for good, as
+    /// [`SemaphorePermit::forget`].
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::Semaphore;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let sem = Rc::new(Semaphore::new(1));
+    ///     sem.clone().acquire_owned().await.forget();
+    ///     assert_eq!(sem.available_permits(), 0);
+    ///     sem.release().unwrap();
+    ///     assert_eq!(sem.available_permits(), 1);
+    /// });
+    /// ```
+    pub fn forget(mut self) {
+        // `total` counts these `n` held permits, so it is at least `n`.
+        self.sem.total.set(self.sem.total.get() - self.n);
+        self.n = 0;
+    }
+
+    /// How many permits this guard holds.
+    pub fn permits(&self) -> usize {
+        self.n
+    }
+
+    /// The semaphore the permits belong to.
+    pub fn semaphore(&self) -> &Rc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    #[inline]
+    fn drop(&mut self) {
+        if self.n > 0 {
+            self.sem.give_back(self.n);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
             .field("permits", &self.n)
             .finish()
     }
