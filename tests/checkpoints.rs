@@ -351,3 +351,69 @@ fn an_interval_is_a_stream_of_its_ticks() {
         assert_eq!(seen, [Duration::ZERO, SEC * 5, SEC * 10]);
     });
 }
+
+// The reactor is never starved.
+
+#[test]
+fn a_socket_read_completes_while_another_task_spins_on_a_free_lock() {
+    use std::cell::Cell;
+    use std::io::Write;
+    use std::rc::Rc;
+
+    const WRITE_AT: u64 = 1_000;
+    const GIVE_UP_AT: u64 = 10_000_000;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let rt = arbor::Runtime::new().unwrap();
+    let trace = Trace::new();
+    rt.block_on(async {
+        let ours = arbor::net::UnixStream::from_std(ours).unwrap();
+        let read_done = Rc::new(Cell::new(false));
+        let reader = {
+            let (trace, read_done) = (trace.clone(), read_done.clone());
+            arbor::spawn(async move {
+                trace.log("reader parked");
+                let mut buf = [0; 5];
+                let n = ours.read(&mut buf).await.unwrap();
+                trace.log(format!(
+                    "read {:?}",
+                    std::str::from_utf8(&buf[..n]).unwrap()
+                ));
+                read_done.set(true);
+            })
+        };
+        let spinner = {
+            let trace = trace.clone();
+            arbor::spawn(async move {
+                let lock = arbor::primitives::Lock::new();
+                let mut spins = 0;
+                // Spin on a free lock until the reader got its data; the
+                // bytes arrive only once it is parked in the reactor.
+                while !read_done.get() && spins < GIVE_UP_AT {
+                    lock.acquire().await.unwrap();
+                    lock.release().unwrap();
+                    spins += 1;
+                    if spins == WRITE_AT {
+                        trace.log("written");
+                        theirs.write_all(b"hello").unwrap();
+                    }
+                }
+                trace.log(if spins < GIVE_UP_AT {
+                    "spinner stopped"
+                } else {
+                    "gave up"
+                });
+            })
+        };
+        reader.await.unwrap();
+        spinner.await.unwrap();
+    });
+    assert_eq!(
+        trace.events(),
+        [
+            "reader parked",
+            "written",
+            "read \"hello\"",
+            "spinner stopped"
+        ]
+    );
+}
