@@ -35,6 +35,7 @@ const ROWS: &[(&str, Option<&str>)] = &[
     ("mutex_uncontended", None),
     ("ping_pong", None),
     ("channel_throughput", None),
+    ("mpsc", None),
     ("tcp_echo", None),
 ];
 
