@@ -51,6 +51,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+fn best_peer_exists(sides: &[Side]) -> bool {
+    sides.iter().any(|s| !s.arbor)
+}
+
 fn verdict(ratio: f64) -> String {
     if ratio < 1.0 {
         format!("{:.2}x faster", 1.0 / ratio)
@@ -60,8 +64,16 @@ fn verdict(ratio: f64) -> String {
 }
 
 /// Run the workloads whose name contains one of the command-line
-/// arguments (all if none), `ROUNDS` rounds each (default 31).
-pub fn main(workloads: Vec<Workload>) {
+/// arguments (all if none), `ROUNDS` rounds each (default 31). `SIDES`
+/// (a comma-separated list of side names) runs only those sides, for
+/// profiling one runtime; ratios then need a peer among them.
+pub fn main(mut workloads: Vec<Workload>) {
+    if let Ok(sides) = std::env::var("SIDES") {
+        let keep: Vec<&str> = sides.split(',').collect();
+        for w in &mut workloads {
+            w.sides.retain(|s| keep.contains(&s.name));
+        }
+    }
     // `cargo bench` passes `--bench`; any other argument filters by name.
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -108,7 +120,7 @@ pub fn main(workloads: Vec<Workload>) {
             line += &format!(" {}={:.3}ms", side.name, median(t) * 1e3);
         }
         for (side, r) in w.sides.iter().zip(ratios) {
-            if side.arbor {
+            if side.arbor && best_peer_exists(&w.sides) {
                 line += &format!("  {}: {}", side.name, verdict(median(r)));
             }
         }
