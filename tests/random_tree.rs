@@ -3,10 +3,14 @@
 //! Each seed generates a random tree of spawned tasks (kept, detached,
 //! aborted, abort-on-drop guards), nurseries and supervisors (children
 //! that return `Ok`, `Err` or panic, `start`ed children, cancelled
-//! children), cancel scopes (plain, timeouts, deadlines, shields, cancelled
-//! from other tasks, entered already cancelled), checkpoints, sleeps on
-//! the virtual clock, and semaphore, lock, mutex, event and channel
-//! operations, runs it on a virtual-clock runtime, and checks:
+//! children), child sets (children spawned into a `ChildSet`, taken with
+//! `join_next` plainly, under a timeout or in a scope cancelled before it
+//! runs or while it waits, and with `try_join_next`, cancelled one by one
+//! or with `cancel_all`, or left running when the set is dropped), cancel
+//! scopes (plain, timeouts, deadlines, shields, cancelled from other
+//! tasks, entered already cancelled), checkpoints, sleeps on the virtual
+//! clock, and semaphore, lock, mutex, event and channel operations, runs
+//! it on a virtual-clock runtime, and checks:
 //!
 //! 1. every future the program made is dropped exactly once (a token in
 //!    each counts its drops), and nothing of the run outlives the runtime;
@@ -28,12 +32,19 @@
 //!    polled at least once (a task always starts); no shielded region is
 //!    dropped unless its task is being aborted or its own scope was
 //!    cancelled; joins and `start` calls give what their task did; an
-//!    arbor operation never completes inside a cancelled scope.
+//!    arbor operation never completes inside a cancelled scope (unless it
+//!    hands over a result it took before its schedule point);
+//! 8. a `ChildSet` gives each child's result once, as the child's code
+//!    recorded it (`Cancelled` if its code never finished), in the order
+//!    the children ended; `join_next` returns `None` only when no result
+//!    waits and no child runs, and `len()` counts both; a `join_next`
+//!    that is cancelled leaves its result in the set.
 //!
 //! Correct programs never deadlock: resources are numbered and code
-//! holding one only waits for higher ones, a join waits only for a task
-//! spawned with the same resources held, and every other wait (events,
-//! channels, `cancelled()`) has a timeout.
+//! holding one only waits for higher ones, a join (of a task, a child or
+//! a child set) waits only for tasks spawned with the same resources
+//! held, and every other wait (events, channels, `cancelled()`) has a
+//! timeout.
 //!
 //! ```text
 //! cargo test --test random_tree                                  # the CI batch
