@@ -15,7 +15,8 @@
 //! runs; `len()` is the children running plus the results waiting. A
 //! `join_next` cancelled (a timeout, a scope cancelled before it runs or
 //! by a child of the set while it waits or holds a result at its
-//! schedule point) must leave its result in the set: a lost one shows up
+//! schedule point) or dropped after one poll must leave its result in the
+//! set: a lost one shows up
 //! as a later `join_next` returning the wrong result, or `None`, or
 //! `len()` counting one too few.
 
@@ -29,7 +30,7 @@ use std::task::{Context, Poll};
 
 use arbor::{CancelHandle, CancelScope, ChildError, ChildSet, JoinNext, move_on_after, shield};
 
-use super::{BoxFut, Cx, ShieldRegion, Sink, Tracked, exec, finish, ms};
+use super::{BoxFut, Cx, PollOnce, ShieldRegion, Sink, Tracked, exec, finish, ms};
 use crate::program::{JoinWrap, SetChild, SetEnd, SetStep};
 use crate::world::{Fail, Kind, Out, TaskOut, TaskRec};
 
@@ -293,6 +294,18 @@ impl Future for JoinProbe<'_> {
     }
 }
 
+impl Drop for JoinProbe<'_> {
+    fn drop(&mut self) {
+        if format!("{:?}", self.inner).contains("holding_result: true") {
+            self.cx
+                .log(|| format!("s{}.join_next() dropped holding a result", self.set));
+            self.cx
+                .book()
+                .count("set join_next dropped holding a result");
+        }
+    }
+}
+
 /// The code of a set child.
 fn child_code(c: &SetChild, cx: Cx, model: Rc<SetModel>) -> BoxFut<TaskOut> {
     let (body, cancels_join) = (c.body.clone(), c.cancels_join);
@@ -329,6 +342,10 @@ async fn join(
             let scope = CancelScope::new();
             scope.cancel();
             scope.run(probe).await.ok()
+        }
+        JoinWrap::PollOnce => {
+            let mut probe = std::pin::pin!(probe);
+            PollOnce(probe.as_mut()).await
         }
         JoinWrap::Scope => {
             let scope = CancelScope::new();

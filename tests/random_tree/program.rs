@@ -79,6 +79,9 @@ pub enum JoinWrap {
     /// In a `CancelScope` that a child of the set marked `cancels_join`
     /// cancels when its code ends.
     Scope,
+    /// Polled once, and dropped if that poll was `Pending` (as a
+    /// `select!` drops the branch that lost).
+    PollOnce,
 }
 
 /// One step of a set's owner after it spawned the children.
@@ -822,7 +825,7 @@ impl Gen {
                 }
             })
             .collect();
-        let mut wraps = vec![JoinWrap::Plain, JoinWrap::Plain];
+        let mut wraps = vec![JoinWrap::Plain, JoinWrap::Plain, JoinWrap::PollOnce];
         if f.has(Features::DEADLINES) {
             wraps.push(JoinWrap::MoveOn(self.rng.pick(&[1, 2, 5])));
         }
@@ -1146,6 +1149,9 @@ impl fmt::Display for Listing<'_> {
                             f,
                             "{pad}CancelScope [a child may cancel it] {{ s{id}.join_next() }}"
                         ),
+                        SetStep::Join(JoinWrap::PollOnce) => {
+                            writeln!(f, "{pad}s{id}.join_next() polled once")
+                        }
                         SetStep::TryJoin => writeln!(f, "{pad}s{id}.try_join_next()"),
                         SetStep::Pause(t) => writeln!(f, "{pad}sleep({t}ms)"),
                         SetStep::Cancel(i) => writeln!(f, "{pad}s{id}[{i}].cancel()"),
