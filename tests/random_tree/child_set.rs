@@ -352,6 +352,18 @@ async fn join(
             *model.join_scope.borrow_mut() = Some(scope.handle());
             let out = scope.run(probe).await;
             model.join_scope.borrow_mut().take();
+            if out.is_err() && !(scope.cancel_called() && scope.cancelled_caught()) {
+                cx.book().violation(
+                    Kind::WrongScope,
+                    format!(
+                        "the scope of s{}.join_next() returned Cancelled; cancel_called {}, \
+                         cancelled_caught {}",
+                        model.id,
+                        scope.cancel_called(),
+                        scope.cancelled_caught()
+                    ),
+                );
+            }
             out.ok()
         }
     };
@@ -363,8 +375,8 @@ async fn join(
         Some(Some(got)) => model.took(cx, got, &how),
         Some(None) => model.none(cx, &how, true),
         None => {
-            cx.log(|| format!("s{}.{how} was cancelled", model.id));
-            cx.book().count("set join_next cancelled");
+            cx.log(|| format!("s{}.{how} was cancelled (or dropped)", model.id));
+            cx.book().count("set join_next cancelled or dropped");
         }
     }
     out
