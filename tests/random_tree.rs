@@ -3,10 +3,14 @@
 //! Each seed generates a random tree of spawned tasks (kept, detached,
 //! aborted, abort-on-drop guards), nurseries and supervisors (children
 //! that return `Ok`, `Err` or panic, `start`ed children, cancelled
-//! children), cancel scopes (plain, timeouts, deadlines, shields, cancelled
-//! from other tasks, entered already cancelled), checkpoints, sleeps on
-//! the virtual clock, and semaphore, lock, mutex, event and channel
-//! operations, runs it on a virtual-clock runtime, and checks:
+//! children), child sets (children spawned into a `ChildSet`, taken with
+//! `join_next` plainly, under a timeout or in a scope cancelled before it
+//! runs or while it waits, and with `try_join_next`, cancelled one by one
+//! or with `cancel_all`, or left running when the set is dropped), cancel
+//! scopes (plain, timeouts, deadlines, shields, cancelled from other
+//! tasks, entered already cancelled), checkpoints, sleeps on the virtual
+//! clock, and semaphore, lock, mutex, event and channel operations, runs
+//! it on a virtual-clock runtime, and checks:
 //!
 //! 1. every future the program made is dropped exactly once (a token in
 //!    each counts its drops), and nothing of the run outlives the runtime;
@@ -28,12 +32,19 @@
 //!    polled at least once (a task always starts); no shielded region is
 //!    dropped unless its task is being aborted or its own scope was
 //!    cancelled; joins and `start` calls give what their task did; an
-//!    arbor operation never completes inside a cancelled scope.
+//!    arbor operation never completes inside a cancelled scope (unless it
+//!    hands over a result it took before its schedule point);
+//! 8. a `ChildSet` gives each child's result once, as the child's code
+//!    recorded it (`Cancelled` if its code never finished), in the order
+//!    the children ended; `join_next` returns `None` only when no result
+//!    waits and no child runs, and `len()` counts both; a `join_next`
+//!    that is cancelled leaves its result in the set.
 //!
 //! Correct programs never deadlock: resources are numbered and code
-//! holding one only waits for higher ones, a join waits only for a task
-//! spawned with the same resources held, and every other wait (events,
-//! channels, `cancelled()`) has a timeout.
+//! holding one only waits for higher ones, a join (of a task, a child or
+//! a child set) waits only for tasks spawned with the same resources
+//! held, and every other wait (events, channels, `cancelled()`) has a
+//! timeout.
 //!
 //! ```text
 //! cargo test --test random_tree                                  # the CI batch
@@ -54,9 +65,22 @@
 //! # What it found
 //!
 //! The CI batch runs `Features::CI`: every feature except those that find
-//! a bug still open on main (none today). Each bug is shrunk to a few
-//! lines in `reproducers` (regression tests). Seeds replay with
+//! a bug still open on main in it (none today). Each bug is shrunk to a
+//! few lines in `reproducers` (regression tests, or ignored ones in
+//! `reproducers::open` while open). Seeds replay with
 //! `ARBOR_RT_FEATURES=ci,+<feature>`.
+//!
+//! Found on e15ec4f by a million seeds, still open (about one seed in
+//! 50 000; the CI batch's seeds all pass, so every feature stays in it):
+//!
+//! - a `cancelled()` future polled once (a hold) and dropped, then a wait
+//!   inside an already cancelled scope in the same poll: the task parks
+//!   and nothing wakes it (`ci` seed 669890, 21 seeds of the first
+//!   million; `ci,-child_set` seed 163175). New since e819ec2.
+//! - a `start`ed child aborting, in its first step, the task its nursery
+//!   runs in: the child's task outlives the dropped nursery until its next
+//!   poll, and `block_on` can return with it alive (`live_tasks()` 1;
+//!   `ci,-child_set` seed 856561, `ci,-cancelled_kept` seed 447629).
 //!
 //! Found on c39687f, fixed on main since (0edad13, bdcb4a4); the features
 //! are now in the CI batch:

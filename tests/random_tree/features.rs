@@ -80,11 +80,17 @@ features! {
     OUTER_CATCHES_START = 24, "outer_catches_start";
     /// A `start`ed child takes the `Lock` or `Mutex` (whose owner is a task).
     LOCK_IN_START = 25, "lock_in_start";
+    /// `Nursery::child_set`: children spawned into a `ChildSet`, taken
+    /// with `join_next` (plain, under a timeout, in a scope cancelled
+    /// before it runs or by a child of the set) and `try_join_next`,
+    /// cancelled by their `CancelHandle` or `cancel_all`, or left running
+    /// when the set is dropped.
+    CHILD_SET = 26, "child_set";
 }
 
 impl Features {
     pub const NONE: Features = Features(0);
-    pub const ALL: Features = Features((1 << 26) - 1);
+    pub const ALL: Features = Features((1 << 27) - 1);
 
     /// What `cargo test --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for

@@ -27,6 +27,9 @@ use super::world::{
     TaskRec, World,
 };
 
+#[path = "child_set.rs"]
+mod child_set;
+
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
 
 fn ms(t: u32) -> Duration {
@@ -538,6 +541,13 @@ async fn run(node: Rc<Node>, cx: Cx) {
             pre_end,
             post,
         } => nursery_start(&cx, *up, *id, pre.clone(), *pre_end, post.clone()).await,
+        Node::NSet {
+            up,
+            id,
+            children,
+            steps,
+            end,
+        } => child_set::run_set(&cx, *up, *id, children, steps, *end).await,
         Node::NJoin { cslot } => join_child(&cx, *cslot).await,
         Node::NCancel { cslot } => {
             if let Some(slot) = cx.w.cslots.get(*cslot) {

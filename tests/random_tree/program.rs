@@ -57,6 +57,56 @@ pub struct Body {
     pub ending: Ending,
 }
 
+/// A child spawned into a `ChildSet` (`Node::NSet`).
+pub struct SetChild {
+    pub id: usize,
+    /// Its code runs inside `shield(..)`.
+    pub shielded: bool,
+    /// At the end of its code it cancels the scope of the set's
+    /// `join_next` in progress (`JoinWrap::Scope`), if one is.
+    pub cancels_join: bool,
+    pub body: Rc<Body>,
+}
+
+/// How one `join_next` of a set is awaited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinWrap {
+    Plain,
+    /// `move_on_after(ms, set.join_next())` (0: a deadline now).
+    MoveOn(u32),
+    /// In a `CancelScope` cancelled before it runs: no progress.
+    PreCancelled,
+    /// In a `CancelScope` that a child of the set marked `cancels_join`
+    /// cancels when its code ends.
+    Scope,
+    /// Polled once, and dropped if that poll was `Pending` (as a
+    /// `select!` drops the branch that lost).
+    PollOnce,
+}
+
+/// One step of a set's owner after it spawned the children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetStep {
+    Join(JoinWrap),
+    TryJoin,
+    /// `sleep(ms)` (0: a schedule point).
+    Pause(u32),
+    /// Cancel child `i` of the set through the `CancelHandle` its spawn
+    /// returned.
+    Cancel(usize),
+    CancelAll,
+}
+
+/// What the owner does with the set after its steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetEnd {
+    /// `while let Some(_) = set.join_next().await {}`: every child's
+    /// result comes back once.
+    JoinAll,
+    /// Drop the set: the children still running are cancelled.
+    Drop,
+}
+
 pub enum Node {
     Seq(Vec<Rc<Node>>),
     Sleep(u32),
@@ -109,6 +159,15 @@ pub enum Node {
         pre: Rc<Node>,
         pre_end: Option<Ending>,
         post: Rc<Body>,
+    },
+    /// `Nursery::child_set` of the nursery `up` levels out: spawn the
+    /// children into it, run the steps, then join the rest or drop it.
+    NSet {
+        up: usize,
+        id: usize,
+        children: Vec<SetChild>,
+        steps: Vec<SetStep>,
+        end: SetEnd,
     },
     NJoin {
         cslot: usize,
@@ -248,6 +307,7 @@ enum Pick {
     Nursery,
     NSpawn,
     NStart,
+    NSet,
     NCancel,
     NCancelOwn,
     Scope,
@@ -463,6 +523,11 @@ impl Gen {
             Pick::NStart,
         );
         add(
+            f.has(Features::CHILD_SET) && ctx.nurseries > 0 && !deep,
+            2,
+            Pick::NSet,
+        );
+        add(
             f.has(Features::CHILD_CANCEL) && self.cslots > 0,
             2,
             Pick::NCancel,
@@ -664,6 +729,7 @@ impl Gen {
                     post,
                 }
             }
+            Pick::NSet => self.child_set(ctx),
             Pick::NCancel => Node::NCancel {
                 cslot: self.rng.below(self.cslots),
             },
@@ -727,6 +793,73 @@ impl Gen {
             }
         };
         (node, None)
+    }
+
+    /// A `ChildSet` of 1 to 4 children. Its owner only waits (in
+    /// `join_next`) for children that, like `NSpawn` children joined in
+    /// the same sequence, wait only for resources above those it holds.
+    fn child_set(&mut self, ctx: &Ctx) -> Node {
+        let f = self.f;
+        let up = self.up(ctx);
+        let id = self.id();
+        let inner = Ctx {
+            depth: ctx.depth + 1,
+            sink: true,
+            nurseries: ctx.nurseries - up,
+            body_held: Vec::new(),
+            share: Vec::new(),
+            holding: false,
+            in_start: false,
+            ..ctx.clone()
+        };
+        let count = 1 + self.rng.below(4);
+        let children: Vec<SetChild> = (0..count)
+            .map(|_| {
+                let id = self.id();
+                let body = self.body(&inner, true);
+                SetChild {
+                    id,
+                    shielded: f.has(Features::SHIELD) && self.rng.chance(1, 5),
+                    cancels_join: self.rng.chance(1, 4),
+                    body,
+                }
+            })
+            .collect();
+        let mut wraps = vec![JoinWrap::Plain, JoinWrap::Plain, JoinWrap::PollOnce];
+        if f.has(Features::DEADLINES) {
+            wraps.push(JoinWrap::MoveOn(self.rng.pick(&[1, 2, 5])));
+        }
+        if f.has(Features::PRE_CANCELLED) {
+            wraps.push(JoinWrap::MoveOn(0));
+            wraps.push(JoinWrap::PreCancelled);
+        }
+        if f.has(Features::SCOPES) {
+            wraps.extend([JoinWrap::Scope; 2]);
+        }
+        let mut steps = Vec::new();
+        for _ in 0..self.rng.below(6) {
+            let step = match self.rng.below(10) {
+                0..=3 => SetStep::Join(self.rng.pick(&wraps)),
+                4 => SetStep::TryJoin,
+                5 | 6 => SetStep::Pause(self.rng.pick(&[0, 0, 1, 2, 5])),
+                7 | 8 => SetStep::Cancel(self.rng.below(count)),
+                _ => SetStep::CancelAll,
+            };
+            steps.push(step);
+        }
+        self.size += steps.len();
+        let end = if self.rng.chance(2, 3) {
+            SetEnd::JoinAll
+        } else {
+            SetEnd::Drop
+        };
+        Node::NSet {
+            up,
+            id,
+            children,
+            steps,
+            end,
+        }
     }
 
     fn up(&mut self, ctx: &Ctx) -> usize {
@@ -851,6 +984,7 @@ impl Node {
             Node::Nursery { .. } => "nursery",
             Node::NSpawn { .. } => "nursery.spawn",
             Node::NStart { .. } => "nursery.start",
+            Node::NSet { .. } => "child_set",
             Node::NJoin { .. } => "child.join",
             Node::NCancel { .. } => "child.cancel",
             Node::NCancelOwn { .. } => "nursery.cancel",
@@ -977,6 +1111,59 @@ impl fmt::Display for Listing<'_> {
                 }
                 write!(f, "{}", Listing(&post.node, ind + 1))?;
                 writeln!(f, "{pad}}}) -> {}", ending(post.ending))
+            }
+            Node::NSet {
+                up,
+                id,
+                children,
+                steps,
+                end,
+            } => {
+                writeln!(f, "{pad}s{id} = n[up {up}].child_set()")?;
+                for (i, c) in children.iter().enumerate() {
+                    body_block(
+                        f,
+                        format!(
+                            "[{i}] child{} = s{id}.spawn{}{}",
+                            c.id,
+                            if c.shielded { "(shield)" } else { "" },
+                            if c.cancels_join {
+                                " [cancels the join's scope at its end]"
+                            } else {
+                                ""
+                            },
+                        ),
+                        &c.body,
+                    )?;
+                }
+                for step in steps {
+                    match step {
+                        SetStep::Join(JoinWrap::Plain) => writeln!(f, "{pad}s{id}.join_next()"),
+                        SetStep::Join(JoinWrap::MoveOn(t)) => {
+                            writeln!(f, "{pad}move_on_after({t}ms, s{id}.join_next())")
+                        }
+                        SetStep::Join(JoinWrap::PreCancelled) => {
+                            writeln!(f, "{pad}PreCancelled {{ s{id}.join_next() }}")
+                        }
+                        SetStep::Join(JoinWrap::Scope) => writeln!(
+                            f,
+                            "{pad}CancelScope [a child may cancel it] {{ s{id}.join_next() }}"
+                        ),
+                        SetStep::Join(JoinWrap::PollOnce) => {
+                            writeln!(f, "{pad}s{id}.join_next() polled once")
+                        }
+                        SetStep::TryJoin => writeln!(f, "{pad}s{id}.try_join_next()"),
+                        SetStep::Pause(t) => writeln!(f, "{pad}sleep({t}ms)"),
+                        SetStep::Cancel(i) => writeln!(f, "{pad}s{id}[{i}].cancel()"),
+                        SetStep::CancelAll => writeln!(f, "{pad}s{id}.cancel_all()"),
+                    }?;
+                }
+                match end {
+                    SetEnd::JoinAll => {
+                        writeln!(f, "{pad}while let Some(_) = s{id}.join_next().await {{}}")
+                    }
+                    SetEnd::Drop => writeln!(f, "{pad}drop(s{id})"),
+                }
             }
             Node::NJoin { cslot } => writeln!(f, "{pad}c{cslot}.await"),
             Node::NCancel { cslot } => writeln!(f, "{pad}c{cslot}.cancel()"),

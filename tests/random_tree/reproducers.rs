@@ -2,8 +2,8 @@
 //! test asserts what DESIGN.md's "Semantics" section promises and runs in
 //! a child process with a time limit, so a crash or a hang fails only that
 //! test. `fixed`: found on c39687f, fixed on main since; `start`: found
-//! when `start` first ran its child inline, fixed since. All are
-//! regression tests now.
+//! when `start` first ran its child inline, fixed since: regression tests
+//! now. `open`: found on e15ec4f, still open there, ignored until fixed.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use arbor::primitives::{Lock, Semaphore};
 use arbor::task::JoinHandle;
 use arbor::{
-    CancelScope, NurseryError, TaskStatus, cancelled, move_on_after, nursery, shield, supervisor,
+    CancelScope, NurseryError, TaskStatus, cancelled, checkpoint, move_on_after, nursery, shield,
+    supervisor,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -390,6 +391,142 @@ mod start {
                     .await;
                     assert!(out.is_ok(), "{out:?}");
                 });
+            },
+        );
+    }
+}
+
+/// Found on e15ec4f by a million seeds (about one in 50 000 fails, none
+/// of the CI batch's), with or without `child_set`; still open, so
+/// ignored until fixed (`cargo test --test random_tree open --
+/// --include-ignored` shows them failing). The two hangs are new since
+/// e819ec2 (schedule points; holds replace the noticer counts): they pass
+/// on 4b6306a. The task left behind fails on 4b6306a too.
+mod open {
+    use super::*;
+
+    /// A `cancelled()` future polled once (it holds: the regions around
+    /// must poll, not drop, next time) inside a shield, then dropped; in
+    /// the same poll the code waits inside the timeout that expired
+    /// meanwhile. Nothing wakes the task again: the cancellation was
+    /// already delivered, the checkpoint registers no waker, and the
+    /// held region neither drops the code nor wakes itself.
+    #[test]
+    #[ignore = "bug on main: hangs (seed 669890: the task parks, nothing wakes it)"]
+    fn a_cancelled_future_polled_in_a_shield_does_not_hide_the_expired_timeout_around_it() {
+        in_child(
+            module_path!(),
+            "a_cancelled_future_polled_in_a_shield_does_not_hide_the_expired_timeout_around_it",
+            || {
+                rt().block_on(async {
+                    let out = CancelScope::new()
+                        .with_timeout(MS)
+                        .run(async {
+                            shield(async {
+                                // The timeout expires meanwhile.
+                                arbor::time::sleep(MS * 10).await;
+                                let mut noticed = pin!(cancelled());
+                                PollOnce(noticed.as_mut()).await;
+                            })
+                            .await;
+                            checkpoint().await;
+                        })
+                        .await;
+                    assert!(out.is_err(), "{out:?}");
+                });
+            },
+        );
+    }
+
+    /// The same with the child's nursery cancelled before the child runs
+    /// (the random programs also get there through a sibling's failure,
+    /// a dropped `ChildSet`, or a `start`ed child cancelling its nursery).
+    #[test]
+    #[ignore = "bug on main: hangs (seed 163175 without child_set: the child parks, nothing wakes it)"]
+    fn a_cancelled_future_polled_in_a_shield_does_not_hide_the_cancelled_nursery_around_it() {
+        in_child(
+            module_path!(),
+            "a_cancelled_future_polled_in_a_shield_does_not_hide_the_cancelled_nursery_around_it",
+            || {
+                rt().block_on(async {
+                    let out = nursery(async |n| {
+                        n.spawn(async {
+                            CancelScope::new()
+                                .shielded(true)
+                                .run(async {
+                                    let mut noticed = pin!(cancelled());
+                                    PollOnce(noticed.as_mut()).await;
+                                })
+                                .await
+                                .unwrap();
+                            checkpoint().await;
+                        });
+                        n.cancel_scope().cancel();
+                    })
+                    .await;
+                    // The body's value; the child is dropped, cancelled.
+                    assert!(matches!(out, Ok(())), "{out:?}");
+                });
+            },
+        );
+    }
+
+    /// A `start`ed child's first step runs inside its caller's poll; when
+    /// it aborts the task its nursery runs in, the nursery is dropped
+    /// while the child is the code running, so the child cannot be
+    /// dropped with it: `start` returns an error (`Closed` in the seed)
+    /// and the child's task lives on, cancelled and scheduled, with its
+    /// closed nursery's and caller's scope nodes, until its next poll; a
+    /// `block_on` that returns first leaves it behind (`live_tasks()` 1,
+    /// three extra scope nodes). A tick later it is gone.
+    #[test]
+    #[ignore = "bug on main: a task outlives block_on (seed 856561 without child_set: rt.live_tasks() is 1)"]
+    fn a_started_child_aborting_the_task_of_its_nursery_leaves_no_task_behind() {
+        in_child(
+            module_path!(),
+            "a_started_child_aborting_the_task_of_its_nursery_leaves_no_task_behind",
+            || {
+                let rt = rt();
+                let scopes = rt.block_on(async {
+                    let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::new(RefCell::new(None));
+                    let gone = Rc::new(Cell::new(0));
+                    let (s, g) = (slot.clone(), gone.clone());
+                    let task = arbor::spawn(async move {
+                        let _dropped = Counted(g);
+                        let _ = supervisor(async |n| {
+                            let n2 = n.clone();
+                            n.spawn(async move {
+                                let out = n2
+                                    .start(|status: TaskStatus<()>| async move {
+                                        // Aborts the task the supervisor
+                                        // runs in: its nursery is dropped.
+                                        s.borrow().as_ref().unwrap().abort();
+                                        let _ = status.started(());
+                                        arbor::yield_now().await;
+                                    })
+                                    .await;
+                                assert!(out.is_err(), "{out:?}");
+                            });
+                        })
+                        .await;
+                    });
+                    *slot.borrow_mut() = Some(task);
+                    // Until the aborted task's future is gone, and not a
+                    // poll longer.
+                    std::future::poll_fn(|cx| {
+                        if gone.get() > 0 {
+                            return Poll::Ready(());
+                        }
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    })
+                    .await;
+                    slot.borrow_mut().take();
+                    arbor::lowlevel::live_scopes()
+                });
+                // The supervisor was dropped with its task: so were its
+                // children, the one being started among them.
+                assert_eq!((rt.live_tasks(), scopes), (0, 1));
             },
         );
     }

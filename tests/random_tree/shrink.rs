@@ -1,5 +1,6 @@
 //! Shrinking a failing program: delete statements, unwrap scopes, guards,
-//! acquires and nurseries, turn failures into `Ok`, as long as the same
+//! acquires and nurseries, drop a child set's last step or child, turn
+//! failures into `Ok`, as long as the same
 //! kind of violation remains. An edit names a node by its pre-order index
 //! in the program as edited so far, so a seed plus a list of edits
 //! (`ARBOR_EDITS=d12,u5,o3`) replays the shrunk program anywhere.
@@ -13,14 +14,15 @@ use std::rc::Rc;
 
 use super::features::Features;
 use super::harness;
-use super::program::{Body, Ending, Node, Program, generate};
+use super::program::{Body, Ending, Node, Program, SetChild, generate};
 use super::world::Kind;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Op {
     /// Replace the node by an empty sequence.
     Delete,
-    /// Replace a wrapper (scope, guard, acquire, nursery...) by its body.
+    /// Replace a wrapper (scope, guard, acquire, nursery...) by its body;
+    /// for a child set, drop its last step, or else its last child.
     Unwrap,
     /// End a body (or a `start` child before `started`) with `Ok`.
     EndOk,
@@ -73,6 +75,15 @@ fn body(b: &Rc<Body>, f: &mut dyn FnMut(&Rc<Node>) -> Rc<Node>) -> Rc<Body> {
         node: f(&b.node),
         ending: b.ending,
     })
+}
+
+fn set_child(c: &SetChild, body: Rc<Body>) -> SetChild {
+    SetChild {
+        id: c.id,
+        shielded: c.shielded,
+        cancels_join: c.cancels_join,
+        body,
+    }
 }
 
 fn ok(b: &Rc<Body>) -> Option<Rc<Body>> {
@@ -143,6 +154,22 @@ impl Node {
                 pre: f(pre),
                 pre_end: *pre_end,
                 post: body(post, f),
+            },
+            Node::NSet {
+                up,
+                id,
+                children,
+                steps,
+                end,
+            } => Node::NSet {
+                up: *up,
+                id: *id,
+                children: children
+                    .iter()
+                    .map(|c| set_child(c, body(&c.body, f)))
+                    .collect(),
+                steps: steps.clone(),
+                end: *end,
             },
             Node::Scope {
                 kind,
@@ -222,6 +249,31 @@ impl Node {
             | (Op::Unwrap, Node::CancelledKept { body })
             | (Op::Unwrap, Node::Acquire { body, .. }) => Some(body.map(&mut |c| c.clone())),
             (Op::Unwrap, Node::Nursery { body, .. }) => Some(body.node.map(&mut |c| c.clone())),
+            (
+                Op::Unwrap,
+                Node::NSet {
+                    up,
+                    id,
+                    children,
+                    steps,
+                    end,
+                },
+            ) => {
+                let (mut kept, mut steps) = (children.len(), steps.clone());
+                if steps.pop().is_none() {
+                    kept = kept.checked_sub(1).filter(|&k| k > 0)?;
+                }
+                Some(Node::NSet {
+                    up: *up,
+                    id: *id,
+                    children: children[..kept]
+                        .iter()
+                        .map(|c| set_child(c, c.body.clone()))
+                        .collect(),
+                    steps,
+                    end: *end,
+                })
+            }
             (Op::EndOk, Node::Spawn { slot, body, detach }) => Some(Node::Spawn {
                 slot: *slot,
                 body: ok(body)?,
@@ -282,6 +334,33 @@ impl Node {
                     pre: pre.clone(),
                     pre_end,
                     post,
+                })
+            }
+            (
+                Op::EndOk,
+                Node::NSet {
+                    up,
+                    id,
+                    children,
+                    steps,
+                    end,
+                },
+            ) => {
+                // The first child that does not end with `Ok` does.
+                let first = children.iter().position(|c| c.body.ending != Ending::Ok)?;
+                Some(Node::NSet {
+                    up: *up,
+                    id: *id,
+                    children: children
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let body = if i == first { ok(&c.body) } else { None };
+                            set_child(c, body.unwrap_or_else(|| c.body.clone()))
+                        })
+                        .collect(),
+                    steps: steps.clone(),
+                    end: *end,
                 })
             }
             (Op::EndOk, Node::Panic) => Some(Node::Seq(Vec::new())),

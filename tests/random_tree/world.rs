@@ -49,6 +49,9 @@ pub enum Kind {
     WrongJoin,
     /// `Nursery::start` gave a result its child does not explain.
     WrongStart,
+    /// A `ChildSet` lost a child's result: `join_next` returned `None`, or
+    /// `len()` counted fewer, while a result was still to come.
+    ResultLost,
     /// A scope reported a cancellation nobody asked for.
     WrongScope,
     /// `rt.live_tasks()` was not 0 after the program finished.
@@ -85,6 +88,7 @@ impl Kind {
         Kind::ProgressInCancelled,
         Kind::WrongJoin,
         Kind::WrongStart,
+        Kind::ResultLost,
         Kind::WrongScope,
         Kind::LiveTasks,
         Kind::LiveScopes,
@@ -115,6 +119,7 @@ impl Kind {
             Kind::ProgressInCancelled => "progress-in-cancelled",
             Kind::WrongJoin => "wrong-join",
             Kind::WrongStart => "wrong-start",
+            Kind::ResultLost => "result-lost",
             Kind::WrongScope => "wrong-scope",
             Kind::LiveTasks => "live-tasks",
             Kind::LiveScopes => "live-scopes",
@@ -656,6 +661,9 @@ pub struct World {
     pub cslots: Vec<ChildSlot>,
     pub srefs: Vec<ScopeRef>,
     pub live_spawned: Cell<usize>,
+    /// The next end sequence number: children of a `ChildSet` take one
+    /// when they end, so the order they ended in is known.
+    pub end_seq: Cell<u64>,
     /// Woken when the last spawned task ends.
     pub all_ended: RefCell<Option<std::task::Waker>>,
 }
@@ -702,8 +710,16 @@ impl World {
             cslots: (0..prog.cslots).map(|_| ChildSlot::default()).collect(),
             srefs: (0..prog.srefs).map(|_| ScopeRef::default()).collect(),
             live_spawned: Cell::new(0),
+            end_seq: Cell::new(0),
             all_ended: RefCell::new(None),
         })
+    }
+
+    /// A number for something ending now, above every earlier one.
+    pub fn next_end_seq(&self) -> u64 {
+        let seq = self.end_seq.get();
+        self.end_seq.set(seq + 1);
+        seq
     }
 
     /// A spawned task ended.
