@@ -66,20 +66,20 @@
 //!
 //! The CI batch runs `Features::CI`: every feature except those that find
 //! a bug still open on main in it (none today). Each bug is shrunk to a
-//! few lines in `reproducers` (regression tests, or ignored ones in
-//! `reproducers::open` while open). Seeds replay with
+//! few lines in `reproducers` (regression tests, or ignored ones in a
+//! module of open bugs while open). Seeds replay with
 //! `ARBOR_RT_FEATURES=ci,+<feature>`.
 //!
-//! Found on e15ec4f by a million seeds, still open (about one seed in
-//! 50 000; the CI batch's seeds all pass, so every feature stays in it):
+//! Found on e15ec4f by a million seeds, fixed since (regression tests in
+//! `reproducers::found_by_a_million_seeds`):
 //!
 //! - a `cancelled()` future polled once (a hold) and dropped, then a wait
-//!   inside an already cancelled scope in the same poll: the task parks
-//!   and nothing wakes it (`ci` seed 669890, 21 seeds of the first
-//!   million; `ci,-child_set` seed 163175). New since e819ec2.
+//!   inside an already cancelled scope in the same poll: the task parked
+//!   and nothing woke it (`ci` seed 669890, 21 seeds of the first
+//!   million; `ci,-child_set` seed 163175). Came with e819ec2.
 //! - a `start`ed child aborting, in its first step, the task its nursery
-//!   runs in: the child's task outlives the dropped nursery until its next
-//!   poll, and `block_on` can return with it alive (`live_tasks()` 1;
+//!   runs in: the child's task outlived the dropped nursery until its next
+//!   poll, and `block_on` could return with it alive (`live_tasks()` 1;
 //!   `ci,-child_set` seed 856561, `ci,-cancelled_kept` seed 447629).
 //!
 //! Found on c39687f, fixed on main since (0edad13, bdcb4a4); the features

@@ -267,6 +267,14 @@ impl Nursery {
         // hangs in the caller's context.
         shared.live.set(shared.live.get() + 1);
         match scope::spawn_now(here, None, task) {
+            Ok(task) if shared.closed.get() => {
+                // The nursery was dropped during the child's first step
+                // (the step aborted the nursery's task, say): it could not
+                // drop the child then, as the child was running. Now it
+                // can, as the rest of the nursery's children were.
+                task.abort();
+                Err(crate::StartError::Closed)
+            }
             Ok(task) => {
                 if !hook.is_settled() {
                     // Until it joins the nursery (or ends), the nursery

@@ -3,7 +3,7 @@
 //! a child process with a time limit, so a crash or a hang fails only that
 //! test. `fixed`: found on c39687f, fixed on main since; `start`: found
 //! when `start` first ran its child inline, fixed since: regression tests
-//! now. `open`: found on e15ec4f, still open there, ignored until fixed.
+//! now. `found_by_a_million_seeds`: found on e15ec4f, fixed since.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -396,13 +396,14 @@ mod start {
     }
 }
 
-/// Found on e15ec4f by a million seeds (about one in 50 000 fails, none
-/// of the CI batch's), with or without `child_set`; still open, so
-/// ignored until fixed (`cargo test --test random_tree open --
-/// --include-ignored` shows them failing). The two hangs are new since
-/// e819ec2 (schedule points; holds replace the noticer counts): they pass
-/// on 4b6306a. The task left behind fails on 4b6306a too.
-mod open {
+/// Found on e15ec4f by a million seeds (about one in 50 000 failed, none
+/// of the CI batch's), with or without `child_set`; fixed since. The two
+/// hangs came with e819ec2 (schedule points; holds replace the noticer
+/// counts): a region that must drop but was held now wakes its task for
+/// the poll it owes the holder, and a light timeout whose deadline passed
+/// drops after that poll. The task left behind predates it: `start` now
+/// drops a child whose nursery was dropped during its first step.
+mod found_by_a_million_seeds {
     use super::*;
 
     /// A `cancelled()` future polled once (it holds: the regions around
@@ -412,7 +413,6 @@ mod open {
     /// already delivered, the checkpoint registers no waker, and the
     /// held region neither drops the code nor wakes itself.
     #[test]
-    #[ignore = "bug on main: hangs (seed 669890: the task parks, nothing wakes it)"]
     fn a_cancelled_future_polled_in_a_shield_does_not_hide_the_expired_timeout_around_it() {
         in_child(
             module_path!(),
@@ -442,7 +442,6 @@ mod open {
     /// (the random programs also get there through a sibling's failure,
     /// a dropped `ChildSet`, or a `start`ed child cancelling its nursery).
     #[test]
-    #[ignore = "bug on main: hangs (seed 163175 without child_set: the child parks, nothing wakes it)"]
     fn a_cancelled_future_polled_in_a_shield_does_not_hide_the_cancelled_nursery_around_it() {
         in_child(
             module_path!(),
@@ -480,7 +479,6 @@ mod open {
     /// `block_on` that returns first leaves it behind (`live_tasks()` 1,
     /// three extra scope nodes). A tick later it is gone.
     #[test]
-    #[ignore = "bug on main: a task outlives block_on (seed 856561 without child_set: rt.live_tasks() is 1)"]
     fn a_started_child_aborting_the_task_of_its_nursery_leaves_no_task_behind() {
         in_child(
             module_path!(),

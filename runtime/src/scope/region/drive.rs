@@ -79,17 +79,7 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
                     && !*state.held
                     && core.timers.borrow().is_fired(timer)
                 {
-                    // The deadline passed: drop, as a node would.
-                    core.timers.borrow_mut().remove(timer);
-                    *state.phase = Phase::Closed;
-                    code(Act::Drop);
-                    cell.exited(Some(CancelReason::Deadline), Some(deadline), false);
-                    if core.current_cancelled() {
-                        // An enclosing cancellation is visible too.
-                        return Raw::Dropped;
-                    }
-                    cell.set_caught();
-                    return Raw::Caught(CancelReason::Deadline);
+                    return drop_light(core, state, code, deadline, timer);
                 }
                 return poll_light(core, state, code, deadline, timer, cx);
             }
@@ -109,9 +99,30 @@ fn drive_in(core: &Core, state: &mut Drive<'_>, code: &mut Code<'_>, cx: &mut Co
         if ready {
             Raw::Ready
         } else {
-            decide_after_pending(core, state, code, id)
+            decide_after_pending(core, state, code, id, cx)
         }
     }
+}
+
+/// A light region's deadline passed: drop the code, as a node would.
+fn drop_light(
+    core: &Core,
+    state: &mut Drive<'_>,
+    code: &mut Code<'_>,
+    deadline: Instant,
+    timer: TimerKey,
+) -> Raw {
+    core.timers.borrow_mut().remove(timer);
+    *state.phase = Phase::Closed;
+    code(Act::Drop);
+    let cell = state.cell;
+    cell.exited(Some(CancelReason::Deadline), Some(deadline), false);
+    if core.current_cancelled() {
+        // An enclosing cancellation is visible too.
+        return Raw::Dropped;
+    }
+    cell.set_caught();
+    Raw::Caught(CancelReason::Deadline)
 }
 
 /// Poll a lazy region's code with a provisional entry: it stays light
@@ -172,9 +183,20 @@ pub(super) fn settle_light(
             core.adopt_node(id, cell, (state.name)());
             *state.phase = Phase::In(id);
             core.set_region_waker(id.key, cx.waker());
-            decide_after_pending(core, state, code, id)
+            decide_after_pending(core, state, code, id, cx)
         }
         (false, None) => {
+            if let Some(timer) = timer
+                && !got.covered
+                && core.timers.borrow().is_fired(timer)
+            {
+                // The deadline passed before or during this poll; its
+                // wake-up was spent on a poll something inside held.
+                if !*state.held {
+                    return drop_light(core, state, code, deadline, timer);
+                }
+                cx.waker().wake_by_ref();
+            }
             let timer = match (timer, got.covered) {
                 (Some(timer), false) => {
                     core.timers.borrow_mut().set_waker(timer, cx.waker());
@@ -200,20 +222,26 @@ pub(super) fn settle_light(
     }
 }
 
-/// The code suspended: drop it now if the region must (unless something
-/// inside held: it gets the next poll first), else arm the deadline.
+/// The code suspended: drop it now if the region must, else arm the
+/// deadline. If something inside held, the code gets the next poll first;
+/// a region that must drop then wakes its task for that poll (the holder
+/// may be gone: a `cancelled()` polled once and dropped wakes no one),
+/// and drops at the end of it unless something holds again.
 fn decide_after_pending(
     core: &Core,
     state: &mut Drive<'_>,
     code: &mut Code<'_>,
     id: ScopeId,
+    cx: &Context<'_>,
 ) -> Raw {
-    if !*state.held && core.region_must_drop(id.key) {
-        drop_and_report(core, code, state.cell, id)
-    } else {
-        core.arm_node(id.key);
-        Raw::Pending
+    if core.region_must_drop(id.key) {
+        if !*state.held {
+            return drop_and_report(core, code, state.cell, id);
+        }
+        cx.waker().wake_by_ref();
     }
+    core.arm_node(id.key);
+    Raw::Pending
 }
 
 /// Drop the code (its destructors run with no borrow held), then decide
