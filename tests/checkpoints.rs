@@ -417,3 +417,23 @@ fn a_socket_read_completes_while_another_task_spins_on_a_free_lock() {
         ]
     );
 }
+
+#[test]
+fn accepting_a_queued_connection_lets_other_ready_tasks_run_first() {
+    arbor::Runtime::new().unwrap().block_on(async {
+        let tcp = arbor::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = std::net::TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
+        let dir = std::env::temp_dir().join(format!("arbor-accept-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let unix = arbor::net::UnixListener::bind(&dir).unwrap();
+        let _unix_client = std::os::unix::net::UnixStream::connect(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+
+        let other = arbor::spawn(async {});
+        tcp.accept().await.unwrap();
+        assert!(other.is_finished(), "the TCP accept yielded first");
+        let other = arbor::spawn(async {});
+        unix.accept().await.unwrap();
+        assert!(other.is_finished(), "the Unix accept yielded first");
+    });
+}

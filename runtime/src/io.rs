@@ -200,6 +200,18 @@ impl<T: AsFd> Async<T> {
     }
 }
 
+/// The schedule point of an operation whose result cannot be kept over a
+/// yield without risk (an accepted connection: dropped there by an abort,
+/// it would be closed): it comes first, before anything is taken, at the
+/// operation's first poll outside a cancelled scope. True if the caller
+/// must return `Pending` now (it was woken).
+pub(crate) fn schedule_point_first(yielded: &mut bool, cx: &Context<'_>) -> bool {
+    !*yielded && !crate::scope::current_is_cancelled() && {
+        *yielded = true;
+        crate::scope::schedule_point(cx)
+    }
+}
+
 /// Remembers the waker an async I/O call left with the reactor while it is
 /// pending, and takes it back if the call is dropped (cancelled) then: a
 /// cancelled read parks nothing, so a later event on the fd wakes nobody.

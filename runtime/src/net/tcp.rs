@@ -92,12 +92,23 @@ impl TcpListener {
     /// 10 ms, so an accept loop that logs the error and carries on does not
     /// spin while the pending connection stays queued.
     ///
+    /// A checkpoint: if other tasks are ready, it lets them run before it
+    /// first looks for a connection (the schedule point comes first here,
+    /// so no accepted connection is ever held over a yield).
+    ///
     /// # Cancel safety
     /// Dropping the future loses no connection: a connection is taken from
     /// the kernel's queue only in the same poll that returns it.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut backoff = None;
-        poll_fn(|cx| self.poll_accept(cx, &mut backoff)).await
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if crate::io::schedule_point_first(&mut yielded, cx) {
+                return Poll::Pending;
+            }
+            self.poll_accept(cx, &mut backoff)
+        })
+        .await
     }
 
     /// A stream of accepted connections: [`accept`](TcpListener::accept)

@@ -15,6 +15,7 @@
 //! [`UnixDatagram::send`](super::UnixDatagram::send) is woken by Linux exactly and needs no timer.
 
 use std::fmt;
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -95,11 +96,22 @@ impl UnixListener {
     /// The OS error of `accept4` (e.g. `EMFILE`), or of registering the
     /// new stream with the reactor.
     ///
+    /// A checkpoint: if other tasks are ready, it lets them run before it
+    /// first looks for a connection (the schedule point comes first here,
+    /// so no accepted connection is ever held over a yield).
+    ///
     /// # Cancel safety
     /// Dropping the future loses no connection: a connection is taken from
     /// the kernel's queue only in the same poll that returns it.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self.inner.read_with(|l| l.accept()).await?;
+        let mut yielded = false;
+        let (stream, addr) = poll_fn(|cx: &mut Context<'_>| {
+            if crate::io::schedule_point_first(&mut yielded, cx) {
+                return Poll::Pending;
+            }
+            self.inner.poll_read_with(cx, |l| l.accept())
+        })
+        .await?;
         Ok((UnixStream::from_std(stream)?, addr))
     }
 
