@@ -58,27 +58,28 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
             }
             core.run_urgent();
         }
-        if core.polls_since_io.get() >= core.event_interval {
-            core.poll_reactor(Some(Duration::ZERO));
-        } else {
-            core.drain_remote();
-        }
-        core.fire_timers();
-        if !core.has_work() {
-            core.park();
-        }
+        core.end_tick();
     }
 }
 
 impl Core {
-    pub(super) fn run_queue_is_empty(&self) -> bool {
-        self.run_queue.borrow().is_empty() && self.urgent_queue.borrow().is_empty()
+    /// The steps of a tick after the task polls: the reactor (or just the
+    /// remote queue), the timers, and parking if nothing is runnable. One
+    /// call (not generic, so its steps inline here) whose checks cost a
+    /// few loads when there is nothing to do.
+    fn end_tick(&self) {
+        if self.polls_since_io.get() >= self.event_interval {
+            self.poll_reactor(Some(Duration::ZERO));
+        } else {
+            self.drain_remote();
+        }
+        self.fire_timers();
+        if !self.has_work() {
+            self.park();
+        }
     }
 
-    pub(super) fn root_is_woken(&self) -> bool {
-        self.root_woken.get()
-    }
-
+    #[inline]
     fn has_work(&self) -> bool {
         self.root_woken.get()
             || !self.run_queue.borrow().is_empty()
@@ -166,7 +167,16 @@ impl Core {
         self.drain_remote();
     }
 
+    /// Take the remote wake queue: one atomic load when it is empty.
+    #[inline]
     fn drain_remote(&self) {
+        if self.remote.has_pending() {
+            self.drain_remote_now();
+        }
+    }
+
+    #[inline(never)]
+    fn drain_remote_now(&self) {
         let mut ids = std::mem::take(&mut *self.remote_buf.borrow_mut());
         self.remote.drain_into(&mut ids);
         for id in ids.drain(..) {
@@ -176,10 +186,15 @@ impl Core {
     }
 
     /// Wake every sleeper whose deadline has passed, in deadline order.
+    #[inline]
     pub(crate) fn fire_timers(&self) {
-        if self.timers.borrow().armed() == 0 {
-            return;
+        if self.timers.borrow().armed() != 0 {
+            self.fire_due_timers();
         }
+    }
+
+    #[inline(never)]
+    fn fire_due_timers(&self) {
         let now = self.clock.now_tick();
         let mut wakers = std::mem::take(&mut *self.wake_buf.borrow_mut());
         self.timers.borrow_mut().poll(now, &mut |w| wakers.push(w));
