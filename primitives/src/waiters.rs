@@ -17,10 +17,13 @@
 //! ```
 //!
 //! Granting hands the value (a permit count, the lock, a message, a
-//! notification) to the waiter at the head of the queue and returns its
-//! waker; the caller wakes it after releasing its own borrows. A waiter
-//! dropped after being granted returns the value from [`WaitQueue::cancel`]
-//! so the primitive can hand it to the next waiter: nothing is lost.
+//! notification) to the waiter at the head of the queue (or, with
+//! [`WaitQueue::grant_matching`], to the queued waiters whose request
+//! matches, wherever they are) and returns its waker, moved out of the
+//! entry (a granted waiter is not woken again, so it needs none); the
+//! caller wakes it after releasing its own borrows. A waiter dropped after
+//! being granted returns the value from [`WaitQueue::cancel`] so the
+//! primitive can hand it to the next waiter: nothing is lost.
 
 use std::task::Waker;
 
@@ -33,7 +36,8 @@ const NIL: usize = usize::MAX;
 pub(crate) struct WaitKey(usize);
 
 struct Entry<D, T> {
-    waker: Waker,
+    /// `None` once granted: the granter took it to wake the waiter.
+    waker: Option<Waker>,
     /// What the waiter asked for (e.g. a number of permits).
     data: D,
     grant: Option<T>,
@@ -89,7 +93,7 @@ impl<D, T> WaitQueue<D, T> {
     /// Queue a waiter at the back.
     pub(crate) fn push(&mut self, data: D, waker: &Waker) -> WaitKey {
         let key = self.entries.insert(Entry {
-            waker: waker.clone(),
+            waker: Some(waker.clone()),
             data,
             grant: None,
             prev: self.tail,
@@ -107,8 +111,9 @@ impl<D, T> WaitQueue<D, T> {
     /// Refresh a waiter's waker (its future was polled again).
     pub(crate) fn set_waker(&mut self, key: WaitKey, waker: &Waker) {
         let entry = &mut self.entries[key.0];
-        if !entry.waker.will_wake(waker) {
-            entry.waker = waker.clone();
+        match &entry.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => entry.waker = Some(waker.clone()),
         }
     }
 
@@ -138,10 +143,51 @@ impl<D, T> WaitQueue<D, T> {
             return Err(value);
         }
         let key = self.head;
+        Ok(self.grant_at(key, value))
+    }
+
+    /// Grant the head waiter what `grant` makes of its request (which it
+    /// may take things out of), and take it out of the queue; `None` if
+    /// nobody waits. Returns its waker, as [`grant_front`](Self::grant_front).
+    pub(crate) fn grant_front_with(&mut self, grant: impl FnOnce(&mut D) -> T) -> Option<Waker> {
+        if self.head == NIL {
+            return None;
+        }
+        let key = self.head;
+        let value = grant(&mut self.entries[key].data);
+        Some(self.grant_at(key, value))
+    }
+
+    /// Grant every queued waiter for whose request `pick` gives a value
+    /// (head first), taking each out of the queue; their wakers are pushed
+    /// on `wake`. Returns how many were granted. A walk of the queue: for
+    /// rare events (a channel handle closing grants its own waiters).
+    pub(crate) fn grant_matching(
+        &mut self,
+        mut pick: impl FnMut(&mut D) -> Option<T>,
+        wake: &mut Vec<Waker>,
+    ) -> usize {
+        let mut granted = 0;
+        let mut at = self.head;
+        while at != NIL {
+            let entry = &mut self.entries[at];
+            let next = entry.next;
+            if let Some(value) = pick(&mut entry.data) {
+                wake.push(self.grant_at(at, value));
+                granted += 1;
+            }
+            at = next;
+        }
+        granted
+    }
+
+    /// Grant the queued waiter at `key`: out of the queue, its waker out of
+    /// the entry.
+    fn grant_at(&mut self, key: usize, value: T) -> Waker {
         self.unlink(key);
         let entry = &mut self.entries[key];
         entry.grant = Some(value);
-        Ok(entry.waker.clone())
+        entry.waker.take().expect("a queued waiter holds its waker")
     }
 
     /// Whether the waiter was granted.
@@ -169,12 +215,6 @@ impl<D, T> WaitQueue<D, T> {
             Some(value) => Cancelled::Granted(value),
             None => Cancelled::Withdrawn,
         }
-    }
-
-    /// The request of the waiter at the head of the queue, mutably (added
-    /// for channels: a receiver takes a queued sender's item out of it).
-    pub(crate) fn front_mut(&mut self) -> Option<&mut D> {
-        (self.head != NIL).then(|| &mut self.entries[self.head].data)
     }
 
     /// As [`cancel`](WaitQueue::cancel), but also hands back the waiter's
@@ -230,5 +270,26 @@ mod tests {
         assert_eq!(q.take(c), Some("y"));
         assert!(q.is_empty());
         assert!(matches!(q.grant_front("z"), Err("z")));
+    }
+
+    #[test]
+    fn grant_matching_grants_queued_waiters_anywhere_and_skips_granted_ones() {
+        let w = Waker::noop();
+        let mut q: WaitQueue<u32, u32> = WaitQueue::new();
+        let a = q.push(1, w);
+        let b = q.push(2, w);
+        let c = q.push(1, w);
+        let d = q.push(3, w);
+        assert!(q.grant_front(10).is_ok(), "a granted first");
+        let mut wake = Vec::new();
+        let n = q.grant_matching(|&mut r| (r == 1).then_some(r * 100), &mut wake);
+        assert_eq!((n, wake.len()), (1, 1), "only c: a was granted already");
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(q.take(a), Some(10));
+        assert_eq!(q.take(c), Some(100));
+        assert_eq!(q.grant_front_with(|r| *r + 1).map(|_| ()), Some(()));
+        assert_eq!(q.take(b), Some(3));
+        assert_eq!(q.cancel(d), Cancelled::Withdrawn);
+        assert!(q.is_empty() && q.grant_front_with(|r| *r).is_none());
     }
 }
