@@ -72,6 +72,10 @@ pub(crate) struct Core {
     root_urgent: Cell<bool>,
     /// The task being polled, for `current_task`.
     current: Cell<Option<TaskId>>,
+    /// The allocation of `current` (alive while it is polled or dropped:
+    /// the slab entry, or the drop's own hold, keeps it): lets the task's
+    /// wakes of itself skip the slab lookup (`wake_local`).
+    current_raw: Cell<Option<RawTask>>,
     /// Index of the scope node the code being polled is in.
     pub(crate) current_node: Cell<u32>,
     names: RefCell<HashMap<u32, Rc<str>>>,
@@ -167,6 +171,7 @@ impl Builder {
             urgent_queue: RefCell::new(VecDeque::new()),
             root_urgent: Cell::new(false),
             current: Cell::new(None),
+            current_raw: Cell::new(None),
             current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
             scopes: RefCell::new(scopes),
@@ -406,12 +411,18 @@ pub enum Running {
 /// ```
 #[inline]
 pub fn running() -> Option<Running> {
-    context::with(|core| {
-        core.map(|c| match c.current.get() {
+    context::with(|core| core.map(Core::running))
+}
+
+impl Core {
+    /// What is being polled: see [`running`].
+    #[inline]
+    pub(crate) fn running(&self) -> Running {
+        match self.current.get() {
             Some(id) => Running::Task(id),
-            None => Running::Root(RuntimeId(c.key)),
-        })
-    })
+            None => Running::Root(RuntimeId(self.key)),
+        }
+    }
 }
 
 /// The runtime whose code is being polled (or that is being entered for a

@@ -18,6 +18,7 @@
 //! once per tick.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -119,21 +120,25 @@ impl Core {
         if raw.state().start_poll() == StartPoll::Skip {
             return;
         }
-        let waker = waker(WakeId::task(self.key, id.index, id.generation));
+        // An arbor waker's drop does nothing: skip its vtable call.
+        let waker = ManuallyDrop::new(waker(WakeId::task(self.key, id.index, id.generation)));
         let mut cx = Context::from_waker(&waker);
         self.current.set(Some(id));
+        self.current_raw.set(Some(raw));
         self.current_node.set(raw.header().scope.get());
         self.poll_clock.set(None);
         self.skips.set(0);
         let poll = raw.poll(&mut cx);
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
+        self.current_raw.set(None);
         self.current_node.set(0);
         self.after_poll(id, raw, poll);
     }
 
     /// What follows a task's poll: release a finished task's slot, requeue
     /// or park a pending one, drop one that aborted itself.
+    #[inline]
     pub(super) fn after_poll(&self, id: TaskId, raw: RawTask, poll: Poll<()>) {
         match poll {
             Poll::Ready(()) => self.remove_task(id, raw),

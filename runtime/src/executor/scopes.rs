@@ -246,6 +246,8 @@ impl Core {
     /// lets timers and I/O in); then the caller is woken and held (it gets
     /// the next poll, whatever is cancelled meanwhile). No otherwise: a
     /// yield that would find nothing else to do costs this check only.
+    /// The check is inlined into the caller; the yield is not.
+    #[inline]
     pub(crate) fn schedule_point(&self, waker: &Waker) -> bool {
         const SKIP_BUDGET: u32 = 128;
         let skips = self.skips.get();
@@ -253,10 +255,15 @@ impl Core {
             self.skips.set(skips + 1);
             return false;
         }
+        self.yield_at_schedule_point(waker);
+        true
+    }
+
+    #[inline(never)]
+    fn yield_at_schedule_point(&self, waker: &Waker) {
         self.skips.set(0);
         self.hold();
         self.wake_by_ref(waker);
-        true
     }
 
     /// Whether code other than what is being polled is ready to run: a

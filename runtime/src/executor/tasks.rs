@@ -63,6 +63,7 @@ impl Core {
     /// its provisional scopes and clock reading, then restored.
     fn as_task<R>(&self, id: TaskId, raw: RawTask, f: impl FnOnce() -> R) -> R {
         let current = self.current.replace(Some(id));
+        let current_raw = self.current_raw.replace(Some(raw));
         let node = self.current_node.replace(raw.header().scope.get());
         let provisional = self.take_provisional();
         let clock = self.poll_clock.take();
@@ -70,6 +71,7 @@ impl Core {
         let skips = self.skips.replace(0);
         let out = f();
         self.current.set(current);
+        self.current_raw.set(current_raw);
         self.current_node.set(node);
         self.restore_provisional(provisional);
         self.poll_clock.set(clock);
@@ -176,14 +178,24 @@ impl Core {
             }
             return;
         }
-        let found = self
-            .tasks
-            .borrow()
-            .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
-            .map(|(key, raw)| (key, *raw));
-        let Some((key, raw)) = found else { return };
+        let found = match (self.current.get(), self.current_raw.get()) {
+            // The task being polled (or dropped) wakes itself, as a yield
+            // or a schedule point does: no slab lookup (the lookup would
+            // find it: its slot holds it, with this generation).
+            (Some(current), Some(raw))
+                if current.index == id.index()
+                    && current.generation & crate::task::waker::GEN_MASK == id.generation() =>
+            {
+                Some((current, raw))
+            }
+            _ => self
+                .tasks
+                .borrow()
+                .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
+                .map(|(key, raw)| (TaskId::from_key(self.key, key), *raw)),
+        };
+        let Some((id, raw)) = found else { return };
         if raw.state().wake() == WakeAction::Enqueue {
-            let id = TaskId::from_key(self.key, key);
             if self.urgent.get() {
                 self.urgent_queue.borrow_mut().push_back(id);
             } else {
