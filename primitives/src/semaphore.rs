@@ -428,15 +428,24 @@ impl<'a> Future for Acquire<'a> {
             this.taken = false;
             return Poll::Ready(Ok(SemaphorePermit { sem, n }));
         }
-        if arbor_runtime::scope::current_is_cancelled() {
-            // Level-triggered cancellation: a grant stays unused and is
-            // passed on when the scope drops this future.
-            return Poll::Pending;
-        }
-        if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
-            return this.took_at_once(cx);
-        }
-        this.poll_slow(cx)
+        // The cancel check and the schedule point: one read of the
+        // runtime's context.
+        arbor_runtime::scope::with_checkpoint(|cp| {
+            if cp.is_cancelled() {
+                // Level-triggered cancellation: a grant stays unused and is
+                // passed on when the scope drops this future.
+                return Poll::Pending;
+            }
+            if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
+                // Taken: the schedule point (none in fast mode).
+                if !sem.fast && cp.schedule_point(cx) {
+                    this.taken = true;
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+            }
+            this.poll_slow(cx)
+        })
     }
 }
 
