@@ -355,20 +355,21 @@ impl<T> State<T> {
 
     /// No item is left or can come: no sender, nothing buffered, queued or
     /// in flight.
+    #[inline]
     fn is_ended(&self) -> bool {
         self.senders == 0
+            && self.in_flight == 0
             && self.buf.is_empty()
             && self.send_waiters.is_empty()
-            && self.in_flight == 0
     }
 
     /// A queued receiver took (or, dropped, gave up) its granted item.
-    /// That may have been the last one before the end.
-    fn landed(&mut self, wake: &mut Vec<Waker>) {
+    /// Says whether that was the last one before the end: the caller then
+    /// ends the stream for the queued receivers (`end_receivers`).
+    #[inline]
+    fn landed(&mut self) -> bool {
         self.in_flight -= 1;
-        if self.is_ended() {
-            self.end_receivers(wake);
-        }
+        self.is_ended()
     }
 
     /// End the stream for every queued receiver.

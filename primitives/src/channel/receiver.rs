@@ -1,6 +1,6 @@
 //! The receiving end of a channel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -201,32 +201,43 @@ enum Queued<T> {
 
 /// A queued receive is polled: its grant, taken (and an item landed)
 /// under one borrow, or its waker refreshed.
+#[inline]
 fn poll_queued<T>(shared: &RefCell<State<T>>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
-    let mut ended = Vec::new();
-    let queued = {
-        let mut state = shared.borrow_mut();
-        match state.recv_waiters.take(key) {
-            Some(Some(item)) => {
-                state.landed(&mut ended);
-                Queued::Item(item)
+    let mut state = shared.borrow_mut();
+    match state.recv_waiters.take(key) {
+        Some(Some(item)) => {
+            if state.landed() {
+                end_stream(state);
             }
-            Some(None) => Queued::LookAgain,
-            None => {
-                state.recv_waiters.set_waker(key, cx.waker());
-                Queued::Waiting
-            }
+            Queued::Item(item)
         }
-    };
-    ended.into_iter().for_each(Waker::wake);
-    queued
+        Some(None) => Queued::LookAgain,
+        None => {
+            state.recv_waiters.set_waker(key, cx.waker());
+            Queued::Waiting
+        }
+    }
 }
 
 /// An item counted in flight (granted to a receive, or held at its
 /// schedule point) reached its caller: that may have been the last one
 /// before the end.
+#[inline]
 fn land<T>(shared: &RefCell<State<T>>) {
+    let mut state = shared.borrow_mut();
+    if state.landed() {
+        end_stream(state);
+    }
+}
+
+/// The last item in flight landed with no sender left: end the stream for
+/// the queued receivers, waking them once the borrow is released.
+#[cold]
+#[inline(never)]
+fn end_stream<T>(mut state: RefMut<'_, State<T>>) {
     let mut wake = Vec::new();
-    shared.borrow_mut().landed(&mut wake);
+    state.end_receivers(&mut wake);
+    drop(state);
     wake.into_iter().for_each(Waker::wake);
 }
 
@@ -241,7 +252,9 @@ fn pass_on<T>(shared: &RefCell<State<T>>, item: T) {
         // Back in the buffer or with the next receiver, unless no receiver
         // is left: then it is dropped, and that may end the stream for
         // receives queued on closed handles.
-        state.landed(&mut ended);
+        if state.landed() {
+            state.end_receivers(&mut ended);
+        }
         orphan
     };
     drop(orphan);
