@@ -6,7 +6,8 @@
 //!     run_batch        every task runnable at the start of the tick, once,
 //!                      then the code cancellations reached during it
 //!     poll the reactor without blocking, every `event_interval` task polls
-//!     (else just take the remote wake queue: one atomic load when empty)
+//!     (no syscall while no fd is registered); between those polls just
+//!     take the remote wake queue (one atomic load when empty)
 //!     fire_timers      wake sleepers whose deadline passed
 //!     if nothing is runnable: park  (epoll_wait until the next deadline,
 //!                                    or jump the virtual clock to it)
@@ -70,7 +71,7 @@ impl Core {
     /// few loads when there is nothing to do.
     fn end_tick(&self) {
         if self.polls_since_io.get() >= self.event_interval {
-            self.poll_reactor(Some(Duration::ZERO));
+            self.poll_io_due();
         } else {
             self.drain_remote();
         }
@@ -99,7 +100,9 @@ impl Core {
         }
         self.polls_since_io
             .set(self.polls_since_io.get().saturating_add(batch as u32));
-        self.run_urgent();
+        if !self.urgent_queue.borrow().is_empty() {
+            self.run_urgent();
+        }
     }
 
     /// Poll the tasks a cancellation woke, until none is left.
@@ -147,6 +150,21 @@ impl Core {
                 AfterPending::Idle => {}
                 AfterPending::Abort => self.drop_task_future(id, raw),
             },
+        }
+    }
+
+    /// The periodic non-blocking reactor poll. With no fd registered the
+    /// only event it could report is the doorbell, whose queue is drained
+    /// anyway: skip the syscall. (The doorbell's edge then stays pending in
+    /// epoll: the next `epoll_wait` returns at once and consumes it, a
+    /// spurious wake at worst; no push is lost, see `remote.rs`.)
+    #[inline(never)]
+    fn poll_io_due(&self) {
+        if self.reactor.borrow().registrations() == 0 {
+            self.polls_since_io.set(0);
+            self.drain_remote();
+        } else {
+            self.poll_reactor(Some(Duration::ZERO));
         }
     }
 
