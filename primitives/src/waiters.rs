@@ -91,6 +91,7 @@ impl<D, T> WaitQueue<D, T> {
     }
 
     /// Queue a waiter at the back.
+    #[inline]
     pub(crate) fn push(&mut self, data: D, waker: &Waker) -> WaitKey {
         let key = self.entries.insert(Entry {
             waker: Some(waker.clone()),
@@ -138,6 +139,7 @@ impl<D, T> WaitQueue<D, T> {
     /// Grant `value` to the head waiter and take it out of the queue.
     /// Returns its waker (wake it once your borrows are released), or gives
     /// the value back if nobody waits.
+    #[inline]
     pub(crate) fn grant_front(&mut self, value: T) -> Result<Waker, T> {
         if self.head == NIL {
             return Err(value);
@@ -183,6 +185,7 @@ impl<D, T> WaitQueue<D, T> {
 
     /// Grant the queued waiter at `key`: out of the queue, its waker out of
     /// the entry.
+    #[inline]
     fn grant_at(&mut self, key: usize, value: T) -> Waker {
         self.unlink(key);
         let entry = &mut self.entries[key];
@@ -197,6 +200,7 @@ impl<D, T> WaitQueue<D, T> {
     }
 
     /// If granted, remove the waiter and return its grant.
+    #[inline]
     pub(crate) fn take(&mut self, key: WaitKey) -> Option<T> {
         if self.entries[key.0].grant.is_some() {
             self.entries.remove(key.0).grant
@@ -232,6 +236,7 @@ impl<D, T> WaitQueue<D, T> {
         (entry.data, cancelled)
     }
 
+    #[inline]
     fn unlink(&mut self, key: usize) {
         let (prev, next) = {
             let e = &self.entries[key];

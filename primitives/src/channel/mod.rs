@@ -275,6 +275,7 @@ impl<T> State<T> {
 
     /// Deliver `item` without waiting: to the head receiver, else into the
     /// buffer if there is room and no sender is queued first.
+    #[inline]
     fn try_send(&mut self, item: T, wake: &mut Option<Waker>) -> Result<(), TrySendError<T>> {
         if self.receivers == 0 {
             return Err(TrySendError::Closed(item));
@@ -297,6 +298,7 @@ impl<T> State<T> {
 
     /// Take the next item without waiting: from the buffer, else straight
     /// from the head queued sender.
+    #[inline]
     fn try_recv(&mut self, wake: &mut Option<Waker>) -> Result<T, TryRecvError> {
         if let Some(item) = self.buf.pop_front() {
             *wake = self.refill();
@@ -313,6 +315,7 @@ impl<T> State<T> {
     }
 
     /// Take the head queued sender's item, granting it `Ok(())`.
+    #[inline]
     fn take_from_sender(&mut self, wake: &mut Option<Waker>) -> Option<T> {
         let mut item = None;
         *wake = Some(self.send_waiters.grant_front_with(|w| {
