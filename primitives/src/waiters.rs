@@ -1,7 +1,8 @@
 //! The FIFO wait queue every primitive is built on.
 //!
-//! Waiters live in a `slab` (one `Vec`, reused: no allocation per wait
-//! once warmed up) and are linked into a doubly-linked FIFO list through
+//! Waiters live in a slab ([`Slots`]: one `Vec` with a free list, reused:
+//! no allocation per wait once warmed up; small enough to inline into the
+//! futures' polls) and are linked into a doubly-linked FIFO list through
 //! slab indices, so a waiter is removed in O(1) from anywhere in the queue
 //! when its future is dropped. Slab indices rather than an intrusive list
 //! through the futures themselves: the futures need not be pinned before
@@ -25,9 +26,8 @@
 //! being granted returns the value from [`WaitQueue::cancel`] so the
 //! primitive can hand it to the next waiter: nothing is lost.
 
+use std::ops::{Index, IndexMut};
 use std::task::Waker;
-
-use slab::Slab;
 
 const NIL: usize = usize::MAX;
 
@@ -57,7 +57,7 @@ pub(crate) enum Cancelled<T> {
 
 /// A FIFO queue of waiters asking for `D` and granted `T`.
 pub(crate) struct WaitQueue<D, T> {
-    entries: Slab<Entry<D, T>>,
+    entries: Slots<Entry<D, T>>,
     head: usize,
     tail: usize,
     /// Entries linked in the queue: each is an allocated slab entry, so
@@ -74,7 +74,7 @@ impl<D, T> Default for WaitQueue<D, T> {
 impl<D, T> WaitQueue<D, T> {
     pub(crate) const fn new() -> Self {
         WaitQueue {
-            entries: Slab::new(),
+            entries: Slots::new(),
             head: NIL,
             tail: NIL,
             queued: 0,
@@ -185,7 +185,7 @@ impl<D, T> WaitQueue<D, T> {
 
     /// Grant the queued waiter at `key`: out of the queue, its waker out of
     /// the entry.
-    #[inline]
+    #[inline(always)]
     fn grant_at(&mut self, key: usize, value: T) -> Waker {
         self.unlink(key);
         let entry = &mut self.entries[key];
@@ -236,7 +236,7 @@ impl<D, T> WaitQueue<D, T> {
         (entry.data, cancelled)
     }
 
-    #[inline]
+    #[inline(always)]
     fn unlink(&mut self, key: usize) {
         let (prev, next) = {
             let e = &self.entries[key];
@@ -251,6 +251,78 @@ impl<D, T> WaitQueue<D, T> {
             n => self.entries[n].prev = prev,
         }
         self.queued -= 1;
+    }
+}
+
+/// A slab: values in a `Vec`, vacant slots chained into a free list and
+/// reused first. An index is valid from `insert` until `remove`; using it
+/// otherwise panics (a bug of the wait queue, which hands each key to one
+/// future only).
+struct Slots<E> {
+    slots: Vec<Slot<E>>,
+    /// The first vacant slot, `NIL` if none.
+    free: usize,
+}
+
+enum Slot<E> {
+    Occupied(E),
+    /// Vacant; the next vacant slot (`NIL` ends the list).
+    Vacant(usize),
+}
+
+impl<E> Slots<E> {
+    const fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: NIL,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, value: E) -> usize {
+        let key = self.free;
+        if key == NIL {
+            self.slots.push(Slot::Occupied(value));
+            return self.slots.len() - 1;
+        }
+        match std::mem::replace(&mut self.slots[key], Slot::Occupied(value)) {
+            Slot::Vacant(next) => self.free = next,
+            Slot::Occupied(_) => unreachable!("the free list names an occupied slot"),
+        }
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, key: usize) -> E {
+        match std::mem::replace(&mut self.slots[key], Slot::Vacant(self.free)) {
+            Slot::Occupied(value) => {
+                self.free = key;
+                value
+            }
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
+    }
+}
+
+impl<E> Index<usize> for Slots<E> {
+    type Output = E;
+
+    #[inline]
+    fn index(&self, key: usize) -> &E {
+        match &self.slots[key] {
+            Slot::Occupied(value) => value,
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
+    }
+}
+
+impl<E> IndexMut<usize> for Slots<E> {
+    #[inline]
+    fn index_mut(&mut self, key: usize) -> &mut E {
+        match &mut self.slots[key] {
+            Slot::Occupied(value) => value,
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
     }
 }
 
@@ -275,6 +347,20 @@ mod tests {
         assert_eq!(q.take(c), Some("y"));
         assert!(q.is_empty());
         assert!(matches!(q.grant_front("z"), Err("z")));
+    }
+
+    #[test]
+    fn slots_reuse_vacant_slots_last_freed_first() {
+        let mut s = Slots::new();
+        let (a, b, c) = (s.insert('a'), s.insert('b'), s.insert('c'));
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!(s.remove(b), 'b');
+        assert_eq!(s.remove(a), 'a');
+        assert_eq!(s.insert('d'), a);
+        assert_eq!(s.insert('e'), b);
+        assert_eq!(s.insert('f'), 3);
+        s[c] = 'C';
+        assert_eq!((s[a], s[b], s[c]), ('d', 'e', 'C'));
     }
 
     #[test]
