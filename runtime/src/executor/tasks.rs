@@ -170,6 +170,10 @@ impl Core {
         self.remove_task(id, raw);
     }
 
+    /// A wake of `id` on this runtime. The root's and the polled task's
+    /// own wakes (a yield, a schedule point) are inlined and touch a few
+    /// `Cell`s; any other task is looked up in the slab, out of line.
+    #[inline]
     pub(super) fn wake_local(&self, id: WakeId) {
         if id.is_root() {
             self.root_woken.set(true);
@@ -178,32 +182,48 @@ impl Core {
             }
             return;
         }
-        let found = match (self.current.get(), self.current_raw.get()) {
-            // The task being polled (or dropped) wakes itself, as a yield
-            // or a schedule point does: no slab lookup (the lookup would
-            // find it: its slot holds it, with this generation).
+        match (self.current.get(), self.current_raw.get()) {
+            // The task being polled (or dropped) wakes itself: no slab
+            // lookup (the lookup would find it: its slot holds it, with
+            // this generation). Running, it is only flagged for requeue.
             (Some(current), Some(raw))
                 if current.index == id.index()
                     && current.generation & crate::task::waker::GEN_MASK == id.generation() =>
             {
-                Some((current, raw))
+                if raw.state().wake() == WakeAction::Enqueue {
+                    self.enqueue(current);
+                }
             }
-            _ => self
-                .tasks
-                .borrow()
-                .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
-                .map(|(key, raw)| (TaskId::from_key(self.key, key), *raw)),
-        };
-        let Some((id, raw)) = found else { return };
-        if raw.state().wake() == WakeAction::Enqueue {
-            if self.urgent.get() {
-                self.urgent_queue.borrow_mut().push_back(id);
-            } else {
-                self.push_ready(id);
-            }
+            _ => self.wake_other(id),
         }
     }
 
+    /// `wake_local` of a task other than the one being polled.
+    #[inline(never)]
+    fn wake_other(&self, id: WakeId) {
+        let found = self
+            .tasks
+            .borrow()
+            .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
+            .map(|(key, raw)| (TaskId::from_key(self.key, key), *raw));
+        let Some((id, raw)) = found else { return };
+        if raw.state().wake() == WakeAction::Enqueue {
+            self.enqueue(id);
+        }
+    }
+
+    /// A woken task goes on the run queue (the urgent one while a
+    /// cancellation wakes what it reached).
+    #[inline]
+    fn enqueue(&self, id: TaskId) {
+        if self.urgent.get() {
+            self.urgent_queue.borrow_mut().push_back(id);
+        } else {
+            self.push_ready(id);
+        }
+    }
+
+    #[inline]
     pub(super) fn push_ready(&self, id: TaskId) {
         self.run_queue.borrow_mut().push_back(id);
     }
