@@ -87,5 +87,6 @@ pub use rwlock::{
     WriteFuture,
 };
 pub use semaphore::{
-    Acquire, OwnedSemaphorePermit, Semaphore, SemaphoreError, SemaphorePermit, SemaphoreStatistics,
+    Acquire, AcquireOne, OwnedSemaphorePermit, Semaphore, SemaphoreError, SemaphorePermit,
+    SemaphoreStatistics,
 };

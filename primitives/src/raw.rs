@@ -68,7 +68,13 @@ impl Owner {
     /// ```
     #[inline]
     pub fn current() -> Owner {
-        match arbor_runtime::running() {
+        Owner::of(arbor_runtime::running())
+    }
+
+    /// The owner the code `running` would be.
+    #[inline]
+    fn of(running: Option<Running>) -> Owner {
+        match running {
             Some(Running::Task(id)) => Owner::Task(id),
             Some(Running::Root(runtime)) => Owner::Root(runtime),
             None => Owner::Outside,
@@ -259,22 +265,27 @@ impl Future for RawAcquire<'_> {
             this.held = false;
             return Poll::Ready(Ok(()));
         }
-        if arbor_runtime::scope::current_is_cancelled() {
-            // Level-triggered: make no progress; a grant is passed on when
-            // the cancelled scope drops this future.
-            return Poll::Pending;
-        }
-        let lock = this.lock;
-        if this.wait.is_none() && lock.owner.get().is_none() {
-            // Free implies nobody waits: take it, then the schedule point.
-            lock.owner.set(Some(Owner::current()));
-            if !this.fast && arbor_runtime::scope::schedule_point(cx) {
-                this.held = true;
+        // The cancel check, the owner and the schedule point: one read of
+        // the runtime's context.
+        arbor_runtime::scope::with_checkpoint(|cp| {
+            if cp.is_cancelled() {
+                // Level-triggered: make no progress; a grant is passed on
+                // when the cancelled scope drops this future.
                 return Poll::Pending;
             }
-            return Poll::Ready(Ok(()));
-        }
-        this.poll_slow(cx)
+            let lock = this.lock;
+            if this.wait.is_none() && lock.owner.get().is_none() {
+                // Free implies nobody waits: take it, then the schedule
+                // point (none in fast mode).
+                lock.owner.set(Some(Owner::of(cp.running())));
+                if !this.fast && cp.schedule_point(cx) {
+                    this.held = true;
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            this.poll_slow(cx)
+        })
     }
 }
 

@@ -177,7 +177,10 @@ impl Semaphore {
         self
     }
 
-    /// Wait for one permit.
+    /// Wait for one permit. Awaiting it behaves as
+    /// `async fn acquire(&self) -> SemaphorePermit<'_>` (it is a plain
+    /// future, [`AcquireOne`], so the uncontended path is a few
+    /// instructions, not an `async fn`'s state machine around one).
     ///
     /// A [checkpoint](crate#checkpoints): a cancel point, and, if a permit
     /// was free, a schedule point after taking it (not in fast mode).
@@ -189,11 +192,9 @@ impl Semaphore {
     /// to the next waiter (or back to the semaphore). Inside a cancelled
     /// scope it makes no progress; once it took the permit, it returns it
     /// at its next poll even if its scope was cancelled meanwhile.
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        match self.acquire_many(1).await {
-            Ok(permit) => permit,
-            Err(_) => unreachable!("one permit is always attainable"),
-        }
+    #[inline]
+    pub fn acquire(&self) -> AcquireOne<'_> {
+        AcquireOne(self.acquire_many(1))
     }
 
     /// Wait for `n` permits at once. A [checkpoint](crate#checkpoints), as
@@ -403,6 +404,24 @@ impl fmt::Debug for Semaphore {
     }
 }
 
+/// The future of [`Semaphore::acquire`]: [`Acquire`] for one permit,
+/// which never fails.
+#[must_use = "futures do nothing unless polled"]
+pub struct AcquireOne<'a>(Acquire<'a>);
+
+impl<'a> Future for AcquireOne<'a> {
+    type Output = SemaphorePermit<'a>;
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(permit)) => Poll::Ready(permit),
+            Poll::Ready(Err(_)) => unreachable!("one permit is always attainable"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// The future of [`Semaphore::acquire_many`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire<'a> {
@@ -428,15 +447,24 @@ impl<'a> Future for Acquire<'a> {
             this.taken = false;
             return Poll::Ready(Ok(SemaphorePermit { sem, n }));
         }
-        if arbor_runtime::scope::current_is_cancelled() {
-            // Level-triggered cancellation: a grant stays unused and is
-            // passed on when the scope drops this future.
-            return Poll::Pending;
-        }
-        if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
-            return this.took_at_once(cx);
-        }
-        this.poll_slow(cx)
+        // The cancel check and the schedule point: one read of the
+        // runtime's context.
+        arbor_runtime::scope::with_checkpoint(|cp| {
+            if cp.is_cancelled() {
+                // Level-triggered cancellation: a grant stays unused and is
+                // passed on when the scope drops this future.
+                return Poll::Pending;
+            }
+            if this.key.is_none() && n <= sem.max.unwrap_or(usize::MAX) && sem.take_if_free(n) {
+                // Taken: the schedule point (none in fast mode).
+                if !sem.fast && cp.schedule_point(cx) {
+                    this.taken = true;
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(SemaphorePermit { sem, n }));
+            }
+            this.poll_slow(cx)
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The FIFO wait queue every primitive is built on.
 //!
-//! Waiters live in a `slab` (one `Vec`, reused: no allocation per wait
-//! once warmed up) and are linked into a doubly-linked FIFO list through
+//! Waiters live in a slab ([`Slots`]: one `Vec` with a free list, reused:
+//! no allocation per wait once warmed up; small enough to inline into the
+//! futures' polls) and are linked into a doubly-linked FIFO list through
 //! slab indices, so a waiter is removed in O(1) from anywhere in the queue
 //! when its future is dropped. Slab indices rather than an intrusive list
 //! through the futures themselves: the futures need not be pinned before
@@ -17,14 +18,16 @@
 //! ```
 //!
 //! Granting hands the value (a permit count, the lock, a message, a
-//! notification) to the waiter at the head of the queue and returns its
-//! waker; the caller wakes it after releasing its own borrows. A waiter
-//! dropped after being granted returns the value from [`WaitQueue::cancel`]
-//! so the primitive can hand it to the next waiter: nothing is lost.
+//! notification) to the waiter at the head of the queue (or, with
+//! [`WaitQueue::grant_matching`], to the queued waiters whose request
+//! matches, wherever they are) and returns its waker, moved out of the
+//! entry (a granted waiter is not woken again, so it needs none); the
+//! caller wakes it after releasing its own borrows. A waiter dropped after
+//! being granted returns the value from [`WaitQueue::cancel`] so the
+//! primitive can hand it to the next waiter: nothing is lost.
 
+use std::ops::{Index, IndexMut};
 use std::task::Waker;
-
-use slab::Slab;
 
 const NIL: usize = usize::MAX;
 
@@ -33,7 +36,8 @@ const NIL: usize = usize::MAX;
 pub(crate) struct WaitKey(usize);
 
 struct Entry<D, T> {
-    waker: Waker,
+    /// `None` once granted: the granter took it to wake the waiter.
+    waker: Option<Waker>,
     /// What the waiter asked for (e.g. a number of permits).
     data: D,
     grant: Option<T>,
@@ -53,7 +57,7 @@ pub(crate) enum Cancelled<T> {
 
 /// A FIFO queue of waiters asking for `D` and granted `T`.
 pub(crate) struct WaitQueue<D, T> {
-    entries: Slab<Entry<D, T>>,
+    entries: Slots<Entry<D, T>>,
     head: usize,
     tail: usize,
     /// Entries linked in the queue: each is an allocated slab entry, so
@@ -70,7 +74,7 @@ impl<D, T> Default for WaitQueue<D, T> {
 impl<D, T> WaitQueue<D, T> {
     pub(crate) const fn new() -> Self {
         WaitQueue {
-            entries: Slab::new(),
+            entries: Slots::new(),
             head: NIL,
             tail: NIL,
             queued: 0,
@@ -87,9 +91,10 @@ impl<D, T> WaitQueue<D, T> {
     }
 
     /// Queue a waiter at the back.
+    #[inline]
     pub(crate) fn push(&mut self, data: D, waker: &Waker) -> WaitKey {
         let key = self.entries.insert(Entry {
-            waker: waker.clone(),
+            waker: Some(waker.clone()),
             data,
             grant: None,
             prev: self.tail,
@@ -107,8 +112,9 @@ impl<D, T> WaitQueue<D, T> {
     /// Refresh a waiter's waker (its future was polled again).
     pub(crate) fn set_waker(&mut self, key: WaitKey, waker: &Waker) {
         let entry = &mut self.entries[key.0];
-        if !entry.waker.will_wake(waker) {
-            entry.waker = waker.clone();
+        match &entry.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => entry.waker = Some(waker.clone()),
         }
     }
 
@@ -133,15 +139,58 @@ impl<D, T> WaitQueue<D, T> {
     /// Grant `value` to the head waiter and take it out of the queue.
     /// Returns its waker (wake it once your borrows are released), or gives
     /// the value back if nobody waits.
+    #[inline]
     pub(crate) fn grant_front(&mut self, value: T) -> Result<Waker, T> {
         if self.head == NIL {
             return Err(value);
         }
         let key = self.head;
+        Ok(self.grant_at(key, value))
+    }
+
+    /// Grant the head waiter what `grant` makes of its request (which it
+    /// may take things out of), and take it out of the queue; `None` if
+    /// nobody waits. Returns its waker, as [`grant_front`](Self::grant_front).
+    pub(crate) fn grant_front_with(&mut self, grant: impl FnOnce(&mut D) -> T) -> Option<Waker> {
+        if self.head == NIL {
+            return None;
+        }
+        let key = self.head;
+        let value = grant(&mut self.entries[key].data);
+        Some(self.grant_at(key, value))
+    }
+
+    /// Grant every queued waiter for whose request `pick` gives a value
+    /// (head first), taking each out of the queue; their wakers are pushed
+    /// on `wake`. Returns how many were granted. A walk of the queue: for
+    /// rare events (a channel handle closing grants its own waiters).
+    pub(crate) fn grant_matching(
+        &mut self,
+        mut pick: impl FnMut(&mut D) -> Option<T>,
+        wake: &mut Vec<Waker>,
+    ) -> usize {
+        let mut granted = 0;
+        let mut at = self.head;
+        while at != NIL {
+            let entry = &mut self.entries[at];
+            let next = entry.next;
+            if let Some(value) = pick(&mut entry.data) {
+                wake.push(self.grant_at(at, value));
+                granted += 1;
+            }
+            at = next;
+        }
+        granted
+    }
+
+    /// Grant the queued waiter at `key`: out of the queue, its waker out of
+    /// the entry.
+    #[inline(always)]
+    fn grant_at(&mut self, key: usize, value: T) -> Waker {
         self.unlink(key);
         let entry = &mut self.entries[key];
         entry.grant = Some(value);
-        Ok(entry.waker.clone())
+        entry.waker.take().expect("a queued waiter holds its waker")
     }
 
     /// Whether the waiter was granted.
@@ -151,6 +200,7 @@ impl<D, T> WaitQueue<D, T> {
     }
 
     /// If granted, remove the waiter and return its grant.
+    #[inline]
     pub(crate) fn take(&mut self, key: WaitKey) -> Option<T> {
         if self.entries[key.0].grant.is_some() {
             self.entries.remove(key.0).grant
@@ -171,12 +221,6 @@ impl<D, T> WaitQueue<D, T> {
         }
     }
 
-    /// The request of the waiter at the head of the queue, mutably (added
-    /// for channels: a receiver takes a queued sender's item out of it).
-    pub(crate) fn front_mut(&mut self) -> Option<&mut D> {
-        (self.head != NIL).then(|| &mut self.entries[self.head].data)
-    }
-
     /// As [`cancel`](WaitQueue::cancel), but also hands back the waiter's
     /// request, so the caller can drop it after releasing its borrows
     /// (added for channels: a withdrawn sender's item).
@@ -192,6 +236,7 @@ impl<D, T> WaitQueue<D, T> {
         (entry.data, cancelled)
     }
 
+    #[inline(always)]
     fn unlink(&mut self, key: usize) {
         let (prev, next) = {
             let e = &self.entries[key];
@@ -206,6 +251,78 @@ impl<D, T> WaitQueue<D, T> {
             n => self.entries[n].prev = prev,
         }
         self.queued -= 1;
+    }
+}
+
+/// A slab: values in a `Vec`, vacant slots chained into a free list and
+/// reused first. An index is valid from `insert` until `remove`; using it
+/// otherwise panics (a bug of the wait queue, which hands each key to one
+/// future only).
+struct Slots<E> {
+    slots: Vec<Slot<E>>,
+    /// The first vacant slot, `NIL` if none.
+    free: usize,
+}
+
+enum Slot<E> {
+    Occupied(E),
+    /// Vacant; the next vacant slot (`NIL` ends the list).
+    Vacant(usize),
+}
+
+impl<E> Slots<E> {
+    const fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: NIL,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, value: E) -> usize {
+        let key = self.free;
+        if key == NIL {
+            self.slots.push(Slot::Occupied(value));
+            return self.slots.len() - 1;
+        }
+        match std::mem::replace(&mut self.slots[key], Slot::Occupied(value)) {
+            Slot::Vacant(next) => self.free = next,
+            Slot::Occupied(_) => unreachable!("the free list names an occupied slot"),
+        }
+        key
+    }
+
+    #[inline]
+    fn remove(&mut self, key: usize) -> E {
+        match std::mem::replace(&mut self.slots[key], Slot::Vacant(self.free)) {
+            Slot::Occupied(value) => {
+                self.free = key;
+                value
+            }
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
+    }
+}
+
+impl<E> Index<usize> for Slots<E> {
+    type Output = E;
+
+    #[inline]
+    fn index(&self, key: usize) -> &E {
+        match &self.slots[key] {
+            Slot::Occupied(value) => value,
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
+    }
+}
+
+impl<E> IndexMut<usize> for Slots<E> {
+    #[inline]
+    fn index_mut(&mut self, key: usize) -> &mut E {
+        match &mut self.slots[key] {
+            Slot::Occupied(value) => value,
+            Slot::Vacant(_) => panic!("a wait-queue key used after its entry was removed"),
+        }
     }
 }
 
@@ -230,5 +347,40 @@ mod tests {
         assert_eq!(q.take(c), Some("y"));
         assert!(q.is_empty());
         assert!(matches!(q.grant_front("z"), Err("z")));
+    }
+
+    #[test]
+    fn slots_reuse_vacant_slots_last_freed_first() {
+        let mut s = Slots::new();
+        let (a, b, c) = (s.insert('a'), s.insert('b'), s.insert('c'));
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!(s.remove(b), 'b');
+        assert_eq!(s.remove(a), 'a');
+        assert_eq!(s.insert('d'), a);
+        assert_eq!(s.insert('e'), b);
+        assert_eq!(s.insert('f'), 3);
+        s[c] = 'C';
+        assert_eq!((s[a], s[b], s[c]), ('d', 'e', 'C'));
+    }
+
+    #[test]
+    fn grant_matching_grants_queued_waiters_anywhere_and_skips_granted_ones() {
+        let w = Waker::noop();
+        let mut q: WaitQueue<u32, u32> = WaitQueue::new();
+        let a = q.push(1, w);
+        let b = q.push(2, w);
+        let c = q.push(1, w);
+        let d = q.push(3, w);
+        assert!(q.grant_front(10).is_ok(), "a granted first");
+        let mut wake = Vec::new();
+        let n = q.grant_matching(|&mut r| (r == 1).then_some(r * 100), &mut wake);
+        assert_eq!((n, wake.len()), (1, 1), "only c: a was granted already");
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(q.take(a), Some(10));
+        assert_eq!(q.take(c), Some(100));
+        assert_eq!(q.grant_front_with(|r| *r + 1).map(|_| ()), Some(()));
+        assert_eq!(q.take(b), Some(3));
+        assert_eq!(q.cancel(d), Cancelled::Withdrawn);
+        assert!(q.is_empty() && q.grant_front_with(|r| *r).is_none());
     }
 }

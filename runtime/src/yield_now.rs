@@ -30,15 +30,21 @@ impl Future for YieldNow {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if crate::scope::current_is_cancelled() {
-            // A checkpoint: in a cancelled scope it never completes.
-            return Poll::Pending;
-        }
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        crate::context::with(|core| {
+            if core.is_some_and(|c| c.current_cancelled()) {
+                // A checkpoint: in a cancelled scope it never completes.
+                return Poll::Pending;
+            }
+            if self.yielded {
+                return Poll::Ready(());
+            }
+            self.yielded = true;
+            match core {
+                // The runtime's own wakers without the vtable trip.
+                Some(core) => core.wake_by_ref(cx.waker()),
+                None => cx.waker().wake_by_ref(),
+            }
+            Poll::Pending
+        })
     }
 }

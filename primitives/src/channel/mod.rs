@@ -19,9 +19,16 @@
 //!   last receiver closes, each queued sender is granted `Err(item)`: its
 //!   item comes back.
 //! - queued **receivers** are granted `Some(item)` by a sender (direct
-//!   hand-off), or `None` when the last sender or receiver closes, telling
-//!   them to look again (and find the end, or an item a dropped receiver
-//!   put back).
+//!   hand-off), or `None` when the last sender or receiver closes (or
+//!   their own handle does), telling them to look again (and find the end,
+//!   an item a dropped receiver put back, or their handle closed).
+//!
+//! Every queue entry carries the id of the handle its operation was made
+//! on (each handle, clones too, gets its own), and each handle counts its
+//! operations that have an entry: closing a handle with some walks the
+//! queue and grants its own queued entries (see *Closing*). So a wait
+//! costs one entry in one queue, and closing a handle without waiting
+//! operations touches no queue.
 //!
 //! Invariants: receivers queue only while the buffer is empty and no
 //! sender is queued; senders queue only while there is no room (or other
@@ -36,7 +43,10 @@
 //! [`SendError::ClosedHandle`], handing its item back, a waiting receive
 //! with [`RecvError::ClosedHandle`]; one that was already granted
 //! (its item taken by a receiver, or an item handed to it) completes with
-//! that instead. Operations of other clones are not disturbed. When the
+//! that instead. (A queued send is granted `ClosedHandle` with its item
+//! taken out of its entry; a queued receive is granted "look again" and
+//! then finds its handle closed.) Operations of other clones are not
+//! disturbed. When the
 //! last sender closes, receivers drain the buffer and then get
 //! [`RecvError::Closed`] (end of stream; the [`Stream`](futures_core::Stream)
 //! impl yields `None`). The end waits for items in flight too: an item
@@ -102,6 +112,9 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use crate::waiters::WaitQueue;
+
+/// Names a handle among those of its channel (see `State::next_handle`).
+pub(crate) type HandleId = u64;
 
 pub mod broadcast;
 mod error;
@@ -177,10 +190,11 @@ fn new_channel<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
         senders: 1,
         receivers: 1,
         in_flight: 0,
+        next_handle: 2,
         send_waiters: WaitQueue::new(),
         recv_waiters: WaitQueue::new(),
     }));
-    (Sender::new(shared.clone()), Receiver::new(shared))
+    (Sender::new(shared.clone(), 0), Receiver::new(shared, 1))
 }
 
 /// A channel's counters, as AnyIO's `MemoryObjectStreamStatistics` reports them.
@@ -212,23 +226,38 @@ pub(crate) struct State<T> {
     senders: usize,
     receivers: usize,
     /// Items granted to queued receives that have not yet taken them (or
-    /// been dropped, passing them on), wherever the grant now sits (in
-    /// `recv_waiters`, or moved to a closed handle's `blocked` queue), and
-    /// items held by receives at their schedule point. The stream does not
+    /// been dropped, passing them on), and items held by receives at their
+    /// schedule point. The stream does not
     /// end while any is in flight: a dropped receive may still put one
     /// back. Each is owned by one allocated entry or one live future, so it
     /// cannot overflow; `landed` takes back one that was counted.
     in_flight: usize,
+    /// The id the next handle (a clone) gets; a `u64` never wraps.
+    next_handle: HandleId,
     /// Queued senders hold `Some(item)` until a receiver takes it; they are
-    /// granted `Ok(())` (item taken) or `Err(item)` (receivers gone).
-    send_waiters: WaitQueue<Option<T>, Result<(), T>>,
-    /// Queued receivers are granted `Some(item)`, or `None`: "look
-    /// again", once no sender (or no receiver) is left, so they cannot
-    /// wait any more.
-    recv_waiters: WaitQueue<(), Option<T>>,
+    /// granted `Ok(())` (item taken), `Err(Closed(item))` (receivers gone)
+    /// or `Err(ClosedHandle(item))` (their own handle closed).
+    send_waiters: WaitQueue<SendWait<T>, Result<(), SendError<T>>>,
+    /// Queued receivers, by handle, are granted `Some(item)`, or `None`:
+    /// "look again", once no sender (or no receiver) is left, or their own
+    /// handle closed, so they cannot wait any more.
+    recv_waiters: WaitQueue<HandleId, Option<T>>,
+}
+
+/// A queued send: the handle it was made on and its item.
+pub(crate) struct SendWait<T> {
+    handle: HandleId,
+    item: Option<T>,
 }
 
 impl<T> State<T> {
+    /// An id for a new handle.
+    fn new_handle(&mut self) -> HandleId {
+        let id = self.next_handle;
+        self.next_handle += 1;
+        id
+    }
+
     fn has_room(&self) -> bool {
         self.cap.is_none_or(|cap| self.buf.len() < cap)
     }
@@ -246,6 +275,7 @@ impl<T> State<T> {
 
     /// Deliver `item` without waiting: to the head receiver, else into the
     /// buffer if there is room and no sender is queued first.
+    #[inline]
     fn try_send(&mut self, item: T, wake: &mut Option<Waker>) -> Result<(), TrySendError<T>> {
         if self.receivers == 0 {
             return Err(TrySendError::Closed(item));
@@ -268,6 +298,7 @@ impl<T> State<T> {
 
     /// Take the next item without waiting: from the buffer, else straight
     /// from the head queued sender.
+    #[inline]
     fn try_recv(&mut self, wake: &mut Option<Waker>) -> Result<T, TryRecvError> {
         if let Some(item) = self.buf.pop_front() {
             *wake = self.refill();
@@ -284,17 +315,14 @@ impl<T> State<T> {
     }
 
     /// Take the head queued sender's item, granting it `Ok(())`.
+    #[inline]
     fn take_from_sender(&mut self, wake: &mut Option<Waker>) -> Option<T> {
-        let item = self
-            .send_waiters
-            .front_mut()?
-            .take()
-            .expect("a queued sender holds its item");
-        match self.send_waiters.grant_front(Ok(())) {
-            Ok(waker) => *wake = Some(waker),
-            Err(_) => unreachable!("a sender is queued"),
-        }
-        Some(item)
+        let mut item = None;
+        *wake = Some(self.send_waiters.grant_front_with(|w| {
+            item = w.item.take();
+            Ok(())
+        })?);
+        Some(item.expect("a queued sender holds its item"))
     }
 
     /// Move queued senders' items into the buffer while there is room.
@@ -330,20 +358,21 @@ impl<T> State<T> {
 
     /// No item is left or can come: no sender, nothing buffered, queued or
     /// in flight.
+    #[inline]
     fn is_ended(&self) -> bool {
         self.senders == 0
+            && self.in_flight == 0
             && self.buf.is_empty()
             && self.send_waiters.is_empty()
-            && self.in_flight == 0
     }
 
     /// A queued receiver took (or, dropped, gave up) its granted item.
-    /// That may have been the last one before the end.
-    fn landed(&mut self, wake: &mut Vec<Waker>) {
+    /// Says whether that was the last one before the end: the caller then
+    /// ends the stream for the queued receivers (`end_receivers`).
+    #[inline]
+    fn landed(&mut self) -> bool {
         self.in_flight -= 1;
-        if self.is_ended() {
-            self.end_receivers(wake);
-        }
+        self.is_ended()
     }
 
     /// End the stream for every queued receiver.
@@ -364,19 +393,19 @@ impl<T> State<T> {
 
     /// One receiver handle closed. Once none is left, the buffer is
     /// returned (to be dropped by the caller) and queued senders get their
-    /// items back. (Closing a handle withdraws its own queued receives
-    /// first, so none should be left; any still queued are ended.)
+    /// items back. (Closing a handle grants its own queued receives first,
+    /// so none should be left; any still queued are ended.)
     fn release_receiver(&mut self, wake: &mut Vec<Waker>) -> VecDeque<T> {
         self.receivers -= 1;
         if self.receivers > 0 {
             return VecDeque::new();
         }
-        while let Some(slot) = self.send_waiters.front_mut() {
-            let item = slot.take().expect("a queued sender holds its item");
-            match self.send_waiters.grant_front(Err(item)) {
-                Ok(waker) => wake.push(waker),
-                Err(_) => unreachable!("a sender is queued"),
-            }
+        while let Some(waker) = self.send_waiters.grant_front_with(|w| {
+            Err(SendError::Closed(
+                w.item.take().expect("a queued sender holds its item"),
+            ))
+        }) {
+            wake.push(waker);
         }
         self.end_receivers(wake);
         std::mem::take(&mut self.buf)

@@ -1,6 +1,6 @@
 //! The receiving end of a channel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -8,8 +8,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
-use super::{ChannelStatistics, RecvError, Shared, State, TryRecvError};
-use crate::waiters::{Cancelled, WaitKey, WaitQueue};
+use super::{ChannelStatistics, HandleId, RecvError, Shared, State, TryRecvError};
+use crate::waiters::{Cancelled, WaitKey};
 
 /// The receiving end of a [`bounded`](super::bounded) or
 /// [`unbounded`](super::unbounded) channel.
@@ -37,12 +37,13 @@ pub struct Receiver<T> {
     closed: Cell<bool>,
     /// The wait of the `Stream` impl, which has no future of its own.
     stream_key: Cell<Option<WaitKey>>,
-    /// This handle's receives queued in the channel, each entry holding
-    /// its key in the channel's queue: [`close`](Receiver::close)
-    /// withdraws them and grants each its outcome here (`ClosedHandle`, or
-    /// the item a sender had already handed it). Empty unless a receive of
-    /// this handle waits.
-    blocked: RefCell<WaitQueue<WaitKey, Result<T, RecvError>>>,
+    /// This handle's id in its channel's queue entries.
+    id: HandleId,
+    /// Receives (`recv` futures, not the `Stream` wait) of this handle
+    /// with an entry in the channel's queue (queued, or granted and not yet
+    /// polled): [`close`](Receiver::close) walks the queue only when there
+    /// are some.
+    waiting: Cell<usize>,
 }
 
 // Items are never pinned (they live in queues and buffers, moved in and
@@ -50,12 +51,13 @@ pub struct Receiver<T> {
 impl<T> Unpin for Receiver<T> {}
 
 impl<T> Receiver<T> {
-    pub(super) fn new(shared: Shared<T>) -> Self {
+    pub(super) fn new(shared: Shared<T>, id: HandleId) -> Self {
         Receiver {
             shared,
             closed: Cell::new(false),
             stream_key: Cell::new(None),
-            blocked: RefCell::new(WaitQueue::new()),
+            id,
+            waiting: Cell::new(0),
         }
     }
 
@@ -125,19 +127,14 @@ impl<T> Receiver<T> {
         }
         let mut wake = Vec::new();
         let discarded = {
-            let mut blocked = self.blocked.borrow_mut();
             let mut state = self.shared.borrow_mut();
-            while let Some(&key) = blocked.front() {
-                let outcome = match state.recv_waiters.cancel(key) {
-                    // Handed over before the close: it stays in flight
-                    // until the receive takes it (or passes it on).
-                    Cancelled::Granted(Some(item)) => Ok(item),
-                    Cancelled::Granted(None) | Cancelled::Withdrawn => Err(RecvError::ClosedHandle),
-                };
-                match blocked.grant_front(outcome) {
-                    Ok(waker) => wake.push(waker),
-                    Err(_) => unreachable!("a receive of this handle is queued"),
-                }
+            if self.waiting.get() > 0 {
+                // This handle's queued receives look again and find it
+                // closed; those handed an item before the close keep it.
+                let id = self.id;
+                state
+                    .recv_waiters
+                    .grant_matching(|&mut h| (h == id).then_some(None), &mut wake);
             }
             state.release_receiver(&mut wake)
         };
@@ -164,14 +161,14 @@ impl<T> Receiver<T> {
 /// run code), so the end of the stream is never decided under it; the
 /// caller takes it back with [`land`] when it returns the item.
 fn attempt<T>(
-    shared: &RefCell<State<T>>,
-    handle_closed: bool,
+    receiver: &Receiver<T>,
     count: bool,
     cx: &Context<'_>,
 ) -> Result<Result<T, RecvError>, WaitKey> {
-    if handle_closed {
+    if receiver.closed.get() {
         return Ok(Err(RecvError::ClosedHandle));
     }
+    let shared = &receiver.shared;
     let mut wake = None;
     let mut state = shared.borrow_mut();
     let out = match state.try_recv(&mut wake) {
@@ -181,7 +178,7 @@ fn attempt<T>(
             }
             Ok(Ok(item))
         }
-        Err(TryRecvError::Empty) => Err(state.recv_waiters.push((), cx.waker())),
+        Err(TryRecvError::Empty) => Err(state.recv_waiters.push(receiver.id, cx.waker())),
         Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => Ok(Err(RecvError::Closed)),
     };
     drop(state);
@@ -193,18 +190,27 @@ fn attempt<T>(
 
 /// What a queued receive found in the channel's queue.
 enum Queued<T> {
-    /// A sender handed it this item (still counted in flight).
+    /// A sender handed it this item (it has landed: no longer in flight).
     Item(T),
-    /// Woken to look again (the last sender or receiver closed): an item a
-    /// dropped receiver put back may still be buffered.
+    /// Woken to look again (the last sender or receiver closed, or its own
+    /// handle): an item a dropped receiver put back may still be buffered.
     LookAgain,
     /// Still waiting; its waker was refreshed.
     Waiting,
 }
 
-fn poll_queued<T>(state: &mut State<T>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
+/// A queued receive is polled: its grant, taken (and an item landed)
+/// under one borrow, or its waker refreshed.
+#[inline]
+fn poll_queued<T>(shared: &RefCell<State<T>>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
+    let mut state = shared.borrow_mut();
     match state.recv_waiters.take(key) {
-        Some(Some(item)) => Queued::Item(item),
+        Some(Some(item)) => {
+            if state.landed() {
+                end_stream(state);
+            }
+            Queued::Item(item)
+        }
         Some(None) => Queued::LookAgain,
         None => {
             state.recv_waiters.set_waker(key, cx.waker());
@@ -216,9 +222,22 @@ fn poll_queued<T>(state: &mut State<T>, key: WaitKey, cx: &Context<'_>) -> Queue
 /// An item counted in flight (granted to a receive, or held at its
 /// schedule point) reached its caller: that may have been the last one
 /// before the end.
+#[inline]
 fn land<T>(shared: &RefCell<State<T>>) {
+    let mut state = shared.borrow_mut();
+    if state.landed() {
+        end_stream(state);
+    }
+}
+
+/// The last item in flight landed with no sender left: end the stream for
+/// the queued receivers, waking them once the borrow is released.
+#[cold]
+#[inline(never)]
+fn end_stream<T>(mut state: RefMut<'_, State<T>>) {
     let mut wake = Vec::new();
-    shared.borrow_mut().landed(&mut wake);
+    state.end_receivers(&mut wake);
+    drop(state);
     wake.into_iter().for_each(Waker::wake);
 }
 
@@ -233,7 +252,9 @@ fn pass_on<T>(shared: &RefCell<State<T>>, item: T) {
         // Back in the buffer or with the next receiver, unless no receiver
         // is left: then it is dropped, and that may end the stream for
         // receives queued on closed handles.
-        state.landed(&mut ended);
+        if state.landed() {
+            state.end_receivers(&mut ended);
+        }
         orphan
     };
     drop(orphan);
@@ -278,18 +299,16 @@ impl<T> Stream for Receiver<T> {
         }
         let this = self.get_mut();
         if let Some(key) = this.stream_key.get() {
-            let queued = poll_queued(&mut this.shared.borrow_mut(), key, cx);
-            match queued {
+            match poll_queued(&this.shared, key, cx) {
                 Queued::Item(item) => {
                     this.stream_key.set(None);
-                    land(&this.shared);
                     return Poll::Ready(Some(item));
                 }
                 Queued::LookAgain => this.stream_key.set(None),
                 Queued::Waiting => return Poll::Pending,
             }
         }
-        match attempt(&this.shared, this.closed.get(), false, cx) {
+        match attempt(this, false, cx) {
             Ok(out) => Poll::Ready(out.ok()),
             Err(key) => {
                 this.stream_key.set(Some(key));
@@ -305,15 +324,22 @@ impl<T> Stream for Receiver<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        if !self.closed.get() {
+        // A closed handle's clone is closed: it never queues, so it may
+        // share the id.
+        let id = if self.closed.get() {
+            self.id
+        } else {
+            let mut state = self.shared.borrow_mut();
             // Cannot overflow: see `State::senders`.
-            self.shared.borrow_mut().receivers += 1;
-        }
+            state.receivers += 1;
+            state.new_handle()
+        };
         Receiver {
             shared: self.shared.clone(),
             closed: Cell::new(self.closed.get()),
             stream_key: Cell::new(None),
-            blocked: RefCell::new(WaitQueue::new()),
+            id,
+            waiting: Cell::new(0),
         }
     }
 }
@@ -339,9 +365,8 @@ impl<T> fmt::Debug for Receiver<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiving<'a, T> {
     receiver: &'a Receiver<T>,
-    /// While queued: the key in the channel's queue and the key in the
-    /// handle's `blocked` queue.
-    wait: Option<(WaitKey, WaitKey)>,
+    /// While it has an entry in the channel's queue: its key.
+    wait: Option<WaitKey>,
     /// An item taken without waiting, kept over the schedule point for the
     /// next poll (counted in flight, so the stream does not end under it).
     held: Option<T>,
@@ -351,41 +376,11 @@ pub struct Receiving<'a, T> {
 impl<T> Unpin for Receiving<'_, T> {}
 
 impl<T> Receiving<'_, T> {
-    /// A queued receive: its outcome if granted (by a sender, the end of
-    /// the stream, or this handle closing), else refresh its wakers.
-    /// `None`: it was told to look again.
-    fn poll_queued(
-        &mut self,
-        (key, handle_key): (WaitKey, WaitKey),
-        cx: &Context<'_>,
-    ) -> Option<Poll<Result<T, RecvError>>> {
-        let shared = &self.receiver.shared;
-        let mut blocked = self.receiver.blocked.borrow_mut();
-        if let Some(outcome) = blocked.take(handle_key) {
-            // `close` already took the entry out of the channel's queue.
-            drop(blocked);
-            self.wait = None;
-            if outcome.is_ok() {
-                land(shared);
-            }
-            return Some(Poll::Ready(outcome));
-        }
-        let queued = poll_queued(&mut shared.borrow_mut(), key, cx);
-        if let Queued::Waiting = queued {
-            blocked.set_waker(handle_key, cx.waker());
-            return Some(Poll::Pending);
-        }
-        let left = blocked.cancel(handle_key);
-        debug_assert!(matches!(left, Cancelled::Withdrawn));
-        drop(blocked);
+    /// The receive left the channel's queue (took its grant or withdrew).
+    fn left_queue(&mut self) {
         self.wait = None;
-        match queued {
-            Queued::Item(item) => {
-                land(shared);
-                Some(Poll::Ready(Ok(item)))
-            }
-            _ => None,
-        }
+        let waiting = &self.receiver.waiting;
+        waiting.set(waiting.get() - 1);
     }
 }
 
@@ -394,11 +389,11 @@ impl<T> Future for Receiving<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let shared = &this.receiver.shared;
+        let receiver = this.receiver;
         if let Some(item) = this.held.take() {
             // The schedule point's second half: the item was taken, so it
             // is returned whatever was cancelled meanwhile.
-            land(shared);
+            land(&receiver.shared);
             return Poll::Ready(Ok(item));
         }
         if arbor_runtime::scope::current_is_cancelled() {
@@ -407,25 +402,32 @@ impl<T> Future for Receiving<'_, T> {
             return Poll::Pending;
         }
         let waited = this.wait.is_some();
-        if let Some(wait) = this.wait
-            && let Some(out) = this.poll_queued(wait, cx)
-        {
-            return out;
+        if let Some(key) = this.wait {
+            // Queued: handed an item, or told to look again (the end, or
+            // this handle closed)?
+            match poll_queued(&receiver.shared, key, cx) {
+                Queued::Waiting => return Poll::Pending,
+                Queued::Item(item) => {
+                    this.left_queue();
+                    return Poll::Ready(Ok(item));
+                }
+                Queued::LookAgain => this.left_queue(),
+            }
         }
-        match attempt(shared, this.receiver.closed.get(), !waited, cx) {
+        match attempt(receiver, !waited, cx) {
             Ok(Ok(item)) if !waited => {
                 // Counted in flight by `attempt`: see `State::in_flight`.
                 if arbor_runtime::scope::schedule_point(cx) {
                     this.held = Some(item);
                     return Poll::Pending;
                 }
-                land(shared);
+                land(&receiver.shared);
                 Poll::Ready(Ok(item))
             }
             Ok(out) => Poll::Ready(out),
             Err(key) => {
-                let handle_key = this.receiver.blocked.borrow_mut().push(key, cx.waker());
-                this.wait = Some((key, handle_key));
+                this.wait = Some(key);
+                receiver.waiting.set(receiver.waiting.get() + 1);
                 Poll::Pending
             }
         }
@@ -438,15 +440,10 @@ impl<T> Drop for Receiving<'_, T> {
         if let Some(item) = self.held.take() {
             pass_on(shared, item);
         }
-        let Some((key, handle_key)) = self.wait.take() else {
-            return;
-        };
-        let cancelled = self.receiver.blocked.borrow_mut().cancel(handle_key);
-        match cancelled {
-            // `close` already withdrew it from the channel's queue.
-            Cancelled::Granted(Ok(item)) => pass_on(shared, item),
-            Cancelled::Granted(Err(_)) => {}
-            Cancelled::Withdrawn => cancel_recv(shared, key),
+        if let Some(key) = self.wait {
+            self.left_queue();
+            // Withdraw, or pass on an item it was handed.
+            cancel_recv(&self.receiver.shared, key);
         }
     }
 }

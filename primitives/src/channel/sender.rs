@@ -1,13 +1,13 @@
 //! The sending end of a channel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::{ChannelStatistics, SendError, Shared, TrySendError};
-use crate::waiters::{Cancelled, WaitKey, WaitQueue};
+use super::{ChannelStatistics, HandleId, SendError, SendWait, Shared, TrySendError};
+use crate::waiters::{Cancelled, WaitKey};
 
 /// The sending end of a [`bounded`](super::bounded) or
 /// [`unbounded`](super::unbounded) channel.
@@ -31,11 +31,12 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 pub struct Sender<T> {
     shared: Shared<T>,
     closed: Cell<bool>,
-    /// This handle's sends queued in the channel, each entry holding its
-    /// key in the channel's queue: [`close`](Sender::close) withdraws them
-    /// and grants each its outcome here (its item back, or `Ok` if a
-    /// receiver took it first). Empty unless a send of this handle waits.
-    blocked: RefCell<WaitQueue<WaitKey, Result<(), SendError<T>>>>,
+    /// This handle's id in its channel's queue entries.
+    id: HandleId,
+    /// Sends of this handle with an entry in the channel's queue (queued,
+    /// or granted and not yet polled): [`close`](Sender::close) walks the
+    /// queue only when there are some.
+    waiting: Cell<usize>,
 }
 
 // Items are never pinned (they live in queues and buffers, moved in and
@@ -43,11 +44,12 @@ pub struct Sender<T> {
 impl<T> Unpin for Sender<T> {}
 
 impl<T> Sender<T> {
-    pub(super) fn new(shared: Shared<T>) -> Self {
+    pub(super) fn new(shared: Shared<T>, id: HandleId) -> Self {
         Sender {
             shared,
             closed: Cell::new(false),
-            blocked: RefCell::new(WaitQueue::new()),
+            id,
+            waiting: Cell::new(0),
         }
     }
 
@@ -117,24 +119,22 @@ impl<T> Sender<T> {
         }
         let mut wake = Vec::new();
         {
-            let mut blocked = self.blocked.borrow_mut();
             let mut state = self.shared.borrow_mut();
-            let withdrew = !blocked.is_empty();
-            while let Some(&key) = blocked.front() {
-                let (slot, cancelled) = state.send_waiters.cancel_with_data(key);
-                let outcome = match cancelled {
-                    Cancelled::Withdrawn => Err(SendError::ClosedHandle(
-                        slot.expect("a queued sender holds its item"),
-                    )),
-                    // Its item was taken (or handed back) before the close.
-                    Cancelled::Granted(granted) => granted.map_err(SendError::Closed),
-                };
-                match blocked.grant_front(outcome) {
-                    Ok(waker) => wake.push(waker),
-                    Err(_) => unreachable!("a send of this handle is queued"),
-                }
-            }
-            if withdrew {
+            if self.waiting.get() > 0 {
+                // This handle's queued sends get their items back; those
+                // granted before the close (item taken, or handed back)
+                // keep that outcome.
+                let id = self.id;
+                state.send_waiters.grant_matching(
+                    |w| {
+                        (w.handle == id).then(|| {
+                            Err(SendError::ClosedHandle(
+                                w.item.take().expect("a queued sender holds its item"),
+                            ))
+                        })
+                    },
+                    &mut wake,
+                );
                 // A withdrawn head may have held back a sender behind it.
                 wake.extend(state.refill());
             }
@@ -156,14 +156,21 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        if !self.closed.get() {
+        // A closed handle's clone is closed: it never queues, so it may
+        // share the id.
+        let id = if self.closed.get() {
+            self.id
+        } else {
+            let mut state = self.shared.borrow_mut();
             // Cannot overflow: see `State::senders`.
-            self.shared.borrow_mut().senders += 1;
-        }
+            state.senders += 1;
+            state.new_handle()
+        };
         Sender {
             shared: self.shared.clone(),
             closed: Cell::new(self.closed.get()),
-            blocked: RefCell::new(WaitQueue::new()),
+            id,
+            waiting: Cell::new(0),
         }
     }
 }
@@ -190,9 +197,8 @@ pub struct Sending<'a, T> {
     /// The item until it is sent or queued (a queued item lives in the
     /// wait-queue entry).
     item: Option<T>,
-    /// While queued: the key in the channel's queue and the key in the
-    /// handle's `blocked` queue.
-    wait: Option<(WaitKey, WaitKey)>,
+    /// While it has an entry in the channel's queue: its key.
+    wait: Option<WaitKey>,
     /// The send took effect without waiting and this future yields at its
     /// schedule point: the next poll returns `Ok(())`.
     sent: bool,
@@ -202,33 +208,11 @@ pub struct Sending<'a, T> {
 impl<T> Unpin for Sending<'_, T> {}
 
 impl<T> Sending<'_, T> {
-    /// A queued send: its outcome if granted (by a receiver, the last
-    /// receiver closing, or this handle closing), else refresh its wakers.
-    fn poll_queued(
-        &mut self,
-        (key, handle_key): (WaitKey, WaitKey),
-        cx: &Context<'_>,
-    ) -> Poll<Result<(), SendError<T>>> {
-        let mut blocked = self.sender.blocked.borrow_mut();
-        if let Some(outcome) = blocked.take(handle_key) {
-            // `close` already took the entry out of the channel's queue.
-            self.wait = None;
-            return Poll::Ready(outcome);
-        }
-        let mut state = self.sender.shared.borrow_mut();
-        match state.send_waiters.take(key) {
-            Some(granted) => {
-                let left = blocked.cancel(handle_key);
-                debug_assert!(matches!(left, Cancelled::Withdrawn));
-                self.wait = None;
-                Poll::Ready(granted.map_err(SendError::Closed))
-            }
-            None => {
-                state.send_waiters.set_waker(key, cx.waker());
-                blocked.set_waker(handle_key, cx.waker());
-                Poll::Pending
-            }
-        }
+    /// The send left the channel's queue (took its grant or withdrew).
+    fn left_queue(&mut self) {
+        self.wait = None;
+        let waiting = &self.sender.waiting;
+        waiting.set(waiting.get() - 1);
     }
 }
 
@@ -246,11 +230,24 @@ impl<T> Future for Sending<'_, T> {
             // Level-triggered: nothing happens; the scope drops this future.
             return Poll::Pending;
         }
-        if let Some(wait) = this.wait {
-            return this.poll_queued(wait, cx);
+        let sender = this.sender;
+        if let Some(key) = this.wait {
+            // Queued: granted by a receiver (item taken), the last
+            // receiver closing, or this handle closing (item back)?
+            let mut state = sender.shared.borrow_mut();
+            return match state.send_waiters.take(key) {
+                Some(granted) => {
+                    drop(state);
+                    this.left_queue();
+                    Poll::Ready(granted)
+                }
+                None => {
+                    state.send_waiters.set_waker(key, cx.waker());
+                    Poll::Pending
+                }
+            };
         }
         let item = this.item.take().expect("Sending polled after it completed");
-        let sender = this.sender;
         if sender.closed.get() {
             return Poll::Ready(Err(SendError::ClosedHandle(item)));
         }
@@ -269,9 +266,12 @@ impl<T> Future for Sending<'_, T> {
                 Poll::Ready(Ok(()))
             }
             Err(TrySendError::Full(item)) => {
-                let key = state.send_waiters.push(Some(item), cx.waker());
-                let handle_key = sender.blocked.borrow_mut().push(key, cx.waker());
-                this.wait = Some((key, handle_key));
+                let wait = SendWait {
+                    handle: sender.id,
+                    item: Some(item),
+                };
+                this.wait = Some(state.send_waiters.push(wait, cx.waker()));
+                sender.waiting.set(sender.waiting.get() + 1);
                 Poll::Pending
             }
             Err(TrySendError::Closed(item) | TrySendError::ClosedHandle(item)) => {
@@ -283,29 +283,20 @@ impl<T> Future for Sending<'_, T> {
 
 impl<T> Drop for Sending<'_, T> {
     fn drop(&mut self) {
-        let Some((key, handle_key)) = self.wait.take() else {
+        let Some(key) = self.wait else {
             return;
         };
-        let closed_outcome = match self.sender.blocked.borrow_mut().cancel(handle_key) {
-            Cancelled::Granted(outcome) => Some(outcome),
-            Cancelled::Withdrawn => None,
-        };
-        if let Some(outcome) = closed_outcome {
-            // `close` already withdrew it; drop a handed-back item here,
-            // outside every borrow.
-            drop(outcome);
-            return;
-        }
-        let (wake, item, cancelled) = {
+        self.left_queue();
+        let (wake, wait, cancelled) = {
             let mut state = self.sender.shared.borrow_mut();
-            let (item, cancelled) = state.send_waiters.cancel_with_data(key);
+            let (wait, cancelled) = state.send_waiters.cancel_with_data(key);
             // Harmless if nothing changed: a withdrawn head may have held
             // back a sender behind it.
-            (state.refill(), item, cancelled)
+            (state.refill(), wait, cancelled)
         };
         // Drop the withdrawn item (or one handed back) outside the borrow:
         // its own Drop may use this channel.
-        drop(item);
+        drop(wait);
         match cancelled {
             Cancelled::Withdrawn | Cancelled::Granted(Ok(())) => {}
             Cancelled::Granted(Err(returned)) => drop(returned),

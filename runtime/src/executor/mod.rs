@@ -12,6 +12,7 @@
 //! field shared with other threads is the [`Remote`] queue.
 
 mod provisional;
+mod queue;
 mod registry;
 mod remote;
 mod run;
@@ -19,7 +20,7 @@ mod scopes;
 mod tasks;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -40,6 +41,7 @@ use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
 pub(crate) use provisional::Provisioned;
+use queue::TaskQueue;
 pub(crate) use remote::{Doorbell, Remote};
 
 pub(crate) type RemoteQueue = Remote<EventFd>;
@@ -62,16 +64,20 @@ pub(crate) struct Core {
     pub(crate) key: u32,
     pub(crate) weak_self: Weak<Core>,
     tasks: RefCell<GenSlab<RawTask>>,
-    run_queue: RefCell<VecDeque<TaskId>>,
+    run_queue: RefCell<TaskQueue>,
     root_woken: Cell<bool>,
     /// Set while a cancellation wakes the code it reaches: those wakes run
     /// in the current tick (`urgent_queue`, `root_urgent`), so cancelled
     /// code is dropped in the tick that cancelled it.
     urgent: Cell<bool>,
-    urgent_queue: RefCell<VecDeque<TaskId>>,
+    urgent_queue: RefCell<TaskQueue>,
     root_urgent: Cell<bool>,
     /// The task being polled, for `current_task`.
     current: Cell<Option<TaskId>>,
+    /// The allocation of `current` (alive while it is polled or dropped:
+    /// the slab entry, or the drop's own hold, keeps it): lets the task's
+    /// wakes of itself skip the slab lookup (`wake_local`).
+    current_raw: Cell<Option<RawTask>>,
     /// Index of the scope node the code being polled is in.
     pub(crate) current_node: Cell<u32>,
     names: RefCell<HashMap<u32, Rc<str>>>,
@@ -161,12 +167,13 @@ impl Builder {
             key,
             weak_self: weak_self.clone(),
             tasks: RefCell::new(GenSlab::new(MAX_TASKS)),
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: RefCell::new(TaskQueue::new()),
             root_woken: Cell::new(false),
             urgent: Cell::new(false),
-            urgent_queue: RefCell::new(VecDeque::new()),
+            urgent_queue: RefCell::new(TaskQueue::new()),
             root_urgent: Cell::new(false),
             current: Cell::new(None),
+            current_raw: Cell::new(None),
             current_node: Cell::new(0),
             names: RefCell::new(HashMap::new()),
             scopes: RefCell::new(scopes),
@@ -406,12 +413,18 @@ pub enum Running {
 /// ```
 #[inline]
 pub fn running() -> Option<Running> {
-    context::with(|core| {
-        core.map(|c| match c.current.get() {
+    context::with(|core| core.map(Core::running))
+}
+
+impl Core {
+    /// What is being polled: see [`running`].
+    #[inline]
+    pub(crate) fn running(&self) -> Running {
+        match self.current.get() {
             Some(id) => Running::Task(id),
-            None => Running::Root(RuntimeId(c.key)),
-        })
-    })
+            None => Running::Root(RuntimeId(self.key)),
+        }
+    }
 }
 
 /// The runtime whose code is being polled (or that is being entered for a

@@ -70,6 +70,13 @@ impl<D: Doorbell> Remote<D> {
         }
     }
 
+    /// Whether a push may be waiting: the check `drain_into` starts with,
+    /// for a caller that skips its own setup when there is nothing.
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
     /// Runtime thread: move every queued id into `out`.
     pub(crate) fn drain_into(&self, out: &mut Vec<WakeId>) {
         if !self.pending.load(Ordering::Acquire) {

@@ -6,7 +6,8 @@
 //!     run_batch        every task runnable at the start of the tick, once,
 //!                      then the code cancellations reached during it
 //!     poll the reactor without blocking, every `event_interval` task polls
-//!     (else just take the remote wake queue: one atomic load when empty)
+//!     (no syscall while no fd is registered); between those polls just
+//!     take the remote wake queue (one atomic load when empty)
 //!     fire_timers      wake sleepers whose deadline passed
 //!     if nothing is runnable: park  (epoll_wait until the next deadline,
 //!                                    or jump the virtual clock to it)
@@ -18,6 +19,7 @@
 //! once per tick.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -58,27 +60,28 @@ pub(super) fn block_on<F: Future>(core: &Rc<Core>, future: F) -> F::Output {
             }
             core.run_urgent();
         }
-        if core.polls_since_io.get() >= core.event_interval {
-            core.poll_reactor(Some(Duration::ZERO));
-        } else {
-            core.drain_remote();
-        }
-        core.fire_timers();
-        if !core.has_work() {
-            core.park();
-        }
+        core.end_tick();
     }
 }
 
 impl Core {
-    pub(super) fn run_queue_is_empty(&self) -> bool {
-        self.run_queue.borrow().is_empty() && self.urgent_queue.borrow().is_empty()
+    /// The steps of a tick after the task polls: the reactor (or just the
+    /// remote queue), the timers, and parking if nothing is runnable. One
+    /// call (not generic, so its steps inline here) whose checks cost a
+    /// few loads when there is nothing to do.
+    fn end_tick(&self) {
+        if self.polls_since_io.get() >= self.event_interval {
+            self.poll_io_due();
+        } else {
+            self.drain_remote();
+        }
+        self.fire_timers();
+        if !self.has_work() {
+            self.park();
+        }
     }
 
-    pub(super) fn root_is_woken(&self) -> bool {
-        self.root_woken.get()
-    }
-
+    #[inline]
     fn has_work(&self) -> bool {
         self.root_woken.get()
             || !self.run_queue.borrow().is_empty()
@@ -97,7 +100,9 @@ impl Core {
         }
         self.polls_since_io
             .set(self.polls_since_io.get().saturating_add(batch as u32));
-        self.run_urgent();
+        if !self.urgent_queue.borrow().is_empty() {
+            self.run_urgent();
+        }
     }
 
     /// Poll the tasks a cancellation woke, until none is left.
@@ -118,21 +123,25 @@ impl Core {
         if raw.state().start_poll() == StartPoll::Skip {
             return;
         }
-        let waker = waker(WakeId::task(self.key, id.index, id.generation));
+        // An arbor waker's drop does nothing: skip its vtable call.
+        let waker = ManuallyDrop::new(waker(WakeId::task(self.key, id.index, id.generation)));
         let mut cx = Context::from_waker(&waker);
         self.current.set(Some(id));
+        self.current_raw.set(Some(raw));
         self.current_node.set(raw.header().scope.get());
         self.poll_clock.set(None);
         self.skips.set(0);
         let poll = raw.poll(&mut cx);
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
+        self.current_raw.set(None);
         self.current_node.set(0);
         self.after_poll(id, raw, poll);
     }
 
     /// What follows a task's poll: release a finished task's slot, requeue
     /// or park a pending one, drop one that aborted itself.
+    #[inline]
     pub(super) fn after_poll(&self, id: TaskId, raw: RawTask, poll: Poll<()>) {
         match poll {
             Poll::Ready(()) => self.remove_task(id, raw),
@@ -141,6 +150,21 @@ impl Core {
                 AfterPending::Idle => {}
                 AfterPending::Abort => self.drop_task_future(id, raw),
             },
+        }
+    }
+
+    /// The periodic non-blocking reactor poll. With no fd registered the
+    /// only event it could report is the doorbell, whose queue is drained
+    /// anyway: skip the syscall. (The doorbell's edge then stays pending in
+    /// epoll: the next `epoll_wait` returns at once and consumes it, a
+    /// spurious wake at worst; no push is lost, see `remote.rs`.)
+    #[inline(never)]
+    fn poll_io_due(&self) {
+        if self.reactor.borrow().registrations() == 0 {
+            self.polls_since_io.set(0);
+            self.drain_remote();
+        } else {
+            self.poll_reactor(Some(Duration::ZERO));
         }
     }
 
@@ -166,7 +190,16 @@ impl Core {
         self.drain_remote();
     }
 
+    /// Take the remote wake queue: one atomic load when it is empty.
+    #[inline]
     fn drain_remote(&self) {
+        if self.remote.has_pending() {
+            self.drain_remote_now();
+        }
+    }
+
+    #[inline(never)]
+    fn drain_remote_now(&self) {
         let mut ids = std::mem::take(&mut *self.remote_buf.borrow_mut());
         self.remote.drain_into(&mut ids);
         for id in ids.drain(..) {
@@ -176,10 +209,15 @@ impl Core {
     }
 
     /// Wake every sleeper whose deadline has passed, in deadline order.
+    #[inline]
     pub(crate) fn fire_timers(&self) {
-        if self.timers.borrow().armed() == 0 {
-            return;
+        if self.timers.borrow().armed() != 0 {
+            self.fire_due_timers();
         }
+    }
+
+    #[inline(never)]
+    fn fire_due_timers(&self) {
         let now = self.clock.now_tick();
         let mut wakers = std::mem::take(&mut *self.wake_buf.borrow_mut());
         self.timers.borrow_mut().poll(now, &mut |w| wakers.push(w));

@@ -246,19 +246,43 @@ impl Core {
     /// lets timers and I/O in); then the caller is woken and held (it gets
     /// the next poll, whatever is cancelled meanwhile). No otherwise: a
     /// yield that would find nothing else to do costs this check only.
+    /// The check is inlined into the caller; the yield is not.
+    #[inline]
     pub(crate) fn schedule_point(&self, waker: &Waker) -> bool {
         const SKIP_BUDGET: u32 = 128;
-        let busy =
-            !self.run_queue_is_empty() || (self.current.get().is_some() && self.root_is_woken());
         let skips = self.skips.get();
-        if busy || skips >= SKIP_BUDGET {
-            self.skips.set(0);
-            self.hold();
-            waker.wake_by_ref();
-            true
-        } else {
+        if skips < SKIP_BUDGET && !self.other_code_ready() {
             self.skips.set(skips + 1);
-            false
+            return false;
+        }
+        self.yield_at_schedule_point(waker);
+        true
+    }
+
+    #[inline(never)]
+    fn yield_at_schedule_point(&self, waker: &Waker) {
+        self.skips.set(0);
+        self.hold();
+        self.wake_by_ref(waker);
+    }
+
+    /// Whether code other than what is being polled is ready to run: a
+    /// task queued, or the root future woken while a task is polled.
+    #[inline]
+    fn other_code_ready(&self) -> bool {
+        (self.current.get().is_some() && self.root_woken.get())
+            || !self.run_queue.borrow().is_empty()
+            || !self.urgent_queue.borrow().is_empty()
+    }
+
+    /// `waker.wake_by_ref()`, without the trip through the thread-local
+    /// context when it is an arbor waker of this runtime (the current
+    /// one): exactly what its vtable would end up doing.
+    #[inline]
+    pub(crate) fn wake_by_ref(&self, waker: &Waker) {
+        match crate::task::waker::id_of(waker) {
+            Some(id) if id.runtime() == self.key => self.wake_local(id),
+            _ => waker.wake_by_ref(),
         }
     }
 

@@ -63,6 +63,7 @@ impl Core {
     /// its provisional scopes and clock reading, then restored.
     fn as_task<R>(&self, id: TaskId, raw: RawTask, f: impl FnOnce() -> R) -> R {
         let current = self.current.replace(Some(id));
+        let current_raw = self.current_raw.replace(Some(raw));
         let node = self.current_node.replace(raw.header().scope.get());
         let provisional = self.take_provisional();
         let clock = self.poll_clock.take();
@@ -70,6 +71,7 @@ impl Core {
         let skips = self.skips.replace(0);
         let out = f();
         self.current.set(current);
+        self.current_raw.set(current_raw);
         self.current_node.set(node);
         self.restore_provisional(provisional);
         self.poll_clock.set(clock);
@@ -168,6 +170,10 @@ impl Core {
         self.remove_task(id, raw);
     }
 
+    /// A wake of `id` on this runtime. The root's and the polled task's
+    /// own wakes (a yield, a schedule point) are inlined and touch a few
+    /// `Cell`s; any other task is looked up in the slab, out of line.
+    #[inline]
     pub(super) fn wake_local(&self, id: WakeId) {
         if id.is_root() {
             self.root_woken.set(true);
@@ -176,22 +182,48 @@ impl Core {
             }
             return;
         }
+        match (self.current.get(), self.current_raw.get()) {
+            // The task being polled (or dropped) wakes itself: no slab
+            // lookup (the lookup would find it: its slot holds it, with
+            // this generation). Running, it is only flagged for requeue.
+            (Some(current), Some(raw))
+                if current.index == id.index()
+                    && current.generation & crate::task::waker::GEN_MASK == id.generation() =>
+            {
+                if raw.state().wake() == WakeAction::Enqueue {
+                    self.enqueue(current);
+                }
+            }
+            _ => self.wake_other(id),
+        }
+    }
+
+    /// `wake_local` of a task other than the one being polled.
+    #[inline(never)]
+    fn wake_other(&self, id: WakeId) {
         let found = self
             .tasks
             .borrow()
             .get_masked(id.index(), id.generation(), crate::task::waker::GEN_MASK)
-            .map(|(key, raw)| (key, *raw));
-        let Some((key, raw)) = found else { return };
+            .map(|(key, raw)| (TaskId::from_key(self.key, key), *raw));
+        let Some((id, raw)) = found else { return };
         if raw.state().wake() == WakeAction::Enqueue {
-            let id = TaskId::from_key(self.key, key);
-            if self.urgent.get() {
-                self.urgent_queue.borrow_mut().push_back(id);
-            } else {
-                self.push_ready(id);
-            }
+            self.enqueue(id);
         }
     }
 
+    /// A woken task goes on the run queue (the urgent one while a
+    /// cancellation wakes what it reached).
+    #[inline]
+    fn enqueue(&self, id: TaskId) {
+        if self.urgent.get() {
+            self.urgent_queue.borrow_mut().push_back(id);
+        } else {
+            self.push_ready(id);
+        }
+    }
+
+    #[inline]
     pub(super) fn push_ready(&self, id: TaskId) {
         self.run_queue.borrow_mut().push_back(id);
     }

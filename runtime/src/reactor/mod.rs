@@ -393,7 +393,6 @@ impl Reactor {
     }
 
     /// Number of live registrations (the eventfd not included).
-    #[cfg(test)]
     pub fn registrations(&self) -> usize {
         self.registered
     }

@@ -355,6 +355,79 @@ pub fn schedule_point(cx: &Context<'_>) -> bool {
     context::with(|core| core.is_some_and(|c| c.schedule_point(cx.waker())))
 }
 
+/// The runtime's side of a checkpoint, for the code being polled: the
+/// cancel check, who is running and the schedule point, all through one
+/// read of the thread-local context ([`with_checkpoint`]). Each method
+/// behaves as its free-standing counterpart ([`current_is_cancelled`],
+/// [`running`](crate::running), [`schedule_point`]); outside a runtime
+/// they say "not cancelled", `None` and `false`.
+#[derive(Clone, Copy)]
+pub struct Checkpoint<'a> {
+    core: Option<&'a Core>,
+}
+
+impl Checkpoint<'_> {
+    /// As [`current_is_cancelled`].
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.core.is_some_and(Core::current_cancelled)
+    }
+
+    /// As [`running`](crate::running).
+    #[inline]
+    pub fn running(&self) -> Option<crate::Running> {
+        self.core.map(Core::running)
+    }
+
+    /// As [`schedule_point`].
+    #[inline]
+    pub fn schedule_point(&self, cx: &Context<'_>) -> bool {
+        self.core.is_some_and(|c| c.schedule_point(cx.waker()))
+    }
+}
+
+impl fmt::Debug for Checkpoint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("in_runtime", &self.core.is_some())
+            .finish()
+    }
+}
+
+/// Run `f` with the runtime's side of a checkpoint ([`Checkpoint`]): for
+/// an operation's hot path that needs the cancel check, the running task
+/// and the schedule point, with one thread-local access for all three.
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::task::Poll;
+/// arbor_runtime::run(async {
+///     let mut done = false;
+///     poll_fn(|cx| {
+///         arbor_runtime::scope::with_checkpoint(|cp| {
+///             if cp.is_cancelled() {
+///                 return Poll::Pending;
+///             }
+///             if done {
+///                 return Poll::Ready(());
+///             }
+///             assert!(cp.running().is_some());
+///             // ...the operation takes effect here...
+///             if cp.schedule_point(cx) {
+///                 done = true;
+///                 return Poll::Pending;
+///             }
+///             Poll::Ready(())
+///         })
+///     })
+///     .await;
+/// });
+/// ```
+#[inline]
+pub fn with_checkpoint<R>(f: impl FnOnce(&Checkpoint<'_>) -> R) -> R {
+    context::with(|core| f(&Checkpoint { core }))
+}
+
 /// Whether the code running now is in an effectively cancelled node: arbor
 /// operations check this and make no progress when it is true.
 #[inline]

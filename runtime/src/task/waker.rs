@@ -109,6 +109,13 @@ pub(crate) fn scope_timer_waker(id: WakeId) -> Waker {
     unsafe { Waker::from_raw(raw) }
 }
 
+/// The id `waker` carries if it is an arbor task (or root) waker: lets the
+/// runtime act on a wake of its own waker without the vtable call.
+#[inline]
+pub(crate) fn id_of(waker: &Waker) -> Option<WakeId> {
+    std::ptr::eq(waker.vtable(), &VTABLE).then(|| WakeId(waker.data().addr() as u64))
+}
+
 /// A waker for the given id. Costs nothing to make, clone or drop.
 pub(crate) fn waker(id: WakeId) -> Waker {
     // No provenance: the data word is an integer, never dereferenced.
