@@ -2,6 +2,8 @@
 //! async-executor, read from the results criterion saved for the
 //! `executor`, `timers`, `structured`, `primitives` and `net` benches (the
 //! mean of each bench's last run), then tcp_echo's two runtime-free floors.
+//! A group with an `arbor-fast` result (a primitive's explicit fast mode)
+//! gets a second row for it.
 //!
 //! Run the benches first, then this:
 //!
@@ -109,14 +111,21 @@ fn main() {
             Some(p) => format!("{group}/{p}"),
             None => group.to_string(),
         };
-        println!(
-            "| {name} | {} | {} | {} | {} | {} |",
-            human(arbor),
-            human(tokio),
-            human(ex),
-            ratio(arbor, tokio),
-            ratio(arbor, ex),
-        );
+        let row = |name: &str, arbor: Option<f64>| {
+            println!(
+                "| {name} | {} | {} | {} | {} | {} |",
+                human(arbor),
+                human(tokio),
+                human(ex),
+                ratio(arbor, tokio),
+                ratio(arbor, ex),
+            );
+        };
+        row(&name, arbor);
+        // The primitives' explicit fast mode, where the bench has one.
+        if let Some(fast) = load(&dir, group, "arbor-fast", param) {
+            row(&format!("{name} (fast mode)"), Some(fast));
+        }
     }
     // How close the runtimes come to the same work done without a runtime.
     let [arbor, tokio, _] = RUNTIMES.map(|id| load(&dir, "tcp_echo", id, None));
