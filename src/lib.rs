@@ -80,6 +80,10 @@ pub mod lowlevel {
 /// Synchronization primitives and channels (crate `arbor-primitives`).
 pub use arbor_primitives as primitives;
 
+/// Concurrency patterns: connection pool, bounded concurrent map, retry
+/// with backoff, worker pool (crate `arbor-patterns`).
+pub use arbor_patterns as patterns;
+
 pub use arbor_nursery::{
     AlreadyStarted, BoxError, CancelHandle, CancelReason, CancelScope, Cancelled, CancelledFuture,
     ChildError, ChildHandle, ChildSet, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure,
