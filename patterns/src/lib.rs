@@ -7,3 +7,6 @@
 //! work.
 
 #![warn(missing_docs)]
+
+pub mod map;
+pub use map::{MapUnordered, map_concurrent, map_concurrent_unordered, try_map_concurrent};
