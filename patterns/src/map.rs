@@ -310,6 +310,8 @@ where
     /// Cancel safe: dropping the returned future loses no output (an
     /// output is taken only in the poll that returns it), and the futures
     /// in flight stay in the stream.
+    // The async `next` of a stream (as `StreamExt::next`), not an iterator's.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> impl Future<Output = Option<(usize, Fut::Output)>> + '_ {
         poll_fn(move |cx| Pin::new(&mut *self).poll_next(cx))
     }

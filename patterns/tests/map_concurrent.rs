@@ -373,7 +373,7 @@ fn no_items_is_an_empty_vec() {
 #[test]
 #[should_panic(expected = "limit must be at least 1")]
 fn a_limit_of_zero_panics_at_the_call() {
-    let _ = map_concurrent(0..3, 0, |i| async move { Ok::<_, ()>(i) });
+    drop(map_concurrent(0..3, 0, |i| async move { Ok::<_, ()>(i) }));
 }
 
 #[test]
@@ -427,4 +427,56 @@ fn dropping_the_stream_drops_what_is_in_flight() {
             "drop 2"
         ]
     );
+}
+
+#[test]
+fn an_item_yielding_in_a_loop_lets_other_tasks_run() {
+    let log: Log = Rc::default();
+    rt().block_on(async {
+        let other = {
+            let log = log.clone();
+            arbor_runtime::spawn(async move {
+                for i in 0..3 {
+                    log.borrow_mut().push(format!("task {i}"));
+                    arbor_runtime::yield_now().await;
+                }
+            })
+        };
+        let out = map_concurrent([()], 1, |()| async {
+            for i in 0..3 {
+                log.borrow_mut().push(format!("item {i}"));
+                arbor_runtime::yield_now().await;
+            }
+            Ok::<_, ()>(())
+        })
+        .await;
+        assert_eq!(out, Ok(vec![()]));
+        other.await.unwrap();
+    });
+    // Each yield of the item is a real yield of the task that polls it.
+    assert_eq!(
+        log_of(&log),
+        ["task 0", "item 0", "task 1", "item 1", "task 2", "item 2"]
+    );
+}
+
+#[test]
+fn maps_nest() {
+    let (out, elapsed) = rt().block_on(async {
+        let t0 = Instant::now();
+        let out = map_concurrent(1..=3u64, 2, |i| {
+            map_concurrent(1..=4u64, 2, move |j| async move {
+                sleep(ms(10 * i)).await;
+                Ok::<_, ()>(i * j)
+            })
+        })
+        .await;
+        (out, Instant::now() - t0)
+    });
+    assert_eq!(
+        out,
+        Ok(vec![vec![1, 2, 3, 4], vec![2, 4, 6, 8], vec![3, 6, 9, 12]])
+    );
+    // Inner maps take 2 rounds: 20, 40 and 60 ms; 3 starts when 1 ends.
+    assert_eq!(elapsed, ms(80));
 }
