@@ -10,3 +10,6 @@
 
 pub mod map;
 pub use map::{MapUnordered, map_concurrent, map_concurrent_unordered, try_map_concurrent};
+
+pub mod retry;
+pub use retry::{AttemptError, RetryError, RetryPolicy, retry};
