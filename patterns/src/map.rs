@@ -14,9 +14,13 @@
 //! it would drop the call's own code. It is also cheap: after the first
 //! `limit` items, starting an item allocates nothing (each slot's box and
 //! waker are reused), and no task, scope node or permit is made per item.
-//! The price is that the items share one task: they never run in
-//! parallel (nothing does on this runtime) and a blocking item blocks the
-//! others (as it would block the rest of the runtime anyway).
+//! And since the futures never leave the call, they need not be
+//! `'static`: `f` and its futures may borrow from the caller. The price
+//! is that the items share one task: a blocking item blocks the others
+//! (as it would block the rest of the runtime anyway), and a woken item
+//! is polled when that task is, next tick. A future woken while it is
+//! polled is polled again at the task's next poll, not in a loop, so an
+//! item yielding in a loop still lets other tasks run.
 //!
 //! Items are taken from the iterator lazily: an item's future is made
 //! (`f` called) only when a slot is free, so at most `limit` futures

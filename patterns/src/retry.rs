@@ -25,6 +25,9 @@
 //! [`RetryError::DeadlinePassed`] at once instead of sleeping. A
 //! cancellation of a scope around `retry` is not a timeout: it passes
 //! through and drops `retry` (no attempt is counted, nothing retried).
+//! Like any arbor scope, an attempt entered with its deadline already
+//! passed (an absolute [`deadline`](RetryPolicy::deadline) in the past)
+//! runs to its first suspension and is dropped there.
 //!
 //! # Randomness
 //!

@@ -480,3 +480,49 @@ fn maps_nest() {
     // Inner maps take 2 rounds: 20, 40 and 60 ms; 3 starts when 1 ends.
     assert_eq!(elapsed, ms(80));
 }
+
+/// Ready once another thread has set its flag and woken it.
+struct WokenFromThread {
+    state: std::sync::Arc<std::sync::Mutex<(bool, Option<std::task::Waker>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::future::Future for WokenFromThread {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            return std::task::Poll::Ready(());
+        }
+        state.1 = Some(cx.waker().clone());
+        drop(state);
+        if self.thread.is_none() {
+            let shared = self.state.clone();
+            self.thread = Some(std::thread::spawn(move || {
+                let mut state = shared.lock().unwrap();
+                state.0 = true;
+                let waker = state.1.take();
+                drop(state);
+                waker.unwrap().wake();
+            }));
+        }
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn an_item_woken_from_another_thread_completes() {
+    let out = arbor_runtime::run(map_concurrent(0..4, 2, |i| async move {
+        WokenFromThread {
+            state: Default::default(),
+            thread: None,
+        }
+        .await;
+        Ok::<_, ()>(i)
+    }));
+    assert_eq!(out, Ok(vec![0, 1, 2, 3]));
+}
