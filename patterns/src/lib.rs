@@ -7,3 +7,9 @@
 //! work.
 
 #![warn(missing_docs)]
+
+pub mod map;
+pub use map::{MapUnordered, map_concurrent, map_concurrent_unordered, try_map_concurrent};
+
+pub mod retry;
+pub use retry::{AttemptError, RetryError, RetryPolicy, retry};
