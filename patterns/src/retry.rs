@@ -421,7 +421,9 @@ where
         Some(Overall::After(timeout)) => Some(Instant::now() + timeout),
         None => None,
     };
-    let mut rng = SplitMix64(policy.seed.unwrap_or_else(fresh_seed));
+    // Seeded at the first jittered delay: a first attempt that succeeds
+    // (the common case) pays nothing for it.
+    let mut rng: Option<SplitMix64> = None;
     let mut attempts = 0;
     let mut last = None;
     loop {
@@ -455,6 +457,7 @@ where
         }
         let ceiling = policy.delay_ceiling(attempts);
         let delay = if policy.jitter {
+            let rng = rng.get_or_insert_with(|| SplitMix64(policy.seed.unwrap_or_else(fresh_seed)));
             Duration::from_nanos(rng.up_to(ceiling.as_nanos() as u64))
         } else {
             ceiling
