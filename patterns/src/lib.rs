@@ -7,3 +7,7 @@
 //! work.
 
 #![warn(missing_docs)]
+
+mod pool;
+
+pub use pool::{Pool, PoolBuilder, PoolError, PoolGuard, PoolStatistics};
