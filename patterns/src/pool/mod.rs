@@ -2,65 +2,7 @@
 //! resource), with FIFO waiting, LIFO reuse, expiry, health checks and an
 //! orderly close.
 //!
-//! # Slots
-//!
-//! A pool has `max_size` *slots*. A [`get`](Pool::get) takes one (waiting
-//! in FIFO order if none is free) and holds it until its [`PoolGuard`] is
-//! dropped or discarded, including while the factory opens a connection
-//! for it. So at most `max_size` connections are checked out or being
-//! opened at once, and, since a connection is only opened when no idle
-//! one is left (or, by [`maintain`](Pool::maintain), when there is room),
-//! at most `max_size` are open at all. (The Python plan this comes from
-//! released its limiter as soon as a connection was handed out, which
-//! bounds nothing.)
-//!
-//! A slot comes with the most recently returned idle connection, if any
-//! (LIFO: warm connections stay warm, cold ones age out); a connection
-//! returned while gets wait goes straight to the longest waiter. Before
-//! handing out an idle connection, `get` closes it instead if it is past
-//! `idle_timeout` or `max_lifetime`, or if the health check says no, and
-//! tries the next one; with none left it opens one through the factory.
-//!
-//! ```text
-//!            get: slot taken         factory Ok / idle conn passes
-//!  (waiting) ─────────────────▶ (pending) ─────────────────────────▶ (in use: PoolGuard)
-//!      │ dropped: leaves queue      │ dropped, factory Err: slot freed,   │ drop: back to idle (or closed)
-//!      ▼                            ▼ conn back to idle / closed          ▼ discard: dropped
-//! ```
-//!
-//! # Closing connections
-//!
-//! The [`on_close`](PoolBuilder::on_close) hook is async, so it runs where
-//! the pool has async code running: in `get` (an expired or unhealthy
-//! idle connection), in `maintain` (expired idle connections), and in
-//! [`close`](Pool::close) (the idle connections, and every connection
-//! returned while `close` runs). Where a connection leaves in synchronous
-//! code it is dropped without the hook: a guard [discarded](PoolGuard::discard),
-//! a guard returning a connection past `max_lifetime`, a connection
-//! returned after a `close` call was cancelled, idle connections left when
-//! the last handle to the pool goes away, and a connection whose health
-//! check was cut short by cancellation (its state is unknown).
-//!
-//! # Background work, structured
-//!
-//! A pool spawns nothing. `min_idle` and prompt expiry need a task that
-//! runs on its own: that task is [`Pool::maintain`], a future the caller
-//! runs as a child of a nursery it owns, so it lives exactly as long as
-//! that nursery, is cancelled with it, and its errors (a factory failure
-//! while topping up) reach the nursery instead of a log. It returns `Ok`
-//! once the pool is closed, so `pool.close().await` at the end of the
-//! nursery body lets the nursery finish. Without it, expiry is enforced
-//! lazily by `get` and `min_idle` has no effect.
-//!
-//! # Cancellation
-//!
-//! Every async operation is a checkpoint (a cancel point, and a schedule
-//! point when `get` did not have to wait). A `get` dropped at any point
-//! loses nothing: while queued it leaves the queue; once granted (even if
-//! it never ran again) or while the factory or health check runs, its slot
-//! is freed, an idle connection it had not started checking goes back to
-//! the idle stack, one whose check was interrupted is dropped, and the
-//! factory's future is dropped with whatever it had opened.
+//! The specification is on [`Pool`]'s own page (the module is private).
 
 mod builder;
 mod error;
@@ -85,8 +27,6 @@ use state::{Changed, Conn, Fate, Shared};
 /// async factory that fails with `E`.
 ///
 /// Single-threaded: clone it (an `Rc` inside) to share it between tasks.
-/// See the [module docs](self) for the slot accounting, when the close
-/// hook runs, and cancellation.
 ///
 /// ```
 /// use std::time::Duration;
@@ -115,6 +55,66 @@ use state::{Changed, Conn, Fate, Shared};
 ///     assert!(pool.get().await.is_err());
 /// });
 /// ```
+///
+/// # Slots
+///
+/// A pool has `max_size` *slots*. A [`get`](Pool::get) takes one (waiting
+/// in FIFO order if none is free) and holds it until its [`PoolGuard`] is
+/// dropped or discarded, including while the factory opens a connection
+/// for it. So at most `max_size` connections are checked out or being
+/// opened at once, and, since a connection is only opened when no idle
+/// one is left (or, by [`maintain`](Pool::maintain), when there is room),
+/// at most `max_size` are open at all. (The Python plan this comes from
+/// released its limiter as soon as a connection was handed out, which
+/// bounds nothing.)
+///
+/// A slot comes with the most recently returned idle connection, if any
+/// (LIFO: warm connections stay warm, cold ones age out); a connection
+/// returned while gets wait goes straight to the longest waiter. Before
+/// handing out an idle connection, `get` closes it instead if it is past
+/// `idle_timeout` or `max_lifetime`, or if the health check says no, and
+/// tries the next one; with none left it opens one through the factory.
+///
+/// ```text
+///            get: slot taken         factory Ok / idle conn passes
+///  (waiting) ─────────────────▶ (pending) ─────────────────────────▶ (in use: PoolGuard)
+///      │ dropped: leaves queue      │ dropped, factory Err: slot freed,   │ drop: back to idle (or closed)
+///      ▼                            ▼ conn back to idle / closed          ▼ discard: dropped
+/// ```
+///
+/// # Closing connections
+///
+/// The [`on_close`](PoolBuilder::on_close) hook is async, so it runs where
+/// the pool has async code running: in `get` (an expired or unhealthy
+/// idle connection), in `maintain` (expired idle connections), and in
+/// [`close`](Pool::close) (the idle connections, and every connection
+/// returned while `close` runs). Where a connection leaves in synchronous
+/// code it is dropped without the hook: a guard [discarded](PoolGuard::discard),
+/// a guard returning a connection past `max_lifetime`, a connection
+/// returned after a `close` call was cancelled, idle connections left when
+/// the last handle to the pool goes away, and a connection whose health
+/// check was cut short by cancellation (its state is unknown).
+///
+/// # Background work, structured
+///
+/// A pool spawns nothing. `min_idle` and prompt expiry need a task that
+/// runs on its own: that task is [`Pool::maintain`], a future the caller
+/// runs as a child of a nursery it owns, so it lives exactly as long as
+/// that nursery, is cancelled with it, and its errors (a factory failure
+/// while topping up) reach the nursery instead of a log. It returns `Ok`
+/// once the pool is closed, so `pool.close().await` at the end of the
+/// nursery body lets the nursery finish. Without it, expiry is enforced
+/// lazily by `get` and `min_idle` has no effect.
+///
+/// # Cancellation
+///
+/// Every async operation is a checkpoint (a cancel point, and a schedule
+/// point when `get` did not have to wait). A `get` dropped at any point
+/// loses nothing: while queued it leaves the queue; once granted (even if
+/// it never ran again) or while the factory or health check runs, its slot
+/// is freed, an idle connection it had not started checking goes back to
+/// the idle stack, one whose check was interrupted is dropped, and the
+/// factory's future is dropped with whatever it had opened.
 pub struct Pool<T, E> {
     shared: Rc<Shared<T>>,
     hooks: Rc<Hooks<T, E>>,
@@ -333,7 +333,7 @@ impl<T, E> Pool<T, E> {
     /// change of the pool, and returns `Ok(())` once the pool is closed.
     ///
     /// A pool never runs this on its own (see the [module
-    /// docs](self#background-work-structured)): without it, expiry is
+    /// docs](Pool#background-work-structured)): without it, expiry is
     /// enforced lazily by `get` and `min_idle` does nothing.
     ///
     /// ```

@@ -186,10 +186,10 @@ impl<T> Shared<T> {
         if let Some(grant) = st.granted.remove(&ticket) {
             return Some(grant);
         }
-        if let Some(w) = st.queue.get_mut(&ticket) {
-            if !w.will_wake(waker) {
-                *w = waker.clone();
-            }
+        if let Some(w) = st.queue.get_mut(&ticket)
+            && !w.will_wake(waker)
+        {
+            *w = waker.clone();
         }
         None
     }
@@ -241,7 +241,7 @@ impl<T> Shared<T> {
                         st.counters.closed += 1;
                         dropped = Some(conn.value);
                     }
-                    _ if st.closed => dropped = st.to_close(conn.value),
+                    _ if st.closed => dropped = st.hand_to_closers(conn.value),
                     Fate::Return if now.is_some_and(|now| self.config.outlived(&conn, now)) => {
                         st.counters.closed += 1;
                         st.counters.timed_out += 1;
@@ -351,7 +351,7 @@ impl<T> State<T> {
 
     /// A connection that came back after `close`: kept for a running
     /// `close` to pass through the hook, else dropped (returned).
-    fn to_close(&mut self, value: T) -> Option<T> {
+    fn hand_to_closers(&mut self, value: T) -> Option<T> {
         self.counters.closed += 1;
         if self.closers > 0 {
             self.closing.push(value);
