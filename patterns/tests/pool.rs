@@ -525,6 +525,41 @@ fn close_refuses_waiting_and_new_gets() {
 }
 
 #[test]
+fn close_waits_for_a_connection_being_opened_and_closes_it() {
+    rt().block_on(async {
+        let env = Env::new();
+        env.0.open_delay.set(secs(2));
+        let pool = env.with_close_hook(env.builder().max_size(1)).build();
+        let opening = {
+            let (pool, env) = (pool.clone(), env.clone());
+            spawn(async move {
+                let out = pool.get().await;
+                env.log(format_args!(
+                    "get closed: {}",
+                    matches!(out, Err(PoolError::Closed))
+                ));
+            })
+        };
+        sleep(secs(1)).await;
+        assert_eq!(counts(&pool), (0, 0, 0, 1, 0, 0, 0, 0));
+        pool.close().await;
+        env.log("close returned");
+        opening.await.unwrap();
+        assert_eq!(
+            env.take_log(),
+            [
+                "0s open 0",
+                "2s get closed: true",
+                "2s close 0",
+                "2s drop 0",
+                "2s close returned",
+            ]
+        );
+        assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 1, 1, 0));
+    });
+}
+
+#[test]
 fn statistics_follow_every_state_of_a_get() {
     rt().block_on(async {
         let env = Env::new();

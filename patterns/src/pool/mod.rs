@@ -225,6 +225,10 @@ impl<T, E> Pool<T, E> {
             }
             return self.hand_out(slot);
         }
+        if self.is_closed() {
+            // Granted before the close, polled after it: open nothing.
+            return Err(PoolError::Closed);
+        }
         let value = self
             .hooks
             .factory

@@ -43,6 +43,9 @@ enum Step<T> {
     /// Took a free slot and yielded at the schedule point: ours, returned
     /// at the next poll (or freed if dropped first).
     Taken(Option<Conn<T>>),
+    /// Found the pool closed and yielded at the schedule point; took
+    /// nothing, so the next poll is a cancel point again.
+    Refused,
     Done,
 }
 
@@ -92,6 +95,10 @@ impl<T> Future for AcquireSlot<T> {
         match this.step {
             Step::Start => {
                 if this.shared.state.borrow().closed {
+                    if arbor_runtime::scope::schedule_point(cx) {
+                        this.step = Step::Refused;
+                        return Poll::Pending;
+                    }
                     this.step = Step::Done;
                     return Poll::Ready(Err(ClosedError));
                 }
@@ -120,6 +127,10 @@ impl<T> Future for AcquireSlot<T> {
                     }
                 }
             },
+            Step::Refused => {
+                this.step = Step::Done;
+                Poll::Ready(Err(ClosedError))
+            }
             Step::Taken(_) | Step::Done => panic!("AcquireSlot polled after completion"),
         }
     }
@@ -130,7 +141,7 @@ impl<T> Drop for AcquireSlot<T> {
         match std::mem::replace(&mut self.step, Step::Done) {
             Step::Queued(ticket) => self.shared.withdraw(ticket),
             Step::Taken(conn) => self.shared.release(conn, Fate::Restore, false),
-            Step::Start | Step::Done => {}
+            Step::Start | Step::Refused | Step::Done => {}
         }
     }
 }
