@@ -224,8 +224,18 @@ fn live_connections_never_exceed_max_size_under_churn() {
         env.0.open_delay.set(Duration::from_millis(300));
         // Every fifth connection fails its health check once idle.
         *env.0.unhealthy.borrow_mut() = (0..200).filter(|id| id % 5 == 4).collect();
-        let builder = env.builder().max_size(3).min_idle(2).idle_timeout(secs(2));
-        let pool = env.with_health_check(env.with_close_hook(builder)).build();
+        let hook_env = env.clone();
+        let builder = env
+            .builder()
+            .max_size(3)
+            .min_idle(2)
+            .idle_timeout(secs(2))
+            // A slow goodbye: a connection being closed is still open.
+            .on_close(async move |conn: Conn| {
+                sleep(Duration::from_millis(500)).await;
+                hook_env.log(format_args!("closed {}", conn.id));
+            });
+        let pool = env.with_health_check(builder).build();
         let maintained = pool.clone();
         nursery(async |n| {
             n.spawn(async move { maintained.maintain().await });
@@ -788,6 +798,51 @@ fn maintain_keeps_min_idle_and_reaps_expired_connections_on_the_clock() {
                 "23s close 5",
                 "23s drop 5",
                 "23s maintenance ended",
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_connection_maintain_is_closing_still_counts_against_max_size() {
+    rt().block_on(async {
+        let env = Env::new();
+        let hook_env = env.clone();
+        let pool = env
+            .builder()
+            .max_size(1)
+            .idle_timeout(secs(1))
+            .on_close(async move |conn: Conn| {
+                hook_env.log(format_args!("closing {}", conn.id));
+                sleep(secs(5)).await;
+            })
+            .build();
+        let maintained = pool.clone();
+        nursery(async |n| {
+            n.spawn(async move { maintained.maintain().await });
+            drop(pool.get().await.unwrap());
+            sleep(secs(2)).await;
+            // Connection 0 expired at 1 s and is being closed until 6 s:
+            // opening another before then would make two.
+            assert_eq!(counts(&pool), (0, 0, 0, 1, 0, 1, 1, 1));
+            let conn = pool.get().await.unwrap();
+            env.log(format_args!("got {}", conn.id));
+            drop(conn);
+            pool.close().await;
+        })
+        .await
+        .unwrap();
+        assert_eq!(env.0.max_live.get(), 1);
+        assert_eq!(
+            env.take_log(),
+            [
+                "0s open 0",
+                "1s closing 0",
+                "6s drop 0",
+                "6s open 1",
+                "6s got 1",
+                "6s closing 1",
+                "11s drop 1",
             ]
         );
     });

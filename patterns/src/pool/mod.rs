@@ -64,7 +64,9 @@ use state::{Changed, Conn, Fate, Shared};
 /// for it. So at most `max_size` connections are checked out or being
 /// opened at once, and, since a connection is only opened when no idle
 /// one is left (or, by [`maintain`](Pool::maintain), when there is room),
-/// at most `max_size` are open at all. (The Python plan this comes from
+/// at most `max_size` are open at all, counting connections whose close
+/// hook is still running (their closer holds a slot meanwhile). (The
+/// Python plan this comes from
 /// released its limiter as soon as a connection was handed out, which
 /// bounds nothing.)
 ///
@@ -376,13 +378,14 @@ impl<T, E> Pool<T, E> {
             if self.is_closed() {
                 return Ok(());
             }
-            let (expired, next_expiry) = self.shared.take_expired(time::now());
-            if !expired.is_empty() {
-                for value in expired {
+            let next_expiry = match self.shared.reap(time::now()) {
+                Ok(value) => {
+                    let _slot = Slot::new(self.shared.clone(), None);
                     self.close_conn(value).await;
+                    continue;
                 }
-                continue;
-            }
+                Err(next_expiry) => next_expiry,
+            };
             if self.shared.reserve_top_up() {
                 let mut slot = Slot::new(self.shared.clone(), None);
                 let value = self

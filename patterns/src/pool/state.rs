@@ -7,13 +7,15 @@
 //! runs after the borrow ends.
 //!
 //! Slot accounting. `slots` counts slots held: by a `get` granted one
-//! (from grant until its guard is dropped), and by `maintain` while its
-//! factory runs. A slot is taken only while `slots < max_size`, so
-//! `slots <= max_size`. Every connection is either idle or held by a slot
-//! holder (one at most each), and a slot holder opens a connection only
-//! when the idle stack is empty (`get`) or when `idle + slots < max_size`
-//! (`maintain`, counting its own slot), so open connections never exceed
-//! `max_size`. A get that waits is queued only while all slots are taken,
+//! (from grant until its guard is dropped, including while it closes an
+//! expired or unhealthy connection), and by `maintain` while its factory
+//! or its close hook runs. A slot is taken only while `slots < max_size`,
+//! so `slots <= max_size`. Until the pool is closed, every open connection
+//! (being closed included) is either idle or held by a slot holder (one
+//! at most each), and a slot holder opens a connection only when the idle
+//! stack is empty (`get`) or when `idle + slots < max_size` (`maintain`,
+//! counting its own slot), so open connections never exceed `max_size`.
+//! After the close nothing is opened any more. A get that waits is queued only while all slots are taken,
 //! and every release serves the queue, so a non-empty queue means
 //! `slots == max_size`.
 
@@ -267,6 +269,8 @@ impl<T> Shared<T> {
     /// stack, if it is below `min_idle` and there is room.
     pub(super) fn reserve_top_up(&self) -> bool {
         let mut st = self.state.borrow_mut();
+        // Counting its own slot: every open connection is idle or held
+        // by a slot holder.
         let room = st.idle.len() + st.slots < self.config.max_size;
         if st.closed || !room || st.idle.len() >= self.config.min_idle {
             return false;
@@ -275,28 +279,36 @@ impl<T> Shared<T> {
         true
     }
 
-    /// Take the idle connections that are past their expiry (counted as
-    /// closed and timed out), and tell when the next one expires.
-    pub(super) fn take_expired(&self, now: Instant) -> (Vec<T>, Option<Instant>) {
+    /// For `maintain`: take an expired idle connection (counted as closed
+    /// and timed out) with a slot to close it under, so that it counts
+    /// against `max_size` until its close hook is done. Otherwise (none
+    /// expired, or no slot free) tell when the next one expires.
+    pub(super) fn reap(&self, now: Instant) -> Result<T, Option<Instant>> {
         let mut st = self.state.borrow_mut();
-        let mut expired = Vec::new();
         let mut next: Option<Instant> = None;
-        let idle = std::mem::take(&mut st.idle);
-        for conn in idle {
-            match self.config.expiry(&conn) {
-                Some(at) if at <= now => expired.push(conn.value),
-                at => {
-                    next = match (next, at) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    st.idle.push(conn);
+        let mut expired = None;
+        for (i, conn) in st.idle.iter().enumerate() {
+            match self.config.expiry(conn) {
+                Some(at) if at <= now => {
+                    expired = Some(i);
+                    break;
                 }
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {}
             }
         }
-        st.counters.closed += expired.len() as u64;
-        st.counters.timed_out += expired.len() as u64;
-        (expired, next)
+        match expired {
+            // With every slot taken, a slot freed is a change that wakes
+            // `maintain` to try again.
+            Some(i) if st.slots < self.config.max_size => {
+                st.slots += 1;
+                st.counters.closed += 1;
+                st.counters.timed_out += 1;
+                Ok(st.idle.remove(i).value)
+            }
+            Some(_) => Err(None),
+            None => Err(next),
+        }
     }
 
     /// Close the pool: refuse the queued gets, and take the idle
