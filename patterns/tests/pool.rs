@@ -609,6 +609,23 @@ fn statistics_follow_every_state_of_a_get() {
 }
 
 #[test]
+fn a_get_in_a_cancelled_scope_takes_nothing() {
+    rt().block_on(async {
+        let env = Env::new();
+        let pool = env.builder().build();
+        let scope = CancelScope::new();
+        scope.cancel();
+        assert!(scope.run(pool.get()).await.is_err());
+        assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0, 0, 0));
+        assert_eq!(
+            env.take_log(),
+            Vec::<String>::new(),
+            "the factory never ran"
+        );
+    });
+}
+
+#[test]
 fn a_get_cancelled_while_queued_loses_no_slot() {
     rt().block_on(async {
         let env = Env::new();
