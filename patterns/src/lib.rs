@@ -13,3 +13,6 @@ pub use map::{MapUnordered, map_concurrent, map_concurrent_unordered, try_map_co
 
 pub mod retry;
 pub use retry::{AttemptError, RetryError, RetryPolicy, retry};
+
+mod pool;
+pub use pool::{Pool, PoolBuilder, PoolError, PoolGuard, PoolStatistics};
