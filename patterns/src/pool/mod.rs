@@ -206,7 +206,7 @@ impl<T, E> Pool<T, E> {
                 slot.conn = Some(conn);
                 return Err(PoolError::Closed);
             }
-            if self.shared.config.is_expired(&conn, time::now()) {
+            if self.shared.config.expires() && self.shared.config.is_expired(&conn, time::now()) {
                 self.count_closed(true);
                 self.close_conn(conn.value).await;
                 continue;

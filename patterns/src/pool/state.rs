@@ -35,7 +35,8 @@ pub(super) struct Conn<T> {
     pub(super) created: Instant,
     /// When it last became idle (for `idle_timeout`); `None` if it was
     /// returned outside any runtime, where there is no clock: then it
-    /// counts as idle for too long.
+    /// counts as idle for too long. Also `None` in a pool without an idle
+    /// timeout or a lifetime, which never reads the clock on a return.
     pub(super) since: Option<Instant>,
 }
 
@@ -60,6 +61,12 @@ impl Config {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether connections can expire at all: without a timeout or a
+    /// lifetime, checkouts and returns never read the clock.
+    pub(super) fn expires(&self) -> bool {
+        self.idle_timeout.is_some() || self.max_lifetime.is_some()
     }
 
     pub(super) fn is_expired(&self, conn: &Conn<impl Sized>, now: Instant) -> bool {
@@ -229,7 +236,11 @@ impl<T> Shared<T> {
     /// queue (the connection just returned goes straight to the longest
     /// waiter) and wake the watchers.
     pub(super) fn release(&self, conn: Option<Conn<T>>, fate: Fate, in_use: bool) {
-        let now = if fate == Fate::Return { clock() } else { None };
+        let now = if fate == Fate::Return && self.config.expires() {
+            clock()
+        } else {
+            None
+        };
         let (dropped, wake) = {
             let mut st = self.state.borrow_mut();
             st.slots -= 1;
