@@ -20,7 +20,7 @@
 //! `slots == max_size`.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -115,10 +115,13 @@ pub(super) struct State<T> {
     pub(super) slots: usize,
     /// Guards alive.
     pub(super) in_use: usize,
-    /// Gets waiting for a slot, by ticket: the first is the longest waiter.
-    queue: BTreeMap<u64, Waker>,
-    /// Gets granted while queued, until they take their grant or drop.
-    granted: BTreeMap<u64, Grant<T>>,
+    /// Gets waiting for a slot, in ticket order (tickets only grow): the
+    /// front is the longest waiter. A deque, not a map: serving pops the
+    /// front, and only a get dropped while queued searches it.
+    queue: VecDeque<(u64, Waker)>,
+    /// Gets granted while queued, until they take their grant or drop: at
+    /// most one per slot, so a short list searched linearly.
+    granted: Vec<(u64, Grant<T>)>,
     next_ticket: u64,
     /// Futures waiting for any change (`close`, `maintain`); notifying
     /// removes them, which is how they learn they were notified.
@@ -151,8 +154,8 @@ impl<T> Shared<T> {
                 idle: Vec::new(),
                 slots: 0,
                 in_use: 0,
-                queue: BTreeMap::new(),
-                granted: BTreeMap::new(),
+                queue: VecDeque::new(),
+                granted: Vec::new(),
                 next_ticket: 0,
                 watchers: BTreeMap::new(),
                 closed: false,
@@ -174,9 +177,11 @@ impl<T> Shared<T> {
             }
             st.slots += 1;
             let conn = st.idle.pop();
-            (conn, st.take_watchers())
+            let mut wake = Wakes::default();
+            st.take_watchers(&mut wake);
+            (conn, wake)
         };
-        wake_all(wake);
+        wake.wake();
         Some(conn)
     }
 
@@ -185,20 +190,21 @@ impl<T> Shared<T> {
         let mut st = self.state.borrow_mut();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.queue.insert(ticket, waker.clone());
+        st.queue.push_back((ticket, waker.clone()));
         ticket
     }
 
     /// The grant of a queued get, or `None` (its waker refreshed).
     pub(super) fn poll_grant(&self, ticket: u64, waker: &Waker) -> Option<Grant<T>> {
         let mut st = self.state.borrow_mut();
-        if let Some(grant) = st.granted.remove(&ticket) {
+        if let Some(grant) = st.take_grant(ticket) {
             return Some(grant);
         }
-        if let Some(w) = st.queue.get_mut(&ticket)
-            && !w.will_wake(waker)
-        {
-            *w = waker.clone();
+        if let Some(i) = st.queued_at(ticket) {
+            let w = &mut st.queue[i].1;
+            if !w.will_wake(waker) {
+                *w = waker.clone();
+            }
         }
         None
     }
@@ -208,12 +214,13 @@ impl<T> Shared<T> {
     pub(super) fn withdraw(&self, ticket: u64) {
         let grant = {
             let mut st = self.state.borrow_mut();
-            if st.queue.remove(&ticket).is_some() {
+            if let Some(i) = st.queued_at(ticket) {
+                st.queue.remove(i);
                 // Every get asks for one slot: leaving the queue cannot
                 // unblock those behind.
                 return;
             }
-            st.granted.remove(&ticket)
+            st.take_grant(ticket)
         };
         if let Some(Grant::Slot(conn)) = grant {
             self.release(conn, Fate::Restore, false);
@@ -225,9 +232,11 @@ impl<T> Shared<T> {
         let (conn, wake) = {
             let mut st = self.state.borrow_mut();
             let conn = st.idle.pop();
-            (conn, st.take_watchers())
+            let mut wake = Wakes::default();
+            st.take_watchers(&mut wake);
+            (conn, wake)
         };
-        wake_all(wake);
+        wake.wake();
         conn
     }
 
@@ -267,13 +276,14 @@ impl<T> Shared<T> {
                     Fate::Restore => st.idle.push(conn),
                 }
             }
-            let mut wake = st.serve(self.config.max_size);
-            wake.extend(st.take_watchers());
+            let mut wake = Wakes::default();
+            st.serve(self.config.max_size, &mut wake);
+            st.take_watchers(&mut wake);
             (dropped, wake)
         };
         // The connection's `Drop` and the wakers run with no borrow held.
         drop(dropped);
-        wake_all(wake);
+        wake.wake();
     }
 
     /// Take a slot for `maintain` to open a connection into the idle
@@ -328,9 +338,9 @@ impl<T> Shared<T> {
         let (idle, wake) = {
             let mut st = self.state.borrow_mut();
             st.closed = true;
-            let mut wake: Vec<Waker> = Vec::new();
-            while let Some((ticket, waker)) = st.queue.pop_first() {
-                st.granted.insert(ticket, Grant::Closed);
+            let mut wake = Wakes::default();
+            while let Some((ticket, waker)) = st.queue.pop_front() {
+                st.granted.push((ticket, Grant::Closed));
                 wake.push(waker);
             }
             let idle: Vec<T> = std::mem::take(&mut st.idle)
@@ -338,10 +348,10 @@ impl<T> Shared<T> {
                 .map(|c| c.value)
                 .collect();
             st.counters.closed += idle.len() as u64;
-            wake.extend(st.take_watchers());
+            st.take_watchers(&mut wake);
             (idle, wake)
         };
-        wake_all(wake);
+        wake.wake();
         idle
     }
 
@@ -358,18 +368,26 @@ impl<T> Shared<T> {
 impl<T> State<T> {
     /// Grant free slots to the longest waiters, each with the idle
     /// connection on top of the stack.
-    fn serve(&mut self, max_size: usize) -> Vec<Waker> {
-        let mut wake = Vec::new();
+    fn serve(&mut self, max_size: usize, wake: &mut Wakes) {
         while self.slots < max_size {
-            let Some((ticket, waker)) = self.queue.pop_first() else {
+            let Some((ticket, waker)) = self.queue.pop_front() else {
                 break;
             };
             self.slots += 1;
             let conn = self.idle.pop();
-            self.granted.insert(ticket, Grant::Slot(conn));
+            self.granted.push((ticket, Grant::Slot(conn)));
             wake.push(waker);
         }
-        wake
+    }
+
+    /// Where a still-queued get is in the queue.
+    fn queued_at(&self, ticket: u64) -> Option<usize> {
+        self.queue.binary_search_by_key(&ticket, |(t, _)| *t).ok()
+    }
+
+    fn take_grant(&mut self, ticket: u64) -> Option<Grant<T>> {
+        let i = self.granted.iter().position(|(t, _)| *t == ticket)?;
+        Some(self.granted.swap_remove(i).1)
     }
 
     /// A connection that came back after `close`: kept for a running
@@ -384,11 +402,11 @@ impl<T> State<T> {
         }
     }
 
-    fn take_watchers(&mut self) -> Vec<Waker> {
-        if self.watchers.is_empty() {
-            return Vec::new();
+    fn take_watchers(&mut self, wake: &mut Wakes) {
+        if !self.watchers.is_empty() {
+            wake.more
+                .extend(std::mem::take(&mut self.watchers).into_values());
         }
-        std::mem::take(&mut self.watchers).into_values().collect()
     }
 
     pub(super) fn queued(&self) -> usize {
@@ -396,8 +414,25 @@ impl<T> State<T> {
     }
 }
 
-fn wake_all(wake: Vec<Waker>) {
-    wake.into_iter().for_each(Waker::wake);
+/// Wakers to wake once the state's borrow is released. The common case,
+/// one waiter served by a return, allocates nothing.
+#[derive(Default)]
+pub(super) struct Wakes {
+    one: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    fn push(&mut self, waker: Waker) {
+        match self.one {
+            None => self.one = Some(waker),
+            Some(_) => self.more.push(waker),
+        }
+    }
+
+    fn wake(self) {
+        self.one.into_iter().chain(self.more).for_each(Waker::wake);
+    }
 }
 
 /// Wait for the next change of the pool's state (a slot taken or freed,
