@@ -1,7 +1,9 @@
 //! Not a benchmark: prints a Markdown table comparing arbor with tokio and
 //! async-executor, read from the results criterion saved for the
 //! `executor`, `timers`, `structured`, `primitives` and `net` benches (the
-//! mean of each bench's last run), then tcp_echo's two runtime-free floors.
+//! mean of each bench's last run), a second table for the `patterns` bench
+//! (arbor against its peers on tokio), then tcp_echo's two runtime-free
+//! floors.
 //! A group with an `arbor-fast` result (a primitive's explicit fast mode)
 //! gets a second row for it.
 //!
@@ -42,6 +44,19 @@ const ROWS: &[(&str, Option<&str>)] = &[
 ];
 
 const RUNTIMES: [&str; 3] = ["arbor", "tokio", "async-executor"];
+
+/// The `patterns` bench's groups and their peers (on tokio), in table
+/// order.
+const PATTERN_ROWS: &[(&str, &[&str])] = &[
+    ("map_concurrent", &["tokio-joinset", "buffer_unordered"]),
+    (
+        "map_concurrent_yield",
+        &["tokio-joinset", "buffer_unordered"],
+    ),
+    ("retry_ready", &["backon"]),
+    ("pool_get_put", &["deadpool", "bb8"]),
+    ("pool_contended", &["deadpool", "bb8"]),
+];
 
 fn criterion_dir() -> PathBuf {
     if let Some(home) = env::var_os("CRITERION_HOME") {
@@ -126,6 +141,19 @@ fn main() {
         if let Some(fast) = load(&dir, group, "arbor-fast", param) {
             row(&format!("{name} (fast mode)"), Some(fast));
         }
+    }
+    println!("\n| pattern | arbor | peers (arbor against each) |");
+    println!("|---|---|---|");
+    for &(group, peers) in PATTERN_ROWS {
+        let arbor = load(&dir, group, "arbor", None);
+        let against: Vec<String> = peers
+            .iter()
+            .map(|&peer| {
+                let time = load(&dir, group, peer, None);
+                format!("{peer} {} ({})", human(time), ratio(arbor, time))
+            })
+            .collect();
+        println!("| {group} | {} | {} |", human(arbor), against.join(", "));
     }
     // How close the runtimes come to the same work done without a runtime.
     let [arbor, tokio, _] = RUNTIMES.map(|id| load(&dir, "tcp_echo", id, None));

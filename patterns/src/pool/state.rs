@@ -430,8 +430,15 @@ impl Wakes {
         }
     }
 
+    #[inline]
     fn wake(self) {
-        self.one.into_iter().chain(self.more).for_each(Waker::wake);
+        // Usually nothing or one: no iterator machinery for those.
+        if let Some(waker) = self.one {
+            waker.wake();
+        }
+        if !self.more.is_empty() {
+            self.more.into_iter().for_each(Waker::wake);
+        }
     }
 }
 
