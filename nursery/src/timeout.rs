@@ -175,6 +175,11 @@ pub async fn shield<F: Future>(future: F) -> F::Output {
 /// A checkpoint: yield to the scheduler once, or, inside a cancelled scope,
 /// make no progress (the scope drops the caller at this suspension).
 ///
+/// Unlike the schedule point of an operation (which skips its yield when
+/// nothing else is ready), this always yields: the run loop then fires any
+/// deadline that has passed, so a CPU-bound loop that calls `checkpoint()`
+/// is cancelled by its timeout at the first call after the deadline.
+///
 /// # Cancel safety
 /// Nothing to lose.
 pub async fn checkpoint() {

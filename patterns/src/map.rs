@@ -44,7 +44,9 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use arbor_nursery::{CancelScope, checkpoint};
+use arbor_nursery::CancelScope;
+
+use crate::checkpoint::checkpoint;
 use futures_core::Stream;
 
 use in_flight::{Drive, Flow, InFlight};

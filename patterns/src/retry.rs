@@ -44,7 +44,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 use std::time::Duration;
 
-use arbor_nursery::{checkpoint, fail_at};
+use arbor_nursery::fail_at;
+
+use crate::checkpoint::checkpoint;
 use arbor_runtime::time::{Instant, sleep};
 
 /// How [`retry`] retries: attempts, timeouts, backoff, and which errors
