@@ -7,3 +7,6 @@
 //! work.
 
 #![warn(missing_docs)]
+
+pub mod worker;
+pub use worker::{WorkerError, WorkerPool};
