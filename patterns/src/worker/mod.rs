@@ -141,6 +141,36 @@ impl<I> WorkerPool<I> {
     ///
     /// # Panics
     /// If `workers` is 0.
+    ///
+    /// # Example
+    /// Without an error handler, the first failure stops the pool and
+    /// fails its nursery:
+    ///
+    /// ```
+    /// use arbor_nursery::NurseryError;
+    /// use arbor_patterns::worker::{WorkerError, WorkerPool};
+    ///
+    /// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+    /// rt.block_on(async {
+    ///     let out = arbor_nursery::nursery(async |n| {
+    ///         let pool = WorkerPool::builder(4, 16, async |path: &'static str| {
+    ///             if path.ends_with(".png") { Ok(()) } else { Err(format!("cannot resize {path}")) }
+    ///         })
+    ///         .name("resize")
+    ///         .start(&n);
+    ///         pool.submit("a.png").await.unwrap();
+    ///         pool.submit("b.txt").await.unwrap();
+    ///         // The failure cancels this body at its next suspension.
+    ///         arbor_runtime::time::sleep(std::time::Duration::from_secs(3600)).await;
+    ///     })
+    ///     .await;
+    ///     let Err(NurseryError::Failed(group)) = out else { unreachable!() };
+    ///     let failure = &group.failures()[0];
+    ///     assert_eq!(failure.task(), Some("resize[1]"));
+    ///     let error = failure.error().downcast_ref::<WorkerError<String>>().unwrap();
+    ///     assert_eq!(error.to_string(), "a worker pool item failed: cannot resize b.txt");
+    /// });
+    /// ```
     pub fn builder<O, E, H>(workers: usize, capacity: usize, handler: H) -> Builder<I, O, E, H>
     where
         H: AsyncFn(I) -> Result<O, E>,
@@ -180,6 +210,25 @@ impl<I> WorkerPool<I> {
     /// item is queued, even if the future is dropped at the schedule point
     /// before returning `Ok(())`, it counts as submitted: a worker will
     /// take it.
+    ///
+    /// # Example
+    /// ```
+    /// use arbor_patterns::worker::{Closed, TrySubmitError, WorkerPool};
+    ///
+    /// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+    /// rt.block_on(async {
+    ///     arbor_nursery::nursery(async |n| {
+    ///         let pool = WorkerPool::builder(1, 1, async |_: u32| Ok::<_, String>(())).start(&n);
+    ///         pool.try_submit(1).unwrap(); // the queue's one slot
+    ///         assert_eq!(pool.try_submit(2), Err(TrySubmitError::Full(2)));
+    ///         pool.submit(2).await.unwrap(); // waits until the worker takes 1
+    ///         pool.close();
+    ///         assert_eq!(pool.submit(3).await, Err(Closed(3))); // handed back
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// });
+    /// ```
     pub async fn submit(&self, item: I) -> Result<(), Closed<I>> {
         self.shared
             .items
@@ -217,6 +266,34 @@ impl<I> WorkerPool<I> {
     /// last worker is gone. Only the pool's workers are cancelled, each in
     /// its own scope: the nursery and its other children go on, and
     /// nothing is reported as a failure.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use arbor_patterns::worker::WorkerPool;
+    /// use arbor_runtime::time::{Instant, sleep};
+    ///
+    /// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     arbor_nursery::nursery(async |n| {
+    ///         let pool = WorkerPool::builder(2, 8, async |_: u32| {
+    ///             sleep(Duration::from_secs(3600)).await;
+    ///             Ok::<_, String>(())
+    ///         })
+    ///         .start(&n);
+    ///         for x in 0..4 {
+    ///             pool.submit(x).await.unwrap();
+    ///         }
+    ///         sleep(Duration::from_secs(1)).await;
+    ///         pool.cancel();
+    ///         pool.join().await;
+    ///         assert!(pool.is_closed());
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    ///     assert_eq!(Instant::now().saturating_duration_since(start), Duration::from_secs(1));
+    /// });
+    /// ```
     pub fn cancel(&self) {
         self.close();
         self.shared.control.cancel_workers(None);
