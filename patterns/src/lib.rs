@@ -18,3 +18,6 @@ pub use retry::{AttemptError, RetryError, RetryPolicy, retry};
 
 mod pool;
 pub use pool::{Pool, PoolBuilder, PoolError, PoolGuard, PoolStatistics};
+
+pub mod worker;
+pub use worker::{WorkerError, WorkerPool};
