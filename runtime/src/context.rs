@@ -114,8 +114,11 @@ pub(crate) fn with<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
 #[inline]
 #[track_caller]
 pub(crate) fn expect<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
-    with(|core| match core {
-        Some(core) => f(core),
-        None => panic!("{what} must be called from inside an arbor runtime (within block_on)"),
-    })
+    // The check and the panic are in this body, not in the closure given
+    // to `with` (which has no caller location to pass on): so the panic
+    // points at the user's line through the `#[track_caller]` chain.
+    if !CURRENT.try_with(|c| !c.get().is_null()).unwrap_or(false) {
+        panic!("{what} must be called from inside an arbor runtime (within block_on)");
+    }
+    with(|core| f(core.expect("checked just above")))
 }

@@ -158,6 +158,7 @@ fn check_open(core: &Core, scope: ScopeId) -> Result<(), SpawnError> {
     }
 }
 
+#[track_caller]
 fn core_op<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
     context::expect(what, f)
 }
