@@ -8,7 +8,7 @@
 //! - [`map_concurrent`], [`try_map_concurrent`] and
 //!   [`map_concurrent_unordered`]: apply an async function to many items
 //!   with at most `limit` in flight; the first failure cancels the rest.
-//! - [`retry`] with a [`RetryPolicy`]: attempts, a timeout per attempt and
+//! - [`retry()`] with a [`RetryPolicy`]: attempts, a timeout per attempt and
 //!   overall, capped exponential backoff with seedable full jitter.
 //! - [`WorkerPool`]: N workers over a bounded queue, with backpressure,
 //!   errors and panics reported per item.
