@@ -326,6 +326,10 @@ pub async fn run(
             top.cancel_scope().cancel();
         }))
         .await;
+    if config.redraw {
+        // The progress task was cancelled mid-line: finish it.
+        println!("\r{}", progress_line(&config, &stats));
+    }
     let cancelled = outcome.is_err();
     if let Ok(result) = outcome {
         result?;
@@ -371,14 +375,7 @@ async fn show_progress(config: Config, stats: Rc<Stats>) {
             }
             println!("tour: the task tree halfway through:\n{}", tree(40));
         }
-        let line = format!(
-            "{} {done}/{} requests, {} retries, {} timeouts, {} dropped connections",
-            bar(done, config.requests, 24),
-            config.requests,
-            stats.retries.get(),
-            stats.timeouts.get(),
-            stats.dropped.get(),
-        );
+        let line = progress_line(&config, &stats);
         if config.redraw {
             print!("\r{line}");
             let _ = io::stdout().flush();
@@ -386,6 +383,18 @@ async fn show_progress(config: Config, stats: Rc<Stats>) {
             println!("{line}");
         }
     }
+}
+
+fn progress_line(config: &Config, stats: &Stats) -> String {
+    format!(
+        "{} {}/{} requests, {} retries, {} timeouts, {} dropped connections",
+        bar(stats.done.get(), config.requests, 24),
+        stats.done.get(),
+        config.requests,
+        stats.retries.get(),
+        stats.timeouts.get(),
+        stats.dropped.get(),
+    )
 }
 
 /// The live task tree, with runs of same-named sibling tasks and child
