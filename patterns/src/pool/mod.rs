@@ -231,6 +231,13 @@ impl<T, E> Pool<T, E> {
             // Granted before the close, polled after it: open nothing.
             return Err(PoolError::Closed);
         }
+        slot.conn = Some(self.open().await?);
+        self.hand_out(slot)
+    }
+
+    /// Open a connection through the factory, counted as created and
+    /// stamped now. The caller holds the slot it counts against.
+    async fn open(&self) -> Result<Conn<T>, PoolError<E>> {
         let value = self
             .hooks
             .factory
@@ -239,12 +246,11 @@ impl<T, E> Pool<T, E> {
             .map_err(PoolError::Factory)?;
         self.shared.state.borrow_mut().counters.created += 1;
         let now = time::now();
-        slot.conn = Some(Conn {
+        Ok(Conn {
             value,
             created: now,
             since: Some(now),
-        });
-        self.hand_out(slot)
+        })
     }
 
     /// The slot holds a connection ready to go: make it a guard, unless
@@ -388,19 +394,7 @@ impl<T, E> Pool<T, E> {
             };
             if self.shared.reserve_top_up() {
                 let mut slot = Slot::new(self.shared.clone(), None);
-                let value = self
-                    .hooks
-                    .factory
-                    .create()
-                    .await
-                    .map_err(PoolError::Factory)?;
-                self.shared.state.borrow_mut().counters.created += 1;
-                let now = time::now();
-                slot.conn = Some(Conn {
-                    value,
-                    created: now,
-                    since: Some(now),
-                });
+                slot.conn = Some(self.open().await?);
                 // Onto the idle stack (or to `close`, if closed meanwhile).
                 drop(slot);
                 continue;
