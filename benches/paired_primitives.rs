@@ -18,29 +18,11 @@ use async_executor::LocalExecutor;
 
 mod pairing;
 mod prim_workloads;
-use pairing::{Side, Workload};
+use pairing::{Side, arbor, arbor_timed, tokio, tokio_timed, workload};
 use prim_workloads::*;
 
 /// Operations per run of the uncontended workloads.
 const UNCONTENDED_OPS: u64 = 1_000_000;
-
-fn arbor<F: Future>(body: impl Fn() -> F + 'static) -> impl Fn() -> Duration {
-    move || {
-        let rt = arbor::Runtime::new().expect("arbor runtime");
-        let start = Instant::now();
-        rt.block_on(body());
-        start.elapsed()
-    }
-}
-
-fn tokio<F: Future>(body: impl Fn() -> F + 'static) -> impl Fn() -> Duration {
-    move || {
-        let (rt, local) = tokio_rt();
-        let start = Instant::now();
-        local.block_on(&rt, body());
-        start.elapsed()
-    }
-}
 
 fn smol<F: Future>(
     body: impl Fn(Rc<LocalExecutor<'static>>) -> F + 'static,
@@ -53,39 +35,12 @@ fn smol<F: Future>(
     }
 }
 
-/// The uncontended workloads time themselves (no spawn, no runtime setup).
-fn arbor_timed<F: Future<Output = Duration>>(
-    body: impl Fn() -> F + 'static,
-) -> impl Fn() -> Duration {
-    move || {
-        arbor::Runtime::new()
-            .expect("arbor runtime")
-            .block_on(body())
-    }
-}
-
-fn tokio_timed<F: Future<Output = Duration>>(
-    body: impl Fn() -> F + 'static,
-) -> impl Fn() -> Duration {
-    move || {
-        let (rt, local) = tokio_rt();
-        local.block_on(&rt, body())
-    }
-}
-
 fn smol_timed<F: Future<Output = Duration>>(
     body: impl Fn() -> F + 'static,
 ) -> impl Fn() -> Duration {
     move || {
         let ex = LocalExecutor::new();
         futures_lite::future::block_on(ex.run(body()))
-    }
-}
-
-fn workload(name: &str, sides: Vec<Side>) -> Workload {
-    Workload {
-        name: name.into(),
-        sides,
     }
 }
 
@@ -97,7 +52,7 @@ fn main() {
             vec![
                 Side::arbor("arbor", arbor(|| arbor_semaphore(false))),
                 Side::arbor("arbor-fast", arbor(|| arbor_semaphore(true))),
-                Side::peer("tokio", tokio(tokio_semaphore)),
+                Side::peer("tokio", tokio(tokio_rt, tokio_semaphore)),
                 Side::peer("async-executor", smol(smol_semaphore)),
             ],
         ),
@@ -112,7 +67,10 @@ fn main() {
                     "arbor-fast",
                     arbor_timed(move || arbor_semaphore_uncontended(true, n)),
                 ),
-                Side::peer("tokio", tokio_timed(move || tokio_semaphore_uncontended(n))),
+                Side::peer(
+                    "tokio",
+                    tokio_timed(tokio_rt, move || tokio_semaphore_uncontended(n)),
+                ),
                 Side::peer(
                     "async-executor",
                     smol_timed(move || smol_semaphore_uncontended(n)),
@@ -124,7 +82,7 @@ fn main() {
             vec![
                 Side::arbor("arbor", arbor(|| arbor_mutex(false))),
                 Side::arbor("arbor-fast", arbor(|| arbor_mutex(true))),
-                Side::peer("tokio", tokio(tokio_mutex)),
+                Side::peer("tokio", tokio(tokio_rt, tokio_mutex)),
                 Side::peer("async-executor", smol(smol_mutex)),
             ],
         ),
@@ -139,7 +97,10 @@ fn main() {
                     "arbor-fast",
                     arbor_timed(move || arbor_mutex_uncontended(true, n)),
                 ),
-                Side::peer("tokio", tokio_timed(move || tokio_mutex_uncontended(n))),
+                Side::peer(
+                    "tokio",
+                    tokio_timed(tokio_rt, move || tokio_mutex_uncontended(n)),
+                ),
                 Side::peer(
                     "async-executor",
                     smol_timed(move || smol_mutex_uncontended(n)),
@@ -150,7 +111,7 @@ fn main() {
             "ping_pong",
             vec![
                 Side::arbor("arbor", arbor(arbor_ping_pong)),
-                Side::peer("tokio", tokio(tokio_ping_pong)),
+                Side::peer("tokio", tokio(tokio_rt, tokio_ping_pong)),
                 Side::peer("async-executor", smol(smol_ping_pong)),
             ],
         ),
@@ -158,7 +119,7 @@ fn main() {
             "channel_throughput",
             vec![
                 Side::arbor("arbor", arbor(arbor_channel_throughput)),
-                Side::peer("tokio", tokio(tokio_channel_throughput)),
+                Side::peer("tokio", tokio(tokio_rt, tokio_channel_throughput)),
                 Side::peer("async-executor", smol(smol_channel_throughput)),
             ],
         ),
@@ -166,7 +127,7 @@ fn main() {
             "mpsc",
             vec![
                 Side::arbor("arbor", arbor(arbor_mpsc)),
-                Side::peer("tokio", tokio(tokio_mpsc)),
+                Side::peer("tokio", tokio(tokio_rt, tokio_mpsc)),
                 Side::peer("async-executor", smol(smol_mpsc)),
             ],
         ),

@@ -6,7 +6,10 @@
 //! (below 1: arbor faster). Pairing runs from the same moment cancels most
 //! of a shared machine's drift, which criterion's separate groups do not.
 
-use std::time::Duration;
+#![allow(dead_code)] // each runner uses its own subset of the side makers
+
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 /// One runtime's side of a workload: build (untimed), then run (timed).
 pub type Run = Box<dyn Fn() -> Duration>;
@@ -33,6 +36,61 @@ impl Side {
             arbor: false,
             run: Box::new(run),
         }
+    }
+}
+
+/// A tokio current_thread runtime and the `LocalSet` its `!Send` tasks
+/// run in, set up as the workload's users set it up.
+pub type TokioRt = fn() -> (tokio::runtime::Runtime, tokio::task::LocalSet);
+
+/// An arbor side: a fresh runtime (untimed), then `body` to completion
+/// (timed).
+pub fn arbor<F: Future>(body: impl Fn() -> F + 'static) -> impl Fn() -> Duration {
+    move || {
+        let rt = arbor::Runtime::new().expect("arbor runtime");
+        let start = Instant::now();
+        rt.block_on(body());
+        start.elapsed()
+    }
+}
+
+/// A tokio side: a fresh runtime from `make` (untimed), then `body` in its
+/// `LocalSet` (timed).
+pub fn tokio<F: Future>(make: TokioRt, body: impl Fn() -> F + 'static) -> impl Fn() -> Duration {
+    move || {
+        let (rt, local) = make();
+        let start = Instant::now();
+        local.block_on(&rt, body());
+        start.elapsed()
+    }
+}
+
+/// An arbor side whose body times itself (to leave its setup out).
+pub fn arbor_timed<F: Future<Output = Duration>>(
+    body: impl Fn() -> F + 'static,
+) -> impl Fn() -> Duration {
+    move || {
+        arbor::Runtime::new()
+            .expect("arbor runtime")
+            .block_on(body())
+    }
+}
+
+/// A tokio side whose body times itself.
+pub fn tokio_timed<F: Future<Output = Duration>>(
+    make: TokioRt,
+    body: impl Fn() -> F + 'static,
+) -> impl Fn() -> Duration {
+    move || {
+        let (rt, local) = make();
+        local.block_on(&rt, body())
+    }
+}
+
+pub fn workload(name: &str, sides: Vec<Side>) -> Workload {
+    Workload {
+        name: name.into(),
+        sides,
     }
 }
 
