@@ -42,6 +42,7 @@ use crate::waiters::{Cancelled, WaitKey, WaitQueue};
 /// runtime's `block_on` (one more distinct owner per runtime), or code
 /// outside any runtime (a `try_` call before `block_on`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive] // new kinds of holder came with owned guards; more may come
 pub enum Owner {
     /// The `block_on` root future of this runtime (no task is running).
     Root(RuntimeId),
