@@ -438,3 +438,36 @@ fn an_owned_acquire_cancelled_while_waiting_consumes_nothing() {
         assert_eq!(sem.available_permits(), 1);
     });
 }
+
+#[test]
+fn try_acquire_owned_moves_into_a_task_and_never_barges_past_a_waiter() {
+    virtual_rt().block_on(async {
+        let sem = Rc::new(Semaphore::new(1));
+        let permit = sem.clone().try_acquire_owned().unwrap();
+        // A waiter queues behind the held permit.
+        let waiter = {
+            let sem = sem.clone();
+            spawn(async move { sem.acquire().await.forget() })
+        };
+        yield_now().await;
+        // The permit moves into another task, which releases it at its end.
+        let holder = spawn(async move {
+            sleep(Duration::from_secs(1)).await;
+            drop(permit);
+        });
+        holder.await.unwrap();
+        // Released, the permit went to the waiter (not yet run): a try
+        // does not take it.
+        assert_eq!(
+            sem.clone().try_acquire_owned().unwrap_err(),
+            SemaphoreError::WouldBlock
+        );
+        waiter.await.unwrap();
+        assert_eq!(sem.available_permits(), 0, "the waiter forgot it");
+        sem.add_permits(2).unwrap();
+        let two = sem.clone().try_acquire_many_owned(2).unwrap();
+        assert_eq!((two.permits(), sem.available_permits()), (2, 0));
+        drop(two);
+        assert_eq!(sem.available_permits(), 2);
+    });
+}

@@ -297,6 +297,39 @@ impl Semaphore {
         }
     }
 
+    /// [`try_acquire`](Semaphore::try_acquire) through an `Rc`, giving an
+    /// [`OwnedSemaphorePermit`] that can move into a spawned task.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::{Semaphore, SemaphoreError};
+    ///
+    /// let sem = Rc::new(Semaphore::new(1));
+    /// let permit = sem.clone().try_acquire_owned().unwrap();
+    /// assert_eq!(sem.clone().try_acquire_owned().unwrap_err(), SemaphoreError::WouldBlock);
+    /// drop(permit);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// [`SemaphoreError::WouldBlock`] if no permit is free or others wait.
+    pub fn try_acquire_owned(self: Rc<Self>) -> Result<OwnedSemaphorePermit, SemaphoreError> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`try_acquire_many`](Semaphore::try_acquire_many) through an `Rc`.
+    ///
+    /// # Errors
+    /// [`SemaphoreError::WouldBlock`] if the permits are not free or others
+    /// wait; [`SemaphoreError::TooMany`] if `n` exceeds `max_value`.
+    pub fn try_acquire_many_owned(
+        self: Rc<Self>,
+        n: usize,
+    ) -> Result<OwnedSemaphorePermit, SemaphoreError> {
+        let n = self.try_acquire_many(n)?.into_count();
+        Ok(OwnedSemaphorePermit { sem: self, n })
+    }
+
     #[inline]
     fn check_request(&self, n: usize) -> Result<(), SemaphoreError> {
         match self.max {
