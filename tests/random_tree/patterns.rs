@@ -44,10 +44,12 @@
 //!   handed back (`Closed`, `Full`) is the one submitted and was never
 //!   handled; an item accepted (`submit` returned `Ok`) and dropped
 //!   without being handled must be dropped by a cancellation (the pool
-//!   cancelled, or in a cancelled scope, or by the runtime's teardown);
-//!   every handler error reaches `on_error` once; after a join that
-//!   returned with the pool neither cancelled nor in a cancelled scope,
-//!   every accepted item was handled.
+//!   cancelled, in a cancelled scope, or the workers torn down from
+//!   outside as a child of that nursery would be: a task aborted, the
+//!   runtime dropped);
+//!   every handler error reaches `on_error` once; once a `join` returned
+//!   (every worker ended), every accepted item was handled or dropped and
+//!   every handler error reported.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -66,7 +68,7 @@ use arbor::time::Instant;
 
 use super::{BoxFut, Cx, Kept, PollOnce, Tracked, ms};
 use crate::program::{GetWrap, PoolSpec, RetrySpec, Step, WorkersEnd};
-use crate::world::{Book, Kind, Token};
+use crate::world::{Book, Kind, TaskRec, Token};
 
 /// The error of every scripted failure: which item or attempt, and
 /// whether `retry_if` rejects it.
@@ -932,11 +934,16 @@ struct WorkersModel {
     /// handed back.
     accepted: Vec<Cell<bool>>,
     handled: Vec<Cell<u32>>,
+    /// Dropped without being handled.
+    dropped: Vec<Cell<bool>>,
     /// Errors the handler returned, and those `on_error` got.
     errors: RefCell<Vec<usize>>,
     reported: RefCell<Vec<usize>>,
     /// `cancel()` was called.
     cancelled: Cell<bool>,
+    /// Stands for the workers, children of the pool's nursery: whether
+    /// they are torn down from outside (their task aborted...).
+    workers: Rc<TaskRec>,
 }
 
 /// An item: carries a drop token, checks its own drop.
@@ -951,10 +958,17 @@ struct Item {
 impl Drop for Item {
     fn drop(&mut self) {
         let m = &self.model;
+        if !self.handled {
+            m.dropped[self.i].set(true);
+            if m.accepted[self.i].get() {
+                self.book
+                    .count("worker item accepted and dropped unhandled");
+            }
+        }
         if m.accepted[self.i].get()
             && !self.handled
             && !m.cancelled.get()
-            && !self.book.teardown.get()
+            && !m.workers.doomed(&self.book)
             && !arbor::lowlevel::current_is_cancelled()
             && !std::thread::panicking()
         {
@@ -989,9 +1003,11 @@ pub async fn run_workers(
         id,
         accepted: (0..n).map(|_| Cell::new(false)).collect(),
         handled: (0..n).map(|_| Cell::new(0)).collect(),
+        dropped: (0..n).map(|_| Cell::new(false)).collect(),
         errors: RefCell::new(Vec::new()),
         reported: RefCell::new(Vec::new()),
         cancelled: Cell::new(false),
+        workers: TaskRec::new(0, Some(l.rec.clone()), None),
     });
     let steps: Rc<Vec<Step>> = Rc::new(items.to_vec());
     let (hm, hbook, hcx) = (model.clone(), book.clone(), cx.clone());
@@ -1110,11 +1126,15 @@ pub async fn run_workers(
             };
             cx.progressed_unless_kept("WorkerPool::join", kept);
             book.count("worker pool joined");
-            if arbor::lowlevel::current_is_cancelled() {
-                return;
-            }
+            // Every worker has ended: each accepted item was handled, or
+            // dropped (in a cancellation, as its drop checked), and each
+            // handler error reported.
             let lost: Vec<usize> = (0..n)
-                .filter(|&i| model.accepted[i].get() && model.handled[i].get() != 1)
+                .filter(|&i| {
+                    model.accepted[i].get()
+                        && model.handled[i].get() == 0
+                        && !model.dropped[i].get()
+                })
                 .collect();
             let unreported: Vec<usize> = model
                 .errors
@@ -1123,14 +1143,12 @@ pub async fn run_workers(
                 .copied()
                 .filter(|i| !model.reported.borrow().contains(i))
                 .collect();
-            // Workers cancelled with their nursery drop what they had.
-            let nursery_cancelled = l.n.cancel_scope().cancel_called();
-            if !nursery_cancelled && (!lost.is_empty() || !unreported.is_empty()) {
+            if !lost.is_empty() || !unreported.is_empty() {
                 book.violation(
                     Kind::Message,
                     format!(
-                        "w{id}: after join, accepted items {lost:?} were not handled once and \
-                         errors of items {unreported:?} never reached on_error"
+                        "w{id}: after join, accepted items {lost:?} were neither handled nor \
+                         dropped, and errors of items {unreported:?} never reached on_error"
                     ),
                 );
             }
