@@ -346,10 +346,7 @@ pub async fn run_map(
         }
     }
     let made: Vec<u32> = model.made.iter().map(Cell::get).collect();
-    let must_all = !matches!(
-        model.first_failure(),
-        Some(_) if fail_fast
-    );
+    let must_all = !(fail_fast && model.first_failure().is_some());
     if must_all && made.iter().any(|&m| m != 1) {
         bad(format!("f was called {made:?} times per item"));
     }
@@ -760,7 +757,7 @@ impl PoolWorld {
             let n = st.calls.get() + 1;
             st.calls.set(n);
             arbor::time::sleep(ms(st.spec.open_ms)).await;
-            if st.spec.fail_every.is_some_and(|e| n % e == 0) {
+            if st.spec.fail_every.is_some_and(|e| n.is_multiple_of(e)) {
                 return Err(Oops {
                     id: n as usize,
                     fatal: false,
@@ -781,7 +778,7 @@ impl PoolWorld {
                 let n = st.checks.get() + 1;
                 st.checks.set(n);
                 arbor::time::sleep(ms(sleep)).await;
-                n % every != 0
+                !n.is_multiple_of(every)
             });
         }
         if let Some(t) = spec.close_ms {
