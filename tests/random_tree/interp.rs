@@ -627,11 +627,11 @@ async fn run(node: Rc<Node>, cx: Cx) {
         }
         Node::Map {
             id,
-            fail_fast,
+            kind,
             limit,
             timeout,
             items,
-        } => patterns::run_map(&cx, *id, *fail_fast, *limit, *timeout, items).await,
+        } => patterns::run_map(&cx, *id, *kind, *limit, *timeout, items).await,
         Node::Retry {
             id,
             policy,
@@ -639,10 +639,11 @@ async fn run(node: Rc<Node>, cx: Cx) {
             script,
         } => patterns::run_retry(&cx, *id, *policy, *timeout, script).await,
         Node::PoolGet {
+            crowd,
             wrap,
             hold,
             discard,
-        } => patterns::pool_get(&cx, *wrap, *hold, *discard).await,
+        } => patterns::pool_crowd(&cx, *crowd, *wrap, *hold, *discard).await,
         Node::PoolClose { timeout } => patterns::pool_close(&cx, *timeout).await,
         Node::Workers {
             up,

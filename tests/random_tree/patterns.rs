@@ -1,8 +1,8 @@
 //! The `patterns` feature: `arbor::patterns` under the tree's random
 //! cancellation, and the checks on what each pattern did.
 //!
-//! - `Node::Map`: `map_concurrent` (fail fast) or `try_map_concurrent`
-//!   over 1 to 5 scripted items (sleep, then `Ok(i)` or `Err(i)`), with a
+//! - `Node::Map`: `map_concurrent` (fail fast), `try_map_concurrent` or
+//!   `map_concurrent_unordered` over 1 to 5 scripted items (sleep, then `Ok(i)` or `Err(i)`), with a
 //!   limit of 1 to 3, sometimes under its own `move_on_after`. Each item
 //!   future carries a drop token; the interpreter counts the futures
 //!   alive (never more than `limit`), that `f` is called at most once per
@@ -11,7 +11,9 @@
 //!   input order; fail fast must return the failure that happened first
 //!   (each item's end takes a number from the world's end sequence) and
 //!   start no item after it; `try_map_concurrent` must return each item's
-//!   own result.
+//!   own result; the unordered stream, drained by `next()`s each first
+//!   polled once and dropped if pending (cancel safe: that loses no
+//!   output), must give each item's output once, in the order they ended.
 //! - `Node::Retry`: `retry` with 1 to 4 attempts, sometimes an attempt
 //!   timeout and an overall timeout, backoff with factor 1 to 3, jitter off or seeded, and a `retry_if` that rejects
 //!   errors marked fatal. The script says how each attempt ends. The
@@ -28,6 +30,7 @@
 //!   1 to 3; a factory that sleeps and fails every n-th call; sometimes a
 //!   health check that sleeps and fails every n-th check; sometimes an
 //!   `on_close` hook that sleeps), `get` under a timeout or polled once,
+//!   alone or 2 to 4 at once,
 //!   the guard held over a sleep then dropped or discarded, anywhere in
 //!   the tree (so cancelled in every state). Each connection carries a
 //!   drop token and counts itself live: never more than `max_size` live,
@@ -62,12 +65,12 @@ use arbor::move_on_after;
 use arbor::patterns::worker::{Closed, TrySubmitError, WorkerError};
 use arbor::patterns::{
     AttemptError, Pool, PoolError, PoolGuard, RetryError, RetryPolicy, WorkerPool, map_concurrent,
-    retry, try_map_concurrent,
+    map_concurrent_unordered, retry, try_map_concurrent,
 };
 use arbor::time::Instant;
 
 use super::{BoxFut, Cx, Kept, PollOnce, Tracked, ms};
-use crate::program::{GetWrap, PoolSpec, RetrySpec, Step, WorkersEnd};
+use crate::program::{GetWrap, MapKind, PoolSpec, RetrySpec, Step, WorkersEnd};
 use crate::world::{Book, Kind, TaskRec, Token};
 
 /// The error of every scripted failure: which item or attempt, and
@@ -243,12 +246,14 @@ impl Drop for MapItem {
 enum MapOut {
     FailFast(Result<Vec<usize>, Oops>),
     All(Vec<Result<usize, Oops>>),
+    /// `(index, output)` in the order the stream gave them.
+    Unordered(Vec<(usize, Result<usize, Oops>)>),
 }
 
 pub async fn run_map(
     cx: &Cx,
     id: usize,
-    fail_fast: bool,
+    kind: MapKind,
     limit: usize,
     timeout: Option<u32>,
     items: &[Step],
@@ -257,7 +262,7 @@ pub async fn run_map(
     let model = Rc::new(MapModel {
         id,
         limit,
-        fail_fast,
+        fail_fast: kind == MapKind::FailFast,
         items: items.to_vec(),
         made: (0..n).map(|_| Cell::new(0)).collect(),
         alive: Cell::new(0),
@@ -268,10 +273,41 @@ pub async fn run_map(
         let (model, cx) = (model.clone(), cx.clone());
         move |i: usize| model.start(&cx, i)
     };
-    let call: BoxFut<MapOut> = if fail_fast {
-        Box::pin(async move { MapOut::FailFast(map_concurrent(0..n, limit, f).await) })
-    } else {
-        Box::pin(async move { MapOut::All(try_map_concurrent(0..n, limit, f).await) })
+    let call: BoxFut<MapOut> = match kind {
+        MapKind::FailFast => {
+            Box::pin(async move { MapOut::FailFast(map_concurrent(0..n, limit, f).await) })
+        }
+        MapKind::All => {
+            Box::pin(async move { MapOut::All(try_map_concurrent(0..n, limit, f).await) })
+        }
+        MapKind::Unordered => {
+            let scx = cx.clone();
+            Box::pin(async move {
+                let mut stream = map_concurrent_unordered(0..n, limit, f);
+                let mut got = Vec::new();
+                loop {
+                    // Cancel safe: a `next()` dropped after one poll
+                    // takes no output with it.
+                    let once = {
+                        let mut next = std::pin::pin!(stream.next());
+                        PollOnce(next.as_mut()).await
+                    };
+                    let next = match once {
+                        Some(next) => next,
+                        None => {
+                            scx.book().count("map_unordered next() dropped pending");
+                            stream.next().await
+                        }
+                    };
+                    let Some(pair) = next else {
+                        break;
+                    };
+                    scx.progressed("MapUnordered::next");
+                    got.push(pair);
+                }
+                MapOut::Unordered(got)
+            })
+        }
     };
     let m = model.clone();
     let book = cx.book().clone();
@@ -325,6 +361,33 @@ pub async fn run_map(
                 ));
             }
         }
+        MapOut::Unordered(got) => {
+            cx.log(|| format!("m{id} gave {got:?}"));
+            book.count("map_unordered drained");
+            let want = |i: usize| match model.ended[i].get() {
+                Some((false, _)) => Some(Ok(i)),
+                Some((true, _)) => Some(Err(Oops {
+                    id: i,
+                    fatal: false,
+                })),
+                None => None,
+            };
+            let seqs: Vec<u64> = got
+                .iter()
+                .map(|&(i, _)| model.ended.get(i).and_then(Cell::get).map_or(0, |e| e.1))
+                .collect();
+            let mut indices: Vec<usize> = got.iter().map(|p| p.0).collect();
+            indices.sort_unstable();
+            let fine = indices == (0..n).collect::<Vec<_>>()
+                && got.iter().all(|&(i, r)| want(i) == Some(r))
+                && seqs.windows(2).all(|w| w[0] < w[1]);
+            if !fine {
+                bad(format!(
+                    "map_concurrent_unordered gave {got:?}, not each item's output once in the \
+                     order they ended"
+                ));
+            }
+        }
         MapOut::All(results) => {
             cx.log(|| format!("m{id} = {results:?}"));
             book.count("try_map returned");
@@ -346,7 +409,7 @@ pub async fn run_map(
         }
     }
     let made: Vec<u32> = model.made.iter().map(Cell::get).collect();
-    let must_all = !(fail_fast && model.first_failure().is_some());
+    let must_all = !(kind == MapKind::FailFast && model.first_failure().is_some());
     if must_all && made.iter().any(|&m| m != 1) {
         bad(format!("f was called {made:?} times per item"));
     }
@@ -806,7 +869,48 @@ impl Drop for Out {
     }
 }
 
-pub async fn pool_get(cx: &Cx, wrap: GetWrap, hold: u32, discard: bool) {
+/// Polls every future until all are done.
+struct JoinAll(Vec<Option<BoxFut<()>>>);
+
+impl Future for JoinAll {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut pending = false;
+        for slot in self.0.iter_mut() {
+            if let Some(fut) = slot {
+                if fut.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+/// `crowd` gets at once (see `Node::PoolGet`).
+pub async fn pool_crowd(cx: &Cx, crowd: usize, wrap: GetWrap, hold: u32, discard: bool) {
+    if crowd == 1 {
+        return pool_get(cx, wrap, hold, discard).await;
+    }
+    let gets = (0..crowd)
+        .map(|i| {
+            let cx = cx.clone();
+            let get: BoxFut<()> =
+                Box::pin(async move { pool_get(&cx, wrap, hold + i as u32, discard).await });
+            Some(get)
+        })
+        .collect();
+    JoinAll(gets).await;
+}
+
+async fn pool_get(cx: &Cx, wrap: GetWrap, hold: u32, discard: bool) {
     let Some(p) = &cx.w.pool else {
         return;
     };
@@ -834,6 +938,9 @@ pub async fn pool_get(cx: &Cx, wrap: GetWrap, hold: u32, discard: bool) {
                 p.state.live.get()
             ),
         );
+    }
+    if stats.waiting > 0 {
+        book.count("pool get returned with gets waiting");
     }
     match got {
         Ok(guard) => {

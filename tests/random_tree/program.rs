@@ -143,6 +143,18 @@ pub struct PoolSpec {
     pub close_ms: Option<u32>,
 }
 
+/// Which map `Node::Map` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// `map_concurrent`: in input order, fail fast.
+    FailFast,
+    /// `try_map_concurrent`: every result in input order.
+    All,
+    /// `map_concurrent_unordered`, drained with `next()`; each `next()`
+    /// is first polled once and dropped if pending (it must lose nothing).
+    Unordered,
+}
+
 /// How a `pool.get()` is awaited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GetWrap {
@@ -281,11 +293,12 @@ pub enum Node {
     CloseRx {
         chan: usize,
     },
-    /// `map_concurrent` (`fail_fast`) or `try_map_concurrent` over the
-    /// items, at most `limit` at once, under `move_on_after` if `timeout`.
+    /// `map_concurrent`, `try_map_concurrent` or
+    /// `map_concurrent_unordered` over the items, at most `limit` at once,
+    /// under `move_on_after` if `timeout`.
     Map {
         id: usize,
-        fail_fast: bool,
+        kind: MapKind,
         limit: usize,
         timeout: Option<u32>,
         items: Vec<Step>,
@@ -299,8 +312,10 @@ pub enum Node {
         script: Vec<Step>,
     },
     /// `pool.get()`; with a connection, sleep `hold` ms, then drop the
-    /// guard or discard it.
+    /// guard or discard it. `crowd` of them at once (the `i`th holding
+    /// `i` ms longer), all polled by this node's future.
     PoolGet {
+        crowd: usize,
         wrap: GetWrap,
         hold: u32,
         discard: bool,
@@ -454,7 +469,7 @@ pub fn generate(seed: u64, f: Features) -> Program {
     };
     let events = if f.has(Features::EVENT) { 2 } else { 0 };
     let pool = (f.has(Features::PATTERNS) && rng.chance(1, 2)).then(|| PoolSpec {
-        max_size: 1 + rng.below(3),
+        max_size: rng.pick(&[1, 1, 2, 3]),
         open_ms: rng.pick(&[0, 0, 1, 2, 3]),
         fail_every: rng.chance(1, 3).then(|| 2 + rng.below(2) as u32),
         check: rng
@@ -676,7 +691,7 @@ impl Gen {
         let patterns = f.has(Features::PATTERNS);
         add(patterns, 2, Pick::Map);
         add(patterns, 2, Pick::Retry);
-        add(self.pool, 4, Pick::PoolGet);
+        add(self.pool, 8, Pick::PoolGet);
         add(self.pool, 1, Pick::PoolClose);
         add(patterns && ctx.nurseries > 0 && !deep, 2, Pick::Workers);
         v
@@ -917,7 +932,12 @@ impl Gen {
                 let count = 1 + self.rng.below(5);
                 Node::Map {
                     id: self.id(),
-                    fail_fast: self.rng.chance(2, 3),
+                    kind: self.rng.pick(&[
+                        MapKind::FailFast,
+                        MapKind::FailFast,
+                        MapKind::All,
+                        MapKind::Unordered,
+                    ]),
                     limit: 1 + self.rng.below(3),
                     timeout: self.rng.chance(1, 3).then(|| self.rng.pick(TIMEOUTS)),
                     items: self.steps(count, 1, 4),
@@ -966,8 +986,13 @@ impl Gen {
                     GetWrap::MoveOn(self.rng.pick(TIMEOUTS))
                 };
                 Node::PoolGet {
+                    crowd: if self.rng.chance(1, 3) {
+                        2 + self.rng.below(3)
+                    } else {
+                        1
+                    },
                     wrap,
-                    hold: self.rng.pick(&[0, 1, 2, 5]),
+                    hold: self.rng.pick(&[0, 1, 2, 5, 10, 20]),
                     discard: self.rng.chance(1, 4),
                 }
             }
@@ -1455,7 +1480,7 @@ impl fmt::Display for Listing<'_> {
             Node::CloseRx { chan } => writeln!(f, "{pad}drop(ch{chan}.rx)"),
             Node::Map {
                 id,
-                fail_fast,
+                kind,
                 limit,
                 timeout,
                 items,
@@ -1463,10 +1488,10 @@ impl fmt::Display for Listing<'_> {
                 f,
                 "{pad}m{id} = {}{}(items {}, limit {limit})",
                 timeout.map_or(String::new(), |t| format!("move_on_after({t}ms) ")),
-                if *fail_fast {
-                    "map_concurrent"
-                } else {
-                    "try_map_concurrent"
+                match kind {
+                    MapKind::FailFast => "map_concurrent",
+                    MapKind::All => "try_map_concurrent",
+                    MapKind::Unordered => "map_concurrent_unordered",
                 },
                 steps(items),
             ),
@@ -1482,12 +1507,18 @@ impl fmt::Display for Listing<'_> {
                 steps(script)
             ),
             Node::PoolGet {
+                crowd,
                 wrap,
                 hold,
                 discard,
             } => writeln!(
                 f,
-                "{pad}{} then hold {hold}ms and {}",
+                "{pad}{}{} then hold {hold}ms and {}",
+                if *crowd > 1 {
+                    format!("{crowd} at once: ")
+                } else {
+                    String::new()
+                },
                 match wrap {
                     GetWrap::MoveOn(t) => format!("move_on_after({}, pool.get())", ms(Some(*t))),
                     GetWrap::PollOnce => "pool.get() polled once".into(),

@@ -238,13 +238,13 @@ impl Node {
             Node::CloseRx { chan } => Node::CloseRx { chan },
             Node::Map {
                 id,
-                fail_fast,
+                kind,
                 limit,
                 timeout,
                 ref items,
             } => Node::Map {
                 id,
-                fail_fast,
+                kind,
                 limit,
                 timeout,
                 items: items.clone(),
@@ -261,10 +261,12 @@ impl Node {
                 script: script.clone(),
             },
             Node::PoolGet {
+                crowd,
                 wrap,
                 hold,
                 discard,
             } => Node::PoolGet {
+                crowd,
                 wrap,
                 hold,
                 discard,
@@ -457,6 +459,20 @@ impl Node {
                 }
                 Some(node)
             }
+            (
+                Op::Unwrap,
+                &Node::PoolGet {
+                    crowd,
+                    wrap,
+                    hold,
+                    discard,
+                },
+            ) if crowd > 1 => Some(Node::PoolGet {
+                crowd: crowd - 1,
+                wrap,
+                hold,
+                discard,
+            }),
             (Op::EndOk, Node::Panic) => Some(Node::Seq(Vec::new())),
             _ => None,
         }
