@@ -91,6 +91,11 @@
 //! module of open bugs while open). Seeds replay with
 //! `ARBOR_RT_FEATURES=ci,+<feature>`.
 //!
+//! `patterns`, added on 35da660: nothing in the first million seeds (the
+//! checks themselves were tried against a pool one slot too big, a retry
+//! backoff factor off by one, a map limit off by one and an unordered
+//! stream reversed: each is caught by the CI batch).
+//!
 //! Found on e15ec4f by a million seeds, fixed since (regression tests in
 //! `reproducers::found_by_a_million_seeds`):
 //!
