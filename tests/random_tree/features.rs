@@ -86,11 +86,15 @@ features! {
     /// cancelled by their `CancelHandle` or `cancel_all`, or left running
     /// when the set is dropped.
     CHILD_SET = 26, "child_set";
+    /// `arbor::patterns`: `map_concurrent`/`try_map_concurrent` and
+    /// `retry` nodes of scripted steps, `get`s (and a `close`) of a `Pool`
+    /// shared by the program, `WorkerPool`s started in a nursery.
+    PATTERNS = 27, "patterns";
 }
 
 impl Features {
     pub const NONE: Features = Features(0);
-    pub const ALL: Features = Features((1 << 27) - 1);
+    pub const ALL: Features = Features((1 << 28) - 1);
 
     /// What `cargo test --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for

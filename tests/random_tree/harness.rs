@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::features::Features;
-use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text};
+use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text, patterns};
 use super::program::{Program, generate};
 use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, Violation, World};
 
@@ -140,6 +140,9 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
             }
         }
         AllEnded(&cx.w).await;
+        if let Some(pool) = &cx.w.pool {
+            patterns::finish_pool(pool).await;
+        }
     });
     let alarm = UntilAlarm {
         program: Some(program),

@@ -29,6 +29,8 @@ use super::world::{
 
 #[path = "child_set.rs"]
 mod child_set;
+#[path = "patterns.rs"]
+pub mod patterns;
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -623,6 +625,35 @@ async fn run(node: Rc<Node>, cx: Cx) {
             let rx = cx.w.chans[*chan].rx.borrow_mut().take();
             drop(rx);
         }
+        Node::Map {
+            id,
+            kind,
+            limit,
+            timeout,
+            items,
+        } => patterns::run_map(&cx, *id, *kind, *limit, *timeout, items).await,
+        Node::Retry {
+            id,
+            policy,
+            timeout,
+            script,
+        } => patterns::run_retry(&cx, *id, *policy, *timeout, script).await,
+        Node::PoolGet {
+            crowd,
+            wrap,
+            hold,
+            discard,
+        } => patterns::pool_crowd(&cx, *crowd, *wrap, *hold, *discard).await,
+        Node::PoolClose { timeout } => patterns::pool_close(&cx, *timeout).await,
+        Node::Workers {
+            up,
+            id,
+            workers,
+            capacity,
+            items,
+            submit,
+            end,
+        } => patterns::run_workers(&cx, *up, *id, *workers, *capacity, items, *submit, *end).await,
     }
 }
 

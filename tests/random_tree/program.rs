@@ -107,6 +107,74 @@ pub enum SetEnd {
     Drop,
 }
 
+/// A scripted step of the patterns nodes: sleep `sleep` ms, then end
+/// with `Ok` or (`fails`) `Err`; `fatal` marks an `Err` that `retry`'s
+/// `retry_if` rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub sleep: u32,
+    pub fails: bool,
+    pub fatal: bool,
+}
+
+/// A `RetryPolicy` (`Node::Retry`), times in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetrySpec {
+    pub max_attempts: u32,
+    pub attempt_timeout: Option<u32>,
+    pub overall: Option<u32>,
+    pub initial: u32,
+    pub factor: u32,
+    pub max: u32,
+    /// Full jitter with this seed; `None`: no jitter.
+    pub jitter: Option<u64>,
+}
+
+/// The program's `Pool` (`Node::PoolGet`, `Node::PoolClose`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSpec {
+    pub max_size: usize,
+    /// The factory sleeps this long, and fails every `fail_every`th call.
+    pub open_ms: u32,
+    pub fail_every: Option<u32>,
+    /// A health check sleeping `.0` ms that fails every `.1`th check.
+    pub check: Option<(u32, u32)>,
+    /// An `on_close` hook that sleeps this long.
+    pub close_ms: Option<u32>,
+}
+
+/// Which map `Node::Map` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// `map_concurrent`: in input order, fail fast.
+    FailFast,
+    /// `try_map_concurrent`: every result in input order.
+    All,
+    /// `map_concurrent_unordered`, drained with `next()`; each `next()`
+    /// is first polled once and dropped if pending (it must lose nothing).
+    Unordered,
+}
+
+/// How a `pool.get()` is awaited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetWrap {
+    /// `move_on_after(ms, pool.get())`.
+    MoveOn(u32),
+    /// Polled once, dropped if pending.
+    PollOnce,
+}
+
+/// How a `WorkerPool` node lets go of its pool after submitting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkersEnd {
+    /// `close()`, then `move_on_after(ms, join())`.
+    CloseJoin(u32),
+    /// Drop the handle (the pool closes and drains on its own).
+    Drop,
+    /// `cancel()`: the items in flight and queued are dropped.
+    Cancel,
+}
+
 pub enum Node {
     Seq(Vec<Rc<Node>>),
     Sleep(u32),
@@ -225,6 +293,50 @@ pub enum Node {
     CloseRx {
         chan: usize,
     },
+    /// `map_concurrent`, `try_map_concurrent` or
+    /// `map_concurrent_unordered` over the items, at most `limit` at once,
+    /// under `move_on_after` if `timeout`.
+    Map {
+        id: usize,
+        kind: MapKind,
+        limit: usize,
+        timeout: Option<u32>,
+        items: Vec<Step>,
+    },
+    /// `retry(policy, op)`, attempt `k` of `op` doing `script[k]` (`Ok`
+    /// past the script), under `move_on_after` if `timeout`.
+    Retry {
+        id: usize,
+        policy: RetrySpec,
+        timeout: Option<u32>,
+        script: Vec<Step>,
+    },
+    /// `pool.get()`; with a connection, sleep `hold` ms, then drop the
+    /// guard or discard it. `crowd` of them at once (the `i`th holding
+    /// `i` ms longer), all polled by this node's future.
+    PoolGet {
+        crowd: usize,
+        wrap: GetWrap,
+        hold: u32,
+        discard: bool,
+    },
+    /// `move_on_after(ms, pool.close())`.
+    PoolClose {
+        timeout: u32,
+    },
+    /// `WorkerPool::builder(workers, capacity, handler)` started in the
+    /// nursery `up` levels out, with an `on_error` collector; submit each
+    /// item (`submit` under a timeout, or `try_submit`), then let go.
+    Workers {
+        up: usize,
+        id: usize,
+        workers: usize,
+        capacity: usize,
+        items: Vec<Step>,
+        /// `submit` under `move_on_after(ms)`; `None`: `try_submit`.
+        submit: Option<u32>,
+        end: WorkersEnd,
+    },
 }
 
 pub struct Program {
@@ -242,6 +354,8 @@ pub struct Program {
     /// At the end, abort the kept handles instead of letting them finish.
     pub final_abort: bool,
     pub size: usize,
+    /// The program's shared `Pool`, if it has one (`patterns`).
+    pub pool: Option<PoolSpec>,
 }
 
 const MAX_DEPTH: usize = 5;
@@ -276,6 +390,7 @@ struct Ctx {
 }
 
 struct Gen {
+    pool: bool,
     rng: Rng,
     f: Features,
     budget: i64,
@@ -320,6 +435,11 @@ enum Pick {
     Send,
     Recv,
     Close,
+    Map,
+    Retry,
+    PoolGet,
+    PoolClose,
+    Workers,
 }
 
 pub fn generate(seed: u64, f: Features) -> Program {
@@ -348,8 +468,18 @@ pub fn generate(seed: u64, f: Features) -> Program {
         Vec::new()
     };
     let events = if f.has(Features::EVENT) { 2 } else { 0 };
+    let pool = (f.has(Features::PATTERNS) && rng.chance(1, 2)).then(|| PoolSpec {
+        max_size: rng.pick(&[1, 1, 2, 3]),
+        open_ms: rng.pick(&[0, 0, 1, 2, 3]),
+        fail_every: rng.chance(1, 3).then(|| 2 + rng.below(2) as u32),
+        check: rng
+            .chance(1, 3)
+            .then(|| (rng.pick(&[0, 1, 2]), 2 + rng.below(3) as u32)),
+        close_ms: rng.chance(1, 4).then(|| rng.pick(&[0, 1, 2])),
+    });
     let budget = 8 + rng.below(48) as i64;
     let mut g = Gen {
+        pool: pool.is_some(),
         rng,
         f,
         budget,
@@ -404,6 +534,7 @@ pub fn generate(seed: u64, f: Features) -> Program {
         srefs: MAX_SREFS,
         final_abort,
         size: g.size,
+        pool,
     }
 }
 
@@ -557,6 +688,12 @@ impl Gen {
         add(self.chans > 0, 3, Pick::Send);
         add(self.chans > 0, 3, Pick::Recv);
         add(self.chans > 0, 1, Pick::Close);
+        let patterns = f.has(Features::PATTERNS);
+        add(patterns, 2, Pick::Map);
+        add(patterns, 2, Pick::Retry);
+        add(self.pool, 8, Pick::PoolGet);
+        add(self.pool, 1, Pick::PoolClose);
+        add(patterns && ctx.nurseries > 0 && !deep, 2, Pick::Workers);
         v
     }
 
@@ -791,8 +928,106 @@ impl Gen {
                     Node::CloseRx { chan }
                 }
             }
+            Pick::Map => {
+                let count = 1 + self.rng.below(5);
+                Node::Map {
+                    id: self.id(),
+                    kind: self.rng.pick(&[
+                        MapKind::FailFast,
+                        MapKind::FailFast,
+                        MapKind::All,
+                        MapKind::Unordered,
+                    ]),
+                    limit: 1 + self.rng.below(3),
+                    timeout: self.rng.chance(1, 3).then(|| self.rng.pick(TIMEOUTS)),
+                    items: self.steps(count, 1, 4),
+                }
+            }
+            Pick::Retry => {
+                let max_attempts = 1 + self.rng.below(4) as u32;
+                let policy = RetrySpec {
+                    max_attempts,
+                    attempt_timeout: self.rng.chance(1, 2).then(|| self.rng.pick(&[0, 1, 2, 4])),
+                    overall: self
+                        .rng
+                        .chance(1, 3)
+                        .then(|| self.rng.pick(&[0, 2, 5, 10, 20])),
+                    initial: self.rng.pick(&[0, 1, 2]),
+                    factor: self.rng.pick(&[1, 2, 3]),
+                    max: self.rng.pick(&[1, 3, 10]),
+                    jitter: self.rng.chance(1, 3).then(|| self.rng.below(1000) as u64),
+                };
+                let mut script = self.steps(max_attempts as usize, 2, 3);
+                // Mostly fail a scripted number of times, then succeed.
+                if self.rng.chance(2, 3) {
+                    let ok = self.rng.below(script.len() + 1);
+                    for (k, s) in script.iter_mut().enumerate() {
+                        s.fails = k < ok;
+                    }
+                }
+                if self.rng.chance(1, 5) {
+                    let k = self.rng.below(script.len());
+                    script[k].fails = true;
+                    script[k].fatal = true;
+                }
+                Node::Retry {
+                    id: self.id(),
+                    policy,
+                    timeout: self.rng.chance(1, 3).then(|| self.rng.pick(TIMEOUTS)),
+                    script,
+                }
+            }
+            Pick::PoolGet => {
+                let wrap = if self.rng.chance(1, 4) {
+                    GetWrap::PollOnce
+                } else if self.rng.chance(1, 5) {
+                    GetWrap::MoveOn(AN_HOUR)
+                } else {
+                    GetWrap::MoveOn(self.rng.pick(TIMEOUTS))
+                };
+                Node::PoolGet {
+                    crowd: if self.rng.chance(1, 3) {
+                        2 + self.rng.below(3)
+                    } else {
+                        1
+                    },
+                    wrap,
+                    hold: self.rng.pick(&[0, 1, 2, 5, 10, 20]),
+                    discard: self.rng.chance(1, 4),
+                }
+            }
+            Pick::PoolClose => Node::PoolClose {
+                timeout: self.rng.pick(TIMEOUTS),
+            },
+            Pick::Workers => {
+                let count = self.rng.below(6);
+                Node::Workers {
+                    up: self.up(ctx),
+                    id: self.id(),
+                    workers: 1 + self.rng.below(3),
+                    capacity: 1 + self.rng.below(3),
+                    items: self.steps(count, 1, 4),
+                    submit: (!self.rng.chance(1, 4)).then(|| self.rng.pick(TIMEOUTS)),
+                    end: match self.rng.below(6) {
+                        0 => WorkersEnd::Drop,
+                        1 => WorkersEnd::Cancel,
+                        _ => WorkersEnd::CloseJoin(self.rng.pick(&[5, 20, 50, AN_HOUR])),
+                    },
+                }
+            }
         };
         (node, None)
+    }
+
+    /// `n` scripted steps, each failing with odds `fail` in `of`.
+    fn steps(&mut self, n: usize, fail: u64, of: u64) -> Vec<Step> {
+        (0..n)
+            .map(|_| Step {
+                sleep: self.rng.pick(&[0, 1, 1, 2, 3, 5]),
+                fails: self.rng.chance(fail, of),
+                fatal: false,
+            })
+            .collect()
     }
 
     /// A `ChildSet` of 1 to 4 children. Its owner only waits (in
@@ -999,6 +1234,11 @@ impl Node {
             Node::Recv { .. } => "recv",
             Node::CloseTx { .. } => "close_tx",
             Node::CloseRx { .. } => "close_rx",
+            Node::Map { .. } => "map_concurrent",
+            Node::Retry { .. } => "retry",
+            Node::PoolGet { .. } => "pool.get",
+            Node::PoolClose { .. } => "pool.close",
+            Node::Workers { .. } => "worker_pool",
         }
     }
 }
@@ -1011,6 +1251,25 @@ fn ending(e: Ending) -> &'static str {
         Ending::Err => "Err",
         Ending::Panic => "panic!",
     }
+}
+
+/// Scripted steps as `[2ms Ok, 0ms Err, 1ms Err!]` (`!`: not retryable).
+fn steps(items: &[Step]) -> String {
+    let v: Vec<String> = items
+        .iter()
+        .map(|s| {
+            format!(
+                "{}ms {}",
+                s.sleep,
+                match (s.fails, s.fatal) {
+                    (false, _) => "Ok",
+                    (true, false) => "Err",
+                    (true, true) => "Err!",
+                }
+            )
+        })
+        .collect();
+    format!("[{}]", v.join(", "))
 }
 
 fn ms(t: Option<u32>) -> String {
@@ -1219,6 +1478,73 @@ impl fmt::Display for Listing<'_> {
             ),
             Node::CloseTx { chan } => writeln!(f, "{pad}drop(ch{chan}.tx)"),
             Node::CloseRx { chan } => writeln!(f, "{pad}drop(ch{chan}.rx)"),
+            Node::Map {
+                id,
+                kind,
+                limit,
+                timeout,
+                items,
+            } => writeln!(
+                f,
+                "{pad}m{id} = {}{}(items {}, limit {limit})",
+                timeout.map_or(String::new(), |t| format!("move_on_after({t}ms) ")),
+                match kind {
+                    MapKind::FailFast => "map_concurrent",
+                    MapKind::All => "try_map_concurrent",
+                    MapKind::Unordered => "map_concurrent_unordered",
+                },
+                steps(items),
+            ),
+            Node::Retry {
+                id,
+                policy,
+                timeout,
+                script,
+            } => writeln!(
+                f,
+                "{pad}r{id} = {}retry({policy:?}, attempts {})",
+                timeout.map_or(String::new(), |t| format!("move_on_after({t}ms) ")),
+                steps(script)
+            ),
+            Node::PoolGet {
+                crowd,
+                wrap,
+                hold,
+                discard,
+            } => writeln!(
+                f,
+                "{pad}{}{} then hold {hold}ms and {}",
+                if *crowd > 1 {
+                    format!("{crowd} at once: ")
+                } else {
+                    String::new()
+                },
+                match wrap {
+                    GetWrap::MoveOn(t) => format!("move_on_after({}, pool.get())", ms(Some(*t))),
+                    GetWrap::PollOnce => "pool.get() polled once".into(),
+                },
+                if *discard { "discard" } else { "drop" }
+            ),
+            Node::PoolClose { timeout } => {
+                writeln!(f, "{pad}move_on_after({timeout}ms, pool.close())")
+            }
+            Node::Workers {
+                up,
+                id,
+                workers,
+                capacity,
+                items,
+                submit,
+                end,
+            } => writeln!(
+                f,
+                "{pad}w{id} = WorkerPool({workers} workers, capacity {capacity}) in n[up {up}]; {} items {}; then {end:?}",
+                match submit {
+                    Some(t) => format!("submit under move_on_after({})", ms(Some(*t))),
+                    None => "try_submit".into(),
+                },
+                steps(items)
+            ),
         }
     }
 }
@@ -1242,6 +1568,9 @@ impl fmt::Display for Program {
                 "wait for tasks"
             }
         )?;
+        if let Some(pool) = &self.pool {
+            writeln!(f, "// pool {pool:?}")?;
+        }
         write!(f, "{}", Listing(&self.root, 0))
     }
 }

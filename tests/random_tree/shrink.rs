@@ -1,5 +1,6 @@
 //! Shrinking a failing program: delete statements, unwrap scopes, guards,
-//! acquires and nurseries, drop a child set's last step or child, turn
+//! acquires and nurseries, drop a child set's last step or child, drop the
+//! last item of a map or a worker pool (or an attempt of a retry), turn
 //! failures into `Ok`, as long as the same
 //! kind of violation remains. An edit names a node by its pre-order index
 //! in the program as edited so far, so a seed plus a list of edits
@@ -235,6 +236,59 @@ impl Node {
             },
             Node::CloseTx { chan } => Node::CloseTx { chan },
             Node::CloseRx { chan } => Node::CloseRx { chan },
+            Node::Map {
+                id,
+                kind,
+                limit,
+                timeout,
+                ref items,
+            } => Node::Map {
+                id,
+                kind,
+                limit,
+                timeout,
+                items: items.clone(),
+            },
+            Node::Retry {
+                id,
+                policy,
+                timeout,
+                ref script,
+            } => Node::Retry {
+                id,
+                policy,
+                timeout,
+                script: script.clone(),
+            },
+            Node::PoolGet {
+                crowd,
+                wrap,
+                hold,
+                discard,
+            } => Node::PoolGet {
+                crowd,
+                wrap,
+                hold,
+                discard,
+            },
+            Node::PoolClose { timeout } => Node::PoolClose { timeout },
+            Node::Workers {
+                up,
+                id,
+                workers,
+                capacity,
+                ref items,
+                submit,
+                end,
+            } => Node::Workers {
+                up,
+                id,
+                workers,
+                capacity,
+                items: items.clone(),
+                submit,
+                end,
+            },
             _ => unreachable!("not a leaf"),
         }
     }
@@ -363,6 +417,62 @@ impl Node {
                     end: *end,
                 })
             }
+            // The patterns nodes: unwrapping drops the last scripted
+            // step (or, for a retry, lowers its attempts), ending Ok
+            // makes the first failing step succeed.
+            (
+                Op::Unwrap | Op::EndOk,
+                Node::Map { .. } | Node::Retry { .. } | Node::Workers { .. },
+            ) => {
+                let mut node = self.clone_leaf();
+                let steps = match &mut node {
+                    Node::Map { items, .. } | Node::Workers { items, .. } => items,
+                    Node::Retry { policy, script, .. } => {
+                        if op == Op::Unwrap {
+                            policy.max_attempts =
+                                policy.max_attempts.checked_sub(1).filter(|&a| a > 0)?;
+                            script.truncate(policy.max_attempts as usize);
+                            return Some(node);
+                        }
+                        script
+                    }
+                    _ => unreachable!(),
+                };
+                if op == Op::Unwrap {
+                    let keep = if matches!(node, Node::Workers { .. }) {
+                        0
+                    } else {
+                        1
+                    };
+                    let steps = match &mut node {
+                        Node::Map { items, .. } | Node::Workers { items, .. } => items,
+                        _ => unreachable!(),
+                    };
+                    if steps.len() <= keep {
+                        return None;
+                    }
+                    steps.pop();
+                } else {
+                    let s = steps.iter_mut().find(|s| s.fails)?;
+                    s.fails = false;
+                    s.fatal = false;
+                }
+                Some(node)
+            }
+            (
+                Op::Unwrap,
+                &Node::PoolGet {
+                    crowd,
+                    wrap,
+                    hold,
+                    discard,
+                },
+            ) if crowd > 1 => Some(Node::PoolGet {
+                crowd: crowd - 1,
+                wrap,
+                hold,
+                discard,
+            }),
             (Op::EndOk, Node::Panic) => Some(Node::Seq(Vec::new())),
             _ => None,
         }

@@ -11,6 +11,7 @@ use arbor::primitives::{Event, Lock, Mutex, Semaphore};
 use arbor::{CancelHandle, Nursery};
 
 use super::features::Features;
+use super::interp::patterns::PoolWorld;
 use super::program::Program;
 
 /// The invariants a run can break.
@@ -666,6 +667,8 @@ pub struct World {
     pub end_seq: Cell<u64>,
     /// Woken when the last spawned task ends.
     pub all_ended: RefCell<Option<std::task::Waker>>,
+    /// The program's `Pool` (`patterns`).
+    pub pool: Option<PoolWorld>,
 }
 
 impl World {
@@ -689,6 +692,7 @@ impl World {
                 }
             })
             .collect();
+        let pool = prog.pool.map(|spec| PoolWorld::new(spec, &book));
         Rc::new(World {
             book,
             sems: prog
@@ -712,6 +716,7 @@ impl World {
             live_spawned: Cell::new(0),
             end_seq: Cell::new(0),
             all_ended: RefCell::new(None),
+            pool,
         })
     }
 
