@@ -316,3 +316,67 @@ fn the_thread_count_is_bounded() {
         assert!(ids.len() <= 2, "{ids:?}");
     });
 }
+
+#[test]
+fn an_aborted_task_leaves_f_running_and_its_token_is_released_when_f_ends() {
+    arbor::run(async {
+        let limiter = Rc::new(CapacityLimiter::new(1));
+        let started = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<()>();
+        let task = {
+            let (limiter, started) = (limiter.clone(), started.clone());
+            arbor::spawn(async move {
+                to_thread::run_sync_with(&limiter, move || {
+                    started.store(true, SeqCst);
+                    rx.recv_timeout(PATIENCE).unwrap();
+                })
+                .await
+            })
+        };
+        eventually("f started", || started.load(SeqCst)).await;
+        // An abort drops even a shielded wait.
+        task.abort();
+        assert!(task.await.is_err());
+        assert_eq!(limiter.borrowed_tokens(), 1, "held while f runs");
+        tx.send(()).unwrap();
+        eventually("the token is back", || limiter.borrowed_tokens() == 0).await;
+    });
+}
+
+#[test]
+fn dropping_the_runtime_mid_call_releases_the_token_and_f_runs_to_its_end() {
+    let rt = Runtime::new().unwrap();
+    let ended = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let e = ended.clone();
+    let limiter = rt.block_on(async move {
+        let limiter = Rc::new(CapacityLimiter::new(1));
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        drop(arbor::spawn({
+            let limiter = limiter.clone();
+            async move {
+                to_thread::run_sync_with(&limiter, move || {
+                    s.store(true, SeqCst);
+                    rx.recv_timeout(PATIENCE).unwrap();
+                    e.store(true, SeqCst);
+                    done_tx.send(()).unwrap();
+                })
+                .await
+            }
+        }));
+        eventually("f started", || started.load(SeqCst)).await;
+        limiter
+    });
+    assert_eq!(limiter.borrowed_tokens(), 1);
+    drop(rt);
+    assert_eq!(limiter.borrowed_tokens(), 0, "released with the runtime");
+    assert!(!ended.load(SeqCst));
+    tx.send(()).unwrap();
+    done_rx.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        ended.load(SeqCst),
+        "f ran to its end after the runtime was gone"
+    );
+}

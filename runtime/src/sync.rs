@@ -3,7 +3,8 @@
 //!
 //! Two kinds of shim:
 //!
-//! - Re-exports ([`Mutex`], [`Condvar`], [`Arc`], [`AtomicBool`]) and
+//! - Re-exports ([`Mutex`], [`Condvar`], [`Arc`], [`AtomicBool`],
+//!   [`JoinHandle`]) and
 //!   [`spawn_thread`] for state that lives in a heap object (the remote
 //!   wake queue, the blocking pool and its completion slots): under `cfg(loom)` it is loom's, and a
 //!   model creates the object inside `loom::model`.
@@ -26,20 +27,27 @@ pub(crate) use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+#[cfg(loom)]
+pub(crate) use loom::thread::JoinHandle;
+#[cfg(not(loom))]
+pub(crate) use std::thread::JoinHandle;
+
 /// Start a thread: a named std thread, or a loom thread in a model (loom
 /// threads have no names and cannot fail to start).
 #[cfg(not(loom))]
-pub(crate) fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    std::thread::Builder::new().name(name).spawn(f).map(drop)
+pub(crate) fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(f)
 }
 
 #[cfg(loom)]
 pub(crate) fn spawn_thread(
     _name: String,
     f: impl FnOnce() + Send + 'static,
-) -> std::io::Result<()> {
-    loom::thread::spawn(f);
-    Ok(())
+) -> std::io::Result<JoinHandle<()>> {
+    Ok(loom::thread::spawn(f))
 }
 
 /// The operations of a `u64` atomic that code shared with a loom model uses.

@@ -86,7 +86,7 @@ fn loom_model_blocking_completion_wakes_the_waiting_task() {
 /// Two jobs through a one-thread pool: the first starts the worker, the
 /// second is submitted once the first is done (the worker is idle or
 /// about to be: the claim, the queue or its own loop takes it). Both run
-/// and wake the runtime thread; after `shutdown` the idle worker exits (a
+/// and wake the runtime thread; `shutdown` joins the idle worker (a
 /// worker left waiting would be a deadlock).
 #[test]
 fn loom_model_pool_submit_runs_jobs_and_wakes() {

@@ -23,9 +23,10 @@
 //! at once (512 by default; jobs beyond that wait in a FIFO queue), reused
 //! for later jobs, and retire after
 //! [`Builder::blocking_keep_alive`](crate::Builder::blocking_keep_alive)
-//! without work (10 s by default). Dropping the runtime does not wait for
-//! jobs that are running (nothing can interrupt a thread); it drops the
-//! jobs not started yet, and every worker exits once its job ends.
+//! without work (10 s by default). Dropping the runtime joins its idle
+//! workers (they exit at once), drops the jobs not started yet, and does
+//! not wait for jobs that are running (nothing can interrupt a thread):
+//! their workers are detached and exit when the job ends.
 //!
 //! # A job's hand-off
 //!

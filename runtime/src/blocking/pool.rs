@@ -18,6 +18,15 @@
 //! - `notified`: claims not yet picked up. A waking worker that finds one
 //!   takes it and goes to the queue (whichever worker wakes, the counts
 //!   stay right: tokio's blocking pool does the same).
+//! - `workers`: each live worker's join handle and whether it is idle
+//!   (waiting, claimed or not). Inserted by `submit`, which starts the
+//!   thread under the lock (so the entry exists before the worker can
+//!   exit). A worker that exits on its own (retired, or done with its job
+//!   after shutdown) removes its entry and drops the handle: the thread is
+//!   detached and frees itself. `shutdown` takes every entry: it joins the
+//!   idle workers (they exit at once: there is no work left) and detaches
+//!   the busy ones (nothing can interrupt a job). So a dropped runtime
+//!   leaves no idle thread behind.
 //!
 //! # A worker's life
 //!
@@ -32,10 +41,10 @@
 //! user function's panic for its slot; this one catches a panicking
 //! destructor of a discarded outcome), so a worker never dies of a job.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, spawn_thread};
+use crate::sync::{Arc, Condvar, JoinHandle, Mutex, MutexGuard, spawn_thread};
 
 /// A unit of work for a worker.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -66,8 +75,15 @@ struct PoolState {
     idle: usize,
     notified: usize,
     shutdown: bool,
-    /// Numbers thread names.
+    /// Numbers the workers (and their thread names).
     started: u64,
+    workers: HashMap<u64, Worker>,
+}
+
+struct Worker {
+    handle: JoinHandle<()>,
+    /// Waiting on the condvar (possibly claimed, not yet awake).
+    idle: bool,
 }
 
 /// A snapshot of a blocking pool's counters.
@@ -141,13 +157,23 @@ impl Pool {
         }
         state.threads += 1;
         state.started += 1;
-        let name = format!("arbor-blocking-{}.{}", shared.runtime, state.started);
-        drop(state);
+        let id = state.started;
+        let name = format!("arbor-blocking-{}.{}", shared.runtime, id);
         let worker = shared.clone();
-        match spawn_thread(name, move || run_worker(&worker)) {
-            Ok(()) => Submitted::Started,
+        // Under the lock: the entry is in `workers` before the thread can
+        // take the lock to run (and, later, to remove it).
+        match spawn_thread(name, move || run_worker(&worker, id)) {
+            Ok(handle) => {
+                state.workers.insert(
+                    id,
+                    Worker {
+                        handle,
+                        idle: false,
+                    },
+                );
+                Submitted::Started
+            }
             Err(e) => {
-                let mut state = shared.lock();
                 state.threads -= 1;
                 if state.threads > 0 {
                     // A busy worker will take it when it is done.
@@ -163,17 +189,27 @@ impl Pool {
         }
     }
 
-    /// Retire every worker: idle ones at once, busy ones when their job
-    /// ends. Jobs not started yet are dropped without running. Idempotent.
+    /// Retire every worker: idle ones at once (joined here), busy ones
+    /// when their job ends (detached: not waited for). Jobs not started
+    /// yet are dropped without running. Idempotent.
     pub(crate) fn shutdown(&self) {
-        let queued = {
+        let (queued, workers) = {
             let mut state = self.shared.lock();
             state.shutdown = true;
-            std::mem::take(&mut state.queue)
+            (
+                std::mem::take(&mut state.queue),
+                std::mem::take(&mut state.workers),
+            )
         };
         self.shared.condvar.notify_all();
         // The jobs' closures (and what they captured) drop here.
         drop(queued);
+        for (_, worker) in workers {
+            if worker.idle {
+                // It wakes to no work and a shutdown: it exits at once.
+                let _ = worker.handle.join();
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -193,7 +229,7 @@ impl Drop for Pool {
 }
 
 /// A worker thread's loop; see the module docs.
-fn run_worker(shared: &Shared) {
+fn run_worker(shared: &Shared, id: u64) {
     let keep_alive = shared.config.keep_alive;
     let mut state = shared.lock();
     'work: loop {
@@ -208,6 +244,7 @@ fn run_worker(shared: &Shared) {
             break 'work;
         }
         state.idle += 1;
+        set_idle(&mut state, id, true);
         let since = Instant::now();
         loop {
             let left = keep_alive.saturating_sub(since.elapsed());
@@ -218,6 +255,7 @@ fn run_worker(shared: &Shared) {
             if state.notified > 0 {
                 // Claimed (by whichever submit): `idle` was lowered for us.
                 state.notified -= 1;
+                set_idle(&mut state, id, false);
                 continue 'work;
             }
             if state.shutdown || since.elapsed() >= keep_alive {
@@ -227,4 +265,14 @@ fn run_worker(shared: &Shared) {
         }
     }
     state.threads -= 1;
+    // Exiting on our own: detach (`shutdown` took the entry if it joins us).
+    let me = state.workers.remove(&id);
+    drop(state);
+    drop(me);
+}
+
+fn set_idle(state: &mut PoolState, id: u64, idle: bool) {
+    if let Some(worker) = state.workers.get_mut(&id) {
+        worker.idle = idle;
+    }
 }
