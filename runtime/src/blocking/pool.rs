@@ -86,7 +86,15 @@ struct Worker {
     idle: bool,
 }
 
-/// A snapshot of a blocking pool's counters.
+/// A snapshot of a blocking pool's counters
+/// ([`blocking::stats`](super::stats)).
+///
+/// ```
+/// arbor_runtime::run(async {
+///     let stats = arbor_runtime::blocking::stats();
+///     assert_eq!((stats.threads, stats.idle, stats.queued), (0, 0, 0));
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {
     /// Worker threads alive (running a job or idle).
