@@ -80,6 +80,10 @@ pub mod lowlevel {
 /// Synchronization primitives and channels (crate `arbor-primitives`).
 pub use arbor_primitives as primitives;
 
+/// Run blocking code on a worker thread under a capacity limiter
+/// (trio's and AnyIO's `to_thread`): [`to_thread::run_sync`].
+pub use arbor_primitives::to_thread;
+
 /// Concurrency patterns: connection pool, bounded concurrent map, retry
 /// with backoff, worker pool (crate `arbor-patterns`).
 pub use arbor_patterns as patterns;

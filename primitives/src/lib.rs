@@ -11,6 +11,10 @@
 //!
 //! All of them wait in one structure, the FIFO wait queue of `waiters.rs`.
 //!
+//! [`to_thread`] runs blocking code on the runtime's worker threads under
+//! a [`CapacityLimiter`] (trio's `to_thread.run_sync`); it lives here, not
+//! in the runtime, because it needs the limiter.
+//!
 //! # Checkpoints
 //!
 //! Every public async operation here is a *checkpoint*, in trio's order:
@@ -69,6 +73,7 @@ mod raw;
 mod reentrant;
 mod rwlock;
 mod semaphore;
+pub mod to_thread;
 mod waiters;
 
 pub use barrier::{Barrier, BarrierStatistics, BarrierWait, BarrierWaitResult};

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use arbor_runtime::{Running, RuntimeId, TaskId};
@@ -24,6 +25,8 @@ enum Kind {
     Root(RuntimeId),
     Outside,
     Id(u64),
+    /// One `to_thread` call (trio's per-call placeholder borrower).
+    Thread(u64),
 }
 
 impl Borrower {
@@ -41,6 +44,21 @@ impl Borrower {
     /// task's borrower.
     pub const fn from_id(id: u64) -> Self {
         Borrower(Kind::Id(id))
+    }
+}
+
+impl Borrower {
+    /// A borrower for one `to_thread` call, unequal to every other (trio
+    /// borrows on behalf of a placeholder per call, so one task may run
+    /// several calls at once). Limiters are per thread, so a per-thread
+    /// count is enough.
+    pub(crate) fn thread_call() -> Self {
+        thread_local!(static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+        Borrower(Kind::Thread(NEXT.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        })))
     }
 }
 
@@ -290,6 +308,24 @@ impl CapacityLimiter {
         }
     }
 
+    /// [`acquire_on_behalf_of`](Self::acquire_on_behalf_of) through an
+    /// `Rc`: the token outlives any borrow of the limiter (`to_thread`
+    /// keeps it until an abandoned thread ends). Same checkpoint and
+    /// cancel safety: the token becomes owned at the poll that returns it.
+    pub(crate) async fn acquire_owned_on_behalf_of(
+        self: Rc<Self>,
+        borrower: Borrower,
+    ) -> Result<OwnedLimiterGuard, LimiterError> {
+        let guard = self.acquire_on_behalf_of(borrower).await?;
+        let ticket = guard.ticket;
+        std::mem::forget(guard);
+        Ok(OwnedLimiterGuard {
+            limiter: self,
+            borrower,
+            ticket,
+        })
+    }
+
     /// Release the current task's token (one kept with
     /// [`LimiterGuard::forget`]).
     pub fn release(&self) -> Result<(), LimiterError> {
@@ -525,6 +561,20 @@ impl Drop for LimiterGuard<'_> {
     fn drop(&mut self) {
         // A token already released by hand (and perhaps borrowed again
         // under a new ticket) is left alone.
+        let _ = self.limiter.give_back(self.borrower, Some(self.ticket));
+    }
+}
+
+/// A token held through an `Rc` of its limiter; dropping it releases the
+/// token (on the limiter's thread: it is `!Send`, like the limiter).
+pub(crate) struct OwnedLimiterGuard {
+    limiter: Rc<CapacityLimiter>,
+    borrower: Borrower,
+    ticket: u64,
+}
+
+impl Drop for OwnedLimiterGuard {
+    fn drop(&mut self) {
         let _ = self.limiter.give_back(self.borrower, Some(self.ticket));
     }
 }

@@ -30,9 +30,12 @@
 //!   and [`net`] (TCP, UDP, Unix domain sockets) and [`signal`] (Unix signal
 //!   listeners) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
+//! - [`blocking`]: the per-runtime pool of worker threads that blocking
+//!   code is offloaded to (`arbor::to_thread` builds on it).
 
 #![warn(missing_docs)]
 
+pub mod blocking;
 mod context;
 mod executor;
 pub mod io;
@@ -48,7 +51,7 @@ mod yield_now;
 
 pub use executor::{
     Builder, Running, Runtime, TaskInfo, current_runtime_id, current_task, current_task_id, run,
-    running, spawn, spawn_named,
+    running, runtime_local, spawn, spawn_named,
 };
 pub use task::{JoinError, JoinHandle, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -3,8 +3,10 @@
 //!
 //! Two kinds of shim:
 //!
-//! - Re-exports ([`Mutex`], [`AtomicBool`]) for state that lives in a heap
-//!   object (the remote wake queue): under `cfg(loom)` it is loom's, and a
+//! - Re-exports ([`Mutex`], [`Condvar`], [`Arc`], [`AtomicBool`],
+//!   [`JoinHandle`]) and
+//!   [`spawn_thread`] for state that lives in a heap object (the remote
+//!   wake queue, the blocking pool and its completion slots): under `cfg(loom)` it is loom's, and a
 //!   model creates the object inside `loom::model`.
 //! - [`Atomic64`], a trait, for state that lives in a `static` (the signal
 //!   registry's tables). A `static` cannot hold loom's atomics (they are
@@ -16,14 +18,37 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
     atomic::{AtomicBool, Ordering},
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
     atomic::{AtomicBool, Ordering},
 };
+
+#[cfg(loom)]
+pub(crate) use loom::thread::JoinHandle;
+#[cfg(not(loom))]
+pub(crate) use std::thread::JoinHandle;
+
+/// Start a thread: a named std thread, or a loom thread in a model (loom
+/// threads have no names and cannot fail to start).
+#[cfg(not(loom))]
+pub(crate) fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(f)
+}
+
+#[cfg(loom)]
+pub(crate) fn spawn_thread(
+    _name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    Ok(loom::thread::spawn(f))
+}
 
 /// The operations of a `u64` atomic that code shared with a loom model uses.
 ///

@@ -108,6 +108,12 @@ pub(crate) struct Core {
     event_interval: u32,
     polls_since_io: Cell<u32>,
     shutting_down: Cell<bool>,
+    /// The blocking offload pool (`crate::blocking`): shared with its
+    /// worker threads, shut down when the runtime is dropped.
+    pub(crate) blocking: crate::blocking::Pool,
+    /// Values of [`runtime_local`], one per type, dropped with the runtime
+    /// after its tasks.
+    locals: RefCell<Vec<(std::any::TypeId, Rc<dyn std::any::Any>)>>,
 }
 
 /// Builds a [`Runtime`] with non-default settings.
@@ -125,6 +131,7 @@ pub(crate) struct Core {
 pub struct Builder {
     virtual_clock: bool,
     event_interval: u32,
+    blocking: crate::blocking::Config,
 }
 
 impl Builder {
@@ -146,6 +153,49 @@ impl Builder {
     pub fn event_interval(mut self, polls: u32) -> Self {
         assert!(polls > 0, "event_interval must be at least 1");
         self.event_interval = polls;
+        self
+    }
+
+    /// The most worker threads the runtime's blocking pool (what
+    /// `arbor::to_thread` and [`blocking::spawn`](crate::blocking::spawn)
+    /// run on) keeps at once (default 512, tokio's). Jobs beyond that wait
+    /// in FIFO order for a worker to finish. `to_thread`'s capacity limiter
+    /// (40 tokens by default) usually bounds the threads first.
+    ///
+    /// ```
+    /// let rt = arbor_runtime::Runtime::builder().max_blocking_threads(1).build().unwrap();
+    /// rt.block_on(async {
+    ///     let a = arbor_runtime::blocking::spawn(|| std::thread::current().id());
+    ///     let b = arbor_runtime::blocking::spawn(|| std::thread::current().id());
+    ///     assert_eq!(a.await.unwrap(), b.await.unwrap()); // one thread ran both
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// If `threads` is zero.
+    pub fn max_blocking_threads(mut self, threads: usize) -> Self {
+        assert!(threads > 0, "max_blocking_threads must be at least 1");
+        self.blocking.max_threads = threads;
+        self
+    }
+
+    /// How long a blocking pool worker waits for a new job before its
+    /// thread exits (default 10 s, tokio's and trio's). Workers that find
+    /// work in time are reused.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = arbor_runtime::Runtime::builder()
+    ///     .blocking_keep_alive(Duration::from_millis(1))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     arbor_runtime::blocking::spawn(|| ()).await.unwrap();
+    /// });
+    /// // Shortly after, the idle worker is gone.
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.blocking.keep_alive = keep_alive;
         self
     }
 
@@ -192,6 +242,8 @@ impl Builder {
             event_interval: self.event_interval,
             polls_since_io: Cell::new(0),
             shutting_down: Cell::new(false),
+            blocking: crate::blocking::Pool::new(self.blocking, key),
+            locals: RefCell::new(Vec::new()),
         });
         context::register_runtime(&core);
         Ok(Runtime { core })
@@ -230,6 +282,10 @@ impl Runtime {
         Builder {
             virtual_clock: false,
             event_interval: DEFAULT_EVENT_INTERVAL,
+            blocking: crate::blocking::Config {
+                max_threads: 512,
+                keep_alive: std::time::Duration::from_secs(10),
+            },
         }
     }
 
@@ -281,6 +337,10 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let _entered = context::enter(&self.core, true);
         self.core.shutdown();
+        // After the tasks: their destructors may still use these.
+        let locals = std::mem::take(&mut *self.core.locals.borrow_mut());
+        drop(locals);
+        self.core.blocking.shutdown();
         context::unregister_runtime(self.core.key);
     }
 }
@@ -439,6 +499,60 @@ impl Core {
 #[inline]
 pub fn current_runtime_id() -> Option<RuntimeId> {
     context::with(|core| core.map(|c| RuntimeId(c.key)))
+}
+
+/// A value of type `T` kept by the current runtime: made by `init` at the
+/// first call in this runtime, the same `Rc` at every later one, and
+/// dropped when the runtime is dropped (after its tasks). Low-level: for
+/// libraries that need one shared object per runtime (`arbor::to_thread`
+/// keeps its default capacity limiter here), like a thread-local that
+/// lives exactly as long as the runtime.
+///
+/// ```
+/// use std::cell::Cell;
+/// arbor_runtime::run(async {
+///     let a = arbor_runtime::runtime_local(|| Cell::new(1));
+///     a.set(2);
+///     let b = arbor_runtime::runtime_local(|| Cell::new(99)); // not called
+///     assert_eq!(b.get(), 2);
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime. `init` may itself call `runtime_local` for other
+/// types; a recursive call for the same type makes two values, and the
+/// first one made is kept.
+#[track_caller]
+pub fn runtime_local<T: 'static>(init: impl FnOnce() -> T) -> Rc<T> {
+    use std::any::{Any, TypeId};
+    let find = |core: &Core| {
+        core.locals
+            .borrow()
+            .iter()
+            .find(|(id, _)| *id == TypeId::of::<T>())
+            .map(|(_, v)| v.clone())
+    };
+    let found = context::expect("arbor_runtime::runtime_local", find);
+    let value: Rc<dyn Any> = match found {
+        Some(v) => v,
+        None => {
+            // `init` runs with no borrow held: it may use the runtime.
+            let made: Rc<dyn Any> = Rc::new(init());
+            context::expect("arbor_runtime::runtime_local", |core| match find(core) {
+                Some(v) => v,
+                None => {
+                    core.locals
+                        .borrow_mut()
+                        .push((TypeId::of::<T>(), made.clone()));
+                    made
+                }
+            })
+        }
+    };
+    match value.downcast::<T>() {
+        Ok(v) => v,
+        Err(_) => unreachable!("stored under T's TypeId"),
+    }
 }
 
 /// Called by a scope deadline's timer waker.

@@ -1,0 +1,371 @@
+//! Run blocking code on a worker thread (trio's and AnyIO's
+//! `to_thread.run_sync`): [`run_sync`], [`run_sync_with`], and [`RunSync`]
+//! for the options.
+//!
+//! A blocking call (`std::thread::sleep`, a file read, a CPU-heavy loop,
+//! a C library) made inline stalls every task of the runtime. Offloaded,
+//! it runs on a thread of the runtime's blocking pool
+//! ([`arbor_runtime::blocking`]: threads are started on demand, reused,
+//! bounded, and retire when idle) while the runtime thread keeps running
+//! the other tasks; the calling task waits for the result.
+//!
+//! # Rules
+//!
+//! 1. **A capacity limiter bounds the calls running at once**: by default
+//!    the runtime's [`current_default_thread_limiter`] (40 tokens, as in
+//!    trio and AnyIO; change its total at any time), or one of your own
+//!    ([`run_sync_with`]). Each call borrows one token on behalf of
+//!    itself (not of the task, so one task may run several calls at once,
+//!    as in trio), from before its thread starts until it ends.
+//! 2. **Entry is a checkpoint**: taking the token is a cancel point (and a
+//!    schedule point), and a call whose scope is cancelled before its
+//!    thread starts never runs `f`.
+//! 3. **By default the wait is shielded** (trio's `abandon_on_cancel=False`):
+//!    a thread cannot be interrupted, so a cancellation that arrives while
+//!    `f` runs waits for it; the call returns `f`'s value, and the
+//!    cancellation lands at the task's next checkpoint. The wait is an
+//!    arbor shield region, so an enclosing cancelled scope waits for it
+//!    exactly as for `arbor::shield`.
+//! 4. **With [`abandon_on_cancel(true)`](RunSync::abandon_on_cancel)** the
+//!    wait is a plain cancel point: a cancelled scope drops the call at
+//!    once (in arbor's drop model that is what "returns `Cancelled`"
+//!    means: the scope reports the cancellation), `f` runs on to its end
+//!    unseen, and its result (or panic) is dropped. Its token stays
+//!    borrowed until `f` ends.
+//! 5. **A panic in `f` is the call's panic** (`resume_unwind` with the
+//!    original payload, in the awaiting task).
+//!
+//! # Releasing an abandoned call's token
+//!
+//! The limiter is `!Send`: its token must be given back on the runtime
+//! thread, but the event that frees it (the end of `f`) happens on the
+//! worker. When an unfinished call is dropped (abandoned, or its task
+//! aborted), its job handle and its token move into a small task in the
+//! runtime's root scope (named `arbor::to_thread abandoned call`). The
+//! worker's completion wakes that task through the runtime's remote queue
+//! (as any cross-thread wake), and the task, on the runtime thread, drops
+//! the outcome and then the token. If the runtime is dropped first, the
+//! task is dropped with it and the token is released then. (The runtime
+//! crate's loom models check the hand-over: the watcher is woken or finds
+//! the end even if the worker woke the cancelled task's stale waker, and
+//! sees `f`'s effects.)
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use arbor_runtime::blocking::{self, BlockingJob};
+use arbor_runtime::scope::{NodeKind, Region, ScopeCell, Step};
+
+use crate::limiter::{Borrower, CapacityLimiter, OwnedLimiterGuard};
+
+/// The total of the default thread limiter (trio's and AnyIO's 40).
+pub const DEFAULT_THREAD_LIMIT: usize = 40;
+
+/// The runtime's own default limiter, kept with `runtime_local`.
+struct DefaultLimiter(Rc<CapacityLimiter>);
+
+/// The limiter [`run_sync`] uses: one per runtime, made with
+/// [`DEFAULT_THREAD_LIMIT`] tokens at first use (trio's
+/// `current_default_thread_limiter`). Change its
+/// [`total_tokens`](CapacityLimiter::set_total_tokens) to allow more or
+/// fewer threads at once.
+///
+/// ```
+/// use arbor_primitives::to_thread;
+///
+/// arbor_runtime::run(async {
+///     let limiter = to_thread::current_default_thread_limiter();
+///     assert_eq!(limiter.total_tokens(), to_thread::DEFAULT_THREAD_LIMIT);
+///     limiter.set_total_tokens(4);
+///     assert_eq!(to_thread::current_default_thread_limiter().total_tokens(), 4);
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime.
+#[track_caller]
+pub fn current_default_thread_limiter() -> Rc<CapacityLimiter> {
+    arbor_runtime::runtime_local(|| {
+        DefaultLimiter(Rc::new(CapacityLimiter::new(DEFAULT_THREAD_LIMIT)))
+    })
+    .0
+    .clone()
+}
+
+/// Run `f` on a worker thread under the default limiter and return its
+/// value; the runtime runs other tasks meanwhile. See the
+/// [module docs](self) for the rules.
+///
+/// ```
+/// use std::time::Duration;
+/// use arbor_primitives::to_thread;
+///
+/// arbor_runtime::run(async {
+///     let sum = to_thread::run_sync(|| {
+///         std::thread::sleep(Duration::from_millis(1)); // blocks a worker, not the runtime
+///         (1..=10).sum::<u32>()
+///     })
+///     .await;
+///     assert_eq!(sum, 55);
+/// });
+/// ```
+///
+/// # Cancel safety
+/// Before `f` starts (waiting for a token), dropping the call takes
+/// nothing and `f` never runs. After it starts, the wait is shielded: an
+/// enclosing cancellation does not drop it, and the call returns `f`'s
+/// value. If the call is dropped anyway (its task aborted, the runtime
+/// dropped), `f` runs to its end unseen and its token is released when it
+/// ends.
+///
+/// # Panics
+/// Outside a runtime; with `f`'s panic if `f` panics.
+pub async fn run_sync<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    RunSync::new().run(f).await
+}
+
+/// [`run_sync`] under `limiter` instead of the default one.
+///
+/// ```
+/// use std::rc::Rc;
+/// use arbor_primitives::{CapacityLimiter, to_thread};
+///
+/// arbor_runtime::run(async {
+///     let one_at_a_time = Rc::new(CapacityLimiter::new(1));
+///     let n = to_thread::run_sync_with(&one_at_a_time, || 2 + 2).await;
+///     assert_eq!(n, 4);
+///     assert_eq!(one_at_a_time.borrowed_tokens(), 0);
+/// });
+/// ```
+///
+/// # Cancel safety
+/// As [`run_sync`].
+///
+/// # Panics
+/// Outside a runtime; with `f`'s panic if `f` panics.
+pub async fn run_sync_with<F, R>(limiter: &Rc<CapacityLimiter>, f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    RunSync::new().limiter(limiter).run(f).await
+}
+
+/// The options of a `to_thread` call: which limiter, and whether a
+/// cancellation abandons the thread. Build it, then [`run`](RunSync::run).
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use arbor_nursery::CancelScope;
+/// use arbor_primitives::{CapacityLimiter, to_thread::RunSync};
+///
+/// arbor_runtime::run(async {
+///     let limiter = Rc::new(CapacityLimiter::new(2));
+///     let (tx, rx) = std::sync::mpsc::channel::<()>();
+///     let scope = CancelScope::new();
+///     let handle = scope.handle();
+///     let outcome = scope
+///         .run(async {
+///             let call = RunSync::new()
+///                 .limiter(&limiter)
+///                 .abandon_on_cancel(true)
+///                 .run(move || rx.recv_timeout(Duration::from_secs(30)).is_ok());
+///             // Cancelled while the thread waits on `rx`: the call is dropped at once.
+///             let cancel = async { handle.cancel() };
+///             futures_lite::future::zip(call, cancel).await
+///         })
+///         .await;
+///     assert!(outcome.is_err() && scope.cancelled_caught());
+///     assert_eq!(limiter.borrowed_tokens(), 1, "held until the thread ends");
+///     drop(tx); // the thread ends...
+///     while limiter.borrowed_tokens() == 1 {
+///         arbor_runtime::yield_now().await; // ...and its token comes back
+///     }
+/// });
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "a RunSync does nothing until `run` is awaited"]
+pub struct RunSync {
+    limiter: Option<Rc<CapacityLimiter>>,
+    abandon: bool,
+}
+
+impl RunSync {
+    /// The defaults: the runtime's default limiter, a shielded wait.
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let v = arbor_primitives::to_thread::RunSync::new().run(|| 7).await;
+    ///     assert_eq!(v, 7);
+    /// });
+    /// ```
+    pub fn new() -> Self {
+        RunSync::default()
+    }
+
+    /// Borrow the call's token from `limiter` (shared: an abandoned call
+    /// keeps it until its thread ends) instead of the default limiter.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use arbor_primitives::{CapacityLimiter, to_thread::RunSync};
+    /// arbor_runtime::run(async {
+    ///     let limiter = Rc::new(CapacityLimiter::new(3));
+    ///     assert_eq!(RunSync::new().limiter(&limiter).run(|| 1).await, 1);
+    /// });
+    /// ```
+    pub fn limiter(mut self, limiter: &Rc<CapacityLimiter>) -> Self {
+        self.limiter = Some(limiter.clone());
+        self
+    }
+
+    /// If `abandon`, a cancellation that arrives while `f` runs drops the
+    /// call at once instead of waiting for `f` (trio's
+    /// `abandon_on_cancel=True`): `f` runs on to its end unseen, its
+    /// result is dropped, and its limiter token is released when it ends.
+    /// Default `false`: the wait is shielded.
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let v = arbor_primitives::to_thread::RunSync::new()
+    ///         .abandon_on_cancel(true)
+    ///         .run(|| "not cancelled, so the value comes back")
+    ///         .await;
+    ///     assert!(v.starts_with("not cancelled"));
+    /// });
+    /// ```
+    pub fn abandon_on_cancel(mut self, abandon: bool) -> Self {
+        self.abandon = abandon;
+        self
+    }
+
+    /// Run `f` on a worker thread with these options and return its value.
+    /// See the [module docs](self) for the rules.
+    ///
+    /// ```
+    /// use arbor_primitives::to_thread::RunSync;
+    /// arbor_runtime::run(async {
+    ///     let id = RunSync::new().run(|| std::thread::current().id()).await;
+    ///     assert_ne!(id, std::thread::current().id());
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Before `f` starts (waiting for a token), dropping the call takes
+    /// nothing and `f` never runs. After it starts: shielded (the
+    /// default), an enclosing cancellation waits for `f` and the value is
+    /// returned; with `abandon_on_cancel(true)`, it drops the call at
+    /// once. A call dropped while `f` runs (abandoned, or its task
+    /// aborted) leaves `f` running unseen and releases its token when `f`
+    /// ends, on the runtime thread.
+    ///
+    /// # Panics
+    /// Outside a runtime; with `f`'s panic if `f` panics.
+    pub async fn run<F, R>(self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let limiter = self.limiter.unwrap_or_else(current_default_thread_limiter);
+        // The cancel point (and schedule point) of entry.
+        let token = limiter
+            .acquire_owned_on_behalf_of(Borrower::thread_call())
+            .await
+            .unwrap_or_else(|_| unreachable!("a fresh borrower holds no token"));
+        if arbor_runtime::scope::current_is_cancelled() {
+            // Cancelled at the acquire's schedule point: `f` must not
+            // start. The token goes back; the scope drops us here.
+            drop(token);
+            let never: std::convert::Infallible = std::future::pending().await;
+            match never {}
+        }
+        let wait = Wait {
+            job: Some(blocking::spawn(f)),
+            token: Some(token),
+            cancellable: self.abandon,
+        };
+        let out = if self.abandon {
+            wait.await
+        } else {
+            shielded(wait).await
+        };
+        match out {
+            Ok(value) => value,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
+
+/// Await `future` in a shield region: enclosing cancellations wait for it.
+async fn shielded<F: Future>(future: F) -> F::Output {
+    let cell = ScopeCell::new();
+    cell.set_shield(true);
+    let mut region = pin!(Region::new(cell, NodeKind::Scope, future));
+    poll_fn(|cx| match region.as_mut().poll_inner(cx) {
+        Step::Ready(out) => {
+            region.as_mut().close();
+            Poll::Ready(out)
+        }
+        Step::Pending => Poll::Pending,
+        Step::Caught(_) | Step::Dropped => {
+            unreachable!("a shield with no handle and no deadline is never cancelled")
+        }
+    })
+    .await
+}
+
+/// The wait for a started job, holding its token. Dropped unfinished, it
+/// hands both to a watcher task (module docs).
+struct Wait<R: Send + 'static> {
+    job: Option<BlockingJob<R>>,
+    token: Option<OwnedLimiterGuard>,
+    /// Level-triggered cancel point (abandon mode): no progress inside a
+    /// cancelled scope. The shielded wait is never polled in one.
+    cancellable: bool,
+}
+
+impl<R: Send + 'static> Future for Wait<R> {
+    type Output = std::thread::Result<R>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.cancellable && arbor_runtime::scope::current_is_cancelled() {
+            return Poll::Pending;
+        }
+        let job = self.job.as_mut().expect("Wait polled after completion");
+        let out = std::task::ready!(Pin::new(job).poll(cx));
+        self.job = None;
+        // `f` ended: its token goes back before the caller sees the value.
+        self.token = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<R: Send + 'static> Drop for Wait<R> {
+    fn drop(&mut self) {
+        let (Some(job), Some(token)) = (self.job.take(), self.token.take()) else {
+            return;
+        };
+        if job.is_finished() || arbor_runtime::current_runtime_id().is_none() {
+            // Ended already (or no runtime left to watch it): both go now.
+            drop(job);
+            drop(token);
+            return;
+        }
+        drop(arbor_runtime::spawn_named(
+            "arbor::to_thread abandoned call",
+            async move {
+                // Woken from the worker through the remote queue; the
+                // outcome (a value or a panic payload) is dropped here.
+                let _ = job.await;
+                drop(token);
+            },
+        ));
+    }
+}
