@@ -62,9 +62,9 @@
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, JoinHandle, Running, Runtime, RuntimeId, TaskId, TaskInfo, YieldNow,
-    current_runtime_id, current_task, current_task_id, io, net, run, running, signal, spawn,
-    spawn_named, task, time, yield_now,
+    Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,
+    Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id, current_task,
+    current_task_id, io, net, run, running, signal, spawn, spawn_named, task, time, yield_now,
 };
 
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
