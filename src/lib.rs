@@ -91,9 +91,9 @@ pub use arbor_patterns as patterns;
 pub use arbor_nursery::{
     AlreadyStarted, BoxError, CancelHandle, CancelReason, CancelScope, Cancelled, CancelledFuture,
     ChildError, ChildHandle, ChildSet, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure,
-    JoinNext, MoveOn, Nursery, NurseryError, Outcome, SERVER_KEPT_FAILURES, StartError, TaskStatus,
-    cancelled, checkpoint, current_effective_deadline, dump, fail_after, fail_at, move_on_after,
-    move_on_at, nursery, server, shield, supervisor,
+    JoinNext, MoveOn, Nursery, NurseryError, Outcome, RemoteCancelHandle, SERVER_KEPT_FAILURES,
+    StartError, TaskStatus, cancelled, checkpoint, current_effective_deadline, dump, fail_after,
+    fail_at, move_on_after, move_on_at, nursery, server, shield, supervisor,
 };
 
 /// The README's examples, compiled and run as doctests.

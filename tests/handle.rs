@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 use std::time::Duration;
 
-use arbor::{Handle, RemoteJoinError, RunError, Runtime};
+use arbor::{CancelScope, Handle, RemoteCancelHandle, RemoteJoinError, RunError, Runtime};
 use support::DropCounter;
 
 /// Drive `rt` until `done()` holds (checked about every millisecond).
@@ -30,6 +30,7 @@ fn handle_is_send_sync_clone_and_join_handle_is_send() {
     fn send_sync<T: Send + Sync + Clone>() {}
     fn send<T: Send>() {}
     send_sync::<Handle>();
+    send_sync::<RemoteCancelHandle>();
     send::<arbor::RemoteJoinHandle<u32>>();
 }
 
@@ -247,4 +248,90 @@ fn handle_current_points_at_the_running_runtime() {
     assert_eq!(handle.runtime_id(), rt.id());
     let task = handle.spawn(|| async { 5 }).unwrap();
     assert_eq!(rt.block_on(task).unwrap(), 5);
+}
+
+#[test]
+fn remote_cancel_from_another_thread_cancels_a_scope_parked_on_a_long_sleep() {
+    let rt = Runtime::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<RemoteCancelHandle>();
+    let canceller = thread::spawn(move || rx.recv().unwrap().cancel());
+    let (out, caught, after) = rt.block_on(async {
+        let scope = CancelScope::new();
+        let remote = scope.handle().remote();
+        let out = scope
+            .run(async {
+                // Handshake: the scope is entered when the other thread
+                // gets its handle.
+                tx.send(remote).unwrap();
+                arbor::time::sleep(Duration::from_secs(3600)).await;
+                "slept an hour"
+            })
+            .await;
+        (out, scope.cancelled_caught(), "after")
+    });
+    assert!(out.is_err(), "the hour-long sleep was dropped");
+    assert!(caught);
+    assert_eq!(after, "after");
+    assert!(canceller.join().unwrap().is_ok());
+}
+
+#[test]
+fn remote_cancel_with_reason_is_reported_by_the_scope() {
+    let rt = Runtime::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<RemoteCancelHandle>();
+    let canceller =
+        thread::spawn(move || rx.recv().unwrap().cancel_with_reason("operator said stop"));
+    let out = rt.block_on(async {
+        let scope = CancelScope::new();
+        let remote = scope.handle().remote();
+        scope
+            .run(async {
+                tx.send(remote).unwrap();
+                arbor::time::sleep(Duration::from_secs(3600)).await;
+            })
+            .await
+    });
+    let cancelled = out.unwrap_err();
+    assert_eq!(cancelled.reason(), Some("operator said stop"));
+    assert!(canceller.join().unwrap().is_ok());
+}
+
+#[test]
+fn a_remote_cancel_of_a_closed_scope_is_a_no_op() {
+    let rt = Runtime::new().unwrap();
+    let scope = CancelScope::new();
+    let remote = rt.block_on(async {
+        let remote = scope.handle().remote();
+        assert_eq!(scope.run(async { 7 }).await.ok(), Some(7));
+        remote
+    });
+    // And a scope dropped altogether.
+    let gone = rt.block_on(async { CancelScope::new().handle().remote() });
+    thread::spawn(move || {
+        remote.cancel().unwrap();
+        gone.cancel().unwrap();
+    })
+    .join()
+    .unwrap();
+    let later = rt.block_on(async {
+        arbor::yield_now().await;
+        let next = CancelScope::new();
+        next.run(async {
+            arbor::yield_now().await;
+            "unaffected"
+        })
+        .await
+    });
+    assert_eq!(later.ok(), Some("unaffected"));
+    assert!(!scope.cancelled_caught());
+}
+
+#[test]
+fn a_remote_cancel_after_the_runtime_is_dropped_is_an_error() {
+    let rt = Runtime::new().unwrap();
+    let scope = CancelScope::new();
+    let remote = rt.block_on(async { scope.handle().remote() });
+    drop(rt);
+    let err = thread::spawn(move || remote.cancel()).join().unwrap();
+    assert!(err.unwrap_err().to_string().contains("dropped"));
 }

@@ -286,4 +286,71 @@ mod loom_model {
             );
         });
     }
+
+    /// What a remote cancel's job does on the runtime thread
+    /// (`arbor-nursery`'s `RemoteCancelHandle`): look its scope up in the
+    /// runtime thread's table and cancel it if it is still open. The table
+    /// is only ever touched on the runtime thread (the job runs there); the
+    /// loom `Mutex` is just how the model lets a `Send` job reach it.
+    struct CancelJob {
+        scope: Arc<loom::sync::Mutex<Option<bool>>>,
+        ran: Arc<AtomicUsize>,
+        _payload: Payload,
+    }
+
+    impl RunOnce for CancelJob {
+        fn run(self: Box<Self>) {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+            if let Some(cancelled) = &mut *self.scope.lock().unwrap() {
+                *cancelled = true;
+            }
+        }
+    }
+
+    /// A cross-thread cancel racing the scope's close and then the
+    /// runtime's shutdown. The runtime thread runs a tick (drain, run
+    /// jobs), closes the scope (its entry leaves the table), runs another
+    /// tick, then closes the queue. The scope was cancelled exactly when
+    /// the job ran while it was open; a job that lands after the close is
+    /// a no-op; every job is dropped exactly once, and one that never ran
+    /// was either refused (handed back) or dropped at shutdown.
+    #[test]
+    fn loom_model_remote_cancel_racing_scope_close() {
+        loom::model(|| {
+            let remote = Arc::new(Remote::new(Counter::default()));
+            let scope = Arc::new(loom::sync::Mutex::new(Some(false)));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let canceller = {
+                let job = CancelJob {
+                    scope: scope.clone(),
+                    ran: ran.clone(),
+                    _payload: Payload(dropped.clone()),
+                };
+                let remote = remote.clone();
+                loom::thread::spawn(move || remote.push_job(job).is_ok())
+            };
+            let tick = || {
+                remote.doorbell().0.swap(0, Ordering::SeqCst);
+                let mut jobs = Vec::new();
+                remote.drain_into(&mut Vec::new(), &mut jobs);
+                let n = jobs.len();
+                jobs.into_iter().for_each(|job| job.run());
+                n
+            };
+            let ran_open = tick();
+            let cancelled = scope.lock().unwrap().take().expect("open until now");
+            let ran_closed = tick();
+            assert!(
+                scope.lock().unwrap().is_none(),
+                "a closed scope stays closed"
+            );
+            let left = remote.close().len();
+            let accepted = canceller.join().unwrap();
+            assert_eq!(cancelled, ran_open == 1);
+            assert_eq!(ran.load(Ordering::SeqCst), ran_open + ran_closed);
+            assert_eq!(accepted, ran_open + ran_closed + left == 1);
+            assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped exactly once");
+        });
+    }
 }
