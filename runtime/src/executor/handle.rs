@@ -211,7 +211,9 @@ impl Handle {
     /// or was dropped before the future finished.
     ///
     /// Blocks for as long as the runtime's thread stays out of
-    /// `block_on`.
+    /// `block_on`. Called from a task of *another* runtime it blocks that
+    /// runtime's thread meanwhile: `.await` [`spawn`]'s handle there
+    /// instead.
     ///
     /// [`spawn`]: Handle::spawn
     pub fn run<F, Fut>(&self, fut_fn: F) -> Result<Fut::Output, RunError>
