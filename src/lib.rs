@@ -62,9 +62,9 @@
 #![warn(missing_docs)]
 
 pub use arbor_runtime::{
-    Builder, JoinError, JoinHandle, Running, Runtime, RuntimeId, TaskId, TaskInfo, YieldNow,
-    current_runtime_id, current_task, current_task_id, io, net, run, running, signal, spawn,
-    spawn_named, task, time, yield_now,
+    Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,
+    Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id, current_task,
+    current_task_id, io, net, run, running, signal, spawn, spawn_named, task, time, yield_now,
 };
 
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
@@ -91,9 +91,9 @@ pub use arbor_patterns as patterns;
 pub use arbor_nursery::{
     AlreadyStarted, BoxError, CancelHandle, CancelReason, CancelScope, Cancelled, CancelledFuture,
     ChildError, ChildHandle, ChildSet, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure,
-    JoinNext, MoveOn, Nursery, NurseryError, Outcome, SERVER_KEPT_FAILURES, StartError, TaskStatus,
-    cancelled, checkpoint, current_effective_deadline, dump, fail_after, fail_at, move_on_after,
-    move_on_at, nursery, server, shield, supervisor,
+    JoinNext, MoveOn, Nursery, NurseryError, Outcome, RemoteCancelHandle, SERVER_KEPT_FAILURES,
+    StartError, TaskStatus, cancelled, checkpoint, current_effective_deadline, dump, fail_after,
+    fail_at, move_on_after, move_on_at, nursery, server, shield, supervisor,
 };
 
 /// The README's examples, compiled and run as doctests.

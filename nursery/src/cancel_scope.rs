@@ -146,10 +146,11 @@ impl fmt::Debug for CancelScope {
 /// A handle works before the scope is entered (the scope then starts
 /// cancelled), while it runs (cancellation reaches every task inside it),
 /// and after it exits (nothing happens). It is `!Send`: it belongs to the
-/// runtime thread, like the scope.
+/// runtime thread, like the scope; [`remote`](CancelHandle::remote) gives
+/// a `Send` one for other threads.
 #[derive(Clone)]
 pub struct CancelHandle {
-    owner: Rc<dyn CellRef>,
+    pub(crate) owner: Rc<dyn CellRef>,
 }
 
 impl CancelHandle {

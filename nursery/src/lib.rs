@@ -86,6 +86,7 @@ mod error;
 mod join;
 mod nursery;
 mod outcome;
+mod remote_cancel;
 mod scoped;
 mod set;
 mod start;
@@ -99,6 +100,7 @@ pub use error::{AlreadyStarted, ChildError, ErrorGroup, Failure, NurseryError, S
 pub use join::ChildHandle;
 pub use nursery::{Nursery, SERVER_KEPT_FAILURES, nursery, server, supervisor};
 pub use outcome::{BoxError, Outcome};
+pub use remote_cancel::RemoteCancelHandle;
 pub use scoped::Cancelled;
 pub use set::{ChildSet, JoinNext};
 pub use start::TaskStatus;

@@ -24,7 +24,8 @@
 //! # Layout
 //!
 //! - [`task`]: the task allocation, its state bits, wakers, [`JoinHandle`].
-//! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes.
+//! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes, and
+//!   [`Handle`] (spawn or run work on the runtime from another thread).
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
 //! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top,
 //!   and [`net`] (TCP, UDP, Unix domain sockets) and [`signal`] (Unix signal
@@ -50,8 +51,9 @@ pub mod time;
 mod yield_now;
 
 pub use executor::{
-    Builder, Running, Runtime, TaskInfo, current_runtime_id, current_task, current_task_id, run,
-    running, runtime_local, spawn, spawn_named,
+    Builder, Handle, RemoteJoinError, RemoteJoinHandle, RunError, Running, Runtime, RuntimeGone,
+    TaskInfo, current_runtime_id, current_task, current_task_id, run, running, runtime_local,
+    spawn, spawn_named,
 };
 pub use task::{JoinError, JoinHandle, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

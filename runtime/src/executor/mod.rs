@@ -11,6 +11,8 @@
 //! that code (spawn, wake, abort, sleep) always find it free. The only
 //! field shared with other threads is the [`Remote`] queue.
 
+mod handle;
+mod oneshot;
 mod provisional;
 mod queue;
 mod registry;
@@ -40,6 +42,7 @@ use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
+pub use handle::{Handle, RemoteJoinError, RemoteJoinHandle, RunError, RuntimeGone};
 pub(crate) use provisional::Provisioned;
 use queue::TaskQueue;
 pub(crate) use remote::{Doorbell, Remote};
@@ -105,6 +108,10 @@ pub(crate) struct Core {
     /// Reused buffers, so the run loop does not allocate per tick.
     wake_buf: RefCell<Vec<Waker>>,
     remote_buf: RefCell<Vec<WakeId>>,
+    job_buf: RefCell<Vec<remote::Job>>,
+    /// The thread the runtime was built on (a `Runtime` is `!Send`), for
+    /// `Handle::run`'s deadlock check.
+    thread: std::thread::ThreadId,
     event_interval: u32,
     polls_since_io: Cell<u32>,
     shutting_down: Cell<bool>,
@@ -239,6 +246,8 @@ impl Builder {
             remote,
             wake_buf: RefCell::new(Vec::new()),
             remote_buf: RefCell::new(Vec::new()),
+            job_buf: RefCell::new(Vec::new()),
+            thread: std::thread::current().id(),
             event_interval: self.event_interval,
             polls_since_io: Cell::new(0),
             shutting_down: Cell::new(false),

@@ -236,7 +236,7 @@ mod loom_models {
 
     fn drained(queue: &Queue) -> Vec<WakeId> {
         let mut ids = Vec::new();
-        queue.drain_into(&mut ids);
+        queue.drain_into(&mut ids, &mut Vec::new());
         ids
     }
 

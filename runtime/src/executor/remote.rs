@@ -1,7 +1,10 @@
-//! Wakes from other threads: a mutex-protected queue plus a doorbell.
+//! Wakes and jobs from other threads: a mutex-protected queue plus a
+//! doorbell.
 //!
-//! A waker woken off the runtime thread pushes its packed id here. The push
-//! that takes the queue from empty to non-empty rings the doorbell (the
+//! A waker woken off the runtime thread pushes its packed id here; a
+//! [`Handle`](crate::Handle) pushes a [`Job`] (a boxed `FnOnce() + Send`
+//! that the runtime thread runs after the wakes, see `Core::drain_remote`).
+//! The push that takes the queue from empty to non-empty rings the doorbell (the
 //! runtime's eventfd, registered in its epoll set), so a runtime asleep in
 //! `epoll_wait` wakes up; later pushes find the queue non-empty and skip
 //! the syscall. The runtime takes the whole queue at once.
@@ -12,6 +15,14 @@
 //! write is one edge, consumed when `epoll_wait` reports it. The runtime
 //! keeps its side by always consuming the doorbell *before* draining the
 //! queue (see `Core::poll_reactor`).
+//!
+//! Jobs and shutdown: [`Remote::close`] (the runtime's drop, before its
+//! tasks are dropped) sets `closed` under the queue lock and takes the
+//! jobs still queued. The lock orders every `push_job` against it: a job
+//! pushed before is in the taken batch (dropped by the runtime, on its
+//! thread, never run), a push after finds `closed` and hands the job back
+//! to its caller. So each job is run or dropped exactly once, by exactly
+//! one side (the loom model `loom_model_job_push_racing_close`).
 
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::task::waker::WakeId;
@@ -21,8 +32,31 @@ pub(crate) trait Doorbell: Send + Sync {
     fn ring(&self);
 }
 
+/// Work for the runtime thread, sent from another thread. A trait rather
+/// than `FnOnce` so that a refused job comes back as its own type (a
+/// `Handle` then hands the user's closure back).
+pub(crate) trait RunOnce: Send {
+    fn run(self: Box<Self>);
+}
+
+pub(crate) type Job = Box<dyn RunOnce>;
+
+#[derive(Default)]
+struct Queue {
+    ids: Vec<WakeId>,
+    jobs: Vec<Job>,
+    /// Set by [`Remote::close`]: jobs are refused from then on.
+    closed: bool,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.jobs.is_empty()
+    }
+}
+
 pub(crate) struct Remote<D> {
-    queue: Mutex<Vec<WakeId>>,
+    queue: Mutex<Queue>,
     /// Mirrors `!queue.is_empty()` so the run loop can skip the lock.
     pending: AtomicBool,
     /// Set when the runtime is dropped: a cached handle must look again.
@@ -33,7 +67,7 @@ pub(crate) struct Remote<D> {
 impl<D: Doorbell> Remote<D> {
     pub(crate) fn new(doorbell: D) -> Self {
         Remote {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             pending: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             doorbell,
@@ -54,12 +88,16 @@ impl<D: Doorbell> Remote<D> {
         self.retired.load(Ordering::Acquire)
     }
 
+    fn lock(&self) -> crate::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Called from any thread.
     pub(crate) fn push(&self, id: WakeId) {
         let was_empty = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let mut queue = self.lock();
             let was_empty = queue.is_empty();
-            queue.push(id);
+            queue.ids.push(id);
             if was_empty {
                 self.pending.store(true, Ordering::Release);
             }
@@ -70,6 +108,38 @@ impl<D: Doorbell> Remote<D> {
         }
     }
 
+    /// Called from any thread: queue `job` for the runtime thread, or hand
+    /// it back if the queue was closed (the runtime is shutting down or
+    /// gone).
+    pub(crate) fn push_job<J: RunOnce + 'static>(&self, job: J) -> Result<(), J> {
+        let was_empty = {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err(job);
+            }
+            let was_empty = queue.is_empty();
+            queue.jobs.push(Box::new(job));
+            if was_empty {
+                self.pending.store(true, Ordering::Release);
+            }
+            was_empty
+        };
+        if was_empty {
+            self.doorbell.ring();
+        }
+        Ok(())
+    }
+
+    /// Runtime thread, at shutdown: refuse jobs from now on and return the
+    /// ones queued (the caller drops them after the lock is released: a
+    /// job's destructor may do anything, even push again).
+    #[must_use = "the queued jobs are dropped by the caller, outside the lock"]
+    pub(crate) fn close(&self) -> Vec<Job> {
+        let mut queue = self.lock();
+        queue.closed = true;
+        std::mem::take(&mut queue.jobs)
+    }
+
     /// Whether a push may be waiting: the check `drain_into` starts with,
     /// for a caller that skips its own setup when there is nothing.
     #[inline]
@@ -77,14 +147,15 @@ impl<D: Doorbell> Remote<D> {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Runtime thread: move every queued id into `out`.
-    pub(crate) fn drain_into(&self, out: &mut Vec<WakeId>) {
+    /// Runtime thread: move every queued id into `ids` and job into `jobs`.
+    pub(crate) fn drain_into(&self, ids: &mut Vec<WakeId>, jobs: &mut Vec<Job>) {
         if !self.pending.load(Ordering::Acquire) {
             return;
         }
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = self.lock();
         self.pending.store(false, Ordering::Relaxed);
-        out.append(&mut queue);
+        ids.append(&mut queue.ids);
+        jobs.append(&mut queue.jobs);
     }
 }
 
@@ -125,14 +196,14 @@ mod loom_model {
             let mut seen = Vec::new();
             for _ in 0..2 {
                 remote.doorbell().0.swap(0, Ordering::SeqCst);
-                remote.drain_into(&mut seen);
+                remote.drain_into(&mut seen, &mut Vec::new());
             }
             for p in pushers {
                 p.join().unwrap();
             }
             let rung = remote.doorbell().0.load(Ordering::SeqCst) > 0;
             let mut left = Vec::new();
-            remote.drain_into(&mut left);
+            remote.drain_into(&mut left, &mut Vec::new());
             assert!(
                 left.is_empty() || rung,
                 "ids {left:?} queued with a silent doorbell"
@@ -140,6 +211,146 @@ mod loom_model {
             seen.extend(left);
             seen.sort_by_key(|w| w.index());
             assert_eq!(seen, vec![id(0), id(1)]);
+        });
+    }
+
+    /// Counts a job's runs and drops: a job is its payload, dropped when
+    /// the job runs (after counting the run) or is dropped unrun.
+    struct Payload(Arc<AtomicUsize>);
+
+    impl Drop for Payload {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    struct CountingJob {
+        ran: Arc<AtomicUsize>,
+        _payload: Payload,
+    }
+
+    impl RunOnce for CountingJob {
+        fn run(self: Box<Self>) {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A `Handle::spawn` racing the runtime's drop: another thread pushes a
+    /// job while the runtime thread takes the queue once (running what it
+    /// finds) and then closes it (dropping what is left, as `shutdown`
+    /// does). The job is dropped exactly once, it ran only if the push was
+    /// accepted, and a refused job comes back to the pusher whole. (That an
+    /// accepted job is never left with the doorbell silent is the same
+    /// push path as `remote_push_never_lost`.)
+    #[test]
+    fn loom_model_job_push_racing_close() {
+        loom::model(|| {
+            let remote = Arc::new(Remote::new(Counter::default()));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let pusher = {
+                let (remote, ran, dropped) = (remote.clone(), ran.clone(), dropped.clone());
+                loom::thread::spawn(move || {
+                    let job = CountingJob {
+                        ran,
+                        _payload: Payload(dropped),
+                    };
+                    // A refused job is dropped here, on the pusher's thread.
+                    remote.push_job(job).is_ok()
+                })
+            };
+            // The runtime thread: one tick's drain, then the drop's close.
+            remote.doorbell().0.swap(0, Ordering::SeqCst);
+            let mut ids = Vec::new();
+            let mut jobs = Vec::new();
+            remote.drain_into(&mut ids, &mut jobs);
+            let drained = jobs.len();
+            for job in jobs {
+                job.run();
+            }
+            let left = remote.close();
+            let left_count = left.len();
+            drop(left);
+            let accepted = pusher.join().unwrap();
+            assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped exactly once");
+            assert_eq!(ran.load(Ordering::SeqCst), drained);
+            assert_eq!(accepted, drained + left_count == 1);
+            // Closed stays closed.
+            assert!(
+                remote
+                    .push_job(CountingJob {
+                        ran: ran.clone(),
+                        _payload: Payload(dropped.clone()),
+                    })
+                    .is_err()
+            );
+        });
+    }
+
+    /// What a remote cancel's job does on the runtime thread
+    /// (`arbor-nursery`'s `RemoteCancelHandle`): look its scope up in the
+    /// runtime thread's table and cancel it if it is still open. The table
+    /// is only ever touched on the runtime thread (the job runs there); the
+    /// loom `Mutex` is just how the model lets a `Send` job reach it.
+    struct CancelJob {
+        scope: Arc<loom::sync::Mutex<Option<bool>>>,
+        ran: Arc<AtomicUsize>,
+        _payload: Payload,
+    }
+
+    impl RunOnce for CancelJob {
+        fn run(self: Box<Self>) {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+            if let Some(cancelled) = &mut *self.scope.lock().unwrap() {
+                *cancelled = true;
+            }
+        }
+    }
+
+    /// A cross-thread cancel racing the scope's close and then the
+    /// runtime's shutdown. The runtime thread runs a tick (drain, run
+    /// jobs), closes the scope (its entry leaves the table), runs another
+    /// tick, then closes the queue. The scope was cancelled exactly when
+    /// the job ran while it was open; a job that lands after the close is
+    /// a no-op; every job is dropped exactly once, and one that never ran
+    /// was either refused (handed back) or dropped at shutdown.
+    #[test]
+    fn loom_model_remote_cancel_racing_scope_close() {
+        loom::model(|| {
+            let remote = Arc::new(Remote::new(Counter::default()));
+            let scope = Arc::new(loom::sync::Mutex::new(Some(false)));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let canceller = {
+                let job = CancelJob {
+                    scope: scope.clone(),
+                    ran: ran.clone(),
+                    _payload: Payload(dropped.clone()),
+                };
+                let remote = remote.clone();
+                loom::thread::spawn(move || remote.push_job(job).is_ok())
+            };
+            let tick = || {
+                remote.doorbell().0.swap(0, Ordering::SeqCst);
+                let mut jobs = Vec::new();
+                remote.drain_into(&mut Vec::new(), &mut jobs);
+                let n = jobs.len();
+                jobs.into_iter().for_each(|job| job.run());
+                n
+            };
+            let ran_open = tick();
+            let cancelled = scope.lock().unwrap().take().expect("open until now");
+            let ran_closed = tick();
+            assert!(
+                scope.lock().unwrap().is_none(),
+                "a closed scope stays closed"
+            );
+            let left = remote.close().len();
+            let accepted = canceller.join().unwrap();
+            assert_eq!(cancelled, ran_open == 1);
+            assert_eq!(ran.load(Ordering::SeqCst), ran_open + ran_closed);
+            assert_eq!(accepted, ran_open + ran_closed + left == 1);
+            assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped exactly once");
         });
     }
 }

@@ -198,14 +198,28 @@ impl Core {
         }
     }
 
+    /// Wake the ids, then run the jobs ([`Handle`](crate::Handle)'s), in
+    /// the order they were pushed, at the root (no task current, the root
+    /// node current), with no borrow held. A job that panics unwinds out
+    /// of `block_on`; the jobs after it in this batch are dropped unrun.
     #[inline(never)]
     fn drain_remote_now(&self) {
         let mut ids = std::mem::take(&mut *self.remote_buf.borrow_mut());
-        self.remote.drain_into(&mut ids);
+        let mut jobs = std::mem::take(&mut *self.job_buf.borrow_mut());
+        self.remote.drain_into(&mut ids, &mut jobs);
         for id in ids.drain(..) {
             self.wake_local(id);
         }
         *self.remote_buf.borrow_mut() = ids;
+        if !jobs.is_empty() {
+            debug_assert!(self.current.get().is_none());
+            self.current_node.set(0);
+            self.poll_clock.set(None);
+            for job in jobs.drain(..) {
+                job.run();
+            }
+        }
+        *self.job_buf.borrow_mut() = jobs;
     }
 
     /// Wake every sleeper whose deadline has passed, in deadline order.

@@ -248,6 +248,11 @@ impl Core {
     /// Drop every task's future, then the timers and the reactor.
     pub(super) fn shutdown(&self) {
         self.shutting_down.set(true);
+        // First refuse jobs from other threads: a `Handle` call from now on
+        // (also from a destructor below) gets `RuntimeGone`. The jobs
+        // already queued are dropped here, on the runtime thread, unrun.
+        drop(self.remote.close());
+        drop(std::mem::take(&mut *self.job_buf.borrow_mut()));
         // Destructors may wake or abort other tasks; loop until empty.
         loop {
             let keys = self.tasks.borrow().keys();
@@ -276,6 +281,6 @@ impl Core {
         self.run_queue.borrow_mut().clear();
         super::registry::unregister(self.key);
         let mut buf = Vec::new();
-        self.remote.drain_into(&mut buf);
+        self.remote.drain_into(&mut buf, &mut Vec::new());
     }
 }
