@@ -84,6 +84,11 @@ pub use arbor_primitives as primitives;
 /// (trio's and AnyIO's `to_thread`): [`to_thread::run_sync`].
 pub use arbor_primitives::to_thread;
 
+/// Call back into the runtime from a `to_thread` worker (trio's
+/// `from_thread`): [`from_thread::run_sync`], [`from_thread::run`],
+/// [`from_thread::check_cancelled`].
+pub use arbor_runtime::blocking::from_thread;
+
 /// Concurrency patterns: connection pool, bounded concurrent map, retry
 /// with backoff, worker pool (crate `arbor-patterns`).
 pub use arbor_patterns as patterns;

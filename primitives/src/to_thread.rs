@@ -49,7 +49,37 @@
 //! crate's loom models check the hand-over: the watcher is woken or finds
 //! the end even if the worker woke the cancelled task's stale waker, and
 //! sees `f`'s effects.)
+//!
+//! # Calling back: `from_thread`
+//!
+//! `f` may call back into the runtime with
+//! [`arbor_runtime::blocking::from_thread`] (`run_sync`, `run`,
+//! `check_cancelled`): the calling task serves the call in its poll. The
+//! cancel context is the one **around** the `to_thread` call (trio's: the
+//! cancel status of the task that called it), not the shield of the
+//! default wait: once the enclosing scope is cancelled, `check_cancelled`
+//! reports it on the worker, a pending `from_thread::run` has its future
+//! dropped and returns `Cancelled`, and later calls return `Cancelled`;
+//! the shielded wait still waits for `f`, which can finish early. An
+//! abandoned call (rule 4, or a dropped call) answers `Cancelled` too.
+//!
+//! ```
+//! use std::rc::Rc;
+//! use arbor_primitives::to_thread;
+//! use arbor_runtime::blocking::from_thread;
+//!
+//! arbor_runtime::run(async {
+//!     let total = to_thread::run_sync(|| {
+//!         let parts: u32 = (1..=4).sum(); // blocking work on the worker
+//!         // Back on the runtime thread, in this task: `!Send` is fine there.
+//!         from_thread::run_sync(move || *Rc::new(parts) * 10).unwrap()
+//!     })
+//!     .await;
+//!     assert_eq!(total, 100);
+//! });
+//! ```
 
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -286,15 +316,17 @@ impl RunSync {
             let never: std::convert::Infallible = std::future::pending().await;
             match never {}
         }
+        let outer_cancelled = Rc::new(Cell::new(false));
         let wait = Wait {
             job: Some(blocking::spawn(f)),
             token: Some(token),
             cancellable: self.abandon,
+            outer_cancelled: outer_cancelled.clone(),
         };
         let out = if self.abandon {
             wait.await
         } else {
-            shielded(wait).await
+            shielded(wait, &outer_cancelled).await
         };
         match out {
             Ok(value) => value,
@@ -304,18 +336,29 @@ impl RunSync {
 }
 
 /// Await `future` in a shield region: enclosing cancellations wait for it.
-async fn shielded<F: Future>(future: F) -> F::Output {
+/// Before each poll, `outer_cancelled` learns whether the context around
+/// the shield is cancelled (it stays set: a cancellation is never undone).
+async fn shielded<F: Future>(future: F, outer_cancelled: &Cell<bool>) -> F::Output {
     let cell = ScopeCell::new();
     cell.set_shield(true);
     let mut region = pin!(Region::new(cell, NodeKind::Scope, future));
-    poll_fn(|cx| match region.as_mut().poll_inner(cx) {
-        Step::Ready(out) => {
-            region.as_mut().close();
-            Poll::Ready(out)
+    let mut notice = pin!(arbor_runtime::scope::cancelled());
+    poll_fn(|cx| {
+        // Outside the region: the cancel status around the call. Until it
+        // is cancelled, `notice` keeps this task's waker on the enclosing
+        // node, so the cancellation wakes us and the flag is set then.
+        if !outer_cancelled.get() && notice.as_mut().poll(cx).is_ready() {
+            outer_cancelled.set(true);
         }
-        Step::Pending => Poll::Pending,
-        Step::Caught(_) | Step::Dropped => {
-            unreachable!("a shield with no handle and no deadline is never cancelled")
+        match region.as_mut().poll_inner(cx) {
+            Step::Ready(out) => {
+                region.as_mut().close();
+                Poll::Ready(out)
+            }
+            Step::Pending => Poll::Pending,
+            Step::Caught(_) | Step::Dropped => {
+                unreachable!("a shield with no handle and no deadline is never cancelled")
+            }
         }
     })
     .await
@@ -329,16 +372,29 @@ struct Wait<R: Send + 'static> {
     /// Level-triggered cancel point (abandon mode): no progress inside a
     /// cancelled scope. The shielded wait is never polled in one.
     cancellable: bool,
+    /// The shielded wait's view of the context around its shield.
+    outer_cancelled: Rc<Cell<bool>>,
 }
 
 impl<R: Send + 'static> Future for Wait<R> {
     type Output = std::thread::Result<R>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.cancellable && arbor_runtime::scope::current_is_cancelled() {
-            return Poll::Pending;
-        }
+        let cancellable = self.cancellable;
+        let cancelled = if cancellable {
+            arbor_runtime::scope::current_is_cancelled()
+        } else {
+            self.outer_cancelled.get()
+        };
         let job = self.job.as_mut().expect("Wait polled after completion");
+        if cancelled {
+            // The originating context is cancelled: `from_thread` calls
+            // get `Cancelled` from now on (module docs).
+            job.close_requests();
+            if cancellable {
+                return Poll::Pending;
+            }
+        }
         let out = std::task::ready!(Pin::new(job).poll(cx));
         self.job = None;
         // `f` ended: its token goes back before the caller sees the value.
@@ -349,9 +405,12 @@ impl<R: Send + 'static> Future for Wait<R> {
 
 impl<R: Send + 'static> Drop for Wait<R> {
     fn drop(&mut self) {
-        let (Some(job), Some(token)) = (self.job.take(), self.token.take()) else {
+        let (Some(mut job), Some(token)) = (self.job.take(), self.token.take()) else {
             return;
         };
+        // Abandoned: nobody serves `from_thread` calls any more (the
+        // watcher below only waits for the end).
+        job.close_requests();
         if job.is_finished() || arbor_runtime::current_runtime_id().is_none() {
             // Ended already (or no runtime left to watch it): both go now.
             drop(job);

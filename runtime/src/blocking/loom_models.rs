@@ -1,7 +1,10 @@
 //! Loom models of the blocking hand-offs: a job's submission and the wake
 //! of its completion, the abandon race, and the hand-over of an abandoned
 //! job to a watcher that releases a runtime-thread token when it ends
-//! (what `arbor::to_thread` does with `abandon_on_cancel`).
+//! (what `arbor::to_thread` does with `abandon_on_cancel`); and the way
+//! back (`from_thread`): a worker's requests served by the polling task
+//! and answered, a request racing the job's abandon, and a served future
+//! dropped by `close_requests` (the worker never hangs).
 //!
 //! The "runtime thread" is the model's main thread: it polls with a waker
 //! that unparks it and parks while pending, so a lost wake is a deadlock,
@@ -15,7 +18,9 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 
+use super::from_thread::call;
 use super::pool::{Config, Pool};
+use super::portal::{AsyncRequest, Cancelled, Portal, SyncRequest};
 use super::slot::{Abandoned, Completed, Slot};
 use super::{BlockingJob, make_job};
 use crate::sync::Ordering::{Relaxed, SeqCst};
@@ -61,9 +66,16 @@ fn job_on<R: Send + 'static>(
     pool: &Pool,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> BlockingJob<R> {
-    let slot = Arc::new(Slot::new());
-    let _ = pool.submit(make_job(f, slot.clone()));
-    BlockingJob { slot: Some(slot) }
+    let job = BlockingJob::new();
+    let _ = pool.submit(make_job(f, job.slot.clone().unwrap(), job.portal.clone()));
+    job
+}
+
+/// A job whose "worker" is a model thread given the slot and the portal.
+fn job_parts<R>() -> (BlockingJob<R>, Arc<Slot<R>>, Arc<Portal>) {
+    let job = BlockingJob::new();
+    let (slot, portal) = (job.slot.clone().unwrap(), job.portal.clone());
+    (job, slot, portal)
 }
 
 /// A worker completes a slot while the task polls it: the task either
@@ -77,7 +89,11 @@ fn loom_model_blocking_completion_wakes_the_waiting_task() {
             let slot = slot.clone();
             loom::thread::spawn(move || slot.complete(Ok(7u32)))
         };
-        let mut job = BlockingJob { slot: Some(slot) };
+        let mut job = BlockingJob {
+            slot: Some(slot),
+            portal: Arc::new(Portal::new()),
+            serving: None,
+        };
         assert_eq!(block_on_job(&mut job, &unpark_waker()).unwrap(), 7);
         assert_eq!(worker.join().unwrap(), Completed::Delivered);
     });
@@ -188,5 +204,121 @@ fn loom_model_abandoned_token_released_after_the_job_ends() {
         }
         assert_eq!(borrowed.get(), 0);
         pool.shutdown();
+    });
+}
+
+/// `from_thread::run_sync` twice in a row, then the job ends: each
+/// request is posted, found by the task's poll (or wakes it), run there
+/// and answered; the second is posted right after the first answer,
+/// possibly while the task is still in the poll that served the first
+/// (it must find a waker: a lost wake is a deadlock here).
+#[test]
+fn loom_model_from_thread_requests_are_served_and_answered() {
+    loom::model(|| {
+        let (mut job, slot, portal) = job_parts::<u32>();
+        let worker = loom::thread::spawn(move || {
+            let mut sum = 0;
+            for n in [1u32, 2] {
+                let answer = call(&portal, |responder| {
+                    Box::new(SyncRequest {
+                        f: move || n * 10,
+                        responder,
+                    })
+                });
+                sum += answer.expect("served").expect("no panic");
+            }
+            slot.complete(Ok(sum))
+        });
+        assert_eq!(block_on_job(&mut job, &unpark_waker()).unwrap(), 30);
+        assert_eq!(worker.join().unwrap(), Completed::Delivered);
+    });
+}
+
+/// The task polls once and is then cancelled (its job handle dropped)
+/// while the worker posts a request: the worker gets an answer either
+/// way (served in that poll, or `Cancelled` by the drop), never hangs;
+/// after `Cancelled` it sees the portal closed.
+#[test]
+fn loom_model_from_thread_request_races_abandon() {
+    loom::model(|| {
+        let (mut job, slot, portal) = job_parts::<()>();
+        let worker = loom::thread::spawn(move || {
+            let answer = call(&portal, |responder| {
+                Box::new(SyncRequest {
+                    f: || 5u32,
+                    responder,
+                })
+            });
+            let closed = portal.is_closed();
+            let done = slot.complete(Ok(()));
+            (answer.map(|out| out.expect("no panic")), closed, done)
+        });
+        let waker = Waker::from(StdArc::new(Flag(AtomicBool::new(false))));
+        // Ready if the request was served in this poll and the job ended
+        // before the poll reached the slot.
+        let finished = poll_job(&mut job, &mut Context::from_waker(&waker)).is_ready();
+        drop(job);
+        let (answer, closed, done) = worker.join().unwrap();
+        match answer {
+            Ok(v) => assert_eq!(v, 5),
+            Err(Cancelled) => assert!(closed, "Cancelled comes after the close"),
+        }
+        if finished {
+            assert!(answer.is_ok() && done == Completed::Delivered);
+        }
+    });
+}
+
+/// `from_thread::run` with a future that never ends, and the originating
+/// context cancelled (`close_requests`) after one poll: the future (if
+/// it was built) is dropped before the worker hears `Cancelled`, the
+/// worker never hangs, and it then sees the portal closed.
+#[test]
+fn loom_model_from_thread_close_drops_the_served_future() {
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    loom::model(|| {
+        let (mut job, slot, portal) = job_parts::<()>();
+        let built = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (built, dropped) = (built.clone(), dropped.clone());
+            loom::thread::spawn(move || {
+                let (b, d) = (built.clone(), dropped.clone());
+                let answer = call(&portal, move |responder| {
+                    Box::new(AsyncRequest {
+                        make: move || {
+                            b.store(true, SeqCst);
+                            let guard = SetOnDrop(d);
+                            async move {
+                                let _guard = guard;
+                                std::future::pending::<()>().await
+                            }
+                        },
+                        responder,
+                    })
+                });
+                assert!(
+                    matches!(answer, Err(Cancelled)),
+                    "never ready, so cancelled"
+                );
+                if built.load(SeqCst) {
+                    assert!(dropped.load(SeqCst), "dropped before the answer");
+                }
+                assert!(portal.is_closed());
+                slot.complete(Ok(()))
+            })
+        };
+        let waker = Waker::from(StdArc::new(Flag(AtomicBool::new(false))));
+        assert!(poll_job(&mut job, &mut Context::from_waker(&waker)).is_pending());
+        job.close_requests();
+        // The job ends on its own (the handle is kept, not abandoned).
+        block_on_job(&mut job, &unpark_waker()).unwrap();
+        assert_eq!(worker.join().unwrap(), Completed::Delivered);
+        assert_eq!(built.load(SeqCst), dropped.load(SeqCst));
     });
 }

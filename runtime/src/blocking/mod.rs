@@ -39,8 +39,21 @@
 //! Dropping the `BlockingJob` first abandons the job: it still runs to
 //! its end (a thread cannot be interrupted), and the worker drops the
 //! outcome.
+//!
+//! # The way back ([`from_thread`])
+//!
+//! Each job also has a mailbox (`portal.rs`), which the job installs in
+//! a thread-local of its worker around `f`. A [`from_thread`] call posts a
+//! request there and wakes the awaiting task; the task's next poll of the
+//! [`BlockingJob`] takes it and serves it in that poll (a closure runs to
+//! its end; a future is kept and polled by the job's later polls), then
+//! answers; the worker blocks on the answer. Closing the mailbox
+//! ([`BlockingJob::close_requests`], or dropping the job) answers
+//! `Cancelled` to whatever is pending or comes later.
 
+pub mod from_thread;
 mod pool;
+mod portal;
 mod slot;
 
 use std::fmt;
@@ -51,6 +64,7 @@ use std::thread;
 
 pub use pool::PoolStats;
 pub(crate) use pool::{Config, Pool};
+use portal::{Portal, Serving};
 use slot::Slot;
 
 use crate::context;
@@ -84,22 +98,25 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let slot = Arc::new(Slot::new());
-    let job = make_job(f, slot.clone());
+    let job = BlockingJob::new();
+    let work = make_job(f, job.slot.clone().expect("new"), job.portal.clone());
     context::expect("arbor_runtime::blocking::spawn", |core| {
-        let _ = core.blocking.submit(job);
+        let _ = core.blocking.submit(work);
     });
-    BlockingJob { slot: Some(slot) }
+    job
 }
 
-/// The boxed job: run `f`, catch its panic, fill the slot.
-fn make_job<F, R>(f: F, slot: Arc<Slot<R>>) -> pool::Job
+/// The boxed job: run `f` with the job's mailbox installed for
+/// [`from_thread`], catch its panic, fill the slot.
+fn make_job<F, R>(f: F, slot: Arc<Slot<R>>, portal: Arc<Portal>) -> pool::Job
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
     Box::new(move || {
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let out = from_thread::with_portal(portal, || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        });
         let _ = slot.complete(out);
     })
 }
@@ -129,6 +146,10 @@ pub fn stats() -> PoolStats {
 /// Dropping it abandons the job: it still runs to its end on its worker,
 /// which then drops the outcome.
 ///
+/// Polling it also serves the job's [`from_thread`] calls, in the poll
+/// (so in the cancel context the job is awaited in). It is `!Send`: a
+/// [`from_thread::run`] future being served lives in it.
+///
 /// ```
 /// arbor_runtime::run(async {
 ///     let job = arbor_runtime::blocking::spawn(|| panic!("boom"));
@@ -140,9 +161,67 @@ pub fn stats() -> PoolStats {
 pub struct BlockingJob<R> {
     /// `None` once the outcome was taken.
     slot: Option<Arc<Slot<R>>>,
+    /// The job's mailbox for [`from_thread`] requests.
+    portal: Arc<Portal>,
+    /// A [`from_thread::run`] future being served.
+    serving: Option<Serving>,
 }
 
 impl<R> BlockingJob<R> {
+    fn new() -> Self {
+        BlockingJob {
+            slot: Some(Arc::new(Slot::new())),
+            portal: Arc::new(Portal::new()),
+            serving: None,
+        }
+    }
+
+    /// Serve no more [`from_thread`] calls of this job: the one being
+    /// served (a [`from_thread::run`] future) is dropped and its caller
+    /// gets [`Cancelled`](from_thread::FromThreadError::Cancelled), as do
+    /// later calls, and [`from_thread::check_cancelled`] reports
+    /// `Cancelled` on the worker. The job itself runs on. Idempotent;
+    /// dropping the job does it too. `arbor::to_thread` calls it when the
+    /// scope around the call is cancelled.
+    ///
+    /// ```
+    /// use arbor_runtime::blocking::{self, from_thread};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    ///     let mut job = blocking::spawn(move || {
+    ///         rx.recv().unwrap();
+    ///         from_thread::run_sync(|| "served")
+    ///     });
+    ///     job.close_requests();
+    ///     tx.send(()).unwrap();
+    ///     assert_eq!(job.await.unwrap(), Err(from_thread::FromThreadError::Cancelled));
+    /// });
+    /// ```
+    pub fn close_requests(&mut self) {
+        // Closed first: a worker woken by the `Cancelled` below already
+        // sees `check_cancelled` fail.
+        let _ = self.portal.close();
+        self.serving = None;
+    }
+
+    /// Serve the job's `from_thread` request, if any, in this poll.
+    fn serve(&mut self, cx: &mut Context<'_>) {
+        if let Some(serving) = self.serving.as_mut() {
+            if serving.as_mut().poll(cx).is_pending() {
+                return;
+            }
+            self.serving = None;
+        }
+        // At most one new request per poll: posting wakes the task.
+        if let Some(request) = self.portal.take(cx)
+            && let Some(mut serving) = request.start()
+            && serving.as_mut().poll(cx).is_pending()
+        {
+            self.serving = Some(serving);
+        }
+    }
+
     /// Whether the job has ended (a poll would be ready).
     ///
     /// ```
@@ -165,18 +244,25 @@ impl<R> Future for BlockingJob<R> {
     /// # Panics
     /// If polled again after it returned `Ready`.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self
-            .slot
-            .as_ref()
-            .expect("a BlockingJob was polled after it completed");
+        let this = &mut *self;
+        assert!(
+            this.slot.is_some(),
+            "a BlockingJob was polled after it completed"
+        );
+        this.serve(cx);
+        let slot = this.slot.as_ref().expect("checked above");
         let out = std::task::ready!(slot.poll(cx));
-        self.slot = None;
+        // The worker blocks while a request is served, so its job cannot
+        // have ended with one pending.
+        debug_assert!(this.serving.is_none());
+        this.slot = None;
         Poll::Ready(out)
     }
 }
 
 impl<R> Drop for BlockingJob<R> {
     fn drop(&mut self) {
+        self.close_requests();
         if let Some(slot) = self.slot.take() {
             let _ = slot.abandon();
         }
