@@ -284,14 +284,14 @@ impl<T> Deref for OwnedMutexGuard<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: this guard holds the lock, and the value is only reached
-        // under the lock: through a `MutexGuard` (created only by the
-        // lock's holder, so none lives now) or an `OwnedMutexGuard` (this
-        // one), or through `get_mut`/`into_inner`, which need the `Mutex`
-        // itself exclusively, impossible while this guard's `Rc` shares
-        // it. So no `RefMut` of the value exists, and the only `&mut T`
-        // comes from `deref_mut` on this guard, which the borrow checker
-        // keeps apart from this `&T`.
+        // The value is only reached under the lock: through a `MutexGuard`
+        // (created only by the lock's holder, so none lives now) or an
+        // `OwnedMutexGuard` (this one), or through `get_mut`/`into_inner`,
+        // which need the `Mutex` itself exclusively, impossible while this
+        // guard's `Rc` shares it. The only `&mut T` comes from `deref_mut`
+        // on this guard, which the borrow checker keeps apart from this `&T`.
+        // SAFETY: this guard holds the lock, so no `RefMut` of the value
+        // exists (see above).
         unsafe { &*self.mutex.value.as_ptr() }
     }
 }
