@@ -94,40 +94,47 @@ impl<D: Doorbell> Remote<D> {
 
     /// Called from any thread.
     pub(crate) fn push(&self, id: WakeId) {
-        let was_empty = {
-            let mut queue = self.lock();
-            let was_empty = queue.is_empty();
+        self.enqueue(|queue| {
             queue.ids.push(id);
-            if was_empty {
-                self.pending.store(true, Ordering::Release);
-            }
-            was_empty
-        };
-        if was_empty {
-            self.doorbell.ring();
-        }
+            true
+        });
     }
 
     /// Called from any thread: queue `job` for the runtime thread, or hand
     /// it back if the queue was closed (the runtime is shutting down or
     /// gone).
     pub(crate) fn push_job<J: RunOnce + 'static>(&self, job: J) -> Result<(), J> {
-        let was_empty = {
-            let mut queue = self.lock();
+        let mut refused = None;
+        self.enqueue(|queue| {
             if queue.closed {
-                return Err(job);
+                refused = Some(job);
+                false
+            } else {
+                queue.jobs.push(Box::new(job));
+                true
             }
+        });
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// Add to the queue under its lock (`add` says whether it added); the
+    /// push that takes it from empty to non-empty sets `pending` and rings
+    /// the doorbell, after the lock is released.
+    #[inline]
+    fn enqueue(&self, add: impl FnOnce(&mut Queue) -> bool) {
+        let rang = {
+            let mut queue = self.lock();
             let was_empty = queue.is_empty();
-            queue.jobs.push(Box::new(job));
-            if was_empty {
+            let added = add(&mut queue);
+            let rings = added && was_empty;
+            if rings {
                 self.pending.store(true, Ordering::Release);
             }
-            was_empty
+            rings
         };
-        if was_empty {
+        if rang {
             self.doorbell.ring();
         }
-        Ok(())
     }
 
     /// Runtime thread, at shutdown: refuse jobs from now on and return the
