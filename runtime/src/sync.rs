@@ -3,7 +3,7 @@
 //!
 //! Two kinds of shim:
 //!
-//! - Re-exports ([`Mutex`], [`Condvar`], [`Arc`], [`AtomicBool`],
+//! - Re-exports ([`Mutex`], [`Condvar`], [`Arc`], [`AtomicBool`], [`AtomicU32`],
 //!   [`JoinHandle`]) and
 //!   [`spawn_thread`] for state that lives in a heap object (the remote
 //!   wake queue, the blocking pool and its completion slots): under `cfg(loom)` it is loom's, and a
@@ -19,12 +19,12 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     Arc, Condvar, Mutex, MutexGuard,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU32, Ordering},
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 #[cfg(loom)]

@@ -13,6 +13,7 @@
 
 mod handle;
 mod oneshot;
+mod park;
 mod provisional;
 mod queue;
 mod registry;
@@ -43,18 +44,12 @@ use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
 pub use handle::{Handle, RemoteJoinError, RemoteJoinHandle, RunError, RuntimeGone};
+use park::{OsWake, Parker};
 pub(crate) use provisional::Provisioned;
 use queue::TaskQueue;
 pub(crate) use remote::{Doorbell, Remote};
 
-pub(crate) type RemoteQueue = Remote<EventFd>;
-
-impl Doorbell for EventFd {
-    fn ring(&self) {
-        // EAGAIN means the counter is saturated: the fd is readable anyway.
-        let _ = self.notify();
-    }
-}
+pub(crate) type RemoteQueue = Remote<Parker<OsWake>>;
 
 /// How many task polls may run between two non-blocking reactor polls
 /// while the run queue stays busy. Bounds I/O latency under load without a
@@ -206,12 +201,13 @@ impl Builder {
         self
     }
 
-    /// Create the runtime: an epoll instance and an eventfd.
+    /// Create the runtime: an epoll instance, an eventfd and a futex word
+    /// to park on.
     pub fn build(self) -> io::Result<Runtime> {
         let mut reactor = Reactor::new()?;
         let eventfd = EventFd::new()?;
         reactor.register_waker_fd(std::os::fd::AsRawFd::as_raw_fd(&eventfd))?;
-        let remote = Arc::new(Remote::new(eventfd));
+        let remote = Arc::new(Remote::new(Parker::new(OsWake { eventfd })));
         let key = registry::register(remote.clone());
         let clock = if self.virtual_clock {
             Clock::new_virtual()

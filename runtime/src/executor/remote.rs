@@ -4,17 +4,16 @@
 //! A waker woken off the runtime thread pushes its packed id here; a
 //! [`Handle`](crate::Handle) pushes a [`Job`] (a boxed `FnOnce() + Send`
 //! that the runtime thread runs after the wakes, see `Core::drain_remote`).
-//! The push that takes the queue from empty to non-empty rings the doorbell (the
-//! runtime's eventfd, registered in its epoll set), so a runtime asleep in
-//! `epoll_wait` wakes up; later pushes find the queue non-empty and skip
-//! the syscall. The runtime takes the whole queue at once.
+//! The push that takes the queue from empty to non-empty rings the doorbell
+//! (the runtime's `Parker`, `park.rs`: a syscall only if the runtime thread
+//! is parked, in `epoll_wait` or on its futex); later pushes find the queue
+//! non-empty and skip even that. The runtime takes the whole queue at once.
 //!
 //! The invariant (checked by the loom model below): an id is never left in
 //! the queue without the doorbell having been rung after the runtime last
-//! consumed a ring. The eventfd is edge-triggered and never read: each
-//! write is one edge, consumed when `epoll_wait` reports it. The runtime
-//! keeps its side by always consuming the doorbell *before* draining the
-//! queue (see `Core::poll_reactor`).
+//! consumed a ring. The runtime keeps its side by always finishing a park
+//! (consuming the ring) *before* draining the queue (see `park.rs` and
+//! `Core::block_for_events`).
 //!
 //! Jobs and shutdown: [`Remote::close`] (the runtime's drop, before its
 //! tasks are dropped) sets `closed` under the queue lock and takes the
@@ -27,7 +26,7 @@
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use crate::task::waker::WakeId;
 
-/// Something that wakes the runtime thread out of `epoll_wait`.
+/// Something that wakes the runtime thread out of its park.
 pub(crate) trait Doorbell: Send + Sync {
     fn ring(&self);
 }
@@ -74,7 +73,6 @@ impl<D: Doorbell> Remote<D> {
         }
     }
 
-    #[cfg(all(test, loom))]
     pub(crate) fn doorbell(&self) -> &D {
         &self.doorbell
     }

@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Core;
+use super::park::Via;
 use crate::task::TaskId;
 use crate::task::raw::RawTask;
 use crate::task::state::{AfterPending, StartPoll};
@@ -153,27 +154,47 @@ impl Core {
         }
     }
 
-    /// The periodic non-blocking reactor poll. With no fd registered the
-    /// only event it could report is the doorbell, whose queue is drained
-    /// anyway: skip the syscall. (The doorbell's edge then stays pending in
-    /// epoll: the next `epoll_wait` returns at once and consumes it, a
-    /// spurious wake at worst; no push is lost, see `remote.rs`.)
+    /// The periodic non-blocking reactor poll. With no fd registered there
+    /// is no readiness to collect: skip the syscall. (The doorbell rings
+    /// only a parked runtime, so no eventfd edge is missed either.)
     #[inline(never)]
     fn poll_io_due(&self) {
         if self.reactor.borrow().registrations() == 0 {
             self.polls_since_io.set(0);
             self.drain_remote();
         } else {
-            self.poll_reactor(Some(Duration::ZERO));
+            self.poll_reactor_now();
         }
     }
 
-    /// Collect I/O readiness (and the eventfd doorbell), then the remote
-    /// queue. `epoll_wait` consumes the doorbell's edge before the queue is
-    /// drained, so a push that races with us either lands in this drain or
-    /// rings again: the hand-off the loom model in `remote.rs` checks.
-    pub(super) fn poll_reactor(&self, timeout: Option<Duration>) {
+    /// Collect ready I/O without blocking, then the remote queue.
+    fn poll_reactor_now(&self) {
         self.polls_since_io.set(0);
+        self.collect_io(Some(Duration::ZERO));
+        self.drain_remote();
+    }
+
+    /// Block until I/O, a cross-thread wake or `timeout` (`None`: no
+    /// timer), then collect ready I/O and the remote queue. With no fd
+    /// registered only a wake or the timer can end the wait, so the thread
+    /// parks on a futex instead of `epoll_wait` (see `park.rs`). The park
+    /// consumes the doorbell before the queue is drained, so a push that
+    /// races with us either lands in this drain or rings the next park.
+    fn block_for_events(&self, timeout: Option<Duration>) {
+        self.polls_since_io.set(0);
+        let via = if self.reactor.borrow().registrations() == 0 {
+            Via::Futex
+        } else {
+            Via::Epoll
+        };
+        self.remote
+            .doorbell()
+            .park(via, timeout, |timeout| self.collect_io(timeout));
+        self.drain_remote();
+    }
+
+    /// One `epoll_wait`, waking the tasks whose fds are ready.
+    fn collect_io(&self, timeout: Option<Duration>) {
         let mut wakers = std::mem::take(&mut *self.wake_buf.borrow_mut());
         let result = self
             .reactor
@@ -187,7 +208,6 @@ impl Core {
             w.wake();
         }
         *self.wake_buf.borrow_mut() = wakers;
-        self.drain_remote();
     }
 
     /// Take the remote wake queue: one atomic load when it is empty.
@@ -246,7 +266,7 @@ impl Core {
         let next = self.timers.borrow().next_expiration();
         if self.clock.is_virtual() {
             // First see whether I/O or a remote wake has work for us.
-            self.poll_reactor(Some(Duration::ZERO));
+            self.poll_reactor_now();
             if self.has_work() {
                 return;
             }
@@ -255,11 +275,11 @@ impl Core {
                     self.clock.advance_to_tick(tick);
                     self.fire_timers();
                 }
-                None => self.poll_reactor(None),
+                None => self.block_for_events(None),
             }
         } else {
             let timeout = next.map(|tick| self.clock.until_tick(tick));
-            self.poll_reactor(timeout);
+            self.block_for_events(timeout);
             self.fire_timers();
         }
     }

@@ -1,9 +1,9 @@
 //! Thin, safe wrappers over the Linux syscalls the reactor needs.
 //!
-//! This module (this file and its `socket`, `unix` and `signal` submodules)
-//! is the only place that calls `libc`. Every syscall result goes through
-//! [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so error handling is
-//! uniform: `-1` becomes `io::Error::last_os_error()`.
+//! This module (this file and its `socket`, `unix`, `signal` and `futex`
+//! submodules) is the only place that calls `libc`. Every syscall result
+//! goes through [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so
+//! error handling is uniform: `-1` becomes `io::Error::last_os_error()`.
 //!
 //! # Epoll mode: edge-triggered, registered once
 //!
@@ -25,9 +25,13 @@ use std::time::{Duration, Instant};
 
 use super::Ready;
 
+#[cfg(not(loom))]
+mod futex;
 pub(crate) mod signal;
 mod socket;
 mod unix;
+#[cfg(not(loom))]
+pub(crate) use futex::{futex_wait, futex_wake};
 pub(crate) use socket::*;
 pub(crate) use unix::*;
 
