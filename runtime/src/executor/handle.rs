@@ -26,17 +26,18 @@
 //! to the caller, on the caller's thread. Each closure is run or dropped
 //! exactly once.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::thread::ThreadId;
 
 use super::oneshot;
 use super::remote::RunOnce;
+use super::remote_join::{AbortSlot, Outcome};
+pub use super::remote_join::{RemoteJoinError, RemoteJoinHandle};
 use super::{Core, RemoteQueue, Runtime};
 use crate::context;
 use crate::task::RuntimeId;
@@ -182,11 +183,18 @@ impl Handle {
         Fut::Output: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        match self.push(SpawnJob { fut_fn, tx }) {
-            Ok(()) => Ok(RemoteJoinHandle {
+        let abort = Arc::new(AbortSlot::default());
+        match self.push(SpawnJob {
+            fut_fn,
+            tx,
+            abort: abort.clone(),
+        }) {
+            Ok(()) => Ok(RemoteJoinHandle::new(
                 rx,
-                thread: self.thread,
-            }),
+                self.thread,
+                abort,
+                self.remote.clone(),
+            )),
             Err(job) => Err(RuntimeGone(job.fut_fn)),
         }
     }
@@ -258,11 +266,10 @@ impl<F: FnOnce() + Send> RunOnce for CallSoon<F> {
     }
 }
 
-type Outcome<T> = Result<T, Box<dyn Any + Send>>;
-
 struct SpawnJob<F, T> {
     fut_fn: F,
     tx: oneshot::Sender<Outcome<T>>,
+    abort: Arc<AbortSlot>,
 }
 
 impl<F, Fut> RunOnce for SpawnJob<F, Fut::Output>
@@ -272,13 +279,18 @@ where
     Fut::Output: Send + 'static,
 {
     fn run(self: Box<Self>) {
-        let SpawnJob { fut_fn, tx } = *self;
+        let SpawnJob { fut_fn, tx, abort } = *self;
+        if abort.requested() {
+            // Aborted before it started: dropping `tx` tells the joiner.
+            return;
+        }
         match catch_unwind(AssertUnwindSafe(fut_fn)) {
             Ok(future) => {
                 // Detached: the output goes through `tx`.
-                drop(crate::spawn(async move {
+                let task = crate::spawn(async move {
                     tx.send(CatchUnwind(Box::pin(future)).await);
-                }));
+                });
+                abort.spawned(task.id());
             }
             Err(panic) => tx.send(Err(panic)),
         }
@@ -299,93 +311,6 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
             Err(panic) => Poll::Ready(Err(panic)),
         }
-    }
-}
-
-/// Waits, from any thread, for a task spawned through [`Handle::spawn`]:
-/// block with [`join`](Self::join), or `.await` it (it is a `Future`,
-/// usable from another runtime or any executor). Dropping it detaches the
-/// task, which keeps running.
-///
-/// ```
-/// let rt = arbor_runtime::Runtime::new().unwrap();
-/// let task = rt.handle().spawn(|| async { 6 * 7 }).unwrap();
-/// assert_eq!(rt.block_on(task).unwrap(), 42);
-/// ```
-pub struct RemoteJoinHandle<T> {
-    rx: oneshot::Receiver<Outcome<T>>,
-    thread: ThreadId,
-}
-
-impl<T> RemoteJoinHandle<T> {
-    /// Block this thread until the task finishes.
-    ///
-    /// ```
-    /// let rt = arbor_runtime::Runtime::new().unwrap();
-    /// let task = rt.handle().spawn(|| async { "done" }).unwrap();
-    /// drop(rt); // the job is dropped unrun
-    /// assert!(matches!(task.join(), Err(arbor_runtime::RemoteJoinError::RuntimeGone)));
-    /// ```
-    ///
-    /// # Errors
-    /// [`RemoteJoinError::Panicked`] if the task (or the closure that
-    /// built it) panicked; [`RemoteJoinError::RuntimeGone`] if the runtime
-    /// was dropped before the task finished.
-    ///
-    /// # Panics
-    /// On the runtime's own thread while the task has not finished:
-    /// waiting there would deadlock (`.await` the handle instead).
-    #[track_caller]
-    pub fn join(self) -> Result<T, RemoteJoinError> {
-        if std::thread::current().id() == self.thread && !self.rx.is_finished() {
-            panic!(
-                "RemoteJoinHandle::join on the runtime's own thread would block the \
-                 thread the task needs; await the handle instead"
-            );
-        }
-        finish(self.rx.recv())
-    }
-
-    /// Whether the task has finished (or will never run: the runtime is
-    /// gone); [`join`](Self::join) then returns at once.
-    ///
-    /// ```
-    /// let rt = arbor_runtime::Runtime::new().unwrap();
-    /// let task = rt.handle().spawn(|| async { 3 }).unwrap();
-    /// assert!(!task.is_finished()); // queued until the runtime runs
-    /// rt.block_on(async {
-    ///     while !task.is_finished() {
-    ///         arbor_runtime::yield_now().await;
-    ///     }
-    /// });
-    /// assert_eq!(task.join().unwrap(), 3); // finished: no wait
-    /// ```
-    pub fn is_finished(&self) -> bool {
-        self.rx.is_finished()
-    }
-}
-
-fn finish<T>(outcome: Option<Outcome<T>>) -> Result<T, RemoteJoinError> {
-    match outcome {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(panic)) => Err(RemoteJoinError::Panicked(panic)),
-        None => Err(RemoteJoinError::RuntimeGone),
-    }
-}
-
-impl<T> Future for RemoteJoinHandle<T> {
-    type Output = Result<T, RemoteJoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rx.poll_recv(cx).map(finish)
-    }
-}
-
-impl<T> fmt::Debug for RemoteJoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteJoinHandle")
-            .field("finished", &self.is_finished())
-            .finish()
     }
 }
 
@@ -460,47 +385,3 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
-
-/// Why a [`RemoteJoinHandle`] has no output.
-///
-/// ```
-/// let rt = arbor_runtime::Runtime::new().unwrap();
-/// let task = rt.handle().spawn(|| async { panic!("boom") }).unwrap();
-/// match rt.block_on(task) {
-///     Err(arbor_runtime::RemoteJoinError::Panicked(p)) => {
-///         assert_eq!(p.downcast_ref::<&str>(), Some(&"boom"))
-///     }
-///     _ => unreachable!(),
-/// }
-/// ```
-pub enum RemoteJoinError {
-    /// The runtime was dropped before the task finished (or before the
-    /// job that spawns it ran).
-    RuntimeGone,
-    /// The task, or the closure that built its future, panicked; the
-    /// panic's payload.
-    Panicked(Box<dyn Any + Send>),
-}
-
-impl fmt::Debug for RemoteJoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RemoteJoinError::RuntimeGone => f.write_str("RuntimeGone"),
-            RemoteJoinError::Panicked(_) => f.write_str("Panicked(..)"),
-        }
-    }
-}
-
-impl fmt::Display for RemoteJoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RemoteJoinError::RuntimeGone => f.write_str(
-                "the arbor runtime was dropped before the task finished; keep it alive \
-                 until remote tasks are joined",
-            ),
-            RemoteJoinError::Panicked(_) => f.write_str("the remotely spawned task panicked"),
-        }
-    }
-}
-
-impl std::error::Error for RemoteJoinError {}

@@ -18,6 +18,7 @@ mod provisional;
 mod queue;
 mod registry;
 mod remote;
+mod remote_join;
 mod run;
 mod scopes;
 mod tasks;
@@ -584,6 +585,17 @@ pub(crate) fn wake(id: WakeId) {
 /// dropped every task's future.
 pub(crate) fn abort_task(raw: RawTask, id: TaskId) {
     context::with_runtime(id.runtime, |core| core.abort(id, raw));
+}
+
+/// Abort by id alone (a `RemoteJoinHandle`'s abort, on the runtime
+/// thread): nothing if the task is gone (its slot reused or freed).
+pub(crate) fn abort_task_by_id(id: TaskId) {
+    context::with_runtime(id.runtime, |core| {
+        let raw = core.tasks.borrow().get(id.key()).copied();
+        if let Some(raw) = raw {
+            core.abort(id, raw);
+        }
+    });
 }
 
 #[cfg(test)]
