@@ -89,6 +89,10 @@ pub use arbor_primitives::to_thread;
 /// [`from_thread::check_cancelled`].
 pub use arbor_runtime::blocking::from_thread;
 
+/// Child processes, watched through a pidfd on the reactor, killed and
+/// reaped when dropped (crate `arbor-process`).
+pub use arbor_process as process;
+
 /// Concurrency patterns: connection pool, bounded concurrent map, retry
 /// with backoff, worker pool (crate `arbor-patterns`).
 pub use arbor_patterns as patterns;
