@@ -23,8 +23,6 @@
 
 #![warn(missing_docs)]
 
-mod checkpoint;
-
 pub mod map;
 pub use map::{MapUnordered, map_concurrent, map_concurrent_unordered, try_map_concurrent};
 

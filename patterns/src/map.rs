@@ -46,7 +46,7 @@ use std::task::{Context, Poll};
 
 use arbor_nursery::CancelScope;
 
-use crate::checkpoint::checkpoint;
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 use futures_core::Stream;
 
 use in_flight::{Drive, Flow, InFlight};

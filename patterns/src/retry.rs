@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use arbor_nursery::fail_at;
 
-use crate::checkpoint::checkpoint;
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 use arbor_runtime::time::{Instant, sleep};
 
 /// How [`retry`] retries: attempts, timeouts, backoff, and which errors

@@ -10,10 +10,11 @@ use arbor_runtime::RuntimeId;
 use arbor_runtime::io::Async;
 use arbor_runtime::signal::SignalKind;
 
-use crate::checkpoint::{checkpoint, checkpointed};
+use crate::checkpoint::checkpointed;
 use crate::reaper::{self, Unreaped};
 use crate::stdio::{ChildStderr, ChildStdin, ChildStdout, Drain};
 use crate::sys;
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 
 /// A child process spawned by [`Command::spawn`](crate::Command::spawn).
 ///

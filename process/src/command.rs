@@ -7,8 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 
-use crate::checkpoint::checkpoint;
 use crate::child::Child;
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 
 /// A process builder, as [`std::process::Command`] (which it wraps: std
 /// does the `fork`/`exec`, inline on the runtime thread), whose

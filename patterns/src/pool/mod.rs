@@ -312,7 +312,7 @@ impl<T, E> Pool<T, E> {
     /// connections it had not closed yet are dropped without the hook,
     /// and so are those returned afterwards (unless another `close` runs).
     pub async fn close(&self) {
-        crate::checkpoint::checkpoint().await;
+        arbor_runtime::scope::entry_checkpoint().await;
         let idle = self.shared.close();
         // No suspension since `close()`: every connection returned from
         // now on reaches this closer (or another).
@@ -379,7 +379,7 @@ impl<T, E> Pool<T, E> {
     /// an expired one, that connection is dropped. Nothing else is held
     /// across its suspensions.
     pub async fn maintain(&self) -> Result<(), PoolError<E>> {
-        crate::checkpoint::checkpoint().await;
+        arbor_runtime::scope::entry_checkpoint().await;
         loop {
             if self.is_closed() {
                 return Ok(());

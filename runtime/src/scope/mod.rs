@@ -28,6 +28,7 @@
 
 mod cell;
 mod dump;
+mod entry;
 mod notice;
 mod region;
 pub(crate) mod tree;
@@ -38,6 +39,7 @@ use std::rc::Rc;
 use std::task::Context;
 
 pub use cell::{CellRef, ScopeCell};
+pub use entry::entry_checkpoint;
 pub use notice::{CancelledFuture, cancelled};
 pub use region::{Region, Step};
 pub(crate) use tree::ScopeTable;
