@@ -137,3 +137,22 @@ fn an_aborted_task_whose_slot_is_reused_leaves_the_new_task_alone() {
     assert_eq!(second.join().unwrap(), 2);
     assert_eq!(first.join().unwrap(), 1);
 }
+
+#[test]
+fn awaiting_a_remote_handle_is_a_checkpoint_that_keeps_the_output() {
+    let rt = Runtime::builder().virtual_clock().build().unwrap();
+    let task = rt.handle().spawn(|| async { 7 }).unwrap();
+    let (in_cancelled, after) = rt.block_on(async {
+        while !task.is_finished() {
+            arbor::yield_now().await;
+        }
+        // Inside a cancelled scope the finished task's output stays queued.
+        let scope = arbor::CancelScope::new();
+        scope.cancel();
+        let mut task = task;
+        let in_cancelled = scope.run(&mut task).await;
+        (in_cancelled, task.await)
+    });
+    assert!(in_cancelled.is_err(), "no progress in a cancelled scope");
+    assert_eq!(after.unwrap(), 7);
+}

@@ -62,8 +62,14 @@ impl RunOnce for AbortJob {
 /// Waits, from any thread, for a task spawned through
 /// [`Handle::spawn`](super::Handle::spawn):
 /// block with [`join`](Self::join), or `.await` it (it is a `Future`,
-/// usable from another runtime or any executor); [`abort`](Self::abort)
-/// it from any thread. Dropping it detaches the task, which keeps running.
+/// usable from another runtime or any executor, and a checkpoint on an
+/// arbor runtime); [`abort`](Self::abort) it from any thread. Dropping
+/// it detaches the task, which keeps running.
+///
+/// # Cancel safety
+/// Dropping the `await` loses nothing: the output stays queued until a
+/// poll returns it, so awaiting (or joining) the handle again still gets
+/// it.
 ///
 /// ```
 /// let rt = arbor_runtime::Runtime::new().unwrap();
@@ -75,6 +81,9 @@ pub struct RemoteJoinHandle<T> {
     thread: ThreadId,
     abort: Arc<AbortSlot>,
     remote: Weak<RemoteQueue>,
+    /// It returned `Pending` once (it waited, or yielded at its schedule
+    /// point): the output is taken without another yield.
+    waited: bool,
 }
 
 impl<T> RemoteJoinHandle<T> {
@@ -89,6 +98,7 @@ impl<T> RemoteJoinHandle<T> {
             thread,
             abort,
             remote,
+            waited: false,
         }
     }
 
@@ -191,8 +201,26 @@ impl<T> RemoteJoinHandle<T> {
 impl<T> Future for RemoteJoinHandle<T> {
     type Output = Result<T, RemoteJoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rx.poll_recv(cx).map(|outcome| self.finish(outcome))
+    /// On an arbor runtime, awaiting it is a checkpoint like awaiting a
+    /// [`JoinHandle`](crate::JoinHandle): no progress inside a cancelled
+    /// scope (the output stays queued), and a schedule point when the
+    /// output is already there (taken only after the yield). Elsewhere
+    /// (another executor, no runtime) both checks say "go on".
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if crate::scope::current_is_cancelled() {
+            return Poll::Pending;
+        }
+        if self.rx.is_finished()
+            && !std::mem::replace(&mut self.waited, true)
+            && crate::scope::schedule_point(cx)
+        {
+            return Poll::Pending;
+        }
+        let polled = self.rx.poll_recv(cx);
+        if polled.is_pending() {
+            self.waited = true;
+        }
+        polled.map(|outcome| self.finish(outcome))
     }
 }
 
