@@ -1,7 +1,8 @@
 //! Seeded randomized programs (issue 9, "Checks that keep it fixed").
 //!
 //! Each seed generates a random tree of spawned tasks (kept, detached,
-//! aborted, abort-on-drop guards), nurseries and supervisors (children
+//! aborted, abort-on-drop guards; spawned with `arbor::spawn` or through
+//! `Handle::spawn` and its `RemoteJoinHandle`), nurseries and supervisors (children
 //! that return `Ok`, `Err` or panic, `start`ed children, cancelled
 //! children), child sets (children spawned into a `ChildSet`, taken with
 //! `join_next` plainly, under a timeout or in a scope cancelled before it
@@ -34,7 +35,8 @@
 //!    `Cancelled` only if its own scope was cancelled; every child is
 //!    polled at least once (a task always starts); no shielded region is
 //!    dropped unless its task is being aborted or its own scope was
-//!    cancelled; joins and `start` calls give what their task did; an
+//!    cancelled; an aborted task is never polled again; joins and
+//!    `start` calls give what their task did; an
 //!    arbor operation never completes inside a cancelled scope (unless it
 //!    hands over a result it took before its schedule point);
 //! 8. a `ChildSet` gives each child's result once, as the child's code

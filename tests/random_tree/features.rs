@@ -90,11 +90,15 @@ features! {
     /// `retry` nodes of scripted steps, `get`s (and a `close`) of a `Pool`
     /// shared by the program, `WorkerPool`s started in a nursery.
     PATTERNS = 27, "patterns";
+    /// Tasks spawned through `Handle::spawn` (the closure sent through the
+    /// remote queue, the task started when the runtime drains it), joined
+    /// and aborted through their `RemoteJoinHandle`.
+    REMOTE_SPAWN = 28, "remote_spawn";
 }
 
 impl Features {
     pub const NONE: Features = Features(0);
-    pub const ALL: Features = Features((1 << 28) - 1);
+    pub const ALL: Features = Features((1 << 29) - 1);
 
     /// What `cargo test --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for

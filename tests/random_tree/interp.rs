@@ -26,11 +26,14 @@ use super::world::{
     Book, Boom, Fail, Kind, Msg, NList, NurseryRec, Out, PanicId, SemRec, StartRec, TaskOut,
     TaskRec, World,
 };
+use remote::{Joined, TaskHandle};
 
 #[path = "child_set.rs"]
 mod child_set;
 #[path = "patterns.rs"]
 pub mod patterns;
+#[path = "remote.rs"]
+pub mod remote;
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -167,6 +170,14 @@ impl<T> Future for Tracked<T> {
         this.book.polled();
         if let Some(t) = &this.task {
             t.polled.set(true);
+            // An abort drops the future at once, or (a task aborting
+            // itself) right after the poll that asked: never a later poll.
+            if t.abort_requested.get() {
+                this.book.violation(
+                    Kind::PolledAfterAbort,
+                    format!("task {} was polled after it was aborted", t.id),
+                );
+            }
         }
         let inner = this
             .inner
@@ -508,7 +519,12 @@ async fn run(node: Rc<Node>, cx: Cx) {
             cx.sink.fail(Fail::Panic(id));
             panic_any(PanicId(id));
         }
-        Node::Spawn { slot, body, detach } => spawn_task(&cx, *slot, body.clone(), *detach),
+        Node::Spawn {
+            slot,
+            body,
+            detach,
+            remote,
+        } => spawn_task(&cx, *slot, body.clone(), *detach, *remote),
         Node::Join { slot } => join_task(&cx, *slot).await,
         Node::Abort { slot } => {
             cx.log(|| format!("abort task{slot}"));
@@ -711,7 +727,7 @@ pub fn panic_text(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-fn spawn_task(cx: &Cx, slot: usize, body: Rc<Body>, detach: bool) {
+fn spawn_task(cx: &Cx, slot: usize, body: Rc<Body>, detach: bool, remote: bool) {
     let w = cx.w.clone();
     let rec = TaskRec::new(w.book.id(), None, None);
     let tcx = Cx {
@@ -725,8 +741,15 @@ fn spawn_task(cx: &Cx, slot: usize, body: Rc<Body>, detach: bool) {
     let fut = Tracked::new(&w.book, "task", body_future(body, tcx))
         .task(&rec)
         .on_end(move || w2.task_ended());
-    let handle = arbor::spawn(fut);
-    cx.log(|| format!("spawn task{slot} = task {}", rec.id));
+    let handle = if remote {
+        TaskHandle::Remote(remote::spawn_remote(Box::pin(fut)))
+    } else {
+        TaskHandle::Local(arbor::spawn(fut))
+    };
+    cx.log(|| {
+        let how = if remote { "Handle::spawn" } else { "spawn" };
+        format!("{how} task{slot} = task {}", rec.id)
+    });
     let s = &w.slots[slot];
     *s.rec.borrow_mut() = Some(rec);
     if !detach {
@@ -741,33 +764,31 @@ async fn join_task(cx: &Cx, slot: usize) {
     let (Some(handle), Some(rec)) = (handle, rec) else {
         return;
     };
-    let (result, kept) = Kept::new(handle).await;
+    let (joined, kept) = Kept::new(handle.join()).await;
     cx.progressed_unless_kept("JoinHandle await", kept);
     let out = rec.out.get();
-    let bad = match &result {
-        Ok(Ok(v)) => out != Some(Out::Ok(*v)),
-        Ok(Err(Boom(e))) => out != Some(Out::Fail(Fail::Err(*e))),
-        Err(e) if e.is_panic() => false,
-        Err(_) => !rec.abort_requested.get(),
+    let bad = match &joined {
+        Joined::Value(Ok(v)) => out != Some(Out::Ok(*v)),
+        Joined::Value(Err(Boom(e))) => out != Some(Out::Fail(Fail::Err(*e))),
+        Joined::Panicked(_) => false,
+        Joined::Cancelled => !rec.abort_requested.get(),
+        Joined::Gone => true,
     };
-    let result = match result {
-        Err(e) if e.is_panic() => {
-            let payload = e.try_into_panic().expect("a panic");
-            match panic_id(&*payload) {
-                Some(p) if out == Some(Out::Fail(Fail::Panic(p))) => "panicked".to_string(),
-                _ => {
-                    cx.book().violation(
-                        Kind::WrongJoin,
-                        format!(
-                            "task{slot} (task {}) panicked with {:?}; its code recorded {out:?}",
-                            rec.id,
-                            panic_text(&*payload)
-                        ),
-                    );
-                    return;
-                }
+    let result = match joined {
+        Joined::Panicked(payload) => match panic_id(&*payload) {
+            Some(p) if out == Some(Out::Fail(Fail::Panic(p))) => "panicked".to_string(),
+            _ => {
+                cx.book().violation(
+                    Kind::WrongJoin,
+                    format!(
+                        "task{slot} (task {}) panicked with {:?}; its code recorded {out:?}",
+                        rec.id,
+                        panic_text(&*payload)
+                    ),
+                );
+                return;
             }
-        }
+        },
         other => format!("{other:?}"),
     };
     cx.log(|| format!("task{slot}.await = {result}"));

@@ -182,11 +182,13 @@ pub enum Node {
     Checkpoint,
     /// Panic here (only where a nursery, a child or a task catches it).
     Panic,
-    /// `arbor::spawn` into slot `slot`; `detach` drops the handle at once.
+    /// `arbor::spawn` into slot `slot` (`Handle::spawn` if `remote`);
+    /// `detach` drops the handle at once.
     Spawn {
         slot: usize,
         body: Rc<Body>,
         detach: bool,
+        remote: bool,
     },
     /// Await the handle in `slot` (always in the same sequence as its spawn).
     Join {
@@ -740,8 +742,17 @@ impl Gen {
                 };
                 let body = self.body(&inner, true);
                 let detach = self.rng.chance(1, 4);
+                let remote = f.has(Features::REMOTE_SPAWN) && self.rng.chance(1, 3);
                 let join = (!detach).then_some(Node::Join { slot });
-                return (Node::Spawn { slot, body, detach }, join);
+                return (
+                    Node::Spawn {
+                        slot,
+                        body,
+                        detach,
+                        remote,
+                    },
+                    join,
+                );
             }
             Pick::Abort => Node::Abort {
                 slot: self.rng.below(self.slots),
@@ -1305,10 +1316,20 @@ impl fmt::Display for Listing<'_> {
             Node::Yield => writeln!(f, "{pad}yield_now()"),
             Node::Checkpoint => writeln!(f, "{pad}checkpoint()"),
             Node::Panic => writeln!(f, "{pad}panic!()"),
-            Node::Spawn { slot, body, detach } => body_block(
+            Node::Spawn {
+                slot,
+                body,
+                detach,
+                remote,
+            } => body_block(
                 f,
                 format!(
-                    "task{slot} = arbor::spawn{}",
+                    "task{slot} = {}{}",
+                    if *remote {
+                        "Handle::current().spawn"
+                    } else {
+                        "arbor::spawn"
+                    },
                     if *detach { " (detached)" } else { "" }
                 ),
                 body,

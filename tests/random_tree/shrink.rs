@@ -106,10 +106,12 @@ impl Node {
                 slot,
                 body: b,
                 detach,
+                remote,
             } => Node::Spawn {
                 slot: *slot,
                 body: body(b, f),
                 detach: *detach,
+                remote: *remote,
             },
             Node::AbortGuard { slot, body: b } => Node::AbortGuard {
                 slot: *slot,
@@ -328,10 +330,19 @@ impl Node {
                     end: *end,
                 })
             }
-            (Op::EndOk, Node::Spawn { slot, body, detach }) => Some(Node::Spawn {
+            (
+                Op::EndOk,
+                Node::Spawn {
+                    slot,
+                    body,
+                    detach,
+                    remote,
+                },
+            ) => Some(Node::Spawn {
                 slot: *slot,
                 body: ok(body)?,
                 detach: *detach,
+                remote: *remote,
             }),
             (
                 Op::EndOk,

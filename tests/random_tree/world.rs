@@ -48,6 +48,9 @@ pub enum Kind {
     ProgressInCancelled,
     /// A task's or child's `JoinHandle` gave a result its task does not explain.
     WrongJoin,
+    /// A task was polled again after an `abort` (its future must be
+    /// dropped at once, or after the poll that aborted itself).
+    PolledAfterAbort,
     /// `Nursery::start` gave a result its child does not explain.
     WrongStart,
     /// A `ChildSet` lost a child's result: `join_next` returned `None`, or
@@ -88,6 +91,7 @@ impl Kind {
         Kind::ShieldDropped,
         Kind::ProgressInCancelled,
         Kind::WrongJoin,
+        Kind::PolledAfterAbort,
         Kind::WrongStart,
         Kind::ResultLost,
         Kind::WrongScope,
@@ -119,6 +123,7 @@ impl Kind {
             Kind::ShieldDropped => "shield-dropped",
             Kind::ProgressInCancelled => "progress-in-cancelled",
             Kind::WrongJoin => "wrong-join",
+            Kind::PolledAfterAbort => "polled-after-abort",
             Kind::WrongStart => "wrong-start",
             Kind::ResultLost => "result-lost",
             Kind::WrongScope => "wrong-scope",
@@ -606,7 +611,7 @@ pub type TaskOut = Result<usize, Boom>;
 /// A spawn slot: the kept handle of a spawned task.
 #[derive(Default)]
 pub struct Slot {
-    pub handle: RefCell<Option<arbor::task::JoinHandle<TaskOut>>>,
+    pub handle: RefCell<Option<super::interp::remote::TaskHandle>>,
     pub rec: RefCell<Option<Rc<TaskRec>>>,
 }
 

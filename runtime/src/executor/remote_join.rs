@@ -244,6 +244,7 @@ impl<T> fmt::Debug for RemoteJoinHandle<T> {
 ///     _ => unreachable!(),
 /// }
 /// ```
+#[non_exhaustive]
 pub enum RemoteJoinError {
     /// The runtime was dropped before the task finished (or before the
     /// job that spawns it ran).
