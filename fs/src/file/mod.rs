@@ -352,18 +352,26 @@ impl File {
         self.owned_unit(|| Action::SetLen(size)).await
     }
 
-    /// A checkpoint, then one owned hop whose outcome is `()`.
+    /// A checkpoint, then one owned hop whose outcome is `()`, unless an
+    /// earlier write failed unseen: that error is the result then (the
+    /// data is not all there to sync or truncate).
     async fn owned_unit(&mut self, action: impl FnOnce() -> Action) -> io::Result<()> {
         checkpoint().await;
         let mut started = false;
         let mut action = Some(action);
         let outcome = poll_fn(|cx| {
-            self.state
-                .poll_owned(cx, &mut started, |_| action.take().map(|make| make()))
+            self.state.poll_owned(cx, &mut started, |s| {
+                if s.has_write_err() {
+                    return None;
+                }
+                action.take().map(|make| make())
+            })
         })
         .await;
-        unit(outcome)?;
-        Ok(())
+        if let Some(e) = self.state.take_write_err() {
+            return Err(e);
+        }
+        unit(outcome)
     }
 
     /// Seek to `pos` (std's `Seek::seek`) and return the new position

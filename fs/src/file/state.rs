@@ -487,6 +487,11 @@ impl State {
         !self.wbuf.is_empty() || (self.seekable && !self.rbuf.is_empty())
     }
 
+    /// Whether an error is kept for the next write-side operation.
+    pub(super) fn has_write_err(&self) -> bool {
+        self.write_err.is_some()
+    }
+
     /// The error kept for the next write-side operation, if any.
     pub(super) fn take_write_err(&mut self) -> Option<io::Error> {
         self.write_err.take()
