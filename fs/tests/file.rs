@@ -388,6 +388,13 @@ fn a_write_error_surfaces_on_the_next_flush() {
             "EBADF, unchanged"
         );
         file.flush().await.unwrap(); // reported once
+
+        // A full buffer's hop starts at once, unwaited: its error goes to
+        // the next sync (which does not sync then).
+        file.write_all(&vec![0u8; MAX_BUF_SIZE]).await.unwrap();
+        let err = file.sync_all().await.unwrap_err();
+        assert_eq!(err.raw_os_error(), std_err.raw_os_error());
+        file.sync_all().await.unwrap();
         let mut text = String::new();
         file.read_to_string(&mut text).await.unwrap();
         assert_eq!(text, "read only");
