@@ -102,6 +102,8 @@ pub(crate) use state::{FIRST_READ, MAX_BUF};
 /// - an error nobody waited for (a write's, a sync's) is reported by the
 ///   next write, flush, sync or `set_len`.
 ///
+/// (One caveat, for `AsyncSeek::poll_seek` only: see that impl.)
+///
 /// Inside a cancelled scope (outside a shield) a `File` makes no
 /// progress: its operations are cancel points, and one first polled there
 /// starts no hop.
