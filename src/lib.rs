@@ -89,6 +89,10 @@ pub use arbor_primitives::to_thread;
 /// [`from_thread::check_cancelled`].
 pub use arbor_runtime::blocking::from_thread;
 
+/// Files, directories and paths on the offload pool: [`fs::File`],
+/// [`fs::read`], [`fs::write`], [`fs::read_dir`], ... (crate `arbor-fs`).
+pub use arbor_fs as fs;
+
 /// Child processes, watched through a pidfd on the reactor, killed and
 /// reaped when dropped (crate `arbor-process`).
 pub use arbor_process as process;

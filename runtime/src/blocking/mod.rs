@@ -128,6 +128,7 @@ where
 ///     assert_eq!(arbor_runtime::blocking::stats().threads, 0); // started on demand
 ///     arbor_runtime::blocking::spawn(|| ()).await.unwrap();
 ///     assert!(arbor_runtime::blocking::stats().threads <= 1);
+///     assert_eq!(arbor_runtime::blocking::stats().submitted, 1); // one hop
 /// });
 /// ```
 ///

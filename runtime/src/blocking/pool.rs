@@ -77,6 +77,8 @@ struct PoolState {
     shutdown: bool,
     /// Numbers the workers (and their thread names).
     started: u64,
+    /// Jobs accepted by `submit` since the pool was made.
+    submitted: u64,
     workers: HashMap<u64, Worker>,
 }
 
@@ -103,6 +105,10 @@ pub struct PoolStats {
     pub idle: usize,
     /// Jobs submitted and not yet started.
     pub queued: usize,
+    /// Jobs submitted since the runtime started (each one thread hop):
+    /// the difference between two snapshots counts the hops of the code
+    /// run in between.
+    pub submitted: u64,
 }
 
 /// What [`Pool::submit`] did to get the job run.
@@ -153,6 +159,7 @@ impl Pool {
             return Submitted::Refused;
         }
         state.queue.push_back(job);
+        state.submitted += 1;
         if state.idle > 0 {
             state.idle -= 1;
             state.notified += 1;
@@ -226,6 +233,7 @@ impl Pool {
             threads: state.threads,
             idle: state.idle + state.notified,
             queued: state.queue.len(),
+            submitted: state.submitted,
         }
     }
 }
