@@ -1,15 +1,13 @@
 //! A thread hop owned by an object (a [`File`](crate::File), a
-//! [`ReadDir`](crate::ReadDir)) instead of by the future that started it,
-//! and the checkpoint the crate's async methods begin with.
+//! [`ReadDir`](crate::ReadDir)) instead of by the future that started it.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use arbor_primitives::to_thread;
 use arbor_runtime::JoinHandle;
-use arbor_runtime::scope::with_checkpoint;
 
 /// The name `arbor::dump()` shows for a hop's task.
 const NAME: &str = "arbor::fs operation";
@@ -50,26 +48,6 @@ impl<R: Send + 'static> Hop<R> {
             },
         }
     }
-}
-
-/// A checkpoint as the primitives have one: a cancel point (inside a
-/// cancelled scope it never completes, and the scope drops the caller),
-/// then a schedule point that yields if other code is ready.
-pub(crate) async fn checkpoint() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        with_checkpoint(|cp| {
-            if cp.is_cancelled() {
-                return Poll::Pending;
-            }
-            if !yielded && cp.schedule_point(cx) {
-                yielded = true;
-                return Poll::Pending;
-            }
-            Poll::Ready(())
-        })
-    })
-    .await
 }
 
 /// Level-triggered cancellation for poll-based operations: inside a

@@ -14,7 +14,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::hop::{self, Hop, cancelled, checkpoint};
+use crate::hop::{self, Hop, cancelled};
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 
 /// Entries fetched per thread hop (tokio fetches 32).
 pub(crate) const BATCH: usize = 64;

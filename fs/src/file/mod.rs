@@ -22,7 +22,8 @@ use plan::Action;
 use state::{Outcome, State};
 
 use crate::OpenOptions;
-use crate::hop::{self, checkpoint};
+use crate::hop::{self};
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 
 pub(crate) use state::{FIRST_READ, MAX_BUF};
 

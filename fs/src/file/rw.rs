@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use super::File;
 use super::plan::Action;
 use super::state::Outcome;
-use crate::hop::checkpoint;
+use arbor_runtime::scope::entry_checkpoint as checkpoint;
 
 impl File {
     /// Seek to `pos` (std's `Seek::seek`) and return the new position
