@@ -50,7 +50,8 @@
 //! answers; the worker blocks on the answer. A poll is two halves,
 //! [`BlockingJob::serve_requests`] then [`BlockingJob::poll_outcome`],
 //! which a caller may make separately to serve in another context than
-//! the one it awaits the outcome in. Closing the mailbox
+//! the one it awaits the outcome in (`arbor::to_thread` serves outside
+//! its shield). Closing the mailbox
 //! ([`BlockingJob::close_requests`], or dropping the job) answers
 //! `Cancelled` to whatever is pending or comes later.
 
@@ -222,8 +223,9 @@ impl<R> BlockingJob<R> {
     ///
     /// Polling the job does this and then polls the outcome
     /// ([`poll_outcome`](Self::poll_outcome)). Call the two separately to
-    /// serve in another context than the one the outcome is awaited in
-    /// (say, outside a shield region the outcome is awaited in).
+    /// serve in another context than the one the outcome is awaited in:
+    /// `arbor::to_thread` awaits the outcome in a shield region and serves
+    /// outside it, in the context of its caller.
     ///
     /// ```
     /// use std::future::poll_fn;
