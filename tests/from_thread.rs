@@ -438,20 +438,19 @@ fn a_deadline_around_the_call_passing_while_a_served_future_is_pending_drops_it_
                 RunSync::new().abandon_on_cancel(abandon).run(move || {
                     let pending = from_thread::run(move || async move {
                         let _guard = guard; // dropped with the future
-                        // In a scope of its own: the deadline around the
-                        // call reaches it too.
-                        CancelScope::new()
-                            .run(std::future::poll_fn(|_| {
-                                started.store(true, SeqCst);
-                                if arbor::current_effective_deadline()
-                                    == EffectiveDeadline::Cancelled
-                                {
-                                    polled_cancelled.store(true, SeqCst);
-                                }
-                                std::task::Poll::<()>::Pending
-                            }))
-                            .await
-                            .is_ok()
+                        // Parked in a scope of its own, which the deadline
+                        // around the call reaches too.
+                        let mut inner =
+                            std::pin::pin!(CancelScope::new().run(std::future::pending::<()>()));
+                        std::future::poll_fn(|cx| {
+                            started.store(true, SeqCst);
+                            if arbor::current_effective_deadline() == EffectiveDeadline::Cancelled {
+                                polled_cancelled.store(true, SeqCst);
+                            }
+                            std::future::Future::poll(inner.as_mut(), cx)
+                        })
+                        .await
+                        .is_ok()
                     })
                     .map(|_| ());
                     let report = (
