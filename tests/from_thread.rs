@@ -12,8 +12,9 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use arbor::from_thread::{self, FromThreadError};
+use arbor::lowlevel::ScopeId;
 use arbor::to_thread::{self, RunSync};
-use arbor::{CancelScope, current_task_id};
+use arbor::{CancelScope, EffectiveDeadline, current_task_id};
 use futures_lite::future::zip;
 use support::DropCounter;
 
@@ -305,4 +306,188 @@ fn calls_off_a_worker_thread_are_an_error() {
             .to_string()
             .contains("outside a worker thread")
     );
+}
+
+/// Far enough never to pass in a run on the real clock.
+const FAR: Duration = Duration::from_secs(3600);
+
+/// What code on the runtime thread sees of the context it runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    deadline: EffectiveDeadline,
+    scope: ScopeId,
+}
+
+fn seen_here() -> Seen {
+    Seen {
+        deadline: arbor::current_effective_deadline(),
+        scope: arbor::lowlevel::current_scope(),
+    }
+}
+
+/// What a `to_thread` call's served calls saw.
+#[derive(Debug, PartialEq, Eq)]
+struct Served {
+    /// A served `run_sync` closure.
+    sync: Seen,
+    /// A served `run` future, after a suspension.
+    future: Seen,
+    /// A scope of the served future's own, with a later deadline: the
+    /// effective deadline in it.
+    nested: EffectiveDeadline,
+}
+
+/// Make a `to_thread` call (shielded, or `abandon_on_cancel`) whose `f`
+/// reports what its served calls see; with what its caller sees.
+async fn served_views(abandon: bool) -> (Seen, Served) {
+    let around = seen_here();
+    let served = RunSync::new()
+        .abandon_on_cancel(abandon)
+        .run(|| {
+            let sync = from_thread::run_sync(seen_here).unwrap();
+            let (future, nested) = from_thread::run(|| async {
+                arbor::yield_now().await;
+                let future = seen_here();
+                let nested =
+                    arbor::move_on_after(2 * FAR, async { arbor::current_effective_deadline() })
+                        .await
+                        .unwrap();
+                (future, nested)
+            })
+            .unwrap();
+            Served {
+                sync,
+                future,
+                nested,
+            }
+        })
+        .await;
+    (around, served)
+}
+
+#[test]
+fn served_calls_see_the_deadline_and_the_scope_around_the_to_thread_call() {
+    arbor::run(async {
+        for abandon in [false, true] {
+            let views = [
+                (
+                    "move_on_after",
+                    arbor::move_on_after(FAR, served_views(abandon))
+                        .await
+                        .unwrap(),
+                ),
+                (
+                    "fail_after",
+                    arbor::fail_after(FAR, served_views(abandon)).await.unwrap(),
+                ),
+                (
+                    "CancelScope::with_deadline",
+                    CancelScope::new()
+                        .with_deadline(arbor::time::Instant::now() + FAR)
+                        .run(served_views(abandon))
+                        .await
+                        .unwrap(),
+                ),
+            ];
+            for (what, (around, served)) in views {
+                let mode = format!("{what}, abandon_on_cancel({abandon})");
+                assert!(
+                    matches!(around.deadline, EffectiveDeadline::At(_)),
+                    "{mode}: {around:?}"
+                );
+                let expected = Served {
+                    sync: around,
+                    future: around,
+                    nested: around.deadline,
+                };
+                assert_eq!(served, expected, "{mode}");
+            }
+        }
+    });
+}
+
+#[test]
+fn served_calls_with_no_scope_around_the_call_see_no_deadline_and_its_scope() {
+    arbor::run(async {
+        let task = arbor::spawn(async {
+            let mut out = Vec::new();
+            for abandon in [false, true] {
+                out.push(served_views(abandon).await);
+            }
+            out
+        });
+        for (around, served) in task.await.unwrap() {
+            assert_eq!(around.deadline, EffectiveDeadline::None);
+            assert_eq!((served.sync, served.future), (around, around));
+            assert!(matches!(served.nested, EffectiveDeadline::At(_)));
+        }
+    });
+}
+
+#[test]
+fn a_deadline_around_the_call_passing_while_a_served_future_is_pending_drops_it_once() {
+    for abandon in [false, true] {
+        support::virtual_rt().block_on(async move {
+            let drops = DropCounter::new();
+            let started = Arc::new(AtomicBool::new(false));
+            let polled_cancelled = Arc::new(AtomicBool::new(false));
+            let (report_tx, report_rx) = mpsc::channel();
+            let call = {
+                let guard = drops.guard();
+                let (started, polled_cancelled) = (started.clone(), polled_cancelled.clone());
+                RunSync::new().abandon_on_cancel(abandon).run(move || {
+                    let pending = from_thread::run(move || async move {
+                        let _guard = guard; // dropped with the future
+                        // Parked in a scope of its own, which the deadline
+                        // around the call reaches too.
+                        let mut inner =
+                            std::pin::pin!(CancelScope::new().run(std::future::pending::<()>()));
+                        std::future::poll_fn(|cx| {
+                            started.store(true, SeqCst);
+                            if arbor::current_effective_deadline() == EffectiveDeadline::Cancelled {
+                                polled_cancelled.store(true, SeqCst);
+                            }
+                            std::future::Future::poll(inner.as_mut(), cx)
+                        })
+                        .await
+                        .is_ok()
+                    })
+                    .map(|_| ());
+                    let report = (
+                        pending,
+                        from_thread::check_cancelled(),
+                        from_thread::run_sync(|| ()),
+                    );
+                    report_tx.send(report).unwrap();
+                })
+            };
+            // Keep the runtime busy until the future is served: the
+            // virtual clock moves only when every task is blocked.
+            let busy = async {
+                let start = Instant::now();
+                while !started.load(SeqCst) {
+                    assert!(start.elapsed() < PATIENCE, "timed out waiting until served");
+                    arbor::yield_now().await;
+                }
+            };
+            let out = arbor::fail_after(Duration::from_secs(1), zip(call, busy)).await;
+            if abandon {
+                assert!(out.is_err(), "abandoned at the deadline");
+            } else {
+                // Shielded: the call waited for `f`, the body completed.
+                assert!(out.is_ok(), "the shielded call returned");
+            }
+            assert_eq!(drops.dropped(), 1, "the served future was dropped once");
+            let report = to_thread::run_sync(move || report_rx.recv_timeout(PATIENCE))
+                .await
+                .unwrap();
+            let c = Err(FromThreadError::Cancelled);
+            assert_eq!(report, (c, c, c), "abandon_on_cancel({abandon})");
+            assert!(
+                !polled_cancelled.load(SeqCst),
+                "the served future was never polled in the cancelled scope"
+            );
+            assert_eq!(drops.dropped(), 1);
+        });
+    }
 }

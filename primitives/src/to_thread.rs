@@ -25,7 +25,8 @@
 //!    `f` runs waits for it; the call returns `f`'s value, and the
 //!    cancellation lands at the task's next checkpoint. The wait is an
 //!    arbor shield region, so an enclosing cancelled scope waits for it
-//!    exactly as for `arbor::shield`.
+//!    exactly as for `arbor::shield` (`f`'s `from_thread` calls are
+//!    served outside that region: see below).
 //! 4. **With [`abandon_on_cancel(true)`](RunSync::abandon_on_cancel)** the
 //!    wait is a plain cancel point: a cancelled scope drops the call at
 //!    once (in arbor's drop model that is what "returns `Cancelled`"
@@ -54,14 +55,19 @@
 //!
 //! `f` may call back into the runtime with
 //! [`arbor_runtime::blocking::from_thread`] (`run_sync`, `run`,
-//! `check_cancelled`): the calling task serves the call in its poll. The
-//! cancel context is the one **around** the `to_thread` call (trio's: the
-//! cancel status of the task that called it), not the shield of the
-//! default wait: once the enclosing scope is cancelled, `check_cancelled`
-//! reports it on the worker, a pending `from_thread::run` has its future
-//! dropped and returns `Cancelled`, and later calls return `Cancelled`;
-//! the shielded wait still waits for `f`, which can finish early. An
-//! abandoned call (rule 4, or a dropped call) answers `Cancelled` too.
+//! `check_cancelled`): the calling task serves the call in its poll, in
+//! the context **around** the `to_thread` call (trio's: the context of
+//! the task that called it, including its cancel status), not in the
+//! shield of the default wait. Served code sees the deadline of the
+//! scopes around the call (`current_effective_deadline`), runs in the
+//! scope current at the call, and the scopes it opens hang below that
+//! one. Once the enclosing scope is cancelled, `check_cancelled` reports
+//! it on the worker, a pending `from_thread::run` has its future dropped
+//! (never polled in the cancelled scope) and returns `Cancelled`, and
+//! later calls return `Cancelled`; the shielded wait still waits for `f`,
+//! which can finish early. An abandoned call (rule 4, or a dropped call)
+//! answers `Cancelled` too. With `abandon_on_cancel(true)` the context is
+//! the same: that wait is polled in it.
 //!
 //! ```
 //! use std::rc::Rc;
@@ -79,9 +85,9 @@
 //! });
 //! ```
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -316,17 +322,14 @@ impl RunSync {
             let never: std::convert::Infallible = std::future::pending().await;
             match never {}
         }
-        let outer_cancelled = Rc::new(Cell::new(false));
         let wait = Wait {
             job: Some(blocking::spawn(f)),
             token: Some(token),
-            cancellable: self.abandon,
-            outer_cancelled: outer_cancelled.clone(),
         };
         let out = if self.abandon {
-            wait.await
+            abandoning(wait).await
         } else {
-            shielded(wait, &outer_cancelled).await
+            shielded(wait).await
         };
         match out {
             Ok(value) => value,
@@ -335,21 +338,48 @@ impl RunSync {
     }
 }
 
-/// Await `future` in a shield region: enclosing cancellations wait for it.
-/// Before each poll, `outer_cancelled` learns whether the context around
-/// the shield is cancelled (it stays set: a cancellation is never undone).
-async fn shielded<F: Future>(future: F, outer_cancelled: &Cell<bool>) -> F::Output {
+/// The wait of `abandon_on_cancel(true)`: a plain cancel point, polled in
+/// the context of the call, so the job's `from_thread` calls are served
+/// there too.
+async fn abandoning<R: Send + 'static>(mut wait: Wait<R>) -> std::thread::Result<R> {
+    poll_fn(|cx| {
+        // Level-triggered: no progress inside a cancelled scope, which
+        // drops the call at its next decision.
+        let cancelled = arbor_runtime::scope::current_is_cancelled();
+        wait.serve(cx, cancelled);
+        if cancelled {
+            return Poll::Pending;
+        }
+        wait.poll_outcome(cx)
+    })
+    .await
+}
+
+/// The default wait: the job's outcome is awaited in a shield region, so
+/// enclosing cancellations wait for it; the job's `from_thread` calls are
+/// served outside that region, in the context of the call (trio's rule:
+/// they run with the deadline, scope and cancel status of the task that
+/// called `to_thread`, not of the shield).
+async fn shielded<R: Send + 'static>(wait: Wait<R>) -> std::thread::Result<R> {
+    // Shared by the two halves of each poll, which never overlap.
+    let wait = RefCell::new(wait);
     let cell = ScopeCell::new();
     cell.set_shield(true);
-    let mut region = pin!(Region::new(cell, NodeKind::Scope, future));
+    let outcome = poll_fn(|cx| wait.borrow_mut().poll_outcome(cx));
+    let mut region = pin!(Region::new(cell, NodeKind::Scope, outcome));
     let mut notice = pin!(arbor_runtime::scope::cancelled());
+    let mut outer_cancelled = false;
     poll_fn(|cx| {
-        // Outside the region: the cancel status around the call. Until it
-        // is cancelled, `notice` keeps this task's waker on the enclosing
-        // node, so the cancellation wakes us and the flag is set then.
-        if !outer_cancelled.get() && notice.as_mut().poll(cx).is_ready() {
-            outer_cancelled.set(true);
+        // Outside the region: the context around the call. Until it is
+        // cancelled, `notice` keeps this task's waker on the enclosing
+        // node, so the cancellation wakes us and is seen here, before
+        // anything is served (a served future is never polled in the
+        // cancelled scope: it is dropped instead). A cancellation is
+        // never undone.
+        if !outer_cancelled && notice.as_mut().poll(cx).is_ready() {
+            outer_cancelled = true;
         }
+        wait.borrow_mut().serve(cx, outer_cancelled);
         match region.as_mut().poll_inner(cx) {
             Step::Ready(out) => {
                 region.as_mut().close();
@@ -369,35 +399,27 @@ async fn shielded<F: Future>(future: F, outer_cancelled: &Cell<bool>) -> F::Outp
 struct Wait<R: Send + 'static> {
     job: Option<BlockingJob<R>>,
     token: Option<OwnedLimiterGuard>,
-    /// Level-triggered cancel point (abandon mode): no progress inside a
-    /// cancelled scope. The shielded wait is never polled in one.
-    cancellable: bool,
-    /// The shielded wait's view of the context around its shield.
-    outer_cancelled: Rc<Cell<bool>>,
 }
 
-impl<R: Send + 'static> Future for Wait<R> {
-    type Output = std::thread::Result<R>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let cancellable = self.cancellable;
-        let cancelled = if cancellable {
-            arbor_runtime::scope::current_is_cancelled()
-        } else {
-            self.outer_cancelled.get()
-        };
-        let job = self.job.as_mut().expect("Wait polled after completion");
+impl<R: Send + 'static> Wait<R> {
+    /// Serve the job's `from_thread` calls here, in the caller's context;
+    /// if that context is `cancelled`, close them instead: the calls get
+    /// `Cancelled` from now on (module docs), a served future is dropped.
+    fn serve(&mut self, cx: &mut Context<'_>, cancelled: bool) {
+        let Some(job) = self.job.as_mut() else { return };
         if cancelled {
-            // The originating context is cancelled: `from_thread` calls
-            // get `Cancelled` from now on (module docs).
             job.close_requests();
-            if cancellable {
-                return Poll::Pending;
-            }
+        } else {
+            job.serve_requests(cx);
         }
-        let out = std::task::ready!(Pin::new(job).poll(cx));
+    }
+
+    /// The job's outcome; `f`'s token goes back before the caller sees
+    /// it.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<std::thread::Result<R>> {
+        let job = self.job.as_mut().expect("Wait polled after completion");
+        let out = std::task::ready!(job.poll_outcome(cx));
         self.job = None;
-        // `f` ended: its token goes back before the caller sees the value.
         self.token = None;
         Poll::Ready(out)
     }

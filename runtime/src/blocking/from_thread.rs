@@ -14,19 +14,27 @@
 //! 1. **Only from a worker running a job.** On the runtime thread (where
 //!    blocking would deadlock) or on a thread arbor did not start, each
 //!    function returns [`FromThreadError::NotInWorker`] and runs nothing.
-//! 2. **In the originating task's cancel context.** The closure runs (and
-//!    [`run`]'s future is polled) in the awaiting task. With
-//!    `arbor::to_thread`, "cancelled" means the scope *around the
-//!    `to_thread` call* (trio's rule: the cancel status of the task that
-//!    called `to_thread.run_sync`), even though that call's default wait
-//!    is shielded: the shield keeps the task waiting for the thread, but
-//!    a cancellation of the enclosing scope closes the way back. From then
-//!    on, [`check_cancelled`] returns [`FromThreadError::Cancelled`], a
-//!    pending [`run`] has its future dropped and returns `Cancelled`, and
-//!    later calls return `Cancelled` without running anything (a
-//!    [`run_sync`] call is a cancel point at entry: its closure has no
-//!    other). The cancellation is seen at the task's next poll, which the
-//!    cancel wakes.
+//! 2. **In the originating task's context, cancel status included.**
+//!    The closure runs (and [`run`]'s future is polled) in the awaiting
+//!    task, in the context the job is awaited in. With `arbor::to_thread`
+//!    that is the context *around the `to_thread` call* (trio's rule: the
+//!    context of the task that called `to_thread.run_sync`, including its
+//!    cancel status), not the shield of that call's default wait: served
+//!    code sees the effective deadline of the scopes around the call
+//!    ([`current_effective_deadline`](crate::scope::current_effective_deadline)),
+//!    runs in the scope current at the call
+//!    ([`current_scope`](crate::scope::current_scope)), and the scopes it
+//!    opens hang below that
+//!    one, so those deadlines and cancellations reach them. The shield
+//!    only keeps the task waiting for the thread; a cancellation of the
+//!    enclosing scope closes the way back. From then on,
+//!    [`check_cancelled`] returns [`FromThreadError::Cancelled`], a
+//!    pending [`run`] has its future dropped (never polled in the
+//!    cancelled scope, where it could make no progress) and returns
+//!    `Cancelled`, and later calls return `Cancelled` without running
+//!    anything (a [`run_sync`] call is a cancel point at entry: its
+//!    closure has no other). The cancellation is seen at the task's next
+//!    poll, which the cancel wakes.
 //! 3. **After abandon, `Cancelled`.** When the awaiting side is gone (an
 //!    `abandon_on_cancel(true)` call that was cancelled, a dropped
 //!    [`BlockingJob`](super::BlockingJob), a dropped runtime) nobody can
@@ -36,7 +44,8 @@
 //!    on the worker with its payload.
 //!
 //! The low-level [`blocking::spawn`](super::spawn) job serves requests in
-//! whatever context its [`BlockingJob`](super::BlockingJob) is polled,
+//! whatever context its [`BlockingJob`](super::BlockingJob) is polled (or
+//! its [`serve_requests`](super::BlockingJob::serve_requests) called),
 //! and closes the way back only when it is dropped or
 //! [`close_requests`](super::BlockingJob::close_requests) is called.
 

@@ -58,6 +58,10 @@ fn block_on_job<R>(job: &mut BlockingJob<R>, waker: &Waker) -> std::thread::Resu
     }
 }
 
+/// One poll of the job: `serve_requests`, then `poll_outcome`, with the
+/// same waker. `arbor::to_thread`'s shielded wait makes the same two
+/// calls in one task poll (serving outside its shield region, the
+/// outcome inside), so these models cover its hand-off too.
 fn poll_job<R>(job: &mut BlockingJob<R>, cx: &mut Context<'_>) -> Poll<std::thread::Result<R>> {
     std::future::Future::poll(std::pin::Pin::new(job), cx)
 }

@@ -47,7 +47,11 @@
 //! request there and wakes the awaiting task; the task's next poll of the
 //! [`BlockingJob`] takes it and serves it in that poll (a closure runs to
 //! its end; a future is kept and polled by the job's later polls), then
-//! answers; the worker blocks on the answer. Closing the mailbox
+//! answers; the worker blocks on the answer. A poll is two halves,
+//! [`BlockingJob::serve_requests`] then [`BlockingJob::poll_outcome`],
+//! which a caller may make separately to serve in another context than
+//! the one it awaits the outcome in (`arbor::to_thread` serves outside
+//! its shield). Closing the mailbox
 //! ([`BlockingJob::close_requests`], or dropping the job) answers
 //! `Cancelled` to whatever is pending or comes later.
 
@@ -148,7 +152,10 @@ pub fn stats() -> PoolStats {
 /// which then drops the outcome.
 ///
 /// Polling it also serves the job's [`from_thread`] calls, in the poll
-/// (so in the cancel context the job is awaited in). It is `!Send`: a
+/// (so in the cancel context the job is awaited in);
+/// [`serve_requests`](Self::serve_requests) and
+/// [`poll_outcome`](Self::poll_outcome) do the two halves of a poll
+/// separately, to serve in another context. It is `!Send`: a
 /// [`from_thread::run`] future being served lives in it.
 ///
 /// ```
@@ -206,21 +213,85 @@ impl<R> BlockingJob<R> {
         self.serving = None;
     }
 
-    /// Serve the job's `from_thread` request, if any, in this poll.
-    fn serve(&mut self, cx: &mut Context<'_>) {
+    /// Serve the job's [`from_thread`] calls now, in the context of the
+    /// caller: poll the [`from_thread::run`] future being served, if any,
+    /// then take the request waiting, if any (a [`from_thread::run_sync`]
+    /// closure runs to its end here; a `run` future is polled here, and
+    /// kept for the next call if it is pending). Also remembers `cx`'s
+    /// waker: a request posted later wakes it. Once the requests are
+    /// [closed](Self::close_requests) there is nothing to serve; once the
+    /// outcome is taken it does nothing.
+    ///
+    /// Polling the job does this and then polls the outcome
+    /// ([`poll_outcome`](Self::poll_outcome)). Call the two separately to
+    /// serve in another context than the one the outcome is awaited in:
+    /// `arbor::to_thread` awaits the outcome in a shield region and serves
+    /// outside it, in the context of its caller.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use arbor_runtime::blocking::{self, from_thread};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut job = blocking::spawn(|| from_thread::run_sync(|| 6 * 7).unwrap());
+    ///     let out = poll_fn(|cx| {
+    ///         job.serve_requests(cx); // here: the context of this task
+    ///         job.poll_outcome(cx)
+    ///     })
+    ///     .await;
+    ///     assert_eq!(out.unwrap(), 42);
+    /// });
+    /// ```
+    pub fn serve_requests(&mut self, cx: &mut Context<'_>) {
+        if self.slot.is_none() {
+            return;
+        }
         if let Some(serving) = self.serving.as_mut() {
             if serving.as_mut().poll(cx).is_pending() {
                 return;
             }
             self.serving = None;
         }
-        // At most one new request per poll: posting wakes the task.
+        // At most one new request per call: posting wakes the task.
         if let Some(request) = self.portal.take(cx)
             && let Some(mut serving) = request.start()
             && serving.as_mut().poll(cx).is_pending()
         {
             self.serving = Some(serving);
         }
+    }
+
+    /// Poll for the job's outcome alone, without serving its
+    /// [`from_thread`] calls: for a caller that serves them itself with
+    /// [`serve_requests`](Self::serve_requests), in the same polls. While
+    /// the job's function waits in a `from_thread` call, its outcome comes
+    /// only once that call is served (or the requests are
+    /// [closed](Self::close_requests)).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    ///
+    /// arbor_runtime::run(async {
+    ///     // A job that makes no `from_thread` call needs no serving.
+    ///     let mut job = arbor_runtime::blocking::spawn(|| 6 * 7);
+    ///     let out = poll_fn(|cx| job.poll_outcome(cx)).await;
+    ///     assert_eq!(out.unwrap(), 42);
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// If called again after it returned `Ready`.
+    pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<thread::Result<R>> {
+        let slot = self
+            .slot
+            .as_ref()
+            .expect("a BlockingJob was polled after it completed");
+        let out = std::task::ready!(slot.poll(cx));
+        // The worker blocks while a request is served, so its job cannot
+        // have ended with one pending.
+        debug_assert!(self.serving.is_none());
+        self.slot = None;
+        Poll::Ready(out)
     }
 
     /// Whether the job has ended (a poll would be ready).
@@ -246,18 +317,8 @@ impl<R> Future for BlockingJob<R> {
     /// If polled again after it returned `Ready`.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        assert!(
-            this.slot.is_some(),
-            "a BlockingJob was polled after it completed"
-        );
-        this.serve(cx);
-        let slot = this.slot.as_ref().expect("checked above");
-        let out = std::task::ready!(slot.poll(cx));
-        // The worker blocks while a request is served, so its job cannot
-        // have ended with one pending.
-        debug_assert!(this.serving.is_none());
-        this.slot = None;
-        Poll::Ready(out)
+        this.serve_requests(cx);
+        this.poll_outcome(cx)
     }
 }
 

@@ -138,3 +138,45 @@ fn dropping_the_runtime_retires_idle_workers_and_drops_queued_jobs() {
     assert!(!jobs.1.is_finished());
     drop(jobs);
 }
+
+#[test]
+fn requests_are_served_where_serve_requests_is_called_not_where_the_outcome_is_awaited() {
+    use std::future::poll_fn;
+    use std::pin::pin;
+    use std::task::Poll;
+
+    use crate::scope::{self, EffectiveDeadline, NodeKind, Region, ScopeCell, Step};
+
+    Runtime::new().unwrap().block_on(async {
+        let around = (scope::current_scope(), scope::current_effective_deadline());
+        let job = std::cell::RefCell::new(spawn(|| {
+            super::from_thread::run_sync(|| {
+                (scope::current_scope(), scope::current_effective_deadline())
+            })
+            .unwrap()
+        }));
+        // The outcome is awaited in a region with a deadline of its own.
+        let cell = ScopeCell::new();
+        cell.set_timeout(Duration::from_secs(3600));
+        let inside = poll_fn(|cx| {
+            assert!(matches!(
+                scope::current_effective_deadline(),
+                EffectiveDeadline::At(_)
+            ));
+            job.borrow_mut().poll_outcome(cx)
+        });
+        let mut region = pin!(Region::new(cell, NodeKind::Scope, inside));
+        let served = poll_fn(|cx| {
+            job.borrow_mut().serve_requests(cx);
+            match region.as_mut().poll_inner(cx) {
+                Step::Ready(out) => Poll::Ready(out),
+                Step::Pending => Poll::Pending,
+                other => panic!("not cancelled: {other:?}"),
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(served, around);
+        assert_eq!(around.1, EffectiveDeadline::None);
+    });
+}
