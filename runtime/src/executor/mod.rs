@@ -49,6 +49,7 @@ use park::{OsWake, Parker};
 pub(crate) use provisional::Provisioned;
 use queue::TaskQueue;
 pub(crate) use remote::{Doorbell, Remote};
+pub(crate) use scopes::Watch;
 
 pub(crate) type RemoteQueue = Remote<Parker<OsWake>>;
 
@@ -92,6 +93,8 @@ pub(crate) struct Core {
     /// Counts holds (`Core::hold`): a region compares it around a poll to
     /// learn whether something inside must get the next poll.
     pub(crate) holds: Cell<u64>,
+    /// The id of the next `cancelled()` future's watcher entry.
+    next_watch: Cell<u64>,
     /// Schedule points skipped in the poll in progress (`schedule_point`).
     skips: Cell<u32>,
     /// The clock reading scopes entered in this task poll count from
@@ -235,6 +238,7 @@ impl Builder {
             provisional: RefCell::new(provisional::ProvisionalStack::default()),
             provisional_tokens: Cell::new(0),
             holds: Cell::new(0),
+            next_watch: Cell::new(0),
             skips: Cell::new(0),
             poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),

@@ -9,7 +9,7 @@ use std::task::Waker;
 
 use super::{Core, TaskSummary};
 use crate::scope::tree::{NodeOptions, Owner};
-use crate::scope::{CancelReason, NodeKind, ScopeCell, ScopeId};
+use crate::scope::{CancelReason, NodeKind, ScopeCell, ScopeId, ScopeTable};
 use crate::slab::Key;
 use crate::task::TaskId;
 use crate::task::raw::RawTask;
@@ -302,27 +302,60 @@ impl Core {
 
     /// A `cancelled()` future is polled: whether the code running now is in
     /// an effectively cancelled node. If not, `waker` is woken when it
-    /// becomes so, and the future holds (see [`Core::hold`]): while it is
-    /// awaited, the regions around it let it see the cancellation before
-    /// dropping the code.
-    pub(crate) fn notice_cancel(&self, waker: &Waker) -> bool {
+    /// becomes so (registered in `watch`, the future's own entry in the
+    /// node's watchers, replaced if the future moved to another node), and
+    /// the future holds (see [`Core::hold`]): while it is awaited, the
+    /// regions around it let it see the cancellation before dropping the
+    /// code.
+    pub(crate) fn notice_cancel(&self, waker: &Waker, watch: &mut Option<Watch>) -> bool {
         self.materialize();
-        let mut scopes = self.scopes.borrow_mut();
         let index = self.current_node.get();
+        let mut scopes = self.scopes.borrow_mut();
         let Some(key) = scopes.key_of(index) else {
             return false;
         };
+        let stale = watch.take_if(|w| w.key != key);
+        if let Some(stale) = stale {
+            forget_watch(&mut scopes, stale);
+        }
         let node = scopes.get_mut(key).expect("key_of found it");
         if node.effective {
+            if let Some(done) = watch.take() {
+                forget_watch(&mut scopes, done);
+            }
             return true;
         }
         let watchers = node.watchers.get_or_insert_with(Box::default);
-        if !watchers.iter().any(|w| w.will_wake(waker)) {
-            watchers.push(waker.clone());
+        match watch {
+            Some(w) => match watchers.iter_mut().find(|(id, _)| *id == w.id) {
+                Some((_, old)) if old.will_wake(waker) => {}
+                Some((_, old)) => *old = waker.clone(),
+                None => watchers.push((w.id, waker.clone())),
+            },
+            None => {
+                let id = self.next_watch.get();
+                self.next_watch.set(id.wrapping_add(1));
+                watchers.push((id, waker.clone()));
+                *watch = Some(Watch { key, id });
+            }
         }
         drop(scopes);
         self.hold();
         false
+    }
+
+    /// A `cancelled()` future that registered `watch` is dropped: remove
+    /// its entry (nothing if the node is gone or already took it).
+    pub(crate) fn forget_watch(&self, watch: Watch) {
+        // Never borrowed here in practice (user code does not run while
+        // the table is borrowed); if it were, the entry would only wait
+        // for the node's cancel or close.
+        let removed = match self.scopes.try_borrow_mut() {
+            Ok(mut scopes) => forget_watch(&mut scopes, watch),
+            Err(_) => None,
+        };
+        // A foreign waker's destructor may run code: not under the borrow.
+        drop(removed);
     }
 
     /// The node's own cancel, latching a deadline that has passed (its
@@ -476,4 +509,19 @@ impl Core {
             self.cancel_node(key, CancelReason::Deadline);
         }
     }
+}
+
+/// A `cancelled()` future's entry in a node's watchers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watch {
+    key: Key,
+    id: u64,
+}
+
+/// Remove `watch`'s entry, returning its waker (to drop outside the
+/// borrow).
+fn forget_watch(scopes: &mut ScopeTable, watch: Watch) -> Option<Waker> {
+    let watchers = scopes.get_mut(watch.key)?.watchers.as_mut()?;
+    let at = watchers.iter().position(|(id, _)| *id == watch.id)?;
+    Some(watchers.swap_remove(at).1)
 }

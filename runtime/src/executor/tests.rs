@@ -23,3 +23,83 @@ fn bookkeeping_is_48_bytes_per_task() {
     };
     assert!(bookkeeping(&fut) <= 48, "{} bytes", bookkeeping(&fut));
 }
+
+/// Watcher entries of the root node, the node every unscoped task's
+/// `cancelled()` waits in.
+fn root_watchers(rt: &crate::Runtime) -> usize {
+    let scopes = rt.core.scopes.borrow();
+    let root = scopes.key_of(0).expect("the root node");
+    scopes
+        .get(root)
+        .and_then(|n| n.watchers.as_ref())
+        .map_or(0, |w| w.len())
+}
+
+#[test]
+fn a_dropped_cancelled_future_leaves_no_watcher_behind() {
+    use std::pin::pin;
+    use std::task::Poll;
+    let rt = crate::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Many tasks, each polling a `cancelled()` in the root node once
+        // and dropping it (as `select` losers and shielded waits do).
+        for _ in 0..1_000 {
+            crate::spawn(async {
+                let mut notice = pin!(crate::scope::cancelled());
+                std::future::poll_fn(|cx| {
+                    assert!(notice.as_mut().poll(cx).is_pending());
+                    Poll::Ready(())
+                })
+                .await;
+            })
+            .await
+            .unwrap();
+        }
+    });
+    assert_eq!(root_watchers(&rt), 0);
+}
+
+/// Counts its wakes.
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropping_one_of_two_cancelled_futures_with_one_waker_keeps_the_other_registered() {
+    use std::task::{Context, Poll};
+    let rt = crate::Runtime::new().unwrap();
+    let wakes = std::sync::Arc::new(CountWakes::default());
+    rt.block_on(async {
+        let cell = crate::scope::ScopeCell::new();
+        let body = async {
+            // Polled under a combinator's own waker, the same for both.
+            let waker = std::task::Waker::from(wakes.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut first = Box::pin(crate::scope::cancelled());
+            let mut second = Box::pin(crate::scope::cancelled());
+            assert!(first.as_mut().poll(&mut cx).is_pending());
+            assert!(second.as_mut().poll(&mut cx).is_pending());
+            drop(first);
+            cell.cancel(crate::scope::CancelReason::Explicit);
+            // The cancel woke the one still registered.
+            assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert!(second.as_mut().poll(&mut cx).is_ready());
+        };
+        let mut region = std::pin::pin!(crate::scope::Region::new(
+            &cell,
+            crate::scope::NodeKind::Scope,
+            body,
+        ));
+        std::future::poll_fn(|cx| match region.as_mut().poll_inner(cx) {
+            crate::scope::Step::Pending => Poll::Pending,
+            _ => Poll::Ready(()),
+        })
+        .await;
+    });
+    assert_eq!(root_watchers(&rt), 0);
+}

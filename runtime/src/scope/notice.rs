@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context;
+use crate::executor::Watch;
 
 /// Resolves when the code awaiting it is in an effectively cancelled scope.
 ///
@@ -38,22 +39,52 @@ use crate::context;
 /// # Cancel safety
 /// Dropping it at any point loses nothing.
 pub fn cancelled() -> CancelledFuture {
-    CancelledFuture { _private: () }
+    CancelledFuture { watch: None }
 }
 
 /// The future returned by [`cancelled`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct CancelledFuture {
-    _private: (),
+    /// Its waker's entry in the watchers of the node it waits in, and the
+    /// runtime of that node; removed when it resolves or is dropped.
+    watch: Option<(u32, Watch)>,
 }
 
 impl Future for CancelledFuture {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // Outside a runtime nothing can cancel it.
-        let seen = context::with(|core| core.is_some_and(|c| c.notice_cancel(cx.waker())));
-        if seen { Poll::Ready(()) } else { Poll::Pending }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        context::with(|core| {
+            // Outside a runtime nothing can cancel it.
+            let Some(core) = core else {
+                return Poll::Pending;
+            };
+            let mut watch = match self.watch.take() {
+                Some((runtime, w)) if runtime == core.key => Some(w),
+                Some((runtime, w)) => {
+                    forget(runtime, w);
+                    None
+                }
+                None => None,
+            };
+            let seen = core.notice_cancel(cx.waker(), &mut watch);
+            self.watch = watch.map(|w| (core.key, w));
+            if seen { Poll::Ready(()) } else { Poll::Pending }
+        })
     }
+}
+
+impl Drop for CancelledFuture {
+    fn drop(&mut self) {
+        if let Some((runtime, watch)) = self.watch.take() {
+            forget(runtime, watch);
+        }
+    }
+}
+
+/// Remove a watcher entry from its runtime's node (nothing if the
+/// runtime is gone).
+fn forget(runtime: u32, watch: Watch) {
+    context::with_runtime(runtime, |core| core.forget_watch(watch));
 }

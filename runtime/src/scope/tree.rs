@@ -87,11 +87,13 @@ pub(crate) struct Node {
     pub(crate) armed: bool,
     /// The waker of the code polling inside the node: woken on cancel.
     pub(crate) waker: Option<Waker>,
-    /// Further wakers to wake on cancel (`cancelled()` futures polled
-    /// under a combinator with a waker of its own); rare, so boxed: a node
-    /// one pointer smaller than with a `Vec` inline.
+    /// Further wakers to wake on cancel: one per pending `cancelled()`
+    /// future, under the id it was registered with (it removes its entry
+    /// when dropped, so a node that outlives many such futures, the root
+    /// above all, does not collect them). Boxed: most nodes have none, and
+    /// a node is one pointer smaller than with a `Vec` inline.
     #[allow(clippy::box_collection)]
-    pub(crate) watchers: Option<Box<Vec<Waker>>>,
+    pub(crate) watchers: Option<Box<Vec<(u64, Waker)>>>,
     /// Has a name in `ScopeTable::names` (names are rare: kept aside, so
     /// nodes stay small).
     pub(crate) named: bool,
@@ -258,7 +260,11 @@ impl ScopeTable {
     pub(crate) fn close(
         &mut self,
         key: Key,
-    ) -> (Option<Waker>, Option<Box<Vec<Waker>>>, Option<Closed>) {
+    ) -> (
+        Option<Waker>,
+        Option<Box<Vec<(u64, Waker)>>>,
+        Option<Closed>,
+    ) {
         let Some(node) = self.nodes.get_mut(key) else {
             return (None, None, None);
         };
@@ -448,8 +454,8 @@ impl ScopeTable {
             node.effective = effective;
             if effective {
                 wake.extend(node.waker.clone());
-                if let Some(mut watchers) = node.watchers.take() {
-                    wake.append(&mut watchers);
+                if let Some(watchers) = node.watchers.take() {
+                    wake.extend(watchers.into_iter().map(|(_, w)| w));
                 }
             }
             let mut child = node.first_child;
