@@ -316,12 +316,17 @@ const FAR: Duration = Duration::from_secs(3600);
 struct Seen {
     deadline: EffectiveDeadline,
     scope: ScopeId,
+    /// The scope's parent, read at the same time (the scope may be gone
+    /// when the test looks).
+    parent: Option<ScopeId>,
 }
 
 fn seen_here() -> Seen {
+    let scope = arbor::lowlevel::current_scope();
     Seen {
         deadline: arbor::current_effective_deadline(),
-        scope: arbor::lowlevel::current_scope(),
+        scope,
+        parent: arbor::lowlevel::parent_scope(scope),
     }
 }
 
@@ -365,6 +370,14 @@ async fn served_views(abandon: bool) -> (Seen, Served) {
     (around, served)
 }
 
+/// A served `run` future runs in a scope region of its own, right inside
+/// the context around the `to_thread` call: that context's deadline, and
+/// a scope whose parent is the caller's.
+fn assert_served_future_in_a_region_around(future: Seen, around: Seen, mode: &str) {
+    assert_eq!(future.deadline, around.deadline, "{mode}");
+    assert_eq!(future.parent, Some(around.scope), "{mode}");
+}
+
 #[test]
 fn served_calls_see_the_deadline_and_the_scope_around_the_to_thread_call() {
     arbor::run(async {
@@ -395,12 +408,9 @@ fn served_calls_see_the_deadline_and_the_scope_around_the_to_thread_call() {
                     matches!(around.deadline, EffectiveDeadline::At(_)),
                     "{mode}: {around:?}"
                 );
-                let expected = Served {
-                    sync: around,
-                    future: around,
-                    nested: around.deadline,
-                };
-                assert_eq!(served, expected, "{mode}");
+                assert_eq!(served.sync, around, "{mode}");
+                assert_served_future_in_a_region_around(served.future, around, &mode);
+                assert_eq!(served.nested, around.deadline, "{mode}");
             }
         }
     });
@@ -418,7 +428,8 @@ fn served_calls_with_no_scope_around_the_call_see_no_deadline_and_its_scope() {
         });
         for (around, served) in task.await.unwrap() {
             assert_eq!(around.deadline, EffectiveDeadline::None);
-            assert_eq!((served.sync, served.future), (around, around));
+            assert_eq!(served.sync, around);
+            assert_served_future_in_a_region_around(served.future, around, "no scope");
             assert!(matches!(served.nested, EffectiveDeadline::At(_)));
         }
     });
@@ -488,6 +499,61 @@ fn a_deadline_around_the_call_passing_while_a_served_future_is_pending_drops_it_
                 "the served future was never polled in the cancelled scope"
             );
             assert_eq!(drops.dropped(), 1);
+        });
+    }
+}
+
+#[test]
+fn a_shield_inside_a_served_future_finishes_before_the_cancellation_drops_it() {
+    for abandon in [false, true] {
+        support::virtual_rt().block_on(async move {
+            let drops = DropCounter::new();
+            let started = Arc::new(AtomicBool::new(false));
+            let shielded_done = Arc::new(AtomicBool::new(false));
+            let after_shield_polled = Arc::new(AtomicBool::new(false));
+            let (report_tx, report_rx) = mpsc::channel();
+            let call = {
+                let guard = drops.guard();
+                let flags = (
+                    started.clone(),
+                    shielded_done.clone(),
+                    after_shield_polled.clone(),
+                );
+                RunSync::new().abandon_on_cancel(abandon).run(move || {
+                    let (started, shielded_done, after_shield_polled) = flags;
+                    let served = from_thread::run(move || async move {
+                        let _guard = guard;
+                        started.store(true, SeqCst);
+                        // Outlives the deadline around the call (1 s).
+                        arbor::shield(arbor::time::sleep(Duration::from_secs(2))).await;
+                        shielded_done.store(true, SeqCst);
+                        // The next suspension: the cancellation drops the
+                        // future here.
+                        arbor::yield_now().await;
+                        after_shield_polled.store(true, SeqCst);
+                    });
+                    report_tx.send(served).unwrap();
+                })
+            };
+            let busy = async {
+                let start = Instant::now();
+                while !started.load(SeqCst) {
+                    assert!(start.elapsed() < PATIENCE, "timed out waiting until served");
+                    arbor::yield_now().await;
+                }
+            };
+            let out = arbor::fail_after(Duration::from_secs(1), zip(call, busy)).await;
+            assert_eq!(out.is_err(), abandon, "abandon_on_cancel({abandon})");
+            assert!(shielded_done.load(SeqCst), "the shield ran to its end");
+            assert!(
+                !after_shield_polled.load(SeqCst),
+                "dropped at the suspension after the shield"
+            );
+            assert_eq!(drops.dropped(), 1, "dropped once");
+            let served = to_thread::run_sync(move || report_rx.recv_timeout(PATIENCE))
+                .await
+                .unwrap();
+            assert_eq!(served, Err(FromThreadError::Cancelled));
         });
     }
 }

@@ -59,12 +59,13 @@
 //! the context **around** the `to_thread` call (trio's: the context of
 //! the task that called it, including its cancel status), not in the
 //! shield of the default wait. Served code sees the deadline of the
-//! scopes around the call (`current_effective_deadline`), runs in the
-//! scope current at the call, and the scopes it opens hang below that
-//! one. Once the enclosing scope is cancelled, `check_cancelled` reports
-//! it on the worker, a pending `from_thread::run` has its future dropped
-//! (never polled in the cancelled scope) and returns `Cancelled`, and
-//! later calls return `Cancelled`; the shielded wait still waits for `f`,
+//! scopes around the call (`current_effective_deadline`); a `run_sync`
+//! closure runs in the scope current at the call, a `run` future in a
+//! scope region of its own right below it. Once the enclosing scope is
+//! cancelled, `check_cancelled` reports it on the worker, later calls
+//! return `Cancelled`, and a pending `from_thread::run` future is dropped
+//! by its region at its next suspension (after any shield inside it
+//! finished) and returns `Cancelled`; the shielded wait still waits for `f`,
 //! which can finish early. An abandoned call (rule 4, or a dropped call)
 //! answers `Cancelled` too. With `abandon_on_cancel(true)` the context is
 //! the same: that wait is polled in it.
@@ -373,8 +374,8 @@ async fn shielded<R: Send + 'static>(wait: Wait<R>) -> std::thread::Result<R> {
         // Outside the region: the context around the call. Until it is
         // cancelled, `notice` keeps this task's waker on the enclosing
         // node, so the cancellation wakes us and is seen here, before
-        // anything is served (a served future is never polled in the
-        // cancelled scope: it is dropped instead). A cancellation is
+        // anything is served (no new call starts in the cancelled scope;
+        // the one being served is ended by its own region). A cancellation is
         // never undone.
         if !outer_cancelled && notice.as_mut().poll(cx).is_ready() {
             outer_cancelled = true;
@@ -403,15 +404,16 @@ struct Wait<R: Send + 'static> {
 
 impl<R: Send + 'static> Wait<R> {
     /// Serve the job's `from_thread` calls here, in the caller's context;
-    /// if that context is `cancelled`, close them instead: the calls get
-    /// `Cancelled` from now on (module docs), a served future is dropped.
+    /// once that context is `cancelled`, take no new ones (they get
+    /// `Cancelled`, module docs) and let the scope rules end the one being
+    /// served: its own region drops it at its next suspension (after any
+    /// shield inside it finished), and its caller gets `Cancelled`.
     fn serve(&mut self, cx: &mut Context<'_>, cancelled: bool) {
         let Some(job) = self.job.as_mut() else { return };
         if cancelled {
-            job.close_requests();
-        } else {
-            job.serve_requests(cx);
+            job.refuse_requests();
         }
+        job.serve_requests(cx);
     }
 
     /// The job's outcome; `f`'s token goes back before the caller sees

@@ -21,20 +21,23 @@
 //!    context of the task that called `to_thread.run_sync`, including its
 //!    cancel status), not the shield of that call's default wait: served
 //!    code sees the effective deadline of the scopes around the call
-//!    ([`current_effective_deadline`](crate::scope::current_effective_deadline)),
-//!    runs in the scope current at the call
-//!    ([`current_scope`](crate::scope::current_scope)), and the scopes it
-//!    opens hang below that
-//!    one, so those deadlines and cancellations reach them. The shield
-//!    only keeps the task waiting for the thread; a cancellation of the
-//!    enclosing scope closes the way back. From then on,
-//!    [`check_cancelled`] returns [`FromThreadError::Cancelled`], a
-//!    pending [`run`] has its future dropped (never polled in the
-//!    cancelled scope, where it could make no progress) and returns
-//!    `Cancelled`, and later calls return `Cancelled` without running
-//!    anything (a [`run_sync`] call is a cancel point at entry: its
-//!    closure has no other). The cancellation is seen at the task's next
-//!    poll, which the cancel wakes.
+//!    ([`current_effective_deadline`](crate::scope::current_effective_deadline)).
+//!    A [`run_sync`] closure runs in the scope current at the call
+//!    ([`current_scope`](crate::scope::current_scope)); a [`run`] future
+//!    runs in a plain scope region of its own right below it
+//!    ([`parent_scope`](crate::scope::parent_scope) of its scope is the
+//!    caller's), so those deadlines and cancellations reach it and follow
+//!    the scope rules in it. The shield only keeps the task waiting for
+//!    the thread; a cancellation of the enclosing scope closes the way
+//!    back. From then on, [`check_cancelled`] returns
+//!    [`FromThreadError::Cancelled`], later calls return `Cancelled`
+//!    without running anything (a [`run_sync`] call is a cancel point at
+//!    entry: its closure has no other), and a pending [`run`] is ended by
+//!    its region as any cancelled code is: dropped at its next suspension
+//!    (never polled again in the cancelled scope, unless a shield inside
+//!    it must finish first), and then returns `Cancelled`. The
+//!    cancellation is seen at the task's next poll, which the cancel
+//!    wakes.
 //! 3. **After abandon, `Cancelled`.** When the awaiting side is gone (an
 //!    `abandon_on_cancel(true)` call that was cancelled, a dropped
 //!    [`BlockingJob`](super::BlockingJob), a dropped runtime) nobody can

@@ -213,6 +213,37 @@ impl<R> BlockingJob<R> {
         self.serving = None;
     }
 
+    /// Take no new [`from_thread`] calls of this job (they, and
+    /// [`from_thread::check_cancelled`], get
+    /// [`Cancelled`](from_thread::FromThreadError::Cancelled)), but keep
+    /// serving the [`from_thread::run`] future already started, if any:
+    /// it runs in a scope region of its own, so when the context it is
+    /// served in is cancelled, the scope rules drop it (at its next
+    /// suspension, after any shield inside it finished) and its caller
+    /// gets `Cancelled` then. Keep calling
+    /// [`serve_requests`](Self::serve_requests) until it is done.
+    /// `arbor::to_thread` calls this when the scope around the call is
+    /// cancelled; [`close_requests`](Self::close_requests) drops the
+    /// served future at once instead.
+    ///
+    /// ```
+    /// use arbor_runtime::blocking::{self, from_thread};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    ///     let mut job = blocking::spawn(move || {
+    ///         rx.recv().unwrap();
+    ///         from_thread::run_sync(|| "served")
+    ///     });
+    ///     job.refuse_requests();
+    ///     tx.send(()).unwrap();
+    ///     assert_eq!(job.await.unwrap(), Err(from_thread::FromThreadError::Cancelled));
+    /// });
+    /// ```
+    pub fn refuse_requests(&mut self) {
+        let _ = self.portal.close();
+    }
+
     /// Serve the job's [`from_thread`] calls now, in the context of the
     /// caller: poll the [`from_thread::run`] future being served, if any,
     /// then take the request waiting, if any (a [`from_thread::run_sync`]

@@ -43,6 +43,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
+use crate::scope::Step;
+#[cfg(not(loom))]
+use crate::scope::{NodeKind, Region, ScopeCell};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// The awaiting task will not serve the request: its cancel context was
@@ -274,7 +277,7 @@ where
         let AsyncRequest { make, responder } = *self;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(make)) {
             Ok(future) => Some(Box::pin(ServeFuture {
-                future: Box::pin(future),
+                region: Box::pin(served_region(future)),
                 responder: Some(responder),
             })),
             Err(payload) => {
@@ -286,11 +289,55 @@ where
 }
 
 /// Polls a `from_thread::run` future and answers with its output.
-/// Dropped unfinished: the future is dropped first, then the worker
-/// hears `Cancelled` (field order).
+///
+/// The future runs in a region of its own, a plain scope in the context
+/// it is served in, so an enclosing cancellation drops it by the scope
+/// rules (at a suspension, and not while a shield inside it must finish)
+/// instead of outright; then, or if it is dropped unfinished, the worker
+/// hears `Cancelled` (the region goes first: field order).
 struct ServeFuture<Fut: Future> {
-    future: Pin<Box<Fut>>,
+    region: Pin<Box<ServedRegion<Fut>>>,
     responder: Option<Responder<Fut::Output>>,
+}
+
+#[cfg(not(loom))]
+type ServedRegion<Fut> = Region<ScopeCell, Fut>;
+
+#[cfg(not(loom))]
+fn served_region<Fut: Future>(future: Fut) -> ServedRegion<Fut> {
+    Region::new(ScopeCell::new(), NodeKind::Scope, future)
+}
+
+// The loom models poll served futures without a runtime, which a region
+// needs: there, the future is polled as it is (the models check the
+// thread hand-off, not the scope rules).
+#[cfg(loom)]
+pin_project_lite::pin_project! {
+    struct ServedRegion<Fut> {
+        #[pin]
+        future: Option<Fut>,
+    }
+}
+
+#[cfg(loom)]
+fn served_region<Fut: Future>(future: Fut) -> ServedRegion<Fut> {
+    ServedRegion {
+        future: Some(future),
+    }
+}
+
+#[cfg(loom)]
+impl<Fut: Future> ServedRegion<Fut> {
+    fn poll_inner(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Step<Fut::Output> {
+        match self.project().future.as_pin_mut().map(|f| f.poll(cx)) {
+            Some(Poll::Ready(value)) => Step::Ready(value),
+            _ => Step::Pending,
+        }
+    }
+
+    fn close(self: Pin<&mut Self>) {
+        self.project().future.set(None);
+    }
 }
 
 impl<Fut: Future> Future for ServeFuture<Fut> {
@@ -299,11 +346,20 @@ impl<Fut: Future> Future for ServeFuture<Fut> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            this.future.as_mut().poll(cx)
+            this.region.as_mut().poll_inner(cx)
         }));
         let out = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(value)) => Ok(value),
+            Ok(Step::Pending) => return Poll::Pending,
+            Ok(Step::Ready(value)) => {
+                this.region.as_mut().close();
+                Ok(value)
+            }
+            // Nothing cancels the region itself: an enclosing cancellation
+            // dropped the future. The worker hears `Cancelled`.
+            Ok(Step::Caught(_) | Step::Dropped) => {
+                this.responder = None;
+                return Poll::Ready(());
+            }
             Err(payload) => Err(payload),
         };
         if let Some(responder) = this.responder.take() {

@@ -475,6 +475,40 @@ pub fn current_effective_deadline() -> EffectiveDeadline {
     })
 }
 
+/// The node `scope` hangs off: `None` for the root or a stale id.
+///
+/// ```
+/// use arbor_runtime::scope::{self, NodeKind, Region, ScopeCell, ScopeId};
+/// arbor_runtime::run(async {
+///     let outer = scope::current_scope();
+///     let region = Region::new(ScopeCell::new(), NodeKind::Scope, async {
+///         arbor_runtime::yield_now().await; // suspended: it has a node now
+///         scope::current_scope()
+///     });
+///     let mut region = std::pin::pin!(region);
+///     let inner = std::future::poll_fn(|cx| match region.as_mut().poll_inner(cx) {
+///         scope::Step::Ready(id) => std::task::Poll::Ready(id),
+///         _ => std::task::Poll::Pending,
+///     })
+///     .await;
+///     assert_eq!(scope::parent_scope(inner), Some(outer));
+///     assert_eq!(scope::parent_scope(ScopeId::ROOT), None);
+/// });
+/// ```
+pub fn parent_scope(scope: ScopeId) -> Option<ScopeId> {
+    with_scope(scope, |core| {
+        let scopes = core.scopes.borrow();
+        let node = scopes.get(scope.key)?;
+        if scope.key == scopes.key_of(0)? {
+            return None;
+        }
+        scopes
+            .key_of(node.parent)
+            .map(|key| ScopeId::new(core.key, key))
+    })
+    .flatten()
+}
+
 /// Live tasks spawned into `scope`, `None` for a stale id.
 pub fn live_tasks(scope: ScopeId) -> Option<u32> {
     with_scope(scope, |c| c.scopes.borrow().get(scope.key).map(|n| n.tasks)).flatten()
