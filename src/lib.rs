@@ -67,6 +67,54 @@ pub use arbor_runtime::{
     current_task_id, io, net, run, running, signal, spawn, spawn_named, task, time, yield_now,
 };
 
+/// Runs `async fn main` on a new arbor runtime (`Runtime::builder()`,
+/// then `block_on` of the body). `main` may return a `Result`, and `?`
+/// converts errors to its error type. Options: `virtual_clock` (the
+/// runtime gets [`Builder::virtual_clock`]), `crate = "path"` (for crates
+/// that re-export arbor). Like `#[tokio::main]`.
+///
+/// ```
+/// #[arbor::main]
+/// async fn main() -> Result<(), std::num::ParseIntError> {
+///     let n: u32 = arbor::spawn(async { "41" }).await.unwrap().parse()?;
+///     assert_eq!(n + 1, 42);
+///     Ok(())
+/// }
+/// ```
+///
+/// A misuse is a compile error: a function without `async`, one taking
+/// arguments, a generic or `const` one, an unknown option or one given
+/// twice; `seed`, `seeds` and `autojump` are not implemented yet (issue
+/// 14) and say so.
+pub use arbor_macros::main;
+
+/// Runs an `async fn` test on a new arbor runtime, one per test: emits
+/// `#[test]` (keep `#[should_panic]`, `#[ignore]` and the like; they work
+/// as usual), and the test may return a `Result`. Options: `virtual_clock`
+/// (the runtime gets [`Builder::virtual_clock`]: time moves only when every
+/// task is blocked, so sleeps and timeouts take no real time), `crate =
+/// "path"`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[arbor::test(virtual_clock)]
+/// async fn an_hour_passes_at_once() {
+///     let t0 = arbor::time::now();
+///     arbor::time::sleep(Duration::from_secs(3600)).await;
+///     assert_eq!(arbor::time::now() - t0, Duration::from_secs(3600));
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The real clock is the default, as for `#[arbor::main]`, [`run`] and
+/// [`Runtime::new`], and as tokio's `start_paused` is opt-in: the virtual
+/// clock jumps to the next timer whenever every task is blocked, also when
+/// they are blocked on a socket, a child process or a `to_thread` job, so
+/// a timeout around real I/O would fire at once. Tests that wait only on
+/// timers and on each other should ask for it (most of arbor's own do).
+pub use arbor_macros::test;
+
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
 /// guard every cancel scope, nursery and child runs its code in) and
 /// [`ScopeCell`](lowlevel::ScopeCell), for building your own structured

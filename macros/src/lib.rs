@@ -1,0 +1,326 @@
+//! `#[arbor::main]` and `#[arbor::test]`: run an `async fn` on a fresh arbor
+//! runtime.
+//!
+//! Use them through the `arbor` crate, which re-exports both (its docs have
+//! the compiled examples; this crate cannot depend on `arbor`, which
+//! depends on it):
+//!
+//! ```text
+//! #[arbor::main]
+//! async fn main() -> std::io::Result<()> { ... }
+//!
+//! #[arbor::test(virtual_clock)]
+//! async fn an_hour_passes_at_once() { ... }
+//! ```
+//!
+//! Options, in the parentheses, comma-separated, each at most once:
+//!
+//! - `virtual_clock`: build the runtime with `Builder::virtual_clock()`.
+//! - `crate = "path"`: where the `arbor` crate is, for crates that
+//!   re-export it (default `::arbor`).
+//!
+//! `seed`, `seeds` and `autojump` (issue 14) are rejected with a compile
+//! error until the executor has a seeded scheduler and an autojump clock.
+
+#![warn(missing_docs)]
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Ident, ItemFn, LitStr, Path, ReturnType, Token, Type};
+
+/// Runs an `async fn main` on a new arbor runtime.
+///
+/// The function becomes a plain `fn` with the same name, visibility and
+/// return type whose body builds a runtime and `block_on`s the original
+/// body, so `main` may return what a `main` may return (`()`,
+/// `Result<(), E>`, ...), and `?` in the body converts errors to that
+/// type. It must not take arguments or be generic or `const`.
+///
+/// ```text
+/// #[arbor::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = arbor::net::TcpListener::bind("127.0.0.1:0")?;
+///     ...
+/// }
+/// ```
+///
+/// Options: `virtual_clock` (time moves only when every task is blocked;
+/// see `Builder::virtual_clock`), `crate = "path"` (where `arbor` is, if
+/// not at `::arbor`).
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Main, args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` test on a new arbor runtime.
+///
+/// Emits `#[test]` (other attributes such as `#[should_panic]` and
+/// `#[ignore]` are kept and work as usual) on a plain `fn` whose body
+/// builds a runtime and `block_on`s the original body; one runtime per
+/// test, dropped with everything left in it when the test ends. The test
+/// may return `Result<(), E>` like any test. It must not take arguments
+/// or be generic or `const`.
+///
+/// ```text
+/// #[arbor::test(virtual_clock)]
+/// async fn an_hour_passes_at_once() {
+///     let t0 = arbor::time::now();
+///     arbor::time::sleep(std::time::Duration::from_secs(3600)).await;
+///     assert_eq!(arbor::time::now() - t0, std::time::Duration::from_secs(3600));
+/// }
+/// ```
+///
+/// Options: `virtual_clock`, `crate = "path"`, as for `#[arbor::main]`.
+/// The real clock is the default, as for `#[arbor::main]`, `arbor::run`
+/// and `Runtime::new`: a virtual clock jumps to the next timer whenever
+/// every task is blocked, including blocked on a socket, a child process
+/// or a `to_thread` job, so a timeout around real I/O would fire at once.
+/// Tests that only wait on timers and each other should ask for it.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Test, args.into(), item.into()).into()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Main,
+    Test,
+}
+
+impl Kind {
+    fn attr(self) -> &'static str {
+        match self {
+            Kind::Main => "`#[arbor::main]`",
+            Kind::Test => "`#[arbor::test]`",
+        }
+    }
+}
+
+const ACCEPTED: &str = "accepted options: `virtual_clock`, `crate = \"path\"`";
+
+struct Options {
+    virtual_clock: bool,
+    krate: Option<Path>,
+}
+
+fn parse_options(args: TokenStream2) -> syn::Result<Options> {
+    let mut virtual_clock = false;
+    let mut krate: Option<Path> = None;
+    // Whether the error is one of ours, which already say what to write.
+    let mut ours = false;
+    let parser = syn::meta::parser(|meta| {
+        let path = &meta.path;
+        let err = |msg: String| Err(meta.error(msg));
+        ours = true;
+        if path.is_ident("virtual_clock") {
+            if virtual_clock {
+                return err("`virtual_clock` is given twice".into());
+            }
+            if !(meta.input.is_empty() || meta.input.peek(Token![,])) {
+                return err("`virtual_clock` takes no value: write `virtual_clock`".into());
+            }
+            virtual_clock = true;
+        } else if path.is_ident("crate") {
+            if krate.is_some() {
+                return err("`crate` is given twice".into());
+            }
+            let wants = "`crate` wants a path in a string, as in `crate = \"my::arbor\"`";
+            if !meta.input.peek(Token![=]) {
+                return err(wants.into());
+            }
+            let lit: LitStr = meta
+                .value()
+                .and_then(|value| value.parse())
+                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            krate = Some(
+                lit.parse()
+                    .map_err(|_| syn::Error::new(lit.span(), wants))?,
+            );
+        } else if path.is_ident("seed") || path.is_ident("seeds") {
+            let name = if path.is_ident("seed") {
+                "seed"
+            } else {
+                "seeds"
+            };
+            return err(format!(
+                "`{name}` is not supported yet: arbor has no seeded scheduler (issue 14)"
+            ));
+        } else if path.is_ident("autojump") {
+            return err(
+                "`autojump` is not supported yet: arbor has no autojump clock \
+                 (issue 14); `virtual_clock` jumps to the next timer whenever every task \
+                 is blocked"
+                    .into(),
+            );
+        } else {
+            let name = quote!(#path).to_string().replace(' ', "");
+            return err(format!("unknown option `{name}`; {ACCEPTED}"));
+        }
+        ours = false;
+        Ok(())
+    });
+    parser.parse2(args).map_err(|e| {
+        // syn's own messages (a literal where an option belongs, a missing
+        // comma) do not say what is accepted.
+        if ours {
+            e
+        } else {
+            syn::Error::new(e.span(), format!("{e}; {ACCEPTED}"))
+        }
+    })?;
+    Ok(Options {
+        virtual_clock,
+        krate,
+    })
+}
+
+/// Every misuse of the function itself, combined so that one compile
+/// shows them all.
+fn check_fn(kind: Kind, f: &ItemFn) -> syn::Result<()> {
+    let mut errors: Option<syn::Error> = None;
+    // `new_spanned`: on stable a span cannot be joined, so an error made
+    // from one span would underline only the first token.
+    let mut push = |tokens: &dyn quote::ToTokens, msg: String| {
+        let e = syn::Error::new_spanned(tokens, msg);
+        match &mut errors {
+            Some(all) => all.combine(e),
+            None => errors = Some(e),
+        }
+    };
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        push(
+            &sig.fn_token,
+            "the `async` keyword is missing from the function declaration".into(),
+        );
+    }
+    if let Some(c) = &sig.constness {
+        push(c, format!("{} cannot be used on a `const fn`", kind.attr()));
+    }
+    let generics = &sig.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        let tokens: &dyn quote::ToTokens = match &generics.where_clause {
+            Some(w) if generics.params.is_empty() => w,
+            _ => generics,
+        };
+        push(
+            tokens,
+            format!("a {} function cannot be generic", kind.attr()),
+        );
+    }
+    if !sig.inputs.is_empty() {
+        let msg = match kind {
+            Kind::Main => "the `main` function cannot accept arguments".to_string(),
+            Kind::Test => "a test function cannot take arguments".to_string(),
+        };
+        push(&sig.inputs, msg);
+    }
+    if kind == Kind::Test {
+        for attr in &f.attrs {
+            if attr
+                .path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "test")
+            {
+                push(
+                    attr,
+                    "a second test attribute: `#[arbor::test]` already emits `#[test]`; \
+                     remove this one"
+                        .into(),
+                );
+            }
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let f: ItemFn = match syn::parse2(item) {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("{} applies to an `async fn`: {e}", kind.attr());
+            return syn::Error::new(e.span(), msg).to_compile_error();
+        }
+    };
+    let options = parse_options(args);
+    let checked = check_fn(kind, &f);
+    match (options, checked) {
+        (Ok(options), Ok(())) => generate(kind, options, f),
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            error_output(kind, &f, a)
+        }
+        (Err(e), _) | (_, Err(e)) => error_output(kind, &f, e),
+    }
+}
+
+/// The errors, plus an empty `fn main` when `main` was the misused
+/// function, so the crate's only complaint is ours and not also "`main`
+/// function not found".
+fn error_output(kind: Kind, f: &ItemFn, e: syn::Error) -> TokenStream2 {
+    let err = e.to_compile_error();
+    if kind == Kind::Main && f.sig.ident == "main" {
+        quote! { #err fn main() {} }
+    } else {
+        err
+    }
+}
+
+fn generate(kind: Kind, options: Options, f: ItemFn) -> TokenStream2 {
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        block,
+    } = f;
+    sig.asyncness = None;
+    let krate = options
+        .krate
+        .map_or_else(|| quote!(::arbor), |p| quote!(#p));
+    let builder = if options.virtual_clock {
+        quote!(#krate::Runtime::builder().virtual_clock())
+    } else {
+        quote!(#krate::Runtime::builder())
+    };
+    let what = kind.attr();
+    // The runtime's `block_on` spanned at the body, so a type error in what
+    // the body returns points there rather than at the attribute.
+    let body = Ident::new("body", Span::mixed_site());
+    let run = quote_spanned! {block.span()=>
+        #builder
+            .build()
+            .unwrap_or_else(|e| ::core::panic!("{} could not build its runtime: {}", #what, e))
+            .block_on(#body)
+    };
+    // An async block's output is inferred from its own returns, so a `?`
+    // in it could not know the error type to convert to: naming the
+    // function's return type as the future's output tells it. Skipped for
+    // `impl Trait` and `!`, which cannot be named there.
+    let annotate = match &sig.output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::ImplTrait(_) | Type::Never(_) => None,
+            ty => Some(quote!(#ty)),
+        },
+    };
+    let pinned = annotate.map(|output| {
+        quote! {
+            let #body = ::core::pin::pin!(#body);
+            let #body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #output>> = #body;
+        }
+    });
+    let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+    quote! {
+        #test_attr
+        #(#attrs)*
+        #vis #sig {
+            let #body = async #block;
+            #pinned
+            #run
+        }
+    }
+}

@@ -1,0 +1,2 @@
+#[arbor::main]
+fn main() {}

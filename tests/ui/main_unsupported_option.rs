@@ -1,0 +1,2 @@
+#[arbor::main(seed = 1)]
+async fn main() {}
