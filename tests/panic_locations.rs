@@ -1,6 +1,7 @@
 //! A programmer error panics at the caller's line, not inside arbor: the
 //! functions that need a runtime, called outside one.
 
+use std::net::SocketAddr;
 use std::panic;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,16 +27,62 @@ fn panic_location(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32) {
 // rustfmt's layout does not matter.
 #[test]
 fn outside_a_runtime_the_panic_points_at_the_callers_line() {
-    let cases: [(u32, fn()); 3] = [
+    let cases: Vec<(u32, fn())> = vec![
         (line!(), || {
             let _ = arbor::time::now();
         }),
         (line!(), || drop(arbor::time::sleep(Duration::from_secs(1)))),
+        (line!(), || drop(arbor::time::Instant::now())),
+        (line!(), || arbor::time::advance(Duration::from_secs(1))),
         (line!(), || drop(arbor::spawn(async {}))),
+        (line!(), || drop(arbor::spawn_named("x", async {}))),
+        (line!(), || drop(arbor::Handle::current())),
+        (line!(), || {
+            drop(arbor::CancelScope::new().handle().remote())
+        }),
+        (line!(), || {
+            drop(arbor::to_thread::current_default_thread_limiter())
+        }),
+        (line!(), || drop(arbor::signal::ctrl_c())),
+        (line!(), || {
+            drop(arbor::signal::signal(
+                arbor::signal::SignalKind::user_defined2(),
+            ))
+        }),
+        (line!(), || {
+            let (r, _w) = std::io::pipe().unwrap();
+            drop(arbor::io::Async::new(r));
+        }),
+        (line!(), || {
+            drop(arbor::net::TcpListener::bind(localhost()));
+        }),
+        (line!(), || {
+            drop(arbor::net::UdpSocket::bind(localhost()));
+        }),
+        (line!(), || drop(arbor::net::UnixStream::pair())),
+        (line!(), || drop(arbor::net::UnixDatagram::unbound())),
+        (line!(), || drop(arbor::net::UnixDatagram::pair())),
+        (line!(), || {
+            drop(arbor::lowlevel::open_scope(arbor::lowlevel::ScopeId::ROOT));
+        }),
+        (line!(), || {
+            drop(arbor::lowlevel::spawn_in(
+                arbor::lowlevel::ScopeId::ROOT,
+                None,
+                async {},
+            ));
+        }),
+        (line!(), || {
+            drop(arbor::process::Command::new("true").spawn());
+        }),
     ];
     for (line, case) in cases {
         let (file, at) = panic_location(case);
-        assert_eq!(file, file!());
-        assert!((line..line + 3).contains(&at), "line {at}, expected {line}");
+        assert_eq!(file, file!(), "the case at line {line}");
+        assert!((line..line + 8).contains(&at), "line {at}, expected {line}");
     }
+}
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
 }

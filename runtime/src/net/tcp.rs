@@ -63,6 +63,7 @@ impl TcpListener {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let listener = std::net::TcpListener::bind(addr)?;
         sys::listen(listener.as_fd(), 1024)?;
@@ -76,6 +77,7 @@ impl TcpListener {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: Async::new(listener)?,
@@ -303,6 +305,7 @@ impl TcpStream {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: Async::new(stream)?,

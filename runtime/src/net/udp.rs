@@ -36,6 +36,7 @@ impl UdpSocket {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         UdpSocket::from_std(std::net::UdpSocket::bind(addr)?)
     }
@@ -47,6 +48,7 @@ impl UdpSocket {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             inner: Async::new(socket)?,

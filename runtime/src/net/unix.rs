@@ -70,6 +70,7 @@ impl UnixListener {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let listener = std::os::unix::net::UnixListener::bind(path)?;
         sys::listen(listener.as_fd(), 1024)?;
@@ -83,6 +84,7 @@ impl UnixListener {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         Ok(UnixListener {
             inner: Async::new(listener)?,
@@ -212,6 +214,7 @@ impl UnixStream {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
@@ -225,6 +228,7 @@ impl UnixStream {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
             inner: Async::new(stream)?,

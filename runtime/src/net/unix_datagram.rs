@@ -49,6 +49,7 @@ impl UnixDatagram {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         UnixDatagram::from_std(std::os::unix::net::UnixDatagram::bind(path)?)
     }
@@ -61,6 +62,7 @@ impl UnixDatagram {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn unbound() -> io::Result<UnixDatagram> {
         UnixDatagram::from_std(std::os::unix::net::UnixDatagram::unbound()?)
     }
@@ -72,6 +74,7 @@ impl UnixDatagram {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
         Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
@@ -84,6 +87,7 @@ impl UnixDatagram {
     ///
     /// # Panics
     /// Outside a runtime.
+    #[track_caller]
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             inner: Async::new(socket)?,

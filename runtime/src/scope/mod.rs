@@ -185,6 +185,7 @@ fn core_op<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn open_scope(parent: ScopeId) -> Result<ScopeId, SpawnError> {
     let open = |core: &Core| {
         let mut scopes = core.scopes.borrow_mut();
@@ -236,6 +237,7 @@ pub fn close_scope(scope: ScopeId) {
 /// # Panics
 /// Outside a runtime.
 #[inline]
+#[track_caller]
 pub fn spawn_in<F>(
     scope: ScopeId,
     name: Option<&str>,
@@ -276,6 +278,7 @@ where
 ///
 /// # Panics
 /// Outside a runtime.
+#[track_caller]
 pub fn spawn_now<F>(
     scope: ScopeId,
     name: Option<&str>,
