@@ -12,6 +12,7 @@
 //! field shared with other threads is the [`Remote`] queue.
 
 mod handle;
+mod idle;
 mod oneshot;
 mod park;
 mod provisional;
@@ -45,6 +46,7 @@ use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
 pub use handle::{Handle, RemoteJoinError, RemoteJoinHandle, RunError, RuntimeGone};
+pub use idle::{WaitAllTasksBlocked, wait_all_tasks_blocked};
 use park::{OsWake, Parker};
 pub(crate) use provisional::Provisioned;
 use queue::TaskQueue;
@@ -102,6 +104,12 @@ pub(crate) struct Core {
     pub(crate) poll_clock: Cell<Option<crate::time::Instant>>,
     pub(crate) timers: RefCell<Wheel>,
     pub(crate) clock: Clock,
+    /// A virtual clock's autojump threshold: how long (real time) the run
+    /// loop must find nothing to do before it jumps to the next timer.
+    /// Zero: jump at once. Read only by `park`.
+    autojump: std::time::Duration,
+    /// Pending `wait_all_tasks_blocked` calls (`idle.rs`).
+    idle: idle::IdleWaiters,
     pub(crate) reactor: Rc<RefCell<Reactor>>,
     remote: Arc<RemoteQueue>,
     /// Reused buffers, so the run loop does not allocate per tick.
@@ -136,6 +144,7 @@ pub(crate) struct Core {
 #[derive(Debug, Clone)]
 pub struct Builder {
     virtual_clock: bool,
+    autojump: std::time::Duration,
     event_interval: u32,
     blocking: crate::blocking::Config,
 }
@@ -145,8 +154,56 @@ impl Builder {
     /// task is blocked, jumping straight to the next timer deadline (or
     /// when [`time::advance`](crate::time::advance) is called). Tests of
     /// hour-long timeouts then run instantly and deterministically.
+    ///
+    /// The jump is immediate (an autojump threshold of zero): it does not
+    /// wait for I/O or for other threads, so a real socket or a
+    /// `to_thread` job slower than the next timer loses the race. Use
+    /// [`autojump`](Self::autojump) for tests that mix them.
     pub fn virtual_clock(mut self) -> Self {
         self.virtual_clock = true;
+        self
+    }
+
+    /// Use a virtual clock (see [`virtual_clock`](Self::virtual_clock))
+    /// that jumps to the next timer only after every task has been blocked
+    /// for `threshold` of real time with no I/O readiness and no
+    /// cross-thread wake (a `to_thread` job finishing, a
+    /// [`Handle`](crate::Handle) call, a waker woken on another thread)
+    /// arriving: trio's `MockClock.autojump_threshold`. Anything that
+    /// arrives makes work and starts the threshold again. A zero threshold
+    /// is [`virtual_clock`](Self::virtual_clock) itself.
+    ///
+    /// With a threshold, a virtual-clock test can use real sockets and
+    /// threads together with long timeouts: a reply that takes 50 ms of
+    /// real time arrives long before the 200 ms threshold lets a 10 s
+    /// timeout fire, while a timeout with nothing to wait for still fires
+    /// after 200 ms of real time, not 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = arbor_runtime::Runtime::builder()
+    ///     .autojump(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let t0 = arbor_runtime::time::now();
+    ///     let timer = arbor_runtime::spawn(arbor_runtime::time::sleep(Duration::from_secs(10)));
+    ///     // A 30 ms job on a thread: the clock waits for it instead of
+    ///     // jumping to the 10 s timer.
+    ///     let job = arbor_runtime::blocking::spawn(|| {
+    ///         std::thread::sleep(Duration::from_millis(30));
+    ///     });
+    ///     job.await.unwrap();
+    ///     assert_eq!(t0.elapsed(), Duration::ZERO);
+    ///     assert!(!timer.is_finished());
+    ///     // Nothing else to wait for: after 200 ms real, an hour passes.
+    ///     arbor_runtime::time::sleep(Duration::from_secs(3600)).await;
+    ///     assert_eq!(t0.elapsed(), Duration::from_secs(3600));
+    /// });
+    /// ```
+    pub fn autojump(mut self, threshold: std::time::Duration) -> Self {
+        self.virtual_clock = true;
+        self.autojump = threshold;
         self
     }
 
@@ -243,6 +300,8 @@ impl Builder {
             poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),
             clock,
+            autojump: self.autojump,
+            idle: idle::IdleWaiters::default(),
             reactor: Rc::new(RefCell::new(reactor)),
             remote,
             wake_buf: RefCell::new(Vec::new()),
@@ -291,6 +350,7 @@ impl Runtime {
     pub fn builder() -> Builder {
         Builder {
             virtual_clock: false,
+            autojump: std::time::Duration::ZERO,
             event_interval: DEFAULT_EVENT_INTERVAL,
             blocking: crate::blocking::Config {
                 max_threads: 512,

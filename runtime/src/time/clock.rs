@@ -6,6 +6,22 @@
 //! starts at zero and only moves when the run loop parks with nothing
 //! runnable (to the next timer deadline) or when `advance` is called.
 //!
+//! # The autojump threshold
+//!
+//! When the virtual clock jumps is the run loop's decision (`park` in
+//! `executor/run.rs`), not this file's. With a threshold of zero
+//! (`Builder::virtual_clock`) it jumps as soon as nothing is runnable and
+//! a non-blocking look at the reactor and the remote queue finds nothing:
+//! I/O and other threads never get real time, so a socket read or a
+//! `to_thread` job loses to any timer. With a threshold `t`
+//! (`Builder::autojump(t)`, trio's `autojump_threshold`) the run loop
+//! first blocks for `t` of real time, in `epoll_wait` or on its futex,
+//! where I/O readiness and cross-thread wakes end the wait; it jumps only
+//! if the whole `t` passed with nothing becoming runnable. Any arrival
+//! that makes work starts the next idle period, and so the threshold,
+//! afresh. A pending `wait_all_tasks_blocked` waiter holds the jump: it
+//! is woken first (trio's rule).
+//!
 //! The timer wheel counts 1 ms ticks from the runtime's creation. A
 //! deadline maps to the first tick at or after it (`tick_for`), the current
 //! time to the last tick at or before it (`now_tick`), so a timer never
