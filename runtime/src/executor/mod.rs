@@ -106,8 +106,9 @@ pub(crate) struct Core {
     pub(crate) clock: Clock,
     /// A virtual clock's autojump threshold: how long (real time) the run
     /// loop must find nothing to do before it jumps to the next timer.
-    /// Zero: jump at once. Read only by `park`.
-    autojump: std::time::Duration,
+    /// Zero: jump at once; `None`: never (a clock with a rate and no
+    /// threshold). Read only by `park`.
+    autojump: Option<std::time::Duration>,
     /// Pending `wait_all_tasks_blocked` calls (`idle.rs`).
     idle: idle::IdleWaiters,
     pub(crate) reactor: Rc<RefCell<Reactor>>,
@@ -144,7 +145,8 @@ pub(crate) struct Core {
 #[derive(Debug, Clone)]
 pub struct Builder {
     virtual_clock: bool,
-    autojump: std::time::Duration,
+    autojump: Option<std::time::Duration>,
+    rate: f64,
     event_interval: u32,
     blocking: crate::blocking::Config,
 }
@@ -161,6 +163,7 @@ impl Builder {
     /// [`autojump`](Self::autojump) for tests that mix them.
     pub fn virtual_clock(mut self) -> Self {
         self.virtual_clock = true;
+        self.autojump.get_or_insert(std::time::Duration::ZERO);
         self
     }
 
@@ -171,7 +174,8 @@ impl Builder {
     /// [`Handle`](crate::Handle) call, a waker woken on another thread)
     /// arriving: trio's `MockClock.autojump_threshold`. Anything that
     /// arrives makes work and starts the threshold again. A zero threshold
-    /// is [`virtual_clock`](Self::virtual_clock) itself.
+    /// is [`virtual_clock`](Self::virtual_clock) itself. Combines with
+    /// [`virtual_clock_rate`](Self::virtual_clock_rate).
     ///
     /// With a threshold, a virtual-clock test can use real sockets and
     /// threads together with long timeouts: a reply that takes 50 ms of
@@ -203,7 +207,44 @@ impl Builder {
     /// ```
     pub fn autojump(mut self, threshold: std::time::Duration) -> Self {
         self.virtual_clock = true;
-        self.autojump = threshold;
+        self.autojump = Some(threshold);
+        self
+    }
+
+    /// Use a virtual clock that also runs by itself at `rate` × real time
+    /// (trio's `MockClock(rate=...)`): 1000.0 turns a real millisecond
+    /// into a virtual second, 0.5 runs at half speed. It starts at zero
+    /// like any virtual clock, and [`time::advance`](crate::time::advance)
+    /// moves it.
+    ///
+    /// On its own it never jumps: a timer fires when the scaled time
+    /// reaches it (the run loop parks for (deadline − now) / `rate` of
+    /// real time). Add [`autojump`](Self::autojump) to also jump after a
+    /// threshold of idleness, or [`virtual_clock`](Self::virtual_clock)
+    /// (before or after this call) to jump at once, as trio's
+    /// `autojump_threshold = 0`. A rate of 0.0 is a plain virtual clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = arbor_runtime::Runtime::builder().virtual_clock_rate(1000.0).build().unwrap();
+    /// let real = std::time::Instant::now();
+    /// rt.block_on(async {
+    ///     let t0 = arbor_runtime::time::now();
+    ///     arbor_runtime::time::sleep(Duration::from_secs(5)).await; // about 5 ms real
+    ///     assert!(t0.elapsed() >= Duration::from_secs(5));
+    /// });
+    /// assert!(real.elapsed() < Duration::from_secs(5));
+    /// ```
+    ///
+    /// # Panics
+    /// If `rate` is negative, infinite or NaN.
+    pub fn virtual_clock_rate(mut self, rate: f64) -> Self {
+        assert!(
+            rate.is_finite() && rate >= 0.0,
+            "virtual_clock_rate must be finite and at least 0.0, got {rate}"
+        );
+        self.virtual_clock = true;
+        self.rate = rate;
         self
     }
 
@@ -271,7 +312,7 @@ impl Builder {
         let remote = Arc::new(Remote::new(Parker::new(OsWake { eventfd })));
         let key = registry::register(remote.clone());
         let clock = if self.virtual_clock {
-            Clock::new_virtual()
+            Clock::new_virtual(self.rate)
         } else {
             Clock::new_real()
         };
@@ -350,7 +391,8 @@ impl Runtime {
     pub fn builder() -> Builder {
         Builder {
             virtual_clock: false,
-            autojump: std::time::Duration::ZERO,
+            autojump: None,
+            rate: 0.0,
             event_interval: DEFAULT_EVENT_INTERVAL,
             blocking: crate::blocking::Config {
                 max_threads: 512,

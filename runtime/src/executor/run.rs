@@ -15,9 +15,9 @@
 //! ```
 //!
 //! Parking has a slower form, `park_until_idle`, taken only when someone
-//! waits for idleness: a `wait_all_tasks_blocked` waiter, or an autojump
-//! clock (a virtual clock with a nonzero threshold) with a timer to jump
-//! to. It blocks for the cushion or threshold of real time and acts (wakes
+//! waits for idleness (a `wait_all_tasks_blocked` waiter) or the clock is
+//! a virtual one that does not jump at once (a nonzero autojump threshold,
+//! or a rate). It blocks for the cushion or threshold of real time and acts (wakes
 //! the waiters, jumps the clock) only if nothing became runnable meanwhile.
 //!
 //! Tasks woken during a tick run in the next one, so a task that wakes
@@ -274,7 +274,7 @@ impl Core {
             return self.park_until_idle(next);
         }
         if self.clock.is_virtual() {
-            if !self.autojump.is_zero() && next.is_some() {
+            if self.autojump != Some(Duration::ZERO) {
                 return self.park_until_idle(next);
             }
             // First see whether I/O or a remote wake has work for us.
@@ -296,40 +296,43 @@ impl Core {
         }
     }
 
-    /// The park when something waits for the runtime to stay idle: a
-    /// `wait_all_tasks_blocked` waiter (its cushion) or an autojump clock
-    /// with a timer to jump to (its threshold). Wait that long in real
-    /// time; if nothing became runnable meanwhile, wake the waiters with
-    /// the smallest cushion, or else jump. Waiters come first (trio): a
-    /// virtual clock does not move while one is pending. A real timer due
-    /// before the idle timeout just ends the park, as in the plain one.
+    /// The park when something waits for the runtime to stay idle, or the
+    /// clock is a virtual one that does not jump at once: a
+    /// `wait_all_tasks_blocked` waiter (its cushion), an autojump clock
+    /// with a timer to jump to (its threshold), or a clock with a rate.
+    /// Wait that long in real time; if nothing became runnable meanwhile,
+    /// wake the waiters with the smallest cushion, or else jump. As in
+    /// trio, a pending waiter rules out the jump (it is woken instead),
+    /// and a timer due (in real time) before the idle wait would end just
+    /// ends the park, as in the plain one.
     #[inline(never)]
     fn park_until_idle(&self, next: Option<u64>) {
         // Real time until the next timer fires by itself: never on a
-        // virtual clock, which only moves by jumps.
-        let timer = match next {
-            Some(tick) if !self.clock.is_virtual() => Some(self.clock.until_tick(tick)),
-            _ => None,
-        };
+        // virtual clock without a rate, which only moves by jumps.
+        let timer = next.and_then(|tick| self.clock.real_until_tick(tick));
         let sooner = |idle: Duration| timer.is_none_or(|t| idle < t);
-        if let Some(cushion) = self.idle.first_cushion()
-            && sooner(cushion)
-        {
-            if self.stays_idle_for(cushion) {
-                self.idle.wake(cushion);
-            }
-        } else if self.clock.is_virtual() && next.is_some() {
-            if self.stays_idle_for(self.autojump) {
-                // Nothing ran meanwhile, but a remote job may have moved
-                // the timers: read them again.
-                if let Some(tick) = self.timers.borrow().next_expiration() {
-                    self.clock.advance_to_tick(tick);
+        match (self.idle.first_cushion(), self.autojump) {
+            (Some(cushion), _) if sooner(cushion) => {
+                if self.stays_idle_for(cushion) {
+                    self.idle.wake(cushion);
                 }
+            }
+            (None, Some(threshold))
+                if self.clock.is_virtual() && next.is_some() && sooner(threshold) =>
+            {
+                if self.stays_idle_for(threshold) {
+                    // Nothing ran meanwhile, but a remote job may have
+                    // moved the timers: read them again.
+                    if let Some(tick) = self.timers.borrow().next_expiration() {
+                        self.clock.advance_to_tick(tick);
+                    }
+                    self.fire_timers();
+                }
+            }
+            _ => {
+                self.block_for_events(timer);
                 self.fire_timers();
             }
-        } else {
-            self.block_for_events(timer);
-            self.fire_timers();
         }
     }
 
