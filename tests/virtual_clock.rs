@@ -1,4 +1,5 @@
-//! The virtual clock's autojump threshold (`Builder::autojump`) and
+//! The virtual clock's autojump threshold (`Builder::autojump`), its rate
+//! (`Builder::virtual_clock_rate`) and
 //! `arbor::testing::wait_all_tasks_blocked`. Real sockets and threads
 //! (that is the point); real time is bounded only from above, generously,
 //! and exact checks use the virtual clock.
@@ -268,4 +269,59 @@ fn a_dropped_waiter_no_longer_holds_the_clock() {
         real.elapsed() < PATIENCE,
         "the dropped waiter's cushion held the clock"
     );
+}
+
+#[test]
+fn a_clock_with_a_rate_runs_by_itself() {
+    let real = std::time::Instant::now();
+    let rt = Runtime::builder()
+        .virtual_clock_rate(1000.0)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t0 = time::now();
+        sleep(Duration::from_secs(5)).await;
+        assert!(t0.elapsed() >= Duration::from_secs(5));
+        let t1 = time::now();
+        time::advance(HOUR);
+        assert!(t1.elapsed() >= HOUR);
+    });
+    assert!(real.elapsed() < PATIENCE, "5 s at 1000x is 5 ms real");
+}
+
+#[test]
+fn a_clock_with_a_rate_and_no_threshold_never_jumps_past_a_thread() {
+    // At 1x the 10 s timeout is 10 s of real time away: the 50 ms job wins.
+    let rt = Runtime::builder().virtual_clock_rate(1.0).build().unwrap();
+    rt.block_on(async {
+        let t0 = time::now();
+        let out = fail_after(TIMEOUT, async {
+            to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(50))).await;
+        })
+        .await;
+        assert!(out.is_ok());
+        assert!(t0.elapsed() < TIMEOUT);
+    });
+}
+
+#[test]
+fn a_clock_with_a_rate_and_a_threshold_also_jumps() {
+    let real = std::time::Instant::now();
+    let rt = Runtime::builder()
+        .virtual_clock_rate(1.0)
+        .autojump(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t0 = time::now();
+        sleep(HOUR).await;
+        assert!(t0.elapsed() >= HOUR);
+    });
+    assert!(real.elapsed() < PATIENCE);
+}
+
+#[test]
+#[should_panic(expected = "virtual_clock_rate must be finite and at least 0.0")]
+fn a_negative_rate_is_refused() {
+    let _ = Runtime::builder().virtual_clock_rate(-1.0);
 }
