@@ -125,6 +125,13 @@ pub mod lowlevel {
     pub use arbor_runtime::scope::*;
 }
 
+/// Test helpers (trio's `trio.testing`): [`testing::wait_all_tasks_blocked`].
+/// The virtual clock is set on the [`Builder`]: [`Builder::virtual_clock`],
+/// [`Builder::autojump`].
+pub mod testing {
+    pub use arbor_runtime::testing::*;
+}
+
 /// Synchronization primitives and channels (crate `arbor-primitives`).
 pub use arbor_primitives as primitives;
 

@@ -31,6 +31,7 @@
 //!   and [`net`] (TCP, UDP, Unix domain sockets) and [`signal`] (Unix signal
 //!   listeners) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
+//! - [`testing`]: helpers for tests ([`testing::wait_all_tasks_blocked`]).
 //! - [`blocking`]: the per-runtime pool of worker threads that blocking
 //!   code is offloaded to (`arbor::to_thread` builds on it).
 
@@ -47,6 +48,7 @@ pub mod signal;
 mod slab;
 mod sync;
 pub mod task;
+pub mod testing;
 pub mod time;
 mod yield_now;
 

@@ -12,6 +12,7 @@
 //! field shared with other threads is the [`Remote`] queue.
 
 mod handle;
+mod idle;
 mod oneshot;
 mod park;
 mod provisional;
@@ -45,6 +46,7 @@ use crate::time::wheel::Wheel;
 use std::sync::Arc;
 
 pub use handle::{Handle, RemoteJoinError, RemoteJoinHandle, RunError, RuntimeGone};
+pub use idle::{WaitAllTasksBlocked, wait_all_tasks_blocked};
 use park::{OsWake, Parker};
 pub(crate) use provisional::Provisioned;
 use queue::TaskQueue;
@@ -102,6 +104,13 @@ pub(crate) struct Core {
     pub(crate) poll_clock: Cell<Option<crate::time::Instant>>,
     pub(crate) timers: RefCell<Wheel>,
     pub(crate) clock: Clock,
+    /// A virtual clock's autojump threshold: how long (real time) the run
+    /// loop must find nothing to do before it jumps to the next timer.
+    /// Zero: jump at once; `None`: never (a clock with a rate and no
+    /// threshold). Read only by `park`.
+    autojump: Option<std::time::Duration>,
+    /// Pending `wait_all_tasks_blocked` calls (`idle.rs`).
+    idle: idle::IdleWaiters,
     pub(crate) reactor: Rc<RefCell<Reactor>>,
     remote: Arc<RemoteQueue>,
     /// Reused buffers, so the run loop does not allocate per tick.
@@ -136,6 +145,8 @@ pub(crate) struct Core {
 #[derive(Debug, Clone)]
 pub struct Builder {
     virtual_clock: bool,
+    autojump: Option<std::time::Duration>,
+    rate: f64,
     event_interval: u32,
     blocking: crate::blocking::Config,
 }
@@ -145,8 +156,95 @@ impl Builder {
     /// task is blocked, jumping straight to the next timer deadline (or
     /// when [`time::advance`](crate::time::advance) is called). Tests of
     /// hour-long timeouts then run instantly and deterministically.
+    ///
+    /// The jump is immediate (an autojump threshold of zero): it does not
+    /// wait for I/O or for other threads, so a real socket or a
+    /// `to_thread` job slower than the next timer loses the race. Use
+    /// [`autojump`](Self::autojump) for tests that mix them.
     pub fn virtual_clock(mut self) -> Self {
         self.virtual_clock = true;
+        self.autojump.get_or_insert(std::time::Duration::ZERO);
+        self
+    }
+
+    /// Use a virtual clock (see [`virtual_clock`](Self::virtual_clock))
+    /// that jumps to the next timer only after every task has been blocked
+    /// for `threshold` of real time with no I/O readiness and no
+    /// cross-thread wake (a `to_thread` job finishing, a
+    /// [`Handle`](crate::Handle) call, a waker woken on another thread)
+    /// arriving: trio's `MockClock.autojump_threshold`. Anything that
+    /// arrives makes work and starts the threshold again. A zero threshold
+    /// is [`virtual_clock`](Self::virtual_clock) itself. Combines with
+    /// [`virtual_clock_rate`](Self::virtual_clock_rate).
+    ///
+    /// With a threshold, a virtual-clock test can use real sockets and
+    /// threads together with long timeouts: a reply that takes 50 ms of
+    /// real time arrives long before the 200 ms threshold lets a 10 s
+    /// timeout fire, while a timeout with nothing to wait for still fires
+    /// after 200 ms of real time, not 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = arbor_runtime::Runtime::builder()
+    ///     .autojump(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let t0 = arbor_runtime::time::now();
+    ///     let timer = arbor_runtime::spawn(arbor_runtime::time::sleep(Duration::from_secs(10)));
+    ///     // A 30 ms job on a thread: the clock waits for it instead of
+    ///     // jumping to the 10 s timer.
+    ///     let job = arbor_runtime::blocking::spawn(|| {
+    ///         std::thread::sleep(Duration::from_millis(30));
+    ///     });
+    ///     job.await.unwrap();
+    ///     assert_eq!(t0.elapsed(), Duration::ZERO);
+    ///     assert!(!timer.is_finished());
+    ///     // Nothing else to wait for: after 200 ms real, an hour passes.
+    ///     arbor_runtime::time::sleep(Duration::from_secs(3600)).await;
+    ///     assert_eq!(t0.elapsed(), Duration::from_secs(3600));
+    /// });
+    /// ```
+    pub fn autojump(mut self, threshold: std::time::Duration) -> Self {
+        self.virtual_clock = true;
+        self.autojump = Some(threshold);
+        self
+    }
+
+    /// Use a virtual clock that also runs by itself at `rate` × real time
+    /// (trio's `MockClock(rate=...)`): 1000.0 turns a real millisecond
+    /// into a virtual second, 0.5 runs at half speed. It starts at zero
+    /// like any virtual clock, and [`time::advance`](crate::time::advance)
+    /// moves it.
+    ///
+    /// On its own it never jumps: a timer fires when the scaled time
+    /// reaches it (the run loop parks for (deadline − now) / `rate` of
+    /// real time). Add [`autojump`](Self::autojump) to also jump after a
+    /// threshold of idleness, or [`virtual_clock`](Self::virtual_clock)
+    /// (before or after this call) to jump at once, as trio's
+    /// `autojump_threshold = 0`. A rate of 0.0 is a plain virtual clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = arbor_runtime::Runtime::builder().virtual_clock_rate(1000.0).build().unwrap();
+    /// let real = std::time::Instant::now();
+    /// rt.block_on(async {
+    ///     let t0 = arbor_runtime::time::now();
+    ///     arbor_runtime::time::sleep(Duration::from_secs(5)).await; // about 5 ms real
+    ///     assert!(t0.elapsed() >= Duration::from_secs(5));
+    /// });
+    /// assert!(real.elapsed() < Duration::from_secs(5));
+    /// ```
+    ///
+    /// # Panics
+    /// If `rate` is negative, infinite or NaN.
+    pub fn virtual_clock_rate(mut self, rate: f64) -> Self {
+        assert!(
+            rate.is_finite() && rate >= 0.0,
+            "virtual_clock_rate must be finite and at least 0.0, got {rate}"
+        );
+        self.virtual_clock = true;
+        self.rate = rate;
         self
     }
 
@@ -214,7 +312,7 @@ impl Builder {
         let remote = Arc::new(Remote::new(Parker::new(OsWake { eventfd })));
         let key = registry::register(remote.clone());
         let clock = if self.virtual_clock {
-            Clock::new_virtual()
+            Clock::new_virtual(self.rate)
         } else {
             Clock::new_real()
         };
@@ -243,6 +341,8 @@ impl Builder {
             poll_clock: Cell::new(None),
             timers: RefCell::new(Wheel::new()),
             clock,
+            autojump: self.autojump,
+            idle: idle::IdleWaiters::default(),
             reactor: Rc::new(RefCell::new(reactor)),
             remote,
             wake_buf: RefCell::new(Vec::new()),
@@ -291,6 +391,8 @@ impl Runtime {
     pub fn builder() -> Builder {
         Builder {
             virtual_clock: false,
+            autojump: None,
+            rate: 0.0,
             event_interval: DEFAULT_EVENT_INTERVAL,
             blocking: crate::blocking::Config {
                 max_threads: 512,

@@ -14,6 +14,12 @@
 //! }
 //! ```
 //!
+//! Parking has a slower form, `park_until_idle`, taken only when someone
+//! waits for idleness (a `wait_all_tasks_blocked` waiter) or the clock is
+//! a virtual one that does not jump at once (a nonzero autojump threshold,
+//! or a rate). It blocks for the cushion or threshold of real time and acts (wakes
+//! the waiters, jumps the clock) only if nothing became runnable meanwhile.
+//!
 //! Tasks woken during a tick run in the next one, so a task that wakes
 //! itself forever yields to the timers, the reactor and every other task
 //! once per tick.
@@ -264,7 +270,13 @@ impl Core {
     /// Nothing is runnable: wait for I/O, a remote wake or the next timer.
     fn park(&self) {
         let next = self.timers.borrow().next_expiration();
+        if self.idle.first_cushion().is_some() {
+            return self.park_until_idle(next);
+        }
         if self.clock.is_virtual() {
+            if self.autojump != Some(Duration::ZERO) {
+                return self.park_until_idle(next);
+            }
             // First see whether I/O or a remote wake has work for us.
             self.poll_reactor_now();
             if self.has_work() {
@@ -281,6 +293,69 @@ impl Core {
             let timeout = next.map(|tick| self.clock.until_tick(tick));
             self.block_for_events(timeout);
             self.fire_timers();
+        }
+    }
+
+    /// The park when something waits for the runtime to stay idle, or the
+    /// clock is a virtual one that does not jump at once: a
+    /// `wait_all_tasks_blocked` waiter (its cushion), an autojump clock
+    /// with a timer to jump to (its threshold), or a clock with a rate.
+    /// Wait that long in real time; if nothing became runnable meanwhile,
+    /// wake the waiters with the smallest cushion, or else jump. As in
+    /// trio, a pending waiter rules out the jump (it is woken instead),
+    /// and a timer due (in real time) before the idle wait would end just
+    /// ends the park, as in the plain one.
+    #[inline(never)]
+    fn park_until_idle(&self, next: Option<u64>) {
+        // Real time until the next timer fires by itself: never on a
+        // virtual clock without a rate, which only moves by jumps.
+        let timer = next.and_then(|tick| self.clock.real_until_tick(tick));
+        let sooner = |idle: Duration| timer.is_none_or(|t| idle < t);
+        match (self.idle.first_cushion(), self.autojump) {
+            (Some(cushion), _) if sooner(cushion) => {
+                if self.stays_idle_for(cushion) {
+                    self.idle.wake(cushion);
+                }
+            }
+            (None, Some(threshold))
+                if self.clock.is_virtual() && next.is_some() && sooner(threshold) =>
+            {
+                if self.stays_idle_for(threshold) {
+                    // Nothing ran meanwhile, but a remote job may have
+                    // moved the timers: read them again.
+                    if let Some(tick) = self.timers.borrow().next_expiration() {
+                        self.clock.advance_to_tick(tick);
+                    }
+                    self.fire_timers();
+                }
+            }
+            _ => {
+                self.block_for_events(timer);
+                self.fire_timers();
+            }
+        }
+    }
+
+    /// Wait for events until `idle` of real time has passed with nothing
+    /// becoming runnable: true then, false as soon as something does. A
+    /// wake that makes nothing runnable (a spurious one, a task already
+    /// queued) does not end the wait early.
+    fn stays_idle_for(&self, idle: Duration) -> bool {
+        let until = std::time::Instant::now().checked_add(idle);
+        loop {
+            let left = until.map(|u| u.saturating_duration_since(std::time::Instant::now()));
+            if left == Some(Duration::ZERO) {
+                self.poll_reactor_now();
+            } else {
+                self.block_for_events(left);
+            }
+            self.fire_timers();
+            if self.has_work() {
+                return false;
+            }
+            if until.is_some_and(|u| std::time::Instant::now() >= u) {
+                return true;
+            }
         }
     }
 }

@@ -5,6 +5,26 @@
 //! so instants of different real-clock runtimes compare. The virtual clock
 //! starts at zero and only moves when the run loop parks with nothing
 //! runnable (to the next timer deadline) or when `advance` is called.
+//! A virtual clock with a rate (`Builder::virtual_clock_rate`, trio's
+//! `MockClock(rate=...)`) also runs by itself at `rate` × real time, and
+//! still jumps: it keeps an anchor (a virtual and a real reading) that
+//! each jump moves.
+//!
+//! # The autojump threshold
+//!
+//! When the virtual clock jumps is the run loop's decision (`park` in
+//! `executor/run.rs`), not this file's. With a threshold of zero
+//! (`Builder::virtual_clock`) it jumps as soon as nothing is runnable and
+//! a non-blocking look at the reactor and the remote queue finds nothing:
+//! I/O and other threads never get real time, so a socket read or a
+//! `to_thread` job loses to any timer. With a threshold `t`
+//! (`Builder::autojump(t)`, trio's `autojump_threshold`) the run loop
+//! first blocks for `t` of real time, in `epoll_wait` or on its futex,
+//! where I/O readiness and cross-thread wakes end the wait; it jumps only
+//! if the whole `t` passed with nothing becoming runnable. Any arrival
+//! that makes work starts the next idle period, and so the threshold,
+//! afresh. A pending `wait_all_tasks_blocked` waiter holds the jump: it
+//! is woken first (trio's rule).
 //!
 //! The timer wheel counts 1 ms ticks from the runtime's creation. A
 //! deadline maps to the first tick at or after it (`tick_for`), the current
@@ -40,10 +60,25 @@ const LAST: u64 = NEVER_NANOS - 1;
 static BASE: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
 
 pub(crate) struct Clock {
-    /// `Some` for a virtual clock: the current time.
-    virtual_now: Option<Cell<u64>>,
+    source: Source,
     /// The instant of wheel tick 0.
     start: u64,
+}
+
+/// Where the time comes from.
+enum Source {
+    /// CLOCK_MONOTONIC.
+    Real,
+    /// A virtual clock: the current time, moved only by jumps.
+    Virtual(Cell<u64>),
+    /// A virtual clock that also runs at `rate` × real time: it showed
+    /// `virtual_at` when the real clock showed `real_at` (re-anchored at
+    /// every jump).
+    Scaled {
+        rate: f64,
+        virtual_at: Cell<u64>,
+        real_at: Cell<u64>,
+    },
 }
 
 fn real_now() -> u64 {
@@ -53,27 +88,70 @@ fn real_now() -> u64 {
 impl Clock {
     pub(crate) fn new_real() -> Clock {
         Clock {
-            virtual_now: None,
+            source: Source::Real,
             start: real_now(),
         }
     }
 
-    pub(crate) fn new_virtual() -> Clock {
-        Clock {
-            virtual_now: Some(Cell::new(0)),
-            start: 0,
-        }
+    /// A virtual clock starting at zero that also runs at `rate` × real
+    /// time (`rate` finite and ≥ 0; 0: only jumps move it).
+    pub(crate) fn new_virtual(rate: f64) -> Clock {
+        debug_assert!(rate.is_finite() && rate >= 0.0);
+        let source = if rate == 0.0 {
+            Source::Virtual(Cell::new(0))
+        } else {
+            Source::Scaled {
+                rate,
+                virtual_at: Cell::new(0),
+                real_at: Cell::new(real_now()),
+            }
+        };
+        Clock { source, start: 0 }
     }
 
     pub(crate) fn is_virtual(&self) -> bool {
-        self.virtual_now.is_some()
+        !matches!(self.source, Source::Real)
     }
 
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_nanos(match &self.virtual_now {
-            Some(now) => now.get(),
-            None => real_now(),
+        Instant::from_nanos(match &self.source {
+            Source::Real => real_now(),
+            Source::Virtual(now) => now.get(),
+            Source::Scaled { .. } => self.scaled_now(),
         })
+    }
+
+    #[inline(never)]
+    fn scaled_now(&self) -> u64 {
+        let Source::Scaled {
+            rate,
+            virtual_at,
+            real_at,
+        } = &self.source
+        else {
+            unreachable!("only called on a scaled clock")
+        };
+        let real = real_now().saturating_sub(real_at.get());
+        // `as` saturates: a run of centuries at a huge rate stops at LAST.
+        let ran = (real as f64 * rate) as u64;
+        virtual_at.get().saturating_add(ran).min(LAST)
+    }
+
+    /// Virtual clock: show `nanos` from now on (the caller keeps it
+    /// monotonic and at most [`LAST`]).
+    fn set_virtual(&self, nanos: u64) {
+        match &self.source {
+            Source::Real => {}
+            Source::Virtual(now) => now.set(nanos),
+            Source::Scaled {
+                virtual_at,
+                real_at,
+                ..
+            } => {
+                virtual_at.set(nanos);
+                real_at.set(real_now());
+            }
+        }
     }
 
     /// The wheel tick at which a timer for `deadline` fires: [`NEVER`]
@@ -99,7 +177,7 @@ impl Clock {
         now.nanos().saturating_sub(self.start) / NANOS_PER_TICK
     }
 
-    /// Real time left until `tick` begins.
+    /// Time on this clock left until `tick` begins.
     pub(crate) fn until_tick(&self, tick: u64) -> Duration {
         let at = self
             .start
@@ -107,28 +185,41 @@ impl Clock {
         Duration::from_nanos(at.saturating_sub(self.now().nanos()))
     }
 
+    /// Real time until this clock reaches `tick` by itself: `None` for a
+    /// virtual clock without a rate, which gets there only by a jump.
+    pub(crate) fn real_until_tick(&self, tick: u64) -> Option<Duration> {
+        match &self.source {
+            Source::Real => Some(self.until_tick(tick)),
+            Source::Virtual(_) => None,
+            Source::Scaled { rate, .. } => {
+                let left = self.until_tick(tick).as_secs_f64() / rate;
+                // Too large for a Duration: never, in practice. Waking a
+                // hair early just parks again for the rest.
+                Some(Duration::try_from_secs_f64(left).unwrap_or(Duration::MAX))
+            }
+        }
+    }
+
     /// Virtual clock: jump to `tick` (never backwards, never past [`LAST`]).
     pub(crate) fn advance_to_tick(&self, tick: u64) {
-        if let Some(now) = &self.virtual_now {
+        if self.is_virtual() {
             let at = self
                 .start
                 .saturating_add(tick.saturating_mul(NANOS_PER_TICK))
                 .min(LAST);
-            now.set(now.get().max(at));
+            self.set_virtual(self.now().nanos().max(at));
         }
     }
 
     /// Virtual clock: move forward by `by` (stopping at [`LAST`]). Returns
     /// false on a real clock.
     pub(crate) fn advance(&self, by: Duration) -> bool {
-        match &self.virtual_now {
-            Some(now) => {
-                let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-                now.set(now.get().saturating_add(by).min(LAST));
-                true
-            }
-            None => false,
+        if !self.is_virtual() {
+            return false;
         }
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.set_virtual(self.now().nanos().saturating_add(by).min(LAST));
+        true
     }
 }
 
@@ -138,7 +229,7 @@ mod tests {
 
     #[test]
     fn deadlines_round_up_and_now_rounds_down() {
-        let clock = Clock::new_virtual();
+        let clock = Clock::new_virtual(0.0);
         assert_eq!(clock.tick_for(Instant::from_nanos(1)), 1);
         assert_eq!(clock.tick_for(Instant::from_nanos(2_000_000)), 2);
         assert!(clock.advance(Duration::from_nanos(1_999_999)));
@@ -151,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_saturated_instant_is_never_and_the_end_of_time_passes_every_other_deadline() {
-        let clock = Clock::new_virtual();
+        let clock = Clock::new_virtual(0.0);
         assert_eq!(clock.tick_for(Instant::from_nanos(u64::MAX)), NEVER);
         // A deadline in the last, partial tick.
         let last_tick = clock.tick_for(Instant::from_nanos(LAST));
@@ -161,5 +252,28 @@ mod tests {
         assert_eq!(clock.now_tick(), last_tick);
         assert!(clock.advance(Duration::MAX));
         assert_eq!(clock.now().nanos(), LAST);
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_by_itself_and_jumps_like_a_virtual_one() {
+        let clock = Clock::new_virtual(1000.0);
+        let t0 = clock.now();
+        std::thread::sleep(Duration::from_millis(1));
+        // At least 1 ms real at 1000×: at least a second.
+        assert!(clock.now() - t0 >= Duration::from_secs(1));
+        let before = clock.now();
+        assert!(clock.advance(Duration::from_secs(3600)));
+        assert!(clock.now() - before >= Duration::from_secs(3600));
+        let tick = clock.now_tick() + 10_000_000;
+        let real = clock.real_until_tick(tick).unwrap();
+        assert!(
+            real <= Duration::from_secs(10),
+            "10^4 s virtual is 10 s real"
+        );
+        clock.advance_to_tick(tick);
+        assert!(clock.now_tick() >= tick);
+        assert_eq!(clock.real_until_tick(tick), Some(Duration::ZERO));
+        assert_eq!(Clock::new_virtual(0.0).real_until_tick(tick), None);
+        assert!(!Clock::new_real().advance(Duration::from_secs(1)));
     }
 }
