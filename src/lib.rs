@@ -84,16 +84,18 @@ pub use arbor_runtime::{
 ///
 /// A misuse is a compile error: a function without `async`, one taking
 /// arguments, a generic or `const` one, an unknown option or one given
-/// twice; `seed`, `seeds` and `autojump` are not implemented yet (issue
-/// 14) and say so.
+/// twice, an `autojump` that is not a duration; `seed` and `seeds` are not
+/// implemented yet (issue 14) and say so.
 pub use arbor_macros::main;
 
 /// Runs an `async fn` test on a new arbor runtime, one per test: emits
 /// `#[test]` (keep `#[should_panic]`, `#[ignore]` and the like; they work
 /// as usual), and the test may return a `Result`. Options: `virtual_clock`
 /// (the runtime gets [`Builder::virtual_clock`]: time moves only when every
-/// task is blocked, so sleeps and timeouts take no real time), `crate =
-/// "path"`.
+/// task is blocked, so sleeps and timeouts take no real time), `autojump
+/// = "10ms"` (a virtual clock that jumps only after every task has been
+/// blocked that long in real time with nothing arriving:
+/// [`Builder::autojump`]), `crate = "path"`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -112,7 +114,19 @@ pub use arbor_macros::main;
 /// clock jumps to the next timer whenever every task is blocked, also when
 /// they are blocked on a socket, a child process or a `to_thread` job, so
 /// a timeout around real I/O would fire at once. Tests that wait only on
-/// timers and on each other should ask for it (most of arbor's own do).
+/// timers and on each other should ask for it (most of arbor's own do);
+/// tests that mix timeouts with real sockets or threads want `autojump`:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[arbor::test(autojump = "100ms")]
+/// async fn a_thread_beats_a_long_virtual_timeout() {
+///     let job = arbor::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(20)));
+///     assert!(arbor::move_on_after(Duration::from_secs(10), job).await.is_some());
+/// }
+/// # fn main() {}
+/// ```
 pub use arbor_macros::test;
 
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the

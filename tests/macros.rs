@@ -100,3 +100,19 @@ async fn crate_option_names_a_reexported_arbor() {
     sleep(HOUR).await;
     assert_eq!(time::now() - t0, HOUR);
 }
+
+#[arbor::test(autojump = "200ms")]
+async fn autojump_lets_a_worker_thread_beat_a_virtual_timeout() {
+    let t0 = arbor::time::now();
+    let job = arbor::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(30)));
+    assert!(
+        arbor::move_on_after(Duration::from_secs(10), job)
+            .await
+            .is_some()
+    );
+    // The clock did not jump while the thread ran.
+    assert_eq!(arbor::time::now(), t0);
+    // With nothing else pending, timers still jump (after the threshold).
+    arbor::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(arbor::time::now() - t0, Duration::from_secs(3600));
+}

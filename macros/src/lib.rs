@@ -18,9 +18,13 @@
 //! - `virtual_clock`: build the runtime with `Builder::virtual_clock()`.
 //! - `crate = "path"`: where the `arbor` crate is, for crates that
 //!   re-export it (default `::arbor`).
+//! - `autojump = "10ms"`: a virtual clock that jumps to the next timer
+//!   only after every task has been blocked for that long in real time
+//!   with nothing arriving (`Builder::autojump`), so real sockets and
+//!   worker threads keep up with timeouts.
 //!
-//! `seed`, `seeds` and `autojump` (issue 14) are rejected with a compile
-//! error until the executor has a seeded scheduler and an autojump clock.
+//! `seed` and `seeds` (issue 14) are rejected with a compile error until
+//! the executor has a seeded scheduler.
 
 #![warn(missing_docs)]
 
@@ -48,7 +52,9 @@ use syn::{Ident, ItemFn, LitStr, Path, ReturnType, Token, Type};
 /// ```
 ///
 /// Options: `virtual_clock` (time moves only when every task is blocked;
-/// see `Builder::virtual_clock`), `crate = "path"` (where `arbor` is, if
+/// see `Builder::virtual_clock`), `autojump = "10ms"` (a virtual clock
+/// that jumps only after every task has been blocked that long in real
+/// time; see `Builder::autojump`), `crate = "path"` (where `arbor` is, if
 /// not at `::arbor`).
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -73,12 +79,15 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Options: `virtual_clock`, `crate = "path"`, as for `#[arbor::main]`.
-/// The real clock is the default, as for `#[arbor::main]`, `arbor::run`
-/// and `Runtime::new`: a virtual clock jumps to the next timer whenever
-/// every task is blocked, including blocked on a socket, a child process
-/// or a `to_thread` job, so a timeout around real I/O would fire at once.
-/// Tests that only wait on timers and each other should ask for it.
+/// Options: `virtual_clock`, `autojump = "10ms"`, `crate = "path"`, as
+/// for `#[arbor::main]`. The real clock is the default, as for
+/// `#[arbor::main]`, `arbor::run` and `Runtime::new`: `virtual_clock`
+/// jumps to the next timer whenever every task is blocked, including
+/// blocked on a socket, a child process or a `to_thread` job, so a
+/// timeout around real I/O would fire at once. Tests that only wait on
+/// timers and each other should ask for it; tests that mix timeouts with
+/// real I/O or threads want `autojump`, which jumps only after a real-time
+/// threshold with nothing arriving.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
@@ -99,15 +108,37 @@ impl Kind {
     }
 }
 
-const ACCEPTED: &str = "accepted options: `virtual_clock`, `crate = \"path\"`";
+const ACCEPTED: &str =
+    "accepted options: `virtual_clock`, `autojump = \"10ms\"`, `crate = \"path\"`";
 
 struct Options {
     virtual_clock: bool,
+    /// The autojump threshold in nanoseconds (implies the virtual clock).
+    autojump: Option<u64>,
     krate: Option<Path>,
+}
+
+/// A duration written as a number and a unit: `"10ms"`, `"1s"`,
+/// `"250us"`, `"0ns"` (a plain number is not accepted: the unit is what
+/// makes the threshold readable).
+fn parse_duration_nanos(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
 }
 
 fn parse_options(args: TokenStream2) -> syn::Result<Options> {
     let mut virtual_clock = false;
+    let mut autojump: Option<u64> = None;
     let mut krate: Option<Path> = None;
     // Whether the error is one of ours, which already say what to write.
     let mut ours = false;
@@ -149,11 +180,21 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                 "`{name}` is not supported yet: arbor has no seeded scheduler (issue 14)"
             ));
         } else if path.is_ident("autojump") {
-            return err(
-                "`autojump` is not supported yet: arbor has no autojump clock \
-                 (issue 14); `virtual_clock` jumps to the next timer whenever every task \
-                 is blocked"
-                    .into(),
+            if autojump.is_some() {
+                return err("`autojump` is given twice".into());
+            }
+            let wants = "`autojump` wants a duration in a string, as in `autojump = \"10ms\"` \
+                         (units: ns, us, ms, s)";
+            if !meta.input.peek(Token![=]) {
+                return err(wants.into());
+            }
+            let lit: LitStr = meta
+                .value()
+                .and_then(|value| value.parse())
+                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            autojump = Some(
+                parse_duration_nanos(&lit.value())
+                    .ok_or_else(|| syn::Error::new(lit.span(), wants))?,
             );
         } else {
             let name = quote!(#path).to_string().replace(' ', "");
@@ -173,6 +214,7 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
     })?;
     Ok(Options {
         virtual_clock,
+        autojump,
         krate,
     })
 }
@@ -281,10 +323,12 @@ fn generate(kind: Kind, options: Options, f: ItemFn) -> TokenStream2 {
     let krate = options
         .krate
         .map_or_else(|| quote!(::arbor), |p| quote!(#p));
-    let builder = if options.virtual_clock {
-        quote!(#krate::Runtime::builder().virtual_clock())
-    } else {
-        quote!(#krate::Runtime::builder())
+    let builder = match (options.autojump, options.virtual_clock) {
+        (Some(nanos), _) => quote!(
+            #krate::Runtime::builder().autojump(::core::time::Duration::from_nanos(#nanos))
+        ),
+        (None, true) => quote!(#krate::Runtime::builder().virtual_clock()),
+        (None, false) => quote!(#krate::Runtime::builder()),
     };
     let what = kind.attr();
     // The runtime's `block_on` spanned at the body, so a type error in what
