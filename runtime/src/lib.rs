@@ -55,5 +55,5 @@ pub use executor::{
     TaskInfo, current_runtime_id, current_task, current_task_id, run, running, runtime_local,
     spawn, spawn_named,
 };
-pub use task::{JoinError, JoinHandle, RuntimeId, TaskId};
+pub use task::{AccessError, JoinError, JoinHandle, LocalKey, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::Core;
 use crate::scope::ScopeId;
+use crate::task::local::WithCtx;
 use crate::task::raw::RawTask;
 use crate::task::state::{AbortAction, WakeAction};
 use crate::task::waker::{MAX_TASKS, WakeId};
@@ -23,7 +24,12 @@ impl Core {
     where
         F: Future + 'static,
     {
-        let (handle, queued) = self.spawn_task(scope, name, future);
+        // A task inherits the task-locals visible here; with none set it
+        // is spawned bare (no wrapper, nothing per poll).
+        let (handle, queued) = match crate::task::local::snapshot() {
+            None => self.spawn_task(scope, name, future),
+            Some(ctx) => self.spawn_task(scope, name, WithCtx::new(Some(ctx), future)),
+        };
         if let Some(id) = queued {
             self.run_queue.borrow_mut().push_back(id);
         }
@@ -43,7 +49,10 @@ impl Core {
     where
         F: Future + 'static,
     {
-        let (handle, queued) = self.spawn_task(scope, name, future);
+        let (handle, queued) = match crate::task::local::snapshot() {
+            None => self.spawn_task(scope, name, future),
+            Some(ctx) => self.spawn_task(scope, name, WithCtx::new(Some(ctx), future)),
+        };
         let Some(id) = queued else { return handle };
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
             return handle;
@@ -69,7 +78,10 @@ impl Core {
         let clock = self.poll_clock.take();
         let holds = self.holds.get();
         let skips = self.skips.replace(0);
+        // Not the poller's task-locals either: the task brings its own.
+        let locals = crate::task::local::clear();
         let out = f();
+        drop(locals);
         self.current.set(current);
         self.current_raw.set(current_raw);
         self.current_node.set(node);
