@@ -21,17 +21,26 @@ fn panic_location(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32) {
     seen.lock().unwrap().take().expect("the hook ran")
 }
 
+arbor::task_local! {
+    static UNSET: u32;
+}
+
 // One test: panic hooks are global to the process. The file is what
 // matters (not one of arbor's); the lines are checked loosely so that
 // rustfmt's layout does not matter.
 #[test]
 fn outside_a_runtime_the_panic_points_at_the_callers_line() {
-    let cases: [(u32, fn()); 3] = [
+    let cases: [(u32, fn()); 5] = [
         (line!(), || {
             let _ = arbor::time::now();
         }),
         (line!(), || drop(arbor::time::sleep(Duration::from_secs(1)))),
         (line!(), || drop(arbor::spawn(async {}))),
+        // Not a runtime's: a task-local read where none is set.
+        (line!(), || UNSET.with(|_| ())),
+        (line!(), || {
+            let _ = UNSET.get();
+        }),
     ];
     for (line, case) in cases {
         let (file, at) = panic_location(case);
