@@ -35,11 +35,11 @@
 //!
 //! # Inheritance
 //!
-//! `Core::spawn` and `Core::spawn_now` take a snapshot of `CURRENT` (an
-//! `Rc` clone, or `None`): with `None` the future is spawned as it is,
-//! otherwise wrapped in a `WithCtx` holding the snapshot. So a
-//! task costs nothing more, in bytes or per poll, unless it inherited a
-//! value; one that did carries one pointer in its future.
+//! `Core::spawn` and `Core::spawn_now` check `ANY` (one thread-local load):
+//! with no value set the future is spawned as it is; otherwise, out of
+//! line, it is wrapped in a `WithCtx` holding a snapshot of `CURRENT` (an
+//! `Rc` clone). So a task costs nothing more, in bytes or per poll, unless
+//! it inherited a value; one that did carries one pointer in its future.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -67,17 +67,27 @@ type CtxRef = Option<Rc<Ctx>>;
 
 thread_local! {
     static CURRENT: Cell<CtxRef> = const { Cell::new(None) };
+    /// `CURRENT.is_some()`, in a thread-local without a destructor: the
+    /// one load a spawn pays when no task-local is set.
+    static ANY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Replace the current context, returning the one it replaced. `None`
 /// back when the thread's locals are being destroyed (nothing to restore
 /// then either).
 fn replace(ctx: CtxRef) -> CtxRef {
+    ANY.set(ctx.is_some());
     CURRENT.try_with(|c| c.replace(ctx)).unwrap_or(None)
 }
 
-/// A clone of the current context: what a task spawned now inherits.
+/// Whether some task-local value is visible here: if not, a task spawned
+/// now inherits nothing.
 #[inline]
+pub(crate) fn any_set() -> bool {
+    ANY.get()
+}
+
+/// A clone of the current context: what a task spawned now inherits.
 pub(crate) fn snapshot() -> CtxRef {
     CURRENT
         .try_with(|c| {
