@@ -56,6 +56,25 @@
 //! });
 //! ```
 //!
+//! Task-locals ([`task_local!`]) are inherited: a task spawned (by
+//! [`spawn`], a nursery's `spawn` or `start`, a [`ChildSet`]) starts with a
+//! snapshot of the values visible at the spawn call, as trio's tasks
+//! start with a copy of their spawner's contextvars (tokio's task-locals
+//! are not inherited). [`Handle::spawn`] is the exception: its tasks start
+//! with none.
+//!
+//! ```
+//! arbor::task_local! {
+//!     static REQUEST_ID: u64;
+//! }
+//! arbor::run(REQUEST_ID.scope(42, async {
+//!     let logged = arbor::nursery(async |n| n.spawn(async { REQUEST_ID.get() }).await)
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(logged, 42);
+//! }));
+//! ```
+//!
 //! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`;
 //! [`lowlevel`] has the scope machinery underneath.
 
@@ -64,7 +83,8 @@
 pub use arbor_runtime::{
     Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,
     Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id, current_task,
-    current_task_id, io, net, run, running, signal, spawn, spawn_named, task, time, yield_now,
+    current_task_id, io, net, run, running, signal, spawn, spawn_named, task, task_local, time,
+    yield_now,
 };
 
 /// Runs `async fn main` on a new arbor runtime (`Runtime::builder()`,

@@ -22,6 +22,10 @@ fn panic_location(f: impl FnOnce() + panic::UnwindSafe) -> (String, u32) {
     seen.lock().unwrap().take().expect("the hook ran")
 }
 
+arbor::task_local! {
+    static UNSET: u32;
+}
+
 // One test: panic hooks are global to the process. The file is what
 // matters (not one of arbor's); the lines are checked loosely so that
 // rustfmt's layout does not matter.
@@ -76,6 +80,11 @@ fn outside_a_runtime_the_panic_points_at_the_callers_line() {
         }),
         (line!(), || {
             drop(arbor::process::Command::new("true").spawn());
+        }),
+        // Not a runtime's: a task-local read where none is set.
+        (line!(), || UNSET.with(|_| ())),
+        (line!(), || {
+            let _ = UNSET.get();
         }),
     ];
     for (line, case) in cases {

@@ -23,7 +23,9 @@
 //!
 //! # Layout
 //!
-//! - [`task`]: the task allocation, its state bits, wakers, [`JoinHandle`].
+//! - [`task`]: the task allocation, its state bits, wakers, [`JoinHandle`],
+//!   and task-local values ([`task_local!`], [`LocalKey`]), which a spawned
+//!   task inherits as a snapshot of its spawner's.
 //! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes, and
 //!   [`Handle`] (spawn or run work on the runtime from another thread).
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
@@ -57,5 +59,5 @@ pub use executor::{
     TaskInfo, current_runtime_id, current_task, current_task_id, run, running, runtime_local,
     spawn, spawn_named,
 };
-pub use task::{JoinError, JoinHandle, RuntimeId, TaskId};
+pub use task::{AccessError, JoinError, JoinHandle, LocalKey, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -411,7 +411,11 @@ impl Runtime {
     /// `future` itself propagates to the caller.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _entered = context::enter(&self.core, false);
-        run::block_on(&self.core, future)
+        // The loop runs with no task-local set; the caller's values are
+        // the root future's alone (see `task::local`).
+        let outside = crate::task::local::clear();
+        let root = crate::task::local::WithCtx::new(outside.outer(), future);
+        run::block_on(&self.core, root)
     }
 
     /// Spawn a task into the runtime's root scope without entering

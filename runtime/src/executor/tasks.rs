@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::Core;
 use crate::scope::ScopeId;
+use crate::task::local::WithCtx;
 use crate::task::raw::RawTask;
 use crate::task::state::{AbortAction, WakeAction};
 use crate::task::waker::{MAX_TASKS, WakeId};
@@ -23,7 +24,13 @@ impl Core {
     where
         F: Future + 'static,
     {
-        let (handle, queued) = self.spawn_task(scope, name, future);
+        // A task inherits the task-locals visible here; with none set it
+        // is spawned bare (no wrapper, nothing per poll).
+        let (handle, queued) = if crate::task::local::any_set() {
+            self.spawn_inheriting(scope, name, future)
+        } else {
+            self.spawn_task(scope, name, future)
+        };
         if let Some(id) = queued {
             self.run_queue.borrow_mut().push_back(id);
         }
@@ -43,7 +50,11 @@ impl Core {
     where
         F: Future + 'static,
     {
-        let (handle, queued) = self.spawn_task(scope, name, future);
+        let (handle, queued) = if crate::task::local::any_set() {
+            self.spawn_inheriting(scope, name, future)
+        } else {
+            self.spawn_task(scope, name, future)
+        };
         let Some(id) = queued else { return handle };
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
             return handle;
@@ -69,7 +80,10 @@ impl Core {
         let clock = self.poll_clock.take();
         let holds = self.holds.get();
         let skips = self.skips.replace(0);
+        // Not the poller's task-locals either: the task brings its own.
+        let locals = crate::task::local::clear();
         let out = f();
+        drop(locals);
         self.current.set(current);
         self.current_raw.set(current_raw);
         self.current_node.set(node);
@@ -79,6 +93,23 @@ impl Core {
         self.holds.set(holds);
         self.skips.set(skips);
         out
+    }
+
+    /// `spawn_task` of a task that starts with a snapshot of the
+    /// task-locals visible here. Out of line: the common spawn, with none
+    /// set, stays as small as it was.
+    #[inline(never)]
+    fn spawn_inheriting<F>(
+        &self,
+        scope: ScopeId,
+        name: Option<Rc<str>>,
+        future: F,
+    ) -> (JoinHandle<F::Output>, Option<TaskId>)
+    where
+        F: Future + 'static,
+    {
+        let ctx = crate::task::local::snapshot();
+        self.spawn_task(scope, name, WithCtx::new(ctx, future))
     }
 
     /// Make the task and its handle; `Some(id)` if it is to be run (it

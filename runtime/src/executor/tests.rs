@@ -103,3 +103,18 @@ fn dropping_one_of_two_cancelled_futures_with_one_waker_keeps_the_other_register
     });
     assert_eq!(root_watchers(&rt), 0);
 }
+
+#[test]
+fn an_inherited_context_costs_one_pointer_in_the_future_and_nothing_otherwise() {
+    use crate::task::local::WithCtx;
+    fn extra<F>(_: &F) -> usize {
+        std::mem::size_of::<WithCtx<F>>() - std::mem::size_of::<F>()
+    }
+    let fut = async {
+        let data = [1u64; 4];
+        crate::yield_now().await;
+        data[0]
+    };
+    // Only a task spawned while some task-local is set is wrapped.
+    assert_eq!(extra(&fut), std::mem::size_of::<usize>());
+}

@@ -59,6 +59,7 @@
 //! `bookkeeping_is_48_bytes_per_task` in `executor` checks this.
 
 mod join;
+pub(crate) mod local;
 pub(crate) mod raw;
 pub(crate) mod state;
 pub(crate) mod waker;
@@ -67,6 +68,7 @@ use std::any::Any;
 use std::fmt;
 
 pub use join::JoinHandle;
+pub use local::{AccessError, LocalKey, TaskLocalFuture};
 
 /// Identifies a task for its lifetime: its runtime, a slab index and a
 /// generation, so an id is never reused by a later task, and two tasks of
