@@ -10,7 +10,8 @@
 //! or with `cancel_all`, or left running when the set is dropped), cancel
 //! scopes (plain, timeouts, deadlines, shields, cancelled from other
 //! tasks, entered already cancelled), checkpoints, sleeps on the virtual
-//! clock, semaphore, lock, mutex, event and channel operations, and the
+//! clock, semaphore, lock, mutex, event and channel operations,
+//! `task_local!` scopes with checks of the value seen, and the
 //! `arbor::patterns` (`map_concurrent`/`try_map_concurrent` and `retry`
 //! over scripted steps, gets and a close of a `Pool` the program shares,
 //! `WorkerPool`s started in a nursery of the tree), runs it on a
@@ -35,7 +36,9 @@
 //!    `Cancelled` only if its own scope was cancelled; every child is
 //!    polled at least once (a task always starts); no shielded region is
 //!    dropped unless its task is being aborted or its own scope was
-//!    cancelled; an aborted task is never polled again; joins and
+//!    cancelled; an aborted task is never polled again; code sees the
+//!    task-local its enclosing scopes set, or the one its task inherited
+//!    at spawn (none for `Handle::spawn`); joins and
 //!    `start` calls give what their task did; an
 //!    arbor operation never completes inside a cancelled scope (unless it
 //!    hands over a result it took before its schedule point);

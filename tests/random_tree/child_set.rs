@@ -417,6 +417,7 @@ pub async fn run_set(
             task: rec.clone(),
             sink: Sink::Task(rec.clone()),
             nurseries: Some(l.clone()),
+            local: cx.local,
         };
         let mut code = child_code(c, ccx.clone(), model.clone());
         if c.shielded {

@@ -94,11 +94,15 @@ features! {
     /// remote queue, the task started when the runtime drains it), joined
     /// and aborted through their `RemoteJoinHandle`.
     REMOTE_SPAWN = 28, "remote_spawn";
+    /// `task_local!` scopes around code, and checks of the value visible
+    /// (what the enclosing scopes set, or what the task inherited at its
+    /// spawn).
+    TASK_LOCALS = 29, "task_locals";
 }
 
 impl Features {
     pub const NONE: Features = Features(0);
-    pub const ALL: Features = Features((1 << 29) - 1);
+    pub const ALL: Features = Features((1 << 30) - 1);
 
     /// What `cargo test --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for

@@ -130,6 +130,7 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
         task: TaskRec::new(0, None, None),
         sink: Sink::Root,
         nurseries: None,
+        local: None,
     };
     let (node, final_abort) = (prog.root.clone(), prog.final_abort);
     let program: BoxFut<()> = Box::pin(async move {

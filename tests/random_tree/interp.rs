@@ -49,6 +49,14 @@ pub struct Cx {
     pub task: Rc<TaskRec>,
     pub sink: Sink,
     pub nurseries: Option<Rc<NList>>,
+    /// The `LOCAL` value this code must see: set by an enclosing
+    /// `LocalScope`, or inherited by its task at spawn.
+    pub local: Option<u32>,
+}
+
+arbor::task_local! {
+    /// The program's task-local (feature `task_locals`).
+    pub static LOCAL: u32;
 }
 
 /// Who must surface a failure raised here.
@@ -530,6 +538,26 @@ async fn run(node: Rc<Node>, cx: Cx) {
             cx.log(|| format!("abort task{slot}"));
             abort_slot(&cx.w, *slot);
         }
+        Node::LocalScope { value, body } => {
+            let inner = Cx {
+                local: Some(*value),
+                ..cx.clone()
+            };
+            LOCAL.scope(*value, exec(body.clone(), inner)).await;
+        }
+        Node::CheckLocal => {
+            let seen = LOCAL.try_with(|v| *v).ok();
+            cx.log(|| format!("LOCAL = {seen:?}"));
+            if seen != cx.local {
+                cx.book().violation(
+                    Kind::WrongLocal,
+                    format!(
+                        "task {} saw LOCAL = {seen:?}, expected {:?}",
+                        cx.task.id, cx.local
+                    ),
+                );
+            }
+        }
         Node::AbortGuard { slot, body } => {
             let _guard = AbortOnDrop {
                 w: cx.w.clone(),
@@ -735,6 +763,8 @@ fn spawn_task(cx: &Cx, slot: usize, body: Rc<Body>, detach: bool, remote: bool) 
         task: rec.clone(),
         sink: Sink::Task(rec.clone()),
         nurseries: None,
+        // `Handle::spawn` tasks start with no task-local.
+        local: if remote { None } else { cx.local },
     };
     w.live_spawned.set(w.live_spawned.get() + 1);
     let w2 = w.clone();
@@ -856,6 +886,7 @@ async fn run_nursery(
                 rec: rec2.clone(),
                 next: cx2.nurseries.clone(),
             })),
+            local: cx2.local,
         };
         let rec3 = rec2.clone();
         Tracked::new(&cx2.w.book, "nursery body", body_future(body, bcx))
@@ -1023,6 +1054,7 @@ fn nursery_spawn(
         task: rec.clone(),
         sink: Sink::Task(rec.clone()),
         nurseries: Some(l.clone()),
+        local: cx.local,
     };
     let mut fut = body_future(child, ccx.clone());
     if shielded {
@@ -1077,6 +1109,7 @@ async fn nursery_start(
         task: rec.clone(),
         sink: Sink::Task(rec.clone()),
         nurseries: Some(l.clone()),
+        local: cx.local,
     };
     let (rec2, srec2, book) = (rec.clone(), srec.clone(), w.book.clone());
     let (nrec, n) = (l.rec.clone(), l.n.clone());

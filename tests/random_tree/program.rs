@@ -197,6 +197,13 @@ pub enum Node {
     Abort {
         slot: usize,
     },
+    /// `LOCAL.scope(value, body)`.
+    LocalScope {
+        value: u32,
+        body: Rc<Node>,
+    },
+    /// Check the task-local value visible here.
+    CheckLocal,
     /// Run `body` holding a guard that aborts the task in `slot` on drop.
     AbortGuard {
         slot: usize,
@@ -416,6 +423,8 @@ struct Gen {
 enum Pick {
     Sleep,
     Yield,
+    LocalScope,
+    CheckLocal,
     Checkpoint,
     Panic,
     Spawn,
@@ -635,6 +644,8 @@ impl Gen {
             }
         };
         add(f.has(Features::CHECKPOINTS), 1, Pick::Yield);
+        add(f.has(Features::TASK_LOCALS) && !deep, 1, Pick::LocalScope);
+        add(f.has(Features::TASK_LOCALS), 1, Pick::CheckLocal);
         add(f.has(Features::CHECKPOINTS), 1, Pick::Checkpoint);
         add(f.has(Features::PANICS) && ctx.sink, 1, Pick::Panic);
         add(
@@ -724,6 +735,11 @@ impl Gen {
         let node = match pick {
             Pick::Sleep => Node::Sleep(self.rng.pick(SLEEPS)),
             Pick::Yield => Node::Yield,
+            Pick::LocalScope => Node::LocalScope {
+                value: self.rng.below(1000) as u32,
+                body: self.seq(&ctx.deeper()),
+            },
+            Pick::CheckLocal => Node::CheckLocal,
             Pick::Checkpoint => Node::Checkpoint,
             Pick::Panic => Node::Panic,
             Pick::Spawn => {
@@ -1227,6 +1243,8 @@ impl Node {
             Node::Join { .. } => "join",
             Node::Abort { .. } => "abort",
             Node::AbortGuard { .. } => "abort_guard",
+            Node::LocalScope { .. } => "local_scope",
+            Node::CheckLocal => "check_local",
             Node::Nursery { .. } => "nursery",
             Node::NSpawn { .. } => "nursery.spawn",
             Node::NStart { .. } => "nursery.start",
@@ -1339,6 +1357,8 @@ impl fmt::Display for Listing<'_> {
             Node::AbortGuard { slot, body } => {
                 block(f, format!("with AbortOnDrop(task{slot})"), body)
             }
+            Node::LocalScope { value, body } => block(f, format!("LOCAL.scope({value})"), body),
+            Node::CheckLocal => writeln!(f, "{pad}check LOCAL"),
             Node::Nursery {
                 id,
                 supervisor,

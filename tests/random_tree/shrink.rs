@@ -117,6 +117,10 @@ impl Node {
                 slot: *slot,
                 body: f(b),
             },
+            Node::LocalScope { value, body: b } => Node::LocalScope {
+                value: *value,
+                body: f(b),
+            },
             Node::Nursery {
                 id,
                 supervisor,
@@ -203,6 +207,7 @@ impl Node {
         match *self {
             Node::Sleep(t) => Node::Sleep(t),
             Node::Yield => Node::Yield,
+            Node::CheckLocal => Node::CheckLocal,
             Node::Checkpoint => Node::Checkpoint,
             Node::Panic => Node::Panic,
             Node::Join { slot } => Node::Join { slot },
@@ -301,6 +306,7 @@ impl Node {
             (Op::Delete, Node::Seq(items)) if items.is_empty() => None,
             (Op::Delete, _) => Some(Node::Seq(Vec::new())),
             (Op::Unwrap, Node::AbortGuard { body, .. })
+            | (Op::Unwrap, Node::LocalScope { body, .. })
             | (Op::Unwrap, Node::Scope { body, .. })
             | (Op::Unwrap, Node::CancelledKept { body })
             | (Op::Unwrap, Node::Acquire { body, .. }) => Some(body.map(&mut |c| c.clone())),

@@ -51,6 +51,9 @@ pub enum Kind {
     /// A task was polled again after an `abort` (its future must be
     /// dropped at once, or after the poll that aborted itself).
     PolledAfterAbort,
+    /// Code saw a task-local value other than the one its enclosing
+    /// scopes set or its task inherited at spawn.
+    WrongLocal,
     /// `Nursery::start` gave a result its child does not explain.
     WrongStart,
     /// A `ChildSet` lost a child's result: `join_next` returned `None`, or
@@ -92,6 +95,7 @@ impl Kind {
         Kind::ProgressInCancelled,
         Kind::WrongJoin,
         Kind::PolledAfterAbort,
+        Kind::WrongLocal,
         Kind::WrongStart,
         Kind::ResultLost,
         Kind::WrongScope,
@@ -124,6 +128,7 @@ impl Kind {
             Kind::ProgressInCancelled => "progress-in-cancelled",
             Kind::WrongJoin => "wrong-join",
             Kind::PolledAfterAbort => "polled-after-abort",
+            Kind::WrongLocal => "wrong-local",
             Kind::WrongStart => "wrong-start",
             Kind::ResultLost => "result-lost",
             Kind::WrongScope => "wrong-scope",
