@@ -414,6 +414,12 @@ impl CapacityLimiter {
 
 impl State {
     fn check_new(&self, borrower: Borrower) -> Result<(), LimiterError> {
+        // A `to_thread` call's borrower is made fresh for the call: it
+        // cannot hold or wait for a token yet, so skip the waiter scan
+        // (linear in the waiters, which a fan-out of calls makes long).
+        if matches!(borrower.0, Kind::Thread(_)) {
+            return Ok(());
+        }
         if self.borrowers.contains_key(&borrower) || self.waiters.iter().any(|b| *b == borrower) {
             Err(LimiterError::AlreadyBorrowing)
         } else {
