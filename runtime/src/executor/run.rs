@@ -95,10 +95,17 @@ impl Core {
             || !self.urgent_queue.borrow().is_empty()
     }
 
-    /// Poll every task that is runnable now, once, in FIFO order, then
-    /// the tasks cancellations reached meanwhile.
+    /// Poll every task that is runnable now, once, in FIFO order (or a
+    /// seeded permutation of it, `Builder::seed`), then the tasks
+    /// cancellations reached meanwhile.
     fn run_batch(&self) {
         let batch = self.run_queue.borrow().len();
+        // Unseeded, this is the only cost: one predictable branch a tick.
+        if let Some(rng) = &self.shuffle {
+            self.run_queue
+                .borrow_mut()
+                .shuffle_front(batch, &mut rng.borrow_mut());
+        }
         for _ in 0..batch {
             let Some(id) = self.run_queue.borrow_mut().pop_front() else {
                 break;
