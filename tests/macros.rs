@@ -242,3 +242,32 @@ fn seeds_names_the_failing_seed_and_arbor_seed_replays_it() {
         assert_eq!(stderr.matches("arbor-test: one run").count(), 1);
     }
 }
+
+#[test]
+fn a_seeded_run_returning_err_stops_the_seeds_and_is_returned() {
+    if std::env::var_os("ARBOR_SEED").is_some() {
+        return; // replaying one seed: there is no third run
+    }
+    // What `seeds = 5` expands to, with a body that fails on its third run.
+    let mut runs = 0;
+    let got: Result<(), String> = arbor::__macro_support::run_seeded(
+        "test",
+        0,
+        5,
+        || arbor::Runtime::builder().virtual_clock(),
+        || {
+            runs += 1;
+            let run = runs;
+            async move {
+                arbor::yield_now().await;
+                if run == 3 {
+                    Err(format!("run {run}"))
+                } else {
+                    Ok(())
+                }
+            }
+        },
+    );
+    assert_eq!(got, Err("run 3".to_string()));
+    assert_eq!(runs, 3);
+}

@@ -272,7 +272,8 @@ impl Builder {
     ///
     /// What the seed permutes: the order in which the tasks runnable at
     /// the start of a tick are polled (every one of them is still polled
-    /// exactly once in that tick). What it does not: timers fire in
+    /// exactly once in that tick; the future given to `block_on` is still
+    /// polled before them when woken). What it does not: timers fire in
     /// deadline order (equal deadlines in the order they were set), the
     /// order of I/O readiness is the kernel's, wakes from other threads
     /// (`to_thread`, [`Handle`](crate::Handle), a waker sent elsewhere)
