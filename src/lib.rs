@@ -104,8 +104,9 @@ pub use arbor_runtime::{
 ///
 /// A misuse is a compile error: a function without `async`, one taking
 /// arguments, a generic or `const` one, an unknown option or one given
-/// twice, an `autojump` that is not a duration; `seed` and `seeds` are not
-/// implemented yet (issue 14) and say so.
+/// twice, an `autojump` or `seeds` value of the wrong kind, `seed` with
+/// `seeds`, and `seeds` on a `main` (which runs once: `seed = N` is
+/// accepted).
 pub use arbor_macros::main;
 
 /// Runs an `async fn` test on a new arbor runtime, one per test: emits
@@ -115,7 +116,33 @@ pub use arbor_macros::main;
 /// task is blocked, so sleeps and timeouts take no real time), `autojump
 /// = "10ms"` (a virtual clock that jumps only after every task has been
 /// blocked that long in real time with nothing arriving:
-/// [`Builder::autojump`]), `crate = "path"`.
+/// [`Builder::autojump`]), `crate = "path"`, `seed = N` (the runtime gets
+/// [`Builder::seed`]: each tick's tasks run in an order drawn from `N`),
+/// `seeds = N` (run the test under the seeds `0..N`, a fresh runtime
+/// each, until one fails; its seed is printed to stderr, `arbor: failed
+/// with seed 3; replay with ARBOR_SEED=3`, and with `ARBOR_SEED=3` in the
+/// environment a `seed` or `seeds` test runs under seed 3 alone).
+///
+/// ```
+/// #[arbor::test(seeds = 20, virtual_clock)]
+/// async fn the_total_is_the_same_under_any_schedule() {
+///     let total = std::rc::Rc::new(std::cell::Cell::new(0));
+///     arbor::nursery(async |n| {
+///         for i in 1..=3 {
+///             let total = total.clone();
+///             n.spawn(async move {
+///                 let seen = total.get();
+///                 arbor::yield_now().await; // another task may run here
+///                 total.set(seen + i); // a lost update under some seeds
+///             });
+///         }
+///     })
+///     .await
+///     .unwrap();
+///     assert!(total.get() <= 6);
+/// }
+/// # fn main() {}
+/// ```
 ///
 /// ```
 /// use std::time::Duration;
@@ -202,3 +229,88 @@ pub use arbor_nursery::{
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// What `#[arbor::test(seed = N)]` and `#[arbor::test(seeds = N)]` expand
+/// to call. Not API: only the macros may use it.
+#[doc(hidden)]
+pub mod __macro_support {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+    /// Whether a test's return value is a failure, so that a seeded run
+    /// returning `Err` names its seed too.
+    pub trait SeededOutput {
+        /// True for a failed run.
+        fn failed(&self) -> bool;
+    }
+
+    impl SeededOutput for () {
+        fn failed(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T, E> SeededOutput for Result<T, E> {
+        fn failed(&self) -> bool {
+            self.is_err()
+        }
+    }
+
+    /// The seeds to run: `ARBOR_SEED` alone if it is set, else
+    /// `first..first + count`.
+    fn seeds(first: u64, count: u64) -> Vec<u64> {
+        match std::env::var("ARBOR_SEED") {
+            Ok(text) if !text.trim().is_empty() => {
+                let seed = text.trim().parse().unwrap_or_else(|_| {
+                    panic!("arbor: ARBOR_SEED={text:?} is not a seed (an unsigned 64-bit integer)")
+                });
+                vec![seed]
+            }
+            _ => (0..count).map(|i| first.wrapping_add(i)).collect(),
+        }
+    }
+
+    /// Run `body` on a fresh runtime (`builder`, seeded) once per seed,
+    /// stopping at the first run that panics or returns a failure: its
+    /// seed is printed to stderr, then the panic resumes or the failure is
+    /// returned.
+    pub fn run_seeded<B, F, Fut>(
+        what: &str,
+        first: u64,
+        count: u64,
+        builder: B,
+        mut body: F,
+    ) -> Fut::Output
+    where
+        B: Fn() -> crate::Builder,
+        F: FnMut() -> Fut,
+        Fut: Future,
+        Fut::Output: SeededOutput,
+    {
+        assert!(count > 0, "the macro rejects `seeds = 0`");
+        let seeds = seeds(first, count);
+        let last = seeds.len() - 1;
+        for (i, &seed) in seeds.iter().enumerate() {
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                builder()
+                    .seed(seed)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{what} could not build its runtime: {e}"))
+                    .block_on(body())
+            }));
+            let failed = match &run {
+                Ok(output) => output.failed(),
+                Err(_) => true,
+            };
+            if failed {
+                eprintln!("arbor: failed with seed {seed}; replay with ARBOR_SEED={seed}");
+            }
+            match run {
+                Err(panic) => resume_unwind(panic),
+                Ok(output) if failed || i == last => return output,
+                Ok(_) => {}
+            }
+        }
+        unreachable!("at least one seed runs")
+    }
+}

@@ -86,7 +86,9 @@
 //! while that kind of violation remains, printing the `ARBOR_EDITS` that
 //! replay the shrunk program); `ARBOR_RT_INPROCESS=1` (run the batch in
 //! this process; by default it runs in a worker process, so a crash or a
-//! hang reports its seed and the batch goes on).
+//! hang reports its seed and the batch goes on); `ARBOR_RT_FIFO=1` (run
+//! the ticks in FIFO order: by default each program runs under a runtime
+//! seed, `Builder::seed`, derived from its program seed).
 //!
 //! # What it found
 //!

@@ -23,8 +23,16 @@
 //!   with nothing arriving (`Builder::autojump`), so real sockets and
 //!   worker threads keep up with timeouts.
 //!
-//! `seed` and `seeds` (issue 14) are rejected with a compile error until
-//! the executor has a seeded scheduler.
+//! - `seed = N`: build the runtime with `Builder::seed(N)`, which polls
+//!   the tasks of each scheduler tick in an order drawn from `N` instead
+//!   of FIFO. In a test, a failure prints the seed.
+//! - `seeds = N` (tests only): run the test `N` times, each on a fresh
+//!   runtime seeded `0`, `1`, ..., `N - 1`, stopping at the first run
+//!   that panics or returns `Err`, whose seed it prints to stderr
+//!   (`arbor: failed with seed 3; replay with ARBOR_SEED=3`).
+//!
+//! `seed` and `seeds` exclude each other. With `ARBOR_SEED=S` in the
+//! environment, a `seed` or `seeds` test runs once, under seed `S` only.
 
 #![warn(missing_docs)]
 
@@ -33,7 +41,7 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
-use syn::{Ident, ItemFn, LitStr, Path, ReturnType, Token, Type};
+use syn::{Ident, ItemFn, LitInt, LitStr, Path, ReturnType, Token, Type};
 
 /// Runs an `async fn main` on a new arbor runtime.
 ///
@@ -55,7 +63,7 @@ use syn::{Ident, ItemFn, LitStr, Path, ReturnType, Token, Type};
 /// see `Builder::virtual_clock`), `autojump = "10ms"` (a virtual clock
 /// that jumps only after every task has been blocked that long in real
 /// time; see `Builder::autojump`), `crate = "path"` (where `arbor` is, if
-/// not at `::arbor`).
+/// not at `::arbor`), `seed = N` (a seeded schedule; see `Builder::seed`).
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
@@ -79,8 +87,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Options: `virtual_clock`, `autojump = "10ms"`, `crate = "path"`, as
-/// for `#[arbor::main]`. The real clock is the default, as for
+/// Options: `virtual_clock`, `autojump = "10ms"`, `crate = "path"`,
+/// `seed = N`, as for `#[arbor::main]`, and `seeds = N`: run the body
+/// under the seeds `0..N`, a fresh runtime each, until one fails; that
+/// seed is printed (`arbor: failed with seed 3; replay with
+/// ARBOR_SEED=3`) and the failure is the test's. `ARBOR_SEED=3` in the
+/// environment makes a `seed` or `seeds` test run seed 3 alone. A
+/// `seeds` test returns `()` or a `Result`. The real clock is the default, as for
 /// `#[arbor::main]`, `arbor::run` and `Runtime::new`: `virtual_clock`
 /// jumps to the next timer whenever every task is blocked, including
 /// blocked on a socket, a child process or a `to_thread` job, so a
@@ -108,11 +121,21 @@ impl Kind {
     }
 }
 
-const ACCEPTED: &str =
-    "accepted options: `virtual_clock`, `autojump = \"10ms\"`, `crate = \"path\"`";
+const ACCEPTED: &str = "accepted options: `virtual_clock`, `autojump = \"10ms\"`, \
+                        `crate = \"path\"`, `seed = N`, `seeds = N` (tests only)";
+
+/// The schedules to run the body under (`Builder::seed`).
+#[derive(Clone, Copy)]
+enum Seeds {
+    /// `seed = N`: that one.
+    One(u64),
+    /// `seeds = N`: `0..N`, one run each.
+    Count(u64),
+}
 
 struct Options {
     virtual_clock: bool,
+    seeds: Option<Seeds>,
     /// The autojump threshold in nanoseconds (implies the virtual clock).
     autojump: Option<u64>,
     krate: Option<Path>,
@@ -136,8 +159,9 @@ fn parse_duration_nanos(text: &str) -> Option<u64> {
     number.checked_mul(scale)
 }
 
-fn parse_options(args: TokenStream2) -> syn::Result<Options> {
+fn parse_options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
     let mut virtual_clock = false;
+    let mut seeds: Option<Seeds> = None;
     let mut autojump: Option<u64> = None;
     let mut krate: Option<Path> = None;
     // Whether the error is one of ours, which already say what to write.
@@ -171,14 +195,50 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                     .map_err(|_| syn::Error::new(lit.span(), wants))?,
             );
         } else if path.is_ident("seed") || path.is_ident("seeds") {
-            let name = if path.is_ident("seed") {
-                "seed"
+            let many = path.is_ident("seeds");
+            let name = if many { "seeds" } else { "seed" };
+            if let Some(given) = seeds {
+                let other = match given {
+                    Seeds::One(_) => "seed",
+                    Seeds::Count(_) => "seeds",
+                };
+                return err(if other == name {
+                    format!("`{name}` is given twice")
+                } else {
+                    "`seed` and `seeds` together: `seed = N` runs one schedule, \
+                     `seeds = N` runs N; give one of them"
+                        .into()
+                });
+            }
+            if many && kind == Kind::Main {
+                return err(
+                    "`seeds` runs a test under several schedules; a `main` runs \
+                            once: use `seed = N`"
+                        .into(),
+                );
+            }
+            let wants = if many {
+                "`seeds` wants a number of runs, as in `seeds = 100`"
             } else {
-                "seeds"
+                "`seed` wants an unsigned 64-bit integer, as in `seed = 12345`"
             };
-            return err(format!(
-                "`{name}` is not supported yet: arbor has no seeded scheduler (issue 14)"
-            ));
+            if !meta.input.peek(Token![=]) {
+                return err(wants.into());
+            }
+            let lit: LitInt = meta
+                .value()
+                .and_then(|value| value.parse())
+                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            let n: u64 = lit
+                .base10_parse()
+                .map_err(|_| syn::Error::new(lit.span(), wants))?;
+            if many && n == 0 {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`seeds = 0` would run the test under no schedule: ask for at least 1",
+                ));
+            }
+            seeds = Some(if many { Seeds::Count(n) } else { Seeds::One(n) });
         } else if path.is_ident("autojump") {
             if autojump.is_some() {
                 return err("`autojump` is given twice".into());
@@ -214,6 +274,7 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
     })?;
     Ok(Options {
         virtual_clock,
+        seeds,
         autojump,
         krate,
     })
@@ -288,7 +349,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
             return syn::Error::new(e.span(), msg).to_compile_error();
         }
     };
-    let options = parse_options(args);
+    let options = parse_options(kind, args);
     let checked = check_fn(kind, &f);
     match (options, checked) {
         (Ok(options), Ok(())) => generate(kind, options, f),
@@ -331,15 +392,6 @@ fn generate(kind: Kind, options: Options, f: ItemFn) -> TokenStream2 {
         (None, false) => quote!(#krate::Runtime::builder()),
     };
     let what = kind.attr();
-    // The runtime's `block_on` spanned at the body, so a type error in what
-    // the body returns points there rather than at the attribute.
-    let body = Ident::new("body", Span::mixed_site());
-    let run = quote_spanned! {block.span()=>
-        #builder
-            .build()
-            .unwrap_or_else(|e| ::core::panic!("{} could not build its runtime: {}", #what, e))
-            .block_on(#body)
-    };
     // An async block's output is inferred from its own returns, so a `?`
     // in it could not know the error type to convert to: naming the
     // function's return type as the future's output tells it. Skipped for
@@ -351,19 +403,61 @@ fn generate(kind: Kind, options: Options, f: ItemFn) -> TokenStream2 {
             ty => Some(quote!(#ty)),
         },
     };
-    let pinned = annotate.map(|output| {
-        quote! {
-            let #body = ::core::pin::pin!(#body);
-            let #body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #output>> = #body;
+    // The body, spanned at the block, so a type error in what it returns
+    // points there rather than at the attribute.
+    let body = Ident::new("body", Span::mixed_site());
+    let run = match (kind, options.seeds) {
+        // A test under seeds: a fresh runtime and future per seed, the
+        // failing seed printed (`ARBOR_SEED` replays it).
+        (Kind::Test, Some(seeds)) => {
+            let (first, count) = match seeds {
+                Seeds::One(seed) => (seed, 1u64),
+                Seeds::Count(n) => (0, n),
+            };
+            let make = match &annotate {
+                Some(output) => quote_spanned! {block.span()=>
+                    || -> ::core::pin::Pin<
+                        ::std::boxed::Box<dyn ::core::future::Future<Output = #output>>,
+                    > { ::std::boxed::Box::pin(async #block) }
+                },
+                None => quote_spanned! {block.span()=> || async #block },
+            };
+            quote_spanned! {block.span()=>
+                #krate::__macro_support::run_seeded(#what, #first, #count, || #builder, #make)
+            }
         }
-    });
+        (_, seeds) => {
+            let seed = match seeds {
+                Some(Seeds::One(seed)) => Some(quote!(.seed(#seed))),
+                _ => None,
+            };
+            let pinned = annotate.map(|output| {
+                quote! {
+                    let #body = ::core::pin::pin!(#body);
+                    let #body: ::core::pin::Pin<
+                        &mut dyn ::core::future::Future<Output = #output>,
+                    > = #body;
+                }
+            });
+            let run = quote_spanned! {block.span()=>
+                #builder
+                    #seed
+                    .build()
+                    .unwrap_or_else(|e| ::core::panic!("{} could not build its runtime: {}", #what, e))
+                    .block_on(#body)
+            };
+            quote! {
+                let #body = async #block;
+                #pinned
+                #run
+            }
+        }
+    };
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     quote! {
         #test_attr
         #(#attrs)*
         #vis #sig {
-            let #body = async #block;
-            #pinned
             #run
         }
     }

@@ -199,6 +199,18 @@ pub fn run_seed(seed: u64, features: Features, verbose: bool) -> Outcome {
     run_program(&generate(seed, features), verbose)
 }
 
+/// The program's schedule: a runtime seed derived from its program seed
+/// (`Builder::seed`), so each program also runs its ticks in its own
+/// order and replays with it; `ARBOR_RT_FIFO=1` keeps FIFO order.
+fn schedule(seed: u64, builder: arbor::Builder) -> arbor::Builder {
+    if std::env::var_os("ARBOR_RT_FIFO").is_some() {
+        builder
+    } else {
+        // Another stream than the generator's, which also starts from `seed`.
+        builder.seed(seed ^ 0x5eed_5eed_5eed_5eed)
+    }
+}
+
 /// Run one program on a fresh virtual-clock runtime, then check everything.
 pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
     install_panic_hook();
@@ -206,8 +218,7 @@ pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
     let (seed, features) = (prog.seed, prog.features);
     let book = Book::new(verbose, features);
     let w = World::new(prog, book.clone());
-    let rt = arbor::Runtime::builder()
-        .virtual_clock()
+    let rt = schedule(seed, arbor::Runtime::builder().virtual_clock())
         .build()
         .expect("a virtual-clock runtime");
     let finished = match catch_unwind(AssertUnwindSafe(|| rt.block_on(root(prog, w.clone())))) {

@@ -61,6 +61,19 @@ impl TaskQueue {
         Some(id)
     }
 
+    /// Permute the first `n` queued ids (`n <= len`) with a Fisher-Yates
+    /// shuffle drawn from `rng`: every order of them can come out, and the
+    /// same generator state gives the same order.
+    pub(crate) fn shuffle_front(&mut self, n: usize, rng: &mut SplitMix64) {
+        debug_assert!(n <= self.len);
+        let mask = self.buf.len().wrapping_sub(1);
+        for i in (1..n).rev() {
+            let j = rng.below(i + 1);
+            self.buf
+                .swap((self.head + i) & mask, (self.head + j) & mask);
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
@@ -78,6 +91,32 @@ impl TaskQueue {
         buf.resize(cap, VACANT);
         self.buf = buf;
         self.head = 0;
+    }
+}
+
+/// splitmix64 (Steele, Lea, Flood 2014): a tiny, fast generator whose
+/// every seed, zero included, gives a good stream. Not cryptographic;
+/// it only has to make schedules reproducible.
+#[derive(Clone, Debug)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) const fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`) by multiply-shift: no division, and
+    /// the bias (at most n / 2^64) is far below anything a schedule shows.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 }
 
@@ -122,5 +161,35 @@ mod tests {
         q.push_back(id(7));
         q.clear();
         assert_eq!(q.pop_front(), None);
+    }
+
+    #[test]
+    fn shuffle_front_permutes_only_the_front_deterministically() {
+        let order = |seed: u64| {
+            let mut q = TaskQueue::new();
+            // Wrap the ring first, so the shuffle crosses its end.
+            for n in 0..12 {
+                q.push_back(id(100 + n));
+            }
+            for _ in 0..12 {
+                q.pop_front();
+            }
+            for n in 0..10 {
+                q.push_back(id(n));
+            }
+            q.shuffle_front(7, &mut SplitMix64::new(seed));
+            std::iter::from_fn(|| q.pop_front()).collect::<Vec<_>>()
+        };
+        let mut orders = std::collections::HashSet::new();
+        for seed in 0..20 {
+            let got = order(seed);
+            assert_eq!(got, order(seed), "same seed, same order");
+            let mut front: Vec<_> = got[..7].to_vec();
+            front.sort_by_key(|t| t.index);
+            assert_eq!(front, (0..7).map(id).collect::<Vec<_>>(), "a permutation");
+            assert_eq!(got[7..], [id(7), id(8), id(9)], "the rest untouched");
+            orders.insert(got);
+        }
+        assert!(orders.len() > 10, "seeds give different orders");
     }
 }

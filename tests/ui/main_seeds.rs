@@ -1,0 +1,2 @@
+#[arbor::main(seeds = 3)]
+async fn main() {}

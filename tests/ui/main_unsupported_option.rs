@@ -1,2 +1,0 @@
-#[arbor::main(seed = 1)]
-async fn main() {}
