@@ -14,16 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use arbor::{CancelScope, Handle, RemoteCancelHandle, RemoteJoinError, RunError, Runtime};
-use support::DropCounter;
-
-/// Drive `rt` until `done()` holds (checked about every millisecond).
-fn drive_until(rt: &Runtime, done: impl Fn() -> bool) {
-    rt.block_on(async {
-        while !done() {
-            arbor::time::sleep(Duration::from_millis(1)).await;
-        }
-    });
-}
+use support::{DropCounter, drive_until};
 
 #[test]
 fn handle_is_send_sync_clone_and_join_handle_is_send() {

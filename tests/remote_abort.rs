@@ -11,16 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use arbor::{RemoteJoinError, Runtime};
-use support::DropCounter;
-
-/// Drive `rt` until `done()` holds (checked about every millisecond).
-fn drive_until(rt: &Runtime, done: impl Fn() -> bool) {
-    rt.block_on(async {
-        while !done() {
-            arbor::time::sleep(Duration::from_millis(1)).await;
-        }
-    });
-}
+use support::{DropCounter, drive_until};
 
 #[test]
 fn abort_from_another_thread_drops_the_running_future_and_join_says_cancelled() {

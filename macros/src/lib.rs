@@ -159,6 +159,20 @@ fn parse_duration_nanos(text: &str) -> Option<u64> {
     number.checked_mul(scale)
 }
 
+/// The literal after an option's `=`; `wants` (what to write) is the
+/// error when there is no `=` or no literal of that kind.
+fn option_value<L: syn::parse::Parse>(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    wants: &str,
+) -> syn::Result<L> {
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(wants));
+    }
+    meta.value()
+        .and_then(|value| value.parse())
+        .map_err(|e| syn::Error::new(e.span(), wants))
+}
+
 fn parse_options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
     let mut virtual_clock = false;
     let mut seeds: Option<Seeds> = None;
@@ -183,13 +197,7 @@ fn parse_options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
                 return err("`crate` is given twice".into());
             }
             let wants = "`crate` wants a path in a string, as in `crate = \"my::arbor\"`";
-            if !meta.input.peek(Token![=]) {
-                return err(wants.into());
-            }
-            let lit: LitStr = meta
-                .value()
-                .and_then(|value| value.parse())
-                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            let lit: LitStr = option_value(&meta, wants)?;
             krate = Some(
                 lit.parse()
                     .map_err(|_| syn::Error::new(lit.span(), wants))?,
@@ -222,13 +230,7 @@ fn parse_options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
             } else {
                 "`seed` wants an unsigned 64-bit integer, as in `seed = 12345`"
             };
-            if !meta.input.peek(Token![=]) {
-                return err(wants.into());
-            }
-            let lit: LitInt = meta
-                .value()
-                .and_then(|value| value.parse())
-                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            let lit: LitInt = option_value(&meta, wants)?;
             let n: u64 = lit
                 .base10_parse()
                 .map_err(|_| syn::Error::new(lit.span(), wants))?;
@@ -245,13 +247,7 @@ fn parse_options(kind: Kind, args: TokenStream2) -> syn::Result<Options> {
             }
             let wants = "`autojump` wants a duration in a string, as in `autojump = \"10ms\"` \
                          (units: ns, us, ms, s)";
-            if !meta.input.peek(Token![=]) {
-                return err(wants.into());
-            }
-            let lit: LitStr = meta
-                .value()
-                .and_then(|value| value.parse())
-                .map_err(|e| syn::Error::new(e.span(), wants))?;
+            let lit: LitStr = option_value(&meta, wants)?;
             autojump = Some(
                 parse_duration_nanos(&lit.value())
                     .ok_or_else(|| syn::Error::new(lit.span(), wants))?,

@@ -119,3 +119,13 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
 
 pub mod chan;
 pub mod prims;
+
+/// Drive `rt` until `done()` holds (checked about every millisecond of
+/// the runtime's clock): for waits on other threads.
+pub fn drive_until(rt: &arbor::Runtime, done: impl Fn() -> bool) {
+    rt.block_on(async {
+        while !done() {
+            arbor::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+}

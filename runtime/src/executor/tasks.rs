@@ -24,13 +24,7 @@ impl Core {
     where
         F: Future + 'static,
     {
-        // A task inherits the task-locals visible here; with none set it
-        // is spawned bare (no wrapper, nothing per poll).
-        let (handle, queued) = if crate::task::local::any_set() {
-            self.spawn_inheriting(scope, name, future)
-        } else {
-            self.spawn_task(scope, name, future)
-        };
+        let (handle, queued) = self.spawn_task_here(scope, name, future);
         if let Some(id) = queued {
             self.run_queue.borrow_mut().push_back(id);
         }
@@ -50,11 +44,7 @@ impl Core {
     where
         F: Future + 'static,
     {
-        let (handle, queued) = if crate::task::local::any_set() {
-            self.spawn_inheriting(scope, name, future)
-        } else {
-            self.spawn_task(scope, name, future)
-        };
+        let (handle, queued) = self.spawn_task_here(scope, name, future);
         let Some(id) = queued else { return handle };
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
             return handle;
@@ -93,6 +83,25 @@ impl Core {
         self.holds.set(holds);
         self.skips.set(skips);
         out
+    }
+
+    /// `spawn_task`, the task inheriting the task-locals visible here;
+    /// with none set it is spawned bare (no wrapper, nothing per poll).
+    #[inline]
+    fn spawn_task_here<F>(
+        &self,
+        scope: ScopeId,
+        name: Option<Rc<str>>,
+        future: F,
+    ) -> (JoinHandle<F::Output>, Option<TaskId>)
+    where
+        F: Future + 'static,
+    {
+        if crate::task::local::any_set() {
+            self.spawn_inheriting(scope, name, future)
+        } else {
+            self.spawn_task(scope, name, future)
+        }
     }
 
     /// `spawn_task` of a task that starts with a snapshot of the
