@@ -102,11 +102,24 @@ pub use read_dir::{DirEntry, ReadDir, read_dir};
 
 /// How much a [`File`] reads ahead at most per hop, and how many written
 /// bytes it buffers before a hop writes them: 2 MiB.
+///
+/// ```
+/// assert_eq!(arbor_fs::MAX_BUF_SIZE, 2 * 1024 * 1024);
+/// ```
 pub const MAX_BUF_SIZE: usize = file::MAX_BUF;
 
 /// A [`File`]'s first read-ahead (64 KiB); it doubles with each read that
 /// fills it, up to [`MAX_BUF_SIZE`].
+///
+/// ```
+/// assert_eq!(arbor_fs::FIRST_READ_AHEAD, 64 * 1024);
+/// assert!(arbor_fs::FIRST_READ_AHEAD <= arbor_fs::MAX_BUF_SIZE);
+/// ```
 pub const FIRST_READ_AHEAD: usize = file::FIRST_READ;
 
 /// Entries a [`ReadDir`] fetches per hop: 64.
+///
+/// ```
+/// assert_eq!(arbor_fs::READ_DIR_BATCH, 64);
+/// ```
 pub const READ_DIR_BATCH: usize = read_dir::BATCH;

@@ -90,6 +90,27 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
 /// [`Stream`] of `io::Result<DirEntry>`, or
 /// [`next_entry`](ReadDir::next_entry) in a loop.
 ///
+/// ```
+/// use futures_lite::StreamExt;
+///
+/// arbor_runtime::run(async {
+///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-read-dir-stream-{}", std::process::id()));
+///     arbor_fs::create_dir_all(&dir).await?;
+///     for name in ["x", "y", "z"] {
+///         arbor_fs::write(dir.join(name), name).await?;
+///     }
+///     let mut entries = arbor_fs::read_dir(&dir).await?;
+///     let mut names = Vec::new();
+///     while let Some(entry) = entries.next().await {
+///         names.push(entry?.file_name());
+///     }
+///     names.sort();
+///     assert_eq!(names, ["x", "y", "z"]);
+///     arbor_fs::remove_dir_all(&dir).await
+/// })
+/// .unwrap();
+/// ```
+///
 /// Like a [`File`](crate::File), a `ReadDir` owns its hop in flight: a
 /// `next_entry` (or `next`) dropped while a batch is being fetched loses
 /// no entry; the next call returns them.
@@ -108,6 +129,20 @@ enum Next {
 impl ReadDir {
     /// The next entry, or `None` after the last one.
     ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-next-entry-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("only"), b"1").await?;
+    ///     let mut entries = arbor_fs::read_dir(&dir).await?;
+    ///     let entry = entries.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.file_name(), "only");
+    ///     assert!(entries.next_entry().await?.is_none()); // the end
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// An error reading an entry (std's; the listing may go on after it).
     ///
@@ -124,6 +159,22 @@ impl ReadDir {
 
     /// Poll form of [`next_entry`](ReadDir::next_entry) (a cancel point;
     /// no schedule point when an entry is fetched already).
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-poll-next-entry-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("polled"), b"1").await?;
+    ///     let mut entries = arbor_fs::read_dir(&dir).await?;
+    ///     let entry = poll_fn(|cx| entries.poll_next_entry(cx)).await.expect("one entry")?;
+    ///     assert_eq!(entry.file_name(), "polled");
+    ///     assert!(poll_fn(|cx| entries.poll_next_entry(cx)).await.is_none());
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn poll_next_entry(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<DirEntry>>> {
         if cancelled() {
             return Poll::Pending;
@@ -179,6 +230,20 @@ impl fmt::Debug for ReadDir {
 
 /// An entry of a [`ReadDir`]: its name and path without a system call,
 /// its file type usually without one, its metadata on a worker.
+///
+/// ```
+/// arbor_runtime::run(async {
+///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-{}", std::process::id()));
+///     arbor_fs::create_dir_all(dir.join("sub")).await?;
+///     let mut entries = arbor_fs::read_dir(&dir).await?;
+///     let entry = entries.next_entry().await?.expect("one entry");
+///     assert_eq!(entry.file_name(), "sub");
+///     assert_eq!(entry.path(), dir.join("sub"));
+///     assert!(entry.file_type().await?.is_dir());
+///     arbor_fs::remove_dir_all(&dir).await
+/// })
+/// .unwrap();
+/// ```
 pub struct DirEntry {
     std: Arc<std::fs::DirEntry>,
     /// Read on the worker that fetched the entry (from the directory
@@ -196,22 +261,74 @@ impl DirEntry {
     }
 
     /// The entry's full path: the directory's path joined with its name.
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-path-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("file.txt"), b"1").await?;
+    ///     let entry = arbor_fs::read_dir(&dir).await?.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.path(), dir.join("file.txt"));
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn path(&self) -> PathBuf {
         self.std.path()
     }
 
     /// The entry's name (no path).
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-file-name-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("name.txt"), b"1").await?;
+    ///     let entry = arbor_fs::read_dir(&dir).await?.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.file_name(), "name.txt");
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn file_name(&self) -> OsString {
         self.std.file_name()
     }
 
     /// The entry's inode number, from the listing.
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-ino-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("file"), b"1").await?;
+    ///     let entry = arbor_fs::read_dir(&dir).await?.next_entry().await?.expect("one entry");
+    ///     assert_eq!(entry.ino(), arbor_fs::metadata(entry.path()).await?.ino());
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn ino(&self) -> u64 {
         self.std.ino()
     }
 
     /// The entry's metadata, without following a symlink (std's
     /// `DirEntry::metadata`), on a worker thread.
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-metadata-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::write(dir.join("four"), b"1234").await?;
+    ///     let entry = arbor_fs::read_dir(&dir).await?.next_entry().await?.expect("one entry");
+    ///     let metadata = entry.metadata().await?;
+    ///     assert!(metadata.is_file());
+    ///     assert_eq!(metadata.len(), 4);
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// std's error, unchanged (`NotFound` if the entry was removed).
@@ -231,6 +348,18 @@ impl DirEntry {
     /// `DirEntry::file_type`): known since the entry was fetched on most
     /// file systems (then no hop, and only a checkpoint); else on a
     /// worker thread.
+    ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let dir = std::env::temp_dir().join(format!("arbor-fs-doc-dir-entry-file-type-{}", std::process::id()));
+    ///     arbor_fs::create_dir_all(&dir).await?;
+    ///     arbor_fs::symlink("elsewhere", dir.join("link")).await?;
+    ///     let entry = arbor_fs::read_dir(&dir).await?.next_entry().await?.expect("one entry");
+    ///     assert!(entry.file_type().await?.is_symlink()); // not followed
+    ///     arbor_fs::remove_dir_all(&dir).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// std's error, unchanged.

@@ -159,6 +159,21 @@ impl File {
     /// Open `path` for writing, creating it or truncating it (std's
     /// `File::create`), on a worker thread.
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-create-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"old and long").await?;
+    ///     let mut file = File::create(&path).await?; // truncates
+    ///     file.write_all(b"new").await?;
+    ///     file.flush().await?;
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"new");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's `open` errors, unchanged.
     ///
@@ -179,6 +194,21 @@ impl File {
     /// Create `path` and open it for reading and writing, failing with
     /// `AlreadyExists` if it exists (std's `File::create_new`).
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-create-new-{}", std::process::id()));
+    ///     let mut file = File::create_new(&path).await?;
+    ///     file.write_all(b"mine").await?;
+    ///     file.flush().await?;
+    ///     let err = File::create_new(&path).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's `open` errors, unchanged.
     ///
@@ -197,6 +227,21 @@ impl File {
     }
 
     /// A blank [`OpenOptions`] (std's `File::options`).
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-options-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"a").await?;
+    ///     let mut file = File::options().append(true).open(&path).await?;
+    ///     file.write_all(b"b").await?;
+    ///     file.flush().await?;
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"ab");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn options() -> OpenOptions {
         OpenOptions::new()
     }
@@ -225,6 +270,22 @@ impl File {
     /// Wait for the operation in flight, write what is buffered, step the
     /// OS cursor back over unread read-ahead, and give the std file back
     /// (its cursor where this `File`'s reads and writes left it).
+    ///
+    /// ```
+    /// use std::io::Seek;
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-into-std-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"written first").await?; // buffered
+    ///     let mut std_file = file.into_std().await?; // written now
+    ///     assert_eq!(std_file.stream_position()?, 13);
+    ///     assert_eq!(std_file.metadata()?.len(), 13);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// A write error (of the buffered bytes, or kept from an earlier
@@ -263,6 +324,21 @@ impl File {
     /// Bytes still buffered are not counted: [`flush`](File::flush) first
     /// for an exact length.
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-metadata-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"12345").await?;
+    ///     assert_eq!(file.metadata().await?.len(), 0); // still buffered
+    ///     file.flush().await?;
+    ///     assert_eq!(file.metadata().await?.len(), 5);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's error, unchanged.
     ///
@@ -278,6 +354,21 @@ impl File {
 
     /// Change the file's permissions (std's `File::set_permissions`), on
     /// a worker thread.
+    ///
+    /// ```
+    /// use std::fs::Permissions;
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-set-permissions-{}", std::process::id()));
+    ///     let file = File::create(&path).await?;
+    ///     file.set_permissions(Permissions::from_mode(0o640)).await?;
+    ///     assert_eq!(file.metadata().await?.permissions().mode() & 0o777, 0o640);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// std's error, unchanged.
@@ -297,6 +388,23 @@ impl File {
     /// buffer, so positions seen through one drift from the other's
     /// unless you flush and seek before switching.
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-try-clone-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     let mut twin = file.try_clone().await?;
+    ///     file.write_all(b"one,").await?;
+    ///     file.flush().await?;
+    ///     twin.write_all(b"two").await?; // the shared cursor is after "one,"
+    ///     twin.flush().await?;
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"one,two");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's error, unchanged.
     ///
@@ -315,6 +423,20 @@ impl File {
     /// Write what is buffered, then `fsync`: data and metadata on the
     /// device (std's `File::sync_all`), in one hop.
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-sync-all-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"durable").await?;
+    ///     file.sync_all().await?; // written and on the device
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"durable");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// The write's or `fsync`'s error, or one kept from an earlier write.
     ///
@@ -331,6 +453,20 @@ impl File {
     /// As [`sync_all`](File::sync_all), with `fdatasync` (std's
     /// `File::sync_data`: the metadata a read does not need may lag).
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-sync-data-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"data").await?;
+    ///     file.sync_data().await?; // written and on the device
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"data");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// As [`sync_all`](File::sync_all).
     ///
@@ -346,6 +482,22 @@ impl File {
     /// Truncate or extend the file to `size` bytes (std's
     /// `File::set_len`), after writing what is buffered; the cursor does
     /// not move, and read-ahead is dropped (it may be past the new end).
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-set-len-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"abcdef").await?;
+    ///     file.set_len(3).await?; // the buffered bytes are written first
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"abc");
+    ///     file.set_len(5).await?; // extended with zeros
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"abc\0\0");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// std's error (`InvalidInput` if the file is not open for writing),

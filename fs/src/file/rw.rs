@@ -18,6 +18,24 @@ impl File {
     /// and written to (read-ahead and buffered bytes accounted for), so
     /// `seek(SeekFrom::Current(0))` tells the exact position.
     ///
+    /// ```
+    /// use std::io::SeekFrom;
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-seek-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"0123456789").await?;
+    ///     let mut file = File::open(&path).await?;
+    ///     assert_eq!(file.seek(SeekFrom::End(-3)).await?, 7);
+    ///     let mut tail = String::new();
+    ///     file.read_to_string(&mut tail).await?;
+    ///     assert_eq!(tail, "789");
+    ///     assert_eq!(file.seek(SeekFrom::Current(0)).await?, 10);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's error (`InvalidInput` for a position before the start,
     /// `NotSeekable` for a pipe), or a write error.
@@ -47,6 +65,22 @@ impl File {
     /// of the file, or if `buf` is empty). Served from the read-ahead if
     /// it has bytes, else one hop reads ahead (see "Batching").
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-read-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"abc").await?;
+    ///     let mut file = File::open(&path).await?;
+    ///     let mut buf = [0u8; 16];
+    ///     let n = file.read(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"abc");
+    ///     assert_eq!(file.read(&mut buf).await?, 0); // the end of the file
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's read error.
     ///
@@ -62,6 +96,23 @@ impl File {
     }
 
     /// Read exactly `buf.len()` bytes.
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-read-exact-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"abcdef").await?;
+    ///     let mut file = File::open(&path).await?;
+    ///     let mut four = [0u8; 4];
+    ///     file.read_exact(&mut four).await?;
+    ///     assert_eq!(&four, b"abcd");
+    ///     let err = file.read_exact(&mut four).await.unwrap_err(); // 2 bytes left
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// `UnexpectedEof` if the file ends first; std's read error.
@@ -91,6 +142,21 @@ impl File {
     /// file's length). If `buf` is empty, the bytes are handed over
     /// without a copy.
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-read-to-end-{}", std::process::id()));
+    ///     arbor_fs::write(&path, b"rest of it").await?;
+    ///     let mut file = File::open(&path).await?;
+    ///     let mut bytes = b"the ".to_vec();
+    ///     assert_eq!(file.read_to_end(&mut bytes).await?, 10);
+    ///     assert_eq!(bytes, b"the rest of it"); // appended
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// std's read error; the bytes read before it are appended (as std
     /// does).
@@ -112,6 +178,21 @@ impl File {
 
     /// Read everything up to the end of the file and append it to `buf`
     /// if it is UTF-8 (in one hop, as [`read_to_end`](File::read_to_end)).
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-read-to-string-{}", std::process::id()));
+    ///     arbor_fs::write(&path, "wörld").await?;
+    ///     let mut file = File::open(&path).await?;
+    ///     let mut text = String::from("hello ");
+    ///     assert_eq!(file.read_to_string(&mut text).await?, 6); // bytes, not chars
+    ///     assert_eq!(text, "hello wörld");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// `InvalidData` if the bytes are not UTF-8 (`buf` is unchanged
@@ -178,6 +259,20 @@ impl File {
     /// accepted (all of them, up to the buffer's 2 MiB room). The bytes
     /// are written later, in one hop with others (see "Batching").
     ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-write-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     assert_eq!(file.write(b"accepted").await?, 8); // all of it, buffered
+    ///     file.flush().await?;
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"accepted");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
     /// # Errors
     /// An error of an earlier write that nobody waited for (the bytes of
     /// this call are not accepted then).
@@ -195,6 +290,21 @@ impl File {
 
     /// Accept all of `buf` (copied into the write buffer; written later,
     /// see "Batching").
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-write-all-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"one ").await?;
+    ///     file.write_all(b"two").await?;
+    ///     file.flush().await?;
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"one two");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// An error of an earlier write that nobody waited for.
@@ -216,6 +326,21 @@ impl File {
 
     /// Write every accepted byte and wait for it (no `fsync`: see
     /// [`sync_all`](File::sync_all)).
+    ///
+    /// ```
+    /// use arbor_fs::File;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let path = std::env::temp_dir().join(format!("arbor-fs-doc-file-flush-{}", std::process::id()));
+    ///     let mut file = File::create(&path).await?;
+    ///     file.write_all(b"buffered").await?;
+    ///     file.flush().await?; // now on the file
+    ///     assert_eq!(file.metadata().await?.len(), 8);
+    ///     assert_eq!(arbor_fs::read(&path).await?, b"buffered");
+    ///     arbor_fs::remove_file(&path).await
+    /// })
+    /// .unwrap();
+    /// ```
     ///
     /// # Errors
     /// The first write error since the last report.
