@@ -91,6 +91,17 @@ impl Child {
 
     /// The process id, while the process is not yet reaped; `None` after
     /// (a reaped pid may be reused by an unrelated process at any time).
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let child = Command::new("sh").args(["-c", "echo $$"]).stdout(Stdio::piped()).spawn().unwrap();
+    ///     let id = child.id().unwrap();
+    ///     let out = child.wait_with_output().await.unwrap();
+    ///     assert_eq!(out.stdout, format!("{id}\n").as_bytes());
+    /// });
+    /// ```
     pub fn id(&self) -> Option<u32> {
         self.unreaped.as_ref().map(Unreaped::id)
     }
@@ -98,6 +109,17 @@ impl Child {
     /// Whether dropping this `Child` unreaped kills the process (from
     /// [`Command::kill_on_drop`](crate::Command::kill_on_drop), `true` by
     /// default).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     assert!(Command::new("true").spawn().unwrap().kill_on_drop());
+    ///     let mut detached = Command::new("true").kill_on_drop(false).spawn().unwrap();
+    ///     assert!(!detached.kill_on_drop());
+    ///     detached.wait().await.unwrap();
+    /// });
+    /// ```
     pub fn kill_on_drop(&self) -> bool {
         self.kill_on_drop
     }
@@ -148,6 +170,18 @@ impl Child {
     /// The status if the process has exited (reaping it), `None` if it is
     /// still running; never waits.
     ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+    ///     assert_eq!(child.try_wait().unwrap(), None);
+    ///     child.kill().unwrap();
+    ///     let status = child.wait().await.unwrap();
+    ///     assert_eq!(child.try_wait().unwrap(), Some(status));
+    /// });
+    /// ```
+    ///
     /// # Errors
     /// The `waitpid` error.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
@@ -172,6 +206,18 @@ impl Child {
     /// A process that has exited (reaped or not) is left alone and this
     /// returns `Ok(())`, as std's `kill` does. The signal goes through the
     /// pidfd, so it can only reach this process.
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+    ///     child.kill().unwrap();
+    ///     assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    ///     child.kill().unwrap(); // reaped: a no-op
+    /// });
+    /// ```
     ///
     /// # Errors
     /// The `pidfd_send_signal` error (e.g. `EPERM`).

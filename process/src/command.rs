@@ -79,12 +79,30 @@ impl Command {
     }
 
     /// Add an argument.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("echo").arg("hello").output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"hello\n");
+    /// });
+    /// ```
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
         self.std.arg(arg);
         self
     }
 
     /// Add arguments.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("echo").args(["a", "b"]).output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"a b\n");
+    /// });
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
     where
         I: IntoIterator<Item = S>,
@@ -95,12 +113,31 @@ impl Command {
     }
 
     /// Set an environment variable for the child.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("sh").args(["-c", "echo $NAME"]).env("NAME", "arbor").output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"arbor\n");
+    /// });
+    /// ```
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
         self.std.env(key, val);
         self
     }
 
     /// Set environment variables for the child.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let vars = [("A", "1"), ("B", "2")];
+    ///     let out = Command::new("sh").args(["-c", "echo $A$B"]).envs(vars).output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"12\n");
+    /// });
+    /// ```
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -112,6 +149,21 @@ impl Command {
     }
 
     /// Remove an environment variable from the child's environment.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("sh")
+    ///         .args(["-c", "echo ${GONE-unset}"])
+    ///         .env("GONE", "here")
+    ///         .env_remove("GONE")
+    ///         .output()
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(out.stdout, b"unset\n");
+    /// });
+    /// ```
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.std.env_remove(key);
         self
@@ -119,18 +171,46 @@ impl Command {
 
     /// Start the child with an empty environment (plus what
     /// [`env`](Command::env) adds after).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("env").env_clear().env("ONLY", "1").output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"ONLY=1\n");
+    /// });
+    /// ```
     pub fn env_clear(&mut self) -> &mut Command {
         self.std.env_clear();
         self
     }
 
     /// The child's working directory.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let out = Command::new("pwd").current_dir("/").output().await.unwrap();
+    ///     assert_eq!(out.stdout, b"/\n");
+    /// });
+    /// ```
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
         self.std.current_dir(dir);
         self
     }
 
     /// The child's stdin: [`Stdio::piped`] gives [`Child::stdin`].
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    ///     child.stdin.take().unwrap().write_all(b"fed").await.unwrap();
+    ///     assert_eq!(child.wait_with_output().await.unwrap().stdout, b"fed");
+    /// });
+    /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdin(cfg);
         self.stdin_set = true;
@@ -138,6 +218,18 @@ impl Command {
     }
 
     /// The child's stdout: [`Stdio::piped`] gives [`Child::stdout`].
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("echo").arg("out").stdout(Stdio::piped()).spawn().unwrap();
+    ///     let mut out = Vec::new();
+    ///     child.stdout.take().unwrap().read_to_end(&mut out).await.unwrap();
+    ///     assert_eq!(out, b"out\n");
+    ///     assert!(child.wait().await.unwrap().success());
+    /// });
+    /// ```
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdout(cfg);
         self.stdout_set = true;
@@ -145,6 +237,18 @@ impl Command {
     }
 
     /// The child's stderr: [`Stdio::piped`] gives [`Child::stderr`].
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("sh").args(["-c", "echo err >&2"]).stderr(Stdio::piped()).spawn().unwrap();
+    ///     let mut err = Vec::new();
+    ///     child.stderr.take().unwrap().read_to_end(&mut err).await.unwrap();
+    ///     assert_eq!(err, b"err\n");
+    ///     assert!(child.wait().await.unwrap().success());
+    /// });
+    /// ```
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stderr(cfg);
         self.stderr_set = true;
@@ -152,12 +256,34 @@ impl Command {
     }
 
     /// Run the child as user `id` (`setuid`; std's `CommandExt::uid`).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     // Our own uid: allowed without privileges.
+    ///     let uid = unsafe { libc::getuid() };
+    ///     let out = Command::new("id").arg("-u").uid(uid).output().await.unwrap();
+    ///     assert_eq!(out.stdout, format!("{uid}\n").as_bytes());
+    /// });
+    /// ```
     pub fn uid(&mut self, id: u32) -> &mut Command {
         self.std.uid(id);
         self
     }
 
     /// Run the child as group `id` (`setgid`; std's `CommandExt::gid`).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     // Our own gid: allowed without privileges.
+    ///     let gid = unsafe { libc::getgid() };
+    ///     let out = Command::new("id").arg("-g").gid(gid).output().await.unwrap();
+    ///     assert_eq!(out.stdout, format!("{gid}\n").as_bytes());
+    /// });
+    /// ```
     pub fn gid(&mut self, id: u32) -> &mut Command {
         self.std.gid(id);
         self
@@ -166,6 +292,18 @@ impl Command {
     /// Put the child in process group `pgroup` (0: a new group whose id is
     /// the child's pid; std's `CommandExt::process_group`). A terminal's
     /// Ctrl-C then no longer reaches it.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("sleep").arg("1000").process_group(0).spawn().unwrap();
+    ///     let pid = child.id().unwrap() as i32;
+    ///     assert_eq!(unsafe { libc::getpgid(pid) }, pid);
+    ///     child.kill().unwrap();
+    ///     child.wait().await.unwrap();
+    /// });
+    /// ```
     pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
         self.std.process_group(pgroup);
         self
@@ -201,11 +339,29 @@ impl Command {
     }
 
     /// The program, as given to [`new`](Command::new).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     assert_eq!(Command::new("echo").arg("hi").get_program(), "echo");
+    /// });
+    /// ```
     pub fn get_program(&self) -> &OsStr {
         self.std.get_program()
     }
 
     /// The arguments, in order.
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut cmd = Command::new("sh");
+    ///     cmd.args(["-c", "exit 0"]);
+    ///     assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "exit 0"]);
+    /// });
+    /// ```
     pub fn get_args(&self) -> std::process::CommandArgs<'_> {
         self.std.get_args()
     }
@@ -214,6 +370,18 @@ impl Command {
     /// `arg0`. Set stdio through [`Command`]'s own methods, not here:
     /// [`output`](Command::output) and [`run`](crate::run) would not know
     /// about it, and would apply their defaults over it.
+    ///
+    /// ```
+    /// use std::os::unix::process::CommandExt;
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     // `sh -c` with no name after the script: `$0` is the argv[0] set here.
+    ///     let mut cmd = Command::new("sh");
+    ///     cmd.args(["-c", "echo $0"]).as_std_mut().arg0("greeter");
+    ///     assert_eq!(cmd.output().await.unwrap().stdout, b"greeter\n");
+    /// });
+    /// ```
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
         &mut self.std
     }

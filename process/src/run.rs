@@ -73,6 +73,18 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Why [`run`] failed.
+///
+/// ```
+/// use arbor_process::{Command, ProcessError};
+///
+/// arbor_runtime::run(async {
+///     let err = arbor_process::run(&mut Command::new("no-such-program-arbor")).await.unwrap_err();
+///     assert!(matches!(&err, ProcessError::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+///
+///     let err = arbor_process::run(&mut Command::new("false")).await.unwrap_err();
+///     assert!(matches!(err, ProcessError::Failed { .. }));
+/// });
+/// ```
 #[derive(Debug)]
 pub enum ProcessError {
     /// The process could not be spawned, or its output or status could
@@ -89,6 +101,15 @@ pub enum ProcessError {
 
 impl ProcessError {
     /// The exit status, for [`Failed`](ProcessError::Failed).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let err = arbor_process::run(Command::new("sh").args(["-c", "exit 4"])).await.unwrap_err();
+    ///     assert_eq!(err.status().unwrap().code(), Some(4));
+    /// });
+    /// ```
     pub fn status(&self) -> Option<ExitStatus> {
         match self {
             ProcessError::Failed { output, .. } => Some(output.status),
@@ -97,6 +118,15 @@ impl ProcessError {
     }
 
     /// The captured output, for [`Failed`](ProcessError::Failed).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let err = arbor_process::run(Command::new("sh").args(["-c", "echo bad >&2; exit 1"])).await.unwrap_err();
+    ///     assert_eq!(err.output().unwrap().stderr, b"bad\n");
+    /// });
+    /// ```
     pub fn output(&self) -> Option<&Output> {
         match self {
             ProcessError::Failed { output, .. } => Some(output),
@@ -105,6 +135,16 @@ impl ProcessError {
     }
 
     /// The captured output by value, for [`Failed`](ProcessError::Failed).
+    ///
+    /// ```
+    /// use arbor_process::Command;
+    ///
+    /// arbor_runtime::run(async {
+    ///     let err = arbor_process::run(Command::new("sh").args(["-c", "echo partial; exit 1"])).await.unwrap_err();
+    ///     let output = err.into_output().unwrap();
+    ///     assert_eq!(output.stdout, b"partial\n");
+    /// });
+    /// ```
     pub fn into_output(self) -> Option<Output> {
         match self {
             ProcessError::Failed { output, .. } => Some(output),

@@ -52,11 +52,37 @@ pub struct ChildStdin {
 /// it).
 ///
 /// Also [`futures_io::AsyncRead`].
+///
+/// ```
+/// use arbor_process::{Command, Stdio};
+///
+/// arbor_runtime::run(async {
+///     let mut child = Command::new("echo").arg("hello").stdout(Stdio::piped()).spawn().unwrap();
+///     let mut stdout = child.stdout.take().unwrap();
+///     let mut out = Vec::new();
+///     stdout.read_to_end(&mut out).await.unwrap();
+///     assert_eq!(out, b"hello\n");
+///     assert!(child.wait().await.unwrap().success());
+/// });
+/// ```
 pub struct ChildStdout {
     inner: Async<io::PipeReader>,
 }
 
 /// The parent's end of a child's piped stderr; as [`ChildStdout`].
+///
+/// ```
+/// use arbor_process::{Command, Stdio};
+///
+/// arbor_runtime::run(async {
+///     let mut child = Command::new("sh").args(["-c", "echo oops >&2"]).stderr(Stdio::piped()).spawn().unwrap();
+///     let mut stderr = child.stderr.take().unwrap();
+///     let mut err = Vec::new();
+///     stderr.read_to_end(&mut err).await.unwrap();
+///     assert_eq!(err, b"oops\n");
+///     assert!(child.wait().await.unwrap().success());
+/// });
+/// ```
 pub struct ChildStderr {
     inner: Async<io::PipeReader>,
 }
@@ -79,6 +105,19 @@ impl ChildStdin {
     /// Write some bytes of `buf`, waiting while the pipe is full; returns
     /// how many were written.
     ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    ///     let mut stdin = child.stdin.take().unwrap();
+    ///     // An empty pipe takes a short write whole.
+    ///     assert_eq!(stdin.write(b"hi").await.unwrap(), 2);
+    ///     drop(stdin);
+    ///     assert_eq!(child.wait_with_output().await.unwrap().stdout, b"hi");
+    /// });
+    /// ```
+    ///
     /// # Errors
     /// `BrokenPipe` once the child closed its end (e.g. it exited) or this
     /// end was closed; the OS's `write` error otherwise.
@@ -91,6 +130,17 @@ impl ChildStdin {
     }
 
     /// Write all of `buf`.
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     // More than a pipe holds: `write_all` waits while `wc` drains it.
+    ///     let mut child = Command::new("wc").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    ///     child.stdin.take().unwrap().write_all(&[b'x'; 200_000]).await.unwrap();
+    ///     assert_eq!(child.wait_with_output().await.unwrap().stdout, b"200000\n");
+    /// });
+    /// ```
     ///
     /// # Errors
     /// As [`write`](ChildStdin::write), and `WriteZero` if the pipe takes
@@ -110,6 +160,19 @@ impl ChildStdin {
 
     /// Deregister from the reactor and give the pipe end back as a
     /// blocking fd (e.g. for [`Stdio::from`]).
+    ///
+    /// ```
+    /// use arbor_process::{Command, Stdio};
+    ///
+    /// arbor_runtime::run(async {
+    ///     // `echo` writes straight into `cat`'s stdin.
+    ///     let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    ///     let fd = cat.stdin.take().unwrap().into_owned_fd().unwrap();
+    ///     // A temporary: dropping the command closes our copy of the fd, so `cat` sees end of file.
+    ///     Command::new("echo").arg("relayed").stdout(Stdio::from(fd)).status().await.unwrap();
+    ///     assert_eq!(cat.wait_with_output().await.unwrap().stdout, b"relayed\n");
+    /// });
+    /// ```
     ///
     /// # Errors
     /// The `epoll_ctl` or `fcntl` error, or `BrokenPipe` if it was closed.
@@ -173,6 +236,25 @@ macro_rules! reader {
             /// Read some bytes into `buf`, waiting until there are some;
             /// `Ok(0)` is end of file (or an empty `buf`).
             ///
+            /// ```
+            /// use arbor_process::{Command, Stdio};
+            ///
+            /// arbor_runtime::run(async {
+            ///     let mut child = Command::new("sh")
+            ///         .args(["-c", "printf out; printf err >&2"])
+            ///         .stdout(Stdio::piped())
+            ///         .stderr(Stdio::piped())
+            ///         .spawn()
+            ///         .unwrap();
+            ///     let mut buf = [0; 16];
+            ///     let n = child.stdout.as_mut().unwrap().read(&mut buf).await.unwrap();
+            ///     assert_eq!(&buf[..n], b"out");
+            ///     let n = child.stderr.as_mut().unwrap().read(&mut buf).await.unwrap();
+            ///     assert_eq!(&buf[..n], b"err");
+            ///     assert_eq!(child.stdout.as_mut().unwrap().read(&mut buf).await.unwrap(), 0);
+            /// });
+            /// ```
+            ///
             /// # Errors
             /// The OS's `read` error.
             ///
@@ -184,6 +266,23 @@ macro_rules! reader {
 
             /// Read until end of file, appending to `buf`; returns how many
             /// bytes were appended.
+            ///
+            /// ```
+            /// use arbor_process::{Command, Stdio};
+            ///
+            /// arbor_runtime::run(async {
+            ///     let mut child = Command::new("sh")
+            ///         .args(["-c", "echo out; echo err >&2"])
+            ///         .stdout(Stdio::piped())
+            ///         .stderr(Stdio::piped())
+            ///         .spawn()
+            ///         .unwrap();
+            ///     let (mut out, mut err) = (b"> ".to_vec(), Vec::new());
+            ///     assert_eq!(child.stdout.as_mut().unwrap().read_to_end(&mut out).await.unwrap(), 4);
+            ///     assert_eq!(child.stderr.as_mut().unwrap().read_to_end(&mut err).await.unwrap(), 4);
+            ///     assert_eq!((&out[..], &err[..]), (&b"> out\n"[..], &b"err\n"[..]));
+            /// });
+            /// ```
             ///
             /// # Errors
             /// The OS's `read` error (the bytes read before it stay in
@@ -201,6 +300,26 @@ macro_rules! reader {
             /// Deregister from the reactor and give the pipe end back as a
             /// blocking fd (e.g. for [`Stdio::from`], to make it another
             /// child's stdin).
+            ///
+            /// ```
+            /// use arbor_process::{Command, Stdio};
+            ///
+            /// arbor_runtime::run(async {
+            ///     // `sh`'s stdout and stderr, each made a `cat`'s stdin.
+            ///     let mut sh = Command::new("sh")
+            ///         .args(["-c", "echo out; echo err >&2"])
+            ///         .stdout(Stdio::piped())
+            ///         .stderr(Stdio::piped())
+            ///         .spawn()
+            ///         .unwrap();
+            ///     let out = sh.stdout.take().unwrap().into_owned_fd().unwrap();
+            ///     let err = sh.stderr.take().unwrap().into_owned_fd().unwrap();
+            ///     let cat_out = Command::new("cat").stdin(Stdio::from(out)).output().await.unwrap();
+            ///     let cat_err = Command::new("cat").stdin(Stdio::from(err)).output().await.unwrap();
+            ///     assert_eq!((&cat_out.stdout[..], &cat_err.stdout[..]), (&b"out\n"[..], &b"err\n"[..]));
+            ///     assert!(sh.wait().await.unwrap().success());
+            /// });
+            /// ```
             ///
             /// # Errors
             /// The `epoll_ctl` or `fcntl` error.
