@@ -262,6 +262,7 @@ impl Command {
     ///
     /// arbor_runtime::run(async {
     ///     // Our own uid: allowed without privileges.
+    ///     // SAFETY: getuid takes no arguments and cannot fail.
     ///     let uid = unsafe { libc::getuid() };
     ///     let out = Command::new("id").arg("-u").uid(uid).output().await.unwrap();
     ///     assert_eq!(out.stdout, format!("{uid}\n").as_bytes());
@@ -279,6 +280,7 @@ impl Command {
     ///
     /// arbor_runtime::run(async {
     ///     // Our own gid: allowed without privileges.
+    ///     // SAFETY: getgid takes no arguments and cannot fail.
     ///     let gid = unsafe { libc::getgid() };
     ///     let out = Command::new("id").arg("-g").gid(gid).output().await.unwrap();
     ///     assert_eq!(out.stdout, format!("{gid}\n").as_bytes());
@@ -299,7 +301,9 @@ impl Command {
     /// arbor_runtime::run(async {
     ///     let mut child = Command::new("sleep").arg("1000").process_group(0).spawn().unwrap();
     ///     let pid = child.id().unwrap() as i32;
-    ///     assert_eq!(unsafe { libc::getpgid(pid) }, pid);
+    ///     // SAFETY: getpgid takes a plain pid; a bad one is an error code.
+    ///     let pgid = unsafe { libc::getpgid(pid) };
+    ///     assert_eq!(pgid, pid);
     ///     child.kill().unwrap();
     ///     child.wait().await.unwrap();
     /// });
