@@ -86,6 +86,7 @@ impl<T> GenSlab<T> {
 
     /// Look up by index and the low `mask` bits of the generation (wakers
     /// carry a truncated generation; see `task::waker`).
+    #[inline]
     pub(crate) fn get_masked(&self, index: u32, generation: u32, mask: u32) -> Option<(Key, &T)> {
         let slot = self.slots.get(index as usize)?;
         if slot.generation & mask == generation {

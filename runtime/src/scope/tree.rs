@@ -176,6 +176,7 @@ impl ScopeTable {
 
     /// The key of the node now at `index` (tasks and walks store indices:
     /// a node with tasks or children is never freed, so it is current).
+    #[inline]
     pub(crate) fn key_of(&self, index: u32) -> Option<Key> {
         self.nodes.get_masked(index, 0, 0).map(|(key, _)| key)
     }
@@ -292,7 +293,11 @@ impl ScopeTable {
     pub(crate) fn detach_task(&mut self, index: u32) {
         if let Some(node) = self.at_mut(index) {
             node.tasks -= 1;
-            self.free_upward(index);
+            // Most detaches leave the node in use (the root, an open
+            // nursery): decided here, without the walk's setup.
+            if node.is_unused() {
+                self.free_upward(index);
+            }
         }
     }
 
@@ -300,7 +305,7 @@ impl ScopeTable {
     fn free_upward(&mut self, mut index: u32) {
         while let Some(key) = self.key_of(index) {
             let node = self.nodes.get(key).expect("key_of found it");
-            if node.open || node.children > 0 || node.tasks > 0 || node.kind == NodeKind::Root {
+            if !node.is_unused() {
                 return;
             }
             let (parent, named) = (node.parent, node.named);
@@ -414,16 +419,18 @@ impl ScopeTable {
     }
 
     /// Call the node's own cancel. Wakers of every node that became
-    /// effectively cancelled are pushed to `wake`.
-    pub(crate) fn cancel(&mut self, key: Key, reason: CancelReason, wake: &mut Vec<Waker>) {
+    /// effectively cancelled are pushed to `wake`. False if the node is
+    /// gone or was cancelled already (the first cause stays).
+    pub(crate) fn cancel(&mut self, key: Key, reason: CancelReason, wake: &mut Vec<Waker>) -> bool {
         let Some(node) = self.nodes.get_mut(key) else {
-            return;
+            return false;
         };
         if node.cancel_called.is_some() {
-            return;
+            return false;
         }
         node.cancel_called = Some(reason);
         self.recompute(key.index, wake);
+        true
     }
 
     pub(crate) fn set_shield(&mut self, key: Key, shield: bool, wake: &mut Vec<Waker>) {
@@ -567,6 +574,13 @@ impl ScopeTable {
 }
 
 impl Node {
+    /// Closed, with no task and no child node: nothing can reach it any
+    /// more, so it is freed. The root never is.
+    #[inline]
+    fn is_unused(&self) -> bool {
+        !self.open && self.children == 0 && self.tasks == 0 && self.kind != NodeKind::Root
+    }
+
     fn new(parent: u32, owner: Owner, kind: NodeKind, opts: NodeOptions) -> Node {
         Node {
             parent,
