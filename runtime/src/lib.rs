@@ -42,6 +42,7 @@
 pub mod blocking;
 mod context;
 mod executor;
+pub mod instrument;
 pub mod io;
 pub mod net;
 mod reactor;

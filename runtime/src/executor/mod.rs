@@ -132,6 +132,10 @@ pub(crate) struct Core {
     /// Values of [`runtime_local`], one per type, dropped with the runtime
     /// after its tasks.
     locals: RefCell<Vec<(std::any::TypeId, Rc<dyn std::any::Any>)>>,
+    /// Installed instruments (`crate::instrument`): one flag read per poll
+    /// when there are none.
+    pub(crate) instruments: crate::instrument::Instruments,
+    pub(crate) counters: crate::instrument::Counters,
 }
 
 /// Builds a [`Runtime`] with non-default settings.
@@ -153,6 +157,18 @@ pub struct Builder {
     event_interval: u32,
     seed: Option<u64>,
     blocking: crate::blocking::Config,
+    instruments: BuilderInstruments,
+}
+
+/// The instruments given to a [`Builder`]: shared (`Arc`) so the builder
+/// stays `Clone` and `Send`.
+#[derive(Clone, Default)]
+struct BuilderInstruments(Vec<Arc<dyn crate::instrument::Instrument + Send + Sync>>);
+
+impl fmt::Debug for BuilderInstruments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} instrument(s)", self.0.len())
+    }
 }
 
 impl Builder {
@@ -356,6 +372,43 @@ impl Builder {
         self
     }
 
+    /// Install an [`Instrument`](crate::instrument::Instrument) for the
+    /// runtime's whole life: it sees every task from the first. Call it
+    /// again to install more; they are called in this order. Keep a clone
+    /// of the `Arc` to read what it recorded. An instrument that is not
+    /// `Send` can be added from inside the runtime with
+    /// [`instrument::add`](crate::instrument::add).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use arbor_runtime::instrument::{Instrument, SpawnEvent};
+    ///
+    /// #[derive(Default)]
+    /// struct Spawns(AtomicU32);
+    /// impl Instrument for Spawns {
+    ///     fn on_spawn(&self, _task: &SpawnEvent<'_>) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let spawns = Arc::new(Spawns::default());
+    /// let rt = arbor_runtime::Runtime::builder().instrument(spawns.clone()).build().unwrap();
+    /// rt.block_on(async {
+    ///     for _ in 0..3 {
+    ///         arbor_runtime::spawn(async {}).await.unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(spawns.0.load(Ordering::Relaxed), 3);
+    /// ```
+    pub fn instrument<I>(mut self, instrument: Arc<I>) -> Self
+    where
+        I: crate::instrument::Instrument + Send + Sync,
+    {
+        self.instruments.0.push(instrument);
+        self
+    }
+
     /// Create the runtime: an epoll instance, an eventfd and a futex word
     /// to park on.
     pub fn build(self) -> io::Result<Runtime> {
@@ -408,6 +461,14 @@ impl Builder {
             shutting_down: Cell::new(false),
             blocking: crate::blocking::Pool::new(self.blocking, key),
             locals: RefCell::new(Vec::new()),
+            instruments: crate::instrument::Instruments::new(
+                self.instruments
+                    .0
+                    .into_iter()
+                    .map(|i| Rc::new(i) as Rc<dyn crate::instrument::Instrument>)
+                    .collect(),
+            ),
+            counters: crate::instrument::Counters::default(),
         });
         context::register_runtime(&core);
         Ok(Runtime { core })
@@ -453,6 +514,7 @@ impl Runtime {
                 max_threads: 512,
                 keep_alive: std::time::Duration::from_secs(10),
             },
+            instruments: BuilderInstruments::default(),
         }
     }
 
@@ -490,7 +552,21 @@ impl Runtime {
 
     /// Number of tasks alive in the runtime (spawned and not yet finished).
     pub fn live_tasks(&self) -> usize {
-        self.core.tasks.borrow().len()
+        self.core.live_tasks()
+    }
+
+    /// The runtime's counters (see
+    /// [`RuntimeMetrics`](crate::instrument::RuntimeMetrics)); inside
+    /// `block_on`, [`instrument::metrics`](crate::instrument::metrics)
+    /// reads the same.
+    ///
+    /// ```
+    /// let rt = arbor_runtime::Runtime::new().unwrap();
+    /// rt.block_on(async { arbor_runtime::spawn(async {}).await.unwrap() });
+    /// assert_eq!(rt.metrics().tasks_spawned, 1);
+    /// ```
+    pub fn metrics(&self) -> crate::instrument::RuntimeMetrics {
+        self.core.metrics()
     }
 }
 
@@ -648,6 +724,18 @@ pub fn running() -> Option<Running> {
 }
 
 impl Core {
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    pub(crate) fn task_name(&self, id: TaskId) -> Option<Rc<str>> {
+        self.names.borrow().get(&id.index).cloned()
+    }
+
+    pub(crate) fn current_task_id(&self) -> Option<TaskId> {
+        self.current.get()
+    }
+
     /// What is being polled: see [`running`].
     #[inline]
     pub(crate) fn running(&self) -> Running {

@@ -35,6 +35,7 @@ use std::time::Duration;
 use super::Core;
 use super::park::Via;
 use super::queue::SplitMix64;
+use crate::instrument::{Counters, TaskExit};
 use crate::task::TaskId;
 use crate::task::raw::RawTask;
 use crate::task::state::{AfterPending, StartPoll};
@@ -106,16 +107,28 @@ impl Core {
         if let Some(rng) = &self.shuffle {
             self.shuffle_batch(rng, batch);
         }
-        for _ in 0..batch {
-            let Some(id) = self.run_queue.borrow_mut().pop_front() else {
-                break;
-            };
-            self.poll_task(id);
+        self.counters.polls(batch as u64);
+        // One check of the instruments per tick: the loop without them
+        // has no hook code at all.
+        if self.instruments.active() {
+            self.poll_batch::<true>(batch);
+        } else {
+            self.poll_batch::<false>(batch);
         }
         self.polls_since_io
             .set(self.polls_since_io.get().saturating_add(batch as u32));
         if !self.urgent_queue.borrow().is_empty() {
             self.run_urgent();
+        }
+    }
+
+    #[inline(always)]
+    fn poll_batch<const HOOKED: bool>(&self, batch: usize) {
+        for _ in 0..batch {
+            let Some(id) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            self.poll_task::<HOOKED>(id);
         }
     }
 
@@ -134,22 +147,37 @@ impl Core {
         loop {
             let next = self.urgent_queue.borrow_mut().pop_front();
             match next {
-                Some(id) => self.poll_task(id),
+                Some(id) => {
+                    self.counters.polls(1);
+                    if self.instruments.active() {
+                        self.poll_task::<true>(id);
+                    } else {
+                        self.poll_task::<false>(id);
+                    }
+                }
                 None => return,
             }
         }
     }
 
-    fn poll_task(&self, id: TaskId) {
+    /// Poll a queued task; the caller counted the poll (`counters.polls`),
+    /// so a task found gone or not to be polled counts as skipped.
+    /// `HOOKED`: call the instruments' poll hooks (the caller read
+    /// `instruments.active()`; one added meanwhile sees the next tick's
+    /// polls).
+    fn poll_task<const HOOKED: bool>(&self, id: TaskId) {
         let Some(raw) = self.tasks.borrow().get(id.key()).copied() else {
-            return;
+            return self.skipped_poll();
         };
         if raw.state().start_poll() == StartPoll::Skip {
-            return;
+            return self.skipped_poll();
         }
         // An arbor waker's drop does nothing: skip its vtable call.
         let waker = ManuallyDrop::new(waker(WakeId::task(self.key, id.index, id.generation)));
         let mut cx = Context::from_waker(&waker);
+        if HOOKED {
+            self.hook_poll_start(id);
+        }
         self.current.set(Some(id));
         self.current_raw.set(Some(raw));
         self.current_node.set(raw.header().scope.get());
@@ -160,15 +188,23 @@ impl Core {
         self.current.set(None);
         self.current_raw.set(None);
         self.current_node.set(0);
+        if HOOKED {
+            self.hook_poll_end(id);
+        }
         self.after_poll(id, raw, poll);
+    }
+
+    #[cold]
+    fn skipped_poll(&self) {
+        Counters::bump(&self.counters.skipped, 1);
     }
 
     /// What follows a task's poll: release a finished task's slot, requeue
     /// or park a pending one, drop one that aborted itself.
-    #[inline]
+    #[inline(always)]
     pub(super) fn after_poll(&self, id: TaskId, raw: RawTask, poll: Poll<()>) {
         match poll {
-            Poll::Ready(()) => self.remove_task(id, raw),
+            Poll::Ready(()) => self.remove_task(id, raw, TaskExit::Finished),
             Poll::Pending => match raw.state().end_poll_pending() {
                 AfterPending::Requeue => self.push_ready(id),
                 AfterPending::Idle => {}
@@ -210,9 +246,17 @@ impl Core {
         } else {
             Via::Epoll
         };
+        Counters::bump(&self.counters.parks, 1);
+        let hooked = self.instruments.active();
+        if hooked {
+            self.hook_park(timeout);
+        }
         self.remote
             .doorbell()
             .park(via, timeout, |timeout| self.collect_io(timeout));
+        if hooked {
+            self.hook_unpark();
+        }
         self.drain_remote();
     }
 
@@ -227,6 +271,7 @@ impl Core {
             // epoll_wait only fails on a bad fd or buffer: a runtime bug.
             panic!("arbor reactor: epoll_wait failed: {e}");
         }
+        Counters::bump(&self.counters.reactor_events, wakers.len() as u64);
         for w in wakers.drain(..) {
             w.wake();
         }
@@ -250,6 +295,7 @@ impl Core {
         let mut ids = std::mem::take(&mut *self.remote_buf.borrow_mut());
         let mut jobs = std::mem::take(&mut *self.job_buf.borrow_mut());
         self.remote.drain_into(&mut ids, &mut jobs);
+        Counters::bump(&self.counters.remote_wakes, ids.len() as u64);
         for id in ids.drain(..) {
             self.wake_local(id);
         }

@@ -389,14 +389,17 @@ impl Core {
 
     pub(crate) fn cancel_node(&self, key: Key, reason: CancelReason) {
         let mut wake = Vec::new();
-        let timer = {
+        let (called, timer) = {
             let mut scopes = self.scopes.borrow_mut();
-            scopes.cancel(key, reason, &mut wake);
+            let called = scopes.cancel(key, reason, &mut wake);
             // A cancelled scope's deadline can change nothing any more.
-            scopes.get_mut(key).and_then(|n| n.timer.take())
+            (called, scopes.get_mut(key).and_then(|n| n.timer.take()))
         };
         if let Some(timer) = timer {
             self.timers.borrow_mut().remove(timer);
+        }
+        if called && self.instruments.active() {
+            self.hook_scope_cancel(Some(ScopeId::new(self.key, key)), reason);
         }
         self.wake_urgently(wake);
     }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::Core;
+use crate::instrument::{Counters, TaskExit};
 use crate::scope::ScopeId;
 use crate::task::local::WithCtx;
 use crate::task::raw::RawTask;
@@ -54,7 +55,15 @@ impl Core {
         }
         let waker = crate::task::waker::waker(WakeId::task(self.key, id.index, id.generation));
         let mut cx = std::task::Context::from_waker(&waker);
+        self.counters.polls(1);
+        let hooked = self.instruments.active();
+        if hooked {
+            self.hook_poll_start(id);
+        }
         let poll = self.as_task(id, raw, || raw.poll(&mut cx));
+        if hooked {
+            self.hook_poll_end(id);
+        }
         self.after_poll(id, raw, poll);
         handle
     }
@@ -146,16 +155,27 @@ impl Core {
         let id = TaskId::from_key(self.key, key);
         self.scopes.borrow_mut().attach_task(scope.index());
         let handle = JoinHandle::new(raw, id);
+        if let Some(name) = name {
+            self.names.borrow_mut().insert(id.index, name);
+        }
+        self.count_spawn(id, scope);
         if self.shutting_down.get() {
             // Spawned from a destructor during shutdown: nothing will poll
             // it, so cancel it now rather than leak it.
             self.abort(id, raw);
             return (handle, None);
         }
-        if let Some(name) = name {
-            self.names.borrow_mut().insert(id.index, name);
-        }
         (handle, Some(id))
+    }
+
+    /// Count a spawn and tell the instruments: not generic, so the spawn
+    /// inlined into every caller stays small.
+    #[inline(never)]
+    fn count_spawn(&self, id: TaskId, scope: ScopeId) {
+        Counters::bump(&self.counters.spawned, 1);
+        if self.instruments.active() {
+            self.hook_spawn(id, scope);
+        }
     }
 
     /// Move the running task, with its regions, under `to`: it is detached
@@ -207,7 +227,7 @@ impl Core {
         // The slab's reference kept `raw` alive through the drop, unless the
         // destructor released it (dropped the runtime): `remove_task` looks
         // the id up before it touches `raw`.
-        self.remove_task(id, raw);
+        self.remove_task(id, raw, TaskExit::Dropped);
     }
 
     /// A wake of `id` on this runtime. The root's and the polled task's
@@ -271,7 +291,7 @@ impl Core {
     /// Take a finished (or aborted) task out of the slab and drop the
     /// slab's reference. Runs no user code while a borrow is held. `raw` is
     /// touched only if the slab still held `id` (so it is alive).
-    pub(super) fn remove_task(&self, id: TaskId, raw: RawTask) {
+    pub(super) fn remove_task(&self, id: TaskId, raw: RawTask, exit: TaskExit) {
         let removed = self.tasks.borrow_mut().remove(id.key());
         if removed.is_none() {
             return;
@@ -283,6 +303,9 @@ impl Core {
             drop(name);
         }
         raw.release(raw.state().release_slab());
+        if self.instruments.active() {
+            self.hook_task_exit(id, exit);
+        }
     }
 
     /// Drop every task's future, then the timers and the reactor.
@@ -310,7 +333,7 @@ impl Core {
                         // Finished, or its future is being dropped by a
                         // destructor that dropped this runtime: whoever
                         // drops it finds the slot gone.
-                        AbortAction::Finished => self.remove_task(id, raw),
+                        AbortAction::Finished => self.remove_task(id, raw, TaskExit::Finished),
                         AbortAction::Deferred => {
                             unreachable!("no task runs while its runtime is dropped")
                         }

@@ -117,6 +117,9 @@ fn drop_light(
     code(Act::Drop);
     let cell = state.cell;
     cell.exited(Some(CancelReason::Deadline), Some(deadline), false);
+    if core.instruments.active() {
+        core.hook_scope_cancel(None, CancelReason::Deadline);
+    }
     if core.current_cancelled() {
         // An enclosing cancellation is visible too.
         return Raw::Dropped;
