@@ -266,8 +266,35 @@ fn bench_wake_remote<R: Rt>(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, 
     thread.join().expect("waker thread panicked");
 }
 
+/// An instrument whose hooks all do nothing: what the dynamic calls of an
+/// installed instrument cost, against the run loop's single flag check
+/// when none is installed (issue 14).
+struct NoopInstrument;
+impl arbor::instrument::Instrument for NoopInstrument {}
+
+/// `spawn_join` and `yield_many` on arbor with no instrument and with one
+/// no-op instrument, each on its own runtime.
+fn bench_instrument_overhead(c: &mut Criterion) {
+    let none = Arbor(Box::leak(Box::new(
+        arbor::Runtime::new().expect("arbor runtime"),
+    )));
+    let noop = Arbor(Box::leak(Box::new(
+        arbor::Runtime::builder()
+            .instrument(Arc::new(NoopInstrument))
+            .build()
+            .expect("arbor runtime"),
+    )));
+    let mut group = c.benchmark_group("instrument_overhead");
+    bench_on(&mut group, "spawn_join/none", none, spawn_join::<Arbor>);
+    bench_on(&mut group, "spawn_join/noop", noop, spawn_join::<Arbor>);
+    bench_on(&mut group, "yield_many/none", none, yield_many::<Arbor>);
+    bench_on(&mut group, "yield_many/noop", noop, yield_many::<Arbor>);
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    bench_instrument_overhead(&mut c);
     let rts = runtimes();
     three_way!(c, rts, "spawn_join", spawn_join);
     three_way!(c, rts, "yield_many", yield_many);
