@@ -61,7 +61,12 @@
 //!    handles each accepted item at most once, hands refused items back,
 //!    drops an accepted item unhandled only in a cancellation, has
 //!    handled or dropped each by the time `join` returns, and reports
-//!    every handler error to `on_error` once.
+//!    every handler error to `on_error` once;
+//! 10. an instrument installed before the first spawn sees every task
+//!    spawned once, polled only between its spawn and its exit, each poll
+//!    closed, and each task exit once; each scope reports its
+//!    cancellation at most once; the runtime's metrics count the spawns,
+//!    polls and live tasks it saw (`random_tree/ledger.rs`).
 //!
 //! Correct programs never deadlock: resources are numbered and code
 //! holding one only waits for higher ones, a join (of a task, a child or
@@ -159,6 +164,8 @@ mod features;
 mod harness;
 #[path = "random_tree/interp.rs"]
 mod interp;
+#[path = "random_tree/ledger.rs"]
+mod ledger;
 #[path = "random_tree/program.rs"]
 mod program;
 #[path = "random_tree/reproducers.rs"]

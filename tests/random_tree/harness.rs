@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::features::Features;
 use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text, patterns};
+use super::ledger::Ledger;
 use super::program::{Program, generate};
 use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, Violation, World};
 
@@ -106,7 +107,9 @@ impl Future for AllEnded<'_> {
 /// heartbeat task keeps virtual time moving so a stuck program is seen,
 /// and a poll count catches one that spins. Gives whether the program
 /// finished.
-async fn root(prog: &Program, w: Rc<World>) -> bool {
+async fn root(prog: &Program, w: Rc<World>, ledger: Rc<Ledger>) -> bool {
+    // Before anything is spawned: the ledger sees every task.
+    arbor::instrument::add(ledger.clone());
     let book = w.book.clone();
     book.start.set(Some(arbor::time::now()));
     let scopes_before = arbor::lowlevel::live_scopes();
@@ -180,6 +183,7 @@ async fn root(prog: &Program, w: Rc<World>) -> bool {
     drop(heartbeat);
     w.clear_handles();
     if alarm.is_none() {
+        ledger.check_metrics(&book, arbor::instrument::metrics());
         let scopes = arbor::lowlevel::live_scopes();
         if scopes != scopes_before {
             book.violation(
@@ -221,7 +225,10 @@ pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
     let rt = schedule(seed, arbor::Runtime::builder().virtual_clock())
         .build()
         .expect("a virtual-clock runtime");
-    let finished = match catch_unwind(AssertUnwindSafe(|| rt.block_on(root(prog, w.clone())))) {
+    let ledger = Rc::new(Ledger::default());
+    let finished = match catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(root(prog, w.clone(), ledger.clone()))
+    })) {
         Ok(finished) => finished,
         Err(payload) => {
             book.violation(
@@ -248,6 +255,7 @@ pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
         );
     }
     w.clear_handles();
+    ledger.check_end(&book);
     w.check_resources();
     let refs = Rc::strong_count(&w);
     if refs != 1 {

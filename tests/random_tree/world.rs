@@ -76,6 +76,10 @@ pub enum Kind {
     Stuck,
     /// The process died (reported by the harness).
     Crash,
+    /// The instruments' hooks saw events out of order (a poll of a task
+    /// that exited, an exit reported twice or never), or the runtime's
+    /// metrics disagree with them (`random_tree/ledger.rs`).
+    Instruments,
 }
 
 impl Kind {
@@ -105,6 +109,7 @@ impl Kind {
         Kind::UnexpectedPanic,
         Kind::Stuck,
         Kind::Crash,
+        Kind::Instruments,
     ];
 
     pub fn by_name(name: &str) -> Option<Kind> {
@@ -138,6 +143,7 @@ impl Kind {
             Kind::UnexpectedPanic => "unexpected-panic",
             Kind::Stuck => "stuck",
             Kind::Crash => "crash",
+            Kind::Instruments => "instruments",
         }
     }
 }
