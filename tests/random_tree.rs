@@ -63,10 +63,10 @@
 //!    handled or dropped each by the time `join` returns, and reports
 //!    every handler error to `on_error` once;
 //! 10. an instrument installed before the first spawn sees every task
-//!    spawned once, polled only between its spawn and its exit, each poll
-//!    closed, and each task exit once; each scope reports its
-//!    cancellation at most once; the runtime's metrics count the spawns,
-//!    polls and live tasks it saw (`random_tree/ledger.rs`).
+//!     spawned once, polled only between its spawn and its exit, each
+//!     poll closed, and each task exit once; each scope reports its
+//!     cancellation at most once; the runtime's metrics count the spawns,
+//!     polls and live tasks it saw (`random_tree/ledger.rs`).
 //!
 //! Correct programs never deadlock: resources are numbered and code
 //! holding one only waits for higher ones, a join (of a task, a child or
