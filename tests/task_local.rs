@@ -377,3 +377,36 @@ async fn yield_now_raw() {
     })
     .await
 }
+
+arbor::task_local! {
+    static REQUEST: u32;
+}
+
+/// Across `to_thread`: the worker thread sees no task-local (the values
+/// are not `Send`), and `from_thread` calls, which run on the runtime
+/// thread in the calling task's context, see the task's values.
+#[arbor::test]
+async fn a_to_thread_worker_sees_no_task_local_and_its_from_thread_calls_see_the_tasks() {
+    let seen = REQUEST
+        .scope(7, async {
+            arbor::to_thread::run_sync(|| {
+                let on_worker = REQUEST.try_with(|v| *v).ok();
+                let sync_call = arbor::from_thread::run_sync(|| REQUEST.get()).unwrap();
+                let async_call = arbor::from_thread::run(|| async {
+                    arbor::yield_now().await;
+                    REQUEST.get()
+                })
+                .unwrap();
+                (on_worker, sync_call, async_call)
+            })
+            .await
+        })
+        .await;
+    assert_eq!(seen, (None, 7, 7));
+    // And outside the scope, a from_thread call sees nothing.
+    let outside = arbor::to_thread::run_sync(|| {
+        arbor::from_thread::run_sync(|| REQUEST.try_with(|v| *v).ok()).unwrap()
+    })
+    .await;
+    assert_eq!(outside, None);
+}

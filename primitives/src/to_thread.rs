@@ -70,6 +70,18 @@
 //! answers `Cancelled` too. With `abandon_on_cancel(true)` the context is
 //! the same: that wait is polled in it.
 //!
+//! # Task-locals
+//!
+//! `f` runs on another thread, and task-local values
+//! ([`arbor_runtime::task_local!`]) are not `Send`: on the worker no
+//! task-local is set (`try_with` gives `AccessError`). Move what `f`
+//! needs into the closure (a copy of a request id, an `Arc` of a
+//! config). `from_thread` calls run on the runtime thread in the calling
+//! task's context, so they see its task-locals as they were around the
+//! `to_thread` call (trio copies the contextvars into the thread and its
+//! `from_thread` calls; here the values stay on the runtime thread and
+//! only the calls back see them).
+//!
 //! ```
 //! use std::rc::Rc;
 //! use arbor_primitives::to_thread;

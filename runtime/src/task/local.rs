@@ -542,6 +542,13 @@ impl<F> fmt::Debug for TaskLocalFuture<F> {
 
 /// Declares task-local keys: `static`s of type [`LocalKey<T>`](LocalKey).
 ///
+/// A task spawned sees a snapshot of the values set where it was spawned
+/// (a task started with [`Handle::spawn`](crate::Handle::spawn) from
+/// another thread sees none). Code a `to_thread` call runs on a worker
+/// thread sees none either, since the values are not `Send`; its
+/// `from_thread` calls back into the runtime see the calling task's
+/// values.
+///
 /// ```
 /// use std::time::Duration;
 ///
