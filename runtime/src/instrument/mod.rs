@@ -17,7 +17,7 @@
 //! wakes from other threads): [`metrics`], or
 //! [`Runtime::metrics`](crate::Runtime::metrics) from outside `block_on`.
 //!
-//! With the `tracing` feature, [`TracingInstrument`] opens a
+//! With the `tracing` feature, `TracingInstrument` opens a
 //! [`tracing`](https://docs.rs/tracing) span per task.
 //!
 //! # When the hooks run, and what they may do
