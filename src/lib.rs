@@ -84,12 +84,13 @@
 //! `default-features = false, features = [...]` and names the ones it
 //! uses:
 //!
-//! - `fs`: [`fs`], files and directories on the offload pool (crate
+//! - `fs`: `arbor::fs`, files and directories on the offload pool (crate
 //!   `arbor-fs`).
-//! - `process`: [`process`], child processes (crate `arbor-process`).
-//! - `macros`: [`main`] and [`test`], `#[arbor::main]` and
-//!   `#[arbor::test]` (crate `arbor-macros`, which brings syn, quote and
-//!   proc-macro2 into the build).
+//! - `process`: `arbor::process`, child processes (crate
+//!   `arbor-process`).
+//! - `macros`: `#[arbor::main]` and `#[arbor::test]` (crate
+//!   `arbor-macros`, which brings syn, quote and proc-macro2 into the
+//!   build).
 //!
 //! The rest is always there: the runtime ([`time`], [`net`], [`io`],
 //! [`signal`], [`to_thread`], ...), nurseries and cancel scopes,
