@@ -7,7 +7,7 @@
 //! the worker threads are warm.
 //!
 //! ```text
-//! cargo bench --bench blocking
+//! cargo bench -p arbor-benches --bench blocking
 //! ```
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};

@@ -5,7 +5,7 @@
 //! runtime is built once and reused across iterations.
 //!
 //! ```text
-//! cargo bench --bench fs -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p arbor-benches --bench fs -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};

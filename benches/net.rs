@@ -9,7 +9,7 @@
 //! runtime makes: edge triggering means reading until `EAGAIN`).
 //!
 //! ```text
-//! cargo bench --bench net && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench net && cargo bench -p arbor-benches --bench ratios
 //! ```
 
 use std::io::{Read, Write};

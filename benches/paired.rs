@@ -17,9 +17,9 @@
 //! and `cancel_fanout` (as in `structured.rs`).
 //!
 //! ```text
-//! cargo bench --bench paired                      # every workload, 31 rounds
-//! cargo bench --bench paired -- nested_timeouts   # workloads whose name contains it
-//! ROUNDS=101 cargo bench --bench paired
+//! cargo bench -p arbor-benches --bench paired                      # every workload, 31 rounds
+//! cargo bench -p arbor-benches --bench paired -- nested_timeouts   # workloads whose name contains it
+//! ROUNDS=101 cargo bench -p arbor-benches --bench paired
 //! ```
 
 use std::cell::Cell;

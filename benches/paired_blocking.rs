@@ -13,8 +13,8 @@
 //! it (`enable_all`), and without drivers.
 //!
 //! ```text
-//! cargo bench --bench paired_blocking
-//! ROUNDS=11 cargo bench --bench paired_blocking -- round_trip
+//! cargo bench -p arbor-benches --bench paired_blocking
+//! ROUNDS=11 cargo bench -p arbor-benches --bench paired_blocking -- round_trip
 //! ```
 
 mod blocking_workloads;

@@ -6,8 +6,8 @@
 //! `#[tokio::main(flavor = "current_thread")]` builds it.
 //!
 //! ```text
-//! ROUNDS=11 cargo bench --bench paired_fs
-//! ROUNDS=11 cargo bench --bench paired_fs -- read_to_end
+//! ROUNDS=11 cargo bench -p arbor-benches --bench paired_fs
+//! ROUNDS=11 cargo bench -p arbor-benches --bench paired_fs -- read_to_end
 //! ```
 
 mod fs_workloads;

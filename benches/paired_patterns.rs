@@ -5,9 +5,9 @@
 //! and reported. Ratios are against the faster peer of each round.
 //!
 //! ```text
-//! cargo bench --bench paired_patterns              # every workload, 31 rounds
-//! cargo bench --bench paired_patterns -- map       # workloads whose name contains it
-//! ROUNDS=11 cargo bench --bench paired_patterns
+//! cargo bench -p arbor-benches --bench paired_patterns              # every workload, 31 rounds
+//! cargo bench -p arbor-benches --bench paired_patterns -- map       # workloads whose name contains it
+//! ROUNDS=11 cargo bench -p arbor-benches --bench paired_patterns
 //! ```
 
 mod pairing;

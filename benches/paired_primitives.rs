@@ -5,9 +5,9 @@
 //! reported. Ratios are against the faster peer of each round.
 //!
 //! ```text
-//! cargo bench --bench paired_primitives              # every workload, 31 rounds
-//! cargo bench --bench paired_primitives -- mutex     # workloads whose name contains it
-//! ROUNDS=11 cargo bench --bench paired_primitives
+//! cargo bench -p arbor-benches --bench paired_primitives              # every workload, 31 rounds
+//! cargo bench -p arbor-benches --bench paired_primitives -- mutex     # workloads whose name contains it
+//! ROUNDS=11 cargo bench -p arbor-benches --bench paired_primitives
 //! ```
 
 use std::future::Future;

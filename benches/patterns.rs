@@ -6,7 +6,7 @@
 //! runner, `paired_patterns`).
 //!
 //! ```text
-//! cargo bench --bench patterns && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench patterns && cargo bench -p arbor-benches --bench ratios
 //! ```
 
 use criterion::Criterion;

@@ -7,7 +7,7 @@
 //! `arbor-fast`.
 //!
 //! ```text
-//! cargo bench --bench primitives && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench primitives && cargo bench -p arbor-benches --bench ratios
 //! ```
 
 use std::rc::Rc;

@@ -10,7 +10,7 @@
 //! Run the benches first, then this:
 //!
 //! ```text
-//! cargo bench --bench executor --bench timers --bench structured --bench primitives --bench net && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench executor --bench timers --bench structured --bench primitives --bench net && cargo bench -p arbor-benches --bench ratios
 //! ```
 //!
 //! Results are looked up where criterion writes them: `$CRITERION_HOME`,

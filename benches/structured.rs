@@ -16,7 +16,7 @@
 //!   number of levels at every depth: linear cost means equal times.
 //!
 //! ```text
-//! cargo bench --bench structured && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench structured && cargo bench -p arbor-benches --bench ratios
 //! ```
 
 use std::cell::Cell;

@@ -22,7 +22,7 @@
 //! Run (then print the comparison table):
 //!
 //! ```text
-//! cargo bench --bench executor --bench timers && cargo bench --bench ratios
+//! cargo bench -p arbor-benches --bench executor --bench timers && cargo bench -p arbor-benches --bench ratios
 //! ```
 
 use std::future::{Future, poll_fn};

@@ -77,6 +77,31 @@
 //!
 //! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`;
 //! [`lowlevel`] has the scope machinery underneath.
+//!
+//! # Features
+//!
+//! All on by default. A crate that wants less depends on arbor with
+//! `default-features = false, features = [...]` and names the ones it
+//! uses:
+//!
+//! - `fs`: `arbor::fs`, files and directories on the offload pool (crate
+//!   `arbor-fs`).
+//! - `process`: `arbor::process`, child processes (crate
+//!   `arbor-process`).
+//! - `macros`: `#[arbor::main]` and `#[arbor::test]` (crate
+//!   `arbor-macros`, which brings syn, quote and proc-macro2 into the
+//!   build).
+//!
+//! The rest is always there: the runtime ([`time`], [`net`], [`io`],
+//! [`signal`], [`to_thread`], ...), nurseries and cancel scopes,
+//! [`primitives`] and [`patterns`].
+//!
+//! ```toml
+//! [dependencies]
+//! # The runtime, nurseries, primitives and patterns; no files, processes
+//! # or attribute macros.
+//! arbor = { path = "../arbor", default-features = false }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -107,6 +132,9 @@ pub use arbor_runtime::{
 /// twice, an `autojump` or `seeds` value of the wrong kind, `seed` with
 /// `seeds`, and `seeds` on a `main` (which runs once: `seed = N` is
 /// accepted).
+///
+/// Needs the `macros` feature (on by default).
+#[cfg(feature = "macros")]
 pub use arbor_macros::main;
 
 /// Runs an `async fn` test on a new arbor runtime, one per test: emits
@@ -174,6 +202,9 @@ pub use arbor_macros::main;
 /// }
 /// # fn main() {}
 /// ```
+///
+/// Needs the `macros` feature (on by default).
+#[cfg(feature = "macros")]
 pub use arbor_macros::test;
 
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
@@ -207,10 +238,16 @@ pub use arbor_runtime::blocking::from_thread;
 
 /// Files, directories and paths on the offload pool: [`fs::File`],
 /// [`fs::read`], [`fs::write`], [`fs::read_dir`], ... (crate `arbor-fs`).
+///
+/// Needs the `fs` feature (on by default).
+#[cfg(feature = "fs")]
 pub use arbor_fs as fs;
 
 /// Child processes, watched through a pidfd on the reactor, killed and
 /// reaped when dropped (crate `arbor-process`).
+///
+/// Needs the `process` feature (on by default).
+#[cfg(feature = "process")]
 pub use arbor_process as process;
 
 /// Concurrency patterns: connection pool, bounded concurrent map, retry

@@ -78,9 +78,9 @@
 //! holds.
 //!
 //! ```text
-//! cargo test --test random_tree                                  # the CI batch
-//! ARBOR_SEEDS=100000 cargo test --release --test random_tree     # many seeds
-//! ARBOR_SEED=12345 cargo test --test random_tree                 # replay one seed
+//! cargo test -p arbor --test random_tree                                  # the CI batch
+//! ARBOR_SEEDS=100000 cargo test -p arbor --release --test random_tree     # many seeds
+//! ARBOR_SEED=12345 cargo test -p arbor --test random_tree                 # replay one seed
 //! ```
 //!
 //! A replay prints the program, its trace and what broke. Other knobs:
@@ -250,7 +250,7 @@ fn replay(seed: u64, features: Features) {
         };
         edits = shrink::shrink_from(seed, features, edits, target);
         eprintln!(
-            "shrunk to the {} below; replay: ARBOR_SEED={seed} ARBOR_EDITS={} ARBOR_RT_FEATURES={features} cargo test --test random_tree",
+            "shrunk to the {} below; replay: ARBOR_SEED={seed} ARBOR_EDITS={} ARBOR_RT_FEATURES={features} cargo test -p arbor --test random_tree",
             target.name(),
             shrink::show_edits(&edits)
         );

@@ -104,7 +104,7 @@ impl Features {
     pub const NONE: Features = Features(0);
     pub const ALL: Features = Features((1 << 30) - 1);
 
-    /// What `cargo test --test random_tree` runs: every feature that keeps
+    /// What `cargo test -p arbor --test random_tree` runs: every feature that keeps
     /// every invariant on main today. See the module docs of the test for
     /// the failures the others find.
     pub const CI: Features = Features(Features::ALL.0 & !Features::KNOWN_FAILING.0);

@@ -329,7 +329,7 @@ impl Watchdog {
                     eprintln!(
                         "random_tree: seed {seed} still running after {limit:?} of real time; \
                          aborting the process. Replay: ARBOR_SEED={seed} ARBOR_RT_FEATURES={features} \
-                         cargo test --test random_tree"
+                         cargo test -p arbor --test random_tree"
                     );
                     std::process::abort();
                 }
@@ -572,7 +572,7 @@ pub fn summarize(failures: &[Failure], features: Features) -> String {
             .expect("non-empty");
         text += &format!(
             "\n== {kind}: {} seed(s); smallest program: seed {} ({} nodes)\n   {first}\n   \
-             replay: ARBOR_SEED={} ARBOR_RT_FEATURES={features} cargo test --test random_tree \
+             replay: ARBOR_SEED={} ARBOR_RT_FEATURES={features} cargo test -p arbor --test random_tree \
              (add ARBOR_SHRINK={kind} to shrink it)\n",
             fs.len(),
             min.seed,
