@@ -80,7 +80,7 @@
 //!
 //! # Features
 //!
-//! All on by default. A crate that wants less depends on arbor with
+//! These three are on by default. A crate that wants less depends on arbor with
 //! `default-features = false, features = [...]` and names the ones it
 //! uses:
 //!
@@ -91,6 +91,11 @@
 //! - `macros`: `#[arbor::main]` and `#[arbor::test]` (crate
 //!   `arbor-macros`, which brings syn, quote and proc-macro2 into the
 //!   build).
+//!
+//! Off by default:
+//!
+//! - `tracing`: `instrument::TracingInstrument`, a `tracing` span per
+//!   task (brings in the `tracing` crate).
 //!
 //! The rest is always there: the runtime ([`time`], [`net`], [`io`],
 //! [`signal`], [`to_thread`], ...), nurseries and cancel scopes,
