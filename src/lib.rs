@@ -217,7 +217,11 @@ pub use arbor_macros::test;
 /// [`ScopeCell`](lowlevel::ScopeCell), for building your own structured
 /// primitives; most programs need only the items at the crate root. Also
 /// introspection: [`live_scopes`](lowlevel::live_scopes),
-/// [`lowlevel::dump`]. Like `trio.lowlevel`.
+/// [`lowlevel::dump`], the task tree
+/// ([`parent_nursery`](lowlevel::parent_nursery),
+/// [`child_nurseries`](lowlevel::child_nurseries)) and
+/// [`note_await`](lowlevel::note_await) for futures of your own to name
+/// their await point in the dump. Like `trio.lowlevel`.
 pub mod lowlevel {
     pub use arbor_runtime::scope::*;
 }

@@ -513,6 +513,10 @@ where
         }
         if this.body.has_inner() || shared.live.get() > 0 {
             *this.waited = true;
+            if !this.body.has_inner() {
+                // The body is done: the task waits for the children here.
+                scope::note_await(std::panic::Location::caller());
+            }
             return Poll::Pending;
         }
         // Body and children are done: close and report. The exit is not a

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,12 +40,24 @@ fn at<F: Future>(deadline: Instant, future: F) -> Scoped<ScopeCell, F> {
     Scoped::new(cell, future)
 }
 
+/// A timeout waiting: note its line, after (so behind) the inner code's.
+#[inline]
+fn pending_at<T>(poll: Poll<T>, at: &'static Location<'static>) -> Poll<T> {
+    if poll.is_pending() {
+        arbor_runtime::scope::note_await(at);
+    }
+    poll
+}
+
 pin_project! {
     /// The future of [`move_on_after`] and [`move_on_at`].
     #[must_use = "futures do nothing unless polled"]
     pub struct MoveOn<F> {
         #[pin]
         scoped: Scoped<ScopeCell, F>,
+        // Where the timeout was made: the task's await point in
+        // `arbor::dump` if the code inside noted none of its own.
+        at: &'static Location<'static>,
     }
 }
 
@@ -52,7 +65,8 @@ impl<F: Future> Future for MoveOn<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().scoped.poll(cx).map(Result::ok)
+        let this = self.project();
+        pending_at(this.scoped.poll(cx), this.at).map(Result::ok)
     }
 }
 
@@ -62,6 +76,9 @@ pin_project! {
     pub struct FailAfter<F> {
         #[pin]
         scoped: Scoped<ScopeCell, F>,
+        // Where the timeout was made: the task's await point in
+        // `arbor::dump` if the code inside noted none of its own.
+        at: &'static Location<'static>,
     }
 }
 
@@ -69,10 +86,8 @@ impl<F: Future> Future for FailAfter<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .scoped
-            .poll(cx)
-            .map(|r| r.map_err(|_: Cancelled| Elapsed(())))
+        let this = self.project();
+        pending_at(this.scoped.poll(cx), this.at).map(|r| r.map_err(|_: Cancelled| Elapsed(())))
     }
 }
 
@@ -95,9 +110,11 @@ impl<F: Future> Future for FailAfter<F> {
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
 #[inline]
+#[track_caller]
 pub fn move_on_after<F: Future>(timeout: Duration, future: F) -> MoveOn<F> {
     MoveOn {
         scoped: after(timeout, future),
+        at: Location::caller(),
     }
 }
 
@@ -105,9 +122,11 @@ pub fn move_on_after<F: Future>(timeout: Duration, future: F) -> MoveOn<F> {
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
+#[track_caller]
 pub fn move_on_at<F: Future>(deadline: Instant, future: F) -> MoveOn<F> {
     MoveOn {
         scoped: at(deadline, future),
+        at: Location::caller(),
     }
 }
 
@@ -118,9 +137,11 @@ pub fn move_on_at<F: Future>(deadline: Instant, future: F) -> MoveOn<F> {
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
 #[inline]
+#[track_caller]
 pub fn fail_after<F: Future>(timeout: Duration, future: F) -> FailAfter<F> {
     FailAfter {
         scoped: after(timeout, future),
+        at: Location::caller(),
     }
 }
 
@@ -128,9 +149,11 @@ pub fn fail_after<F: Future>(timeout: Duration, future: F) -> FailAfter<F> {
 ///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
+#[track_caller]
 pub fn fail_at<F: Future>(deadline: Instant, future: F) -> FailAfter<F> {
     FailAfter {
         scoped: at(deadline, future),
+        at: Location::caller(),
     }
 }
 

@@ -92,11 +92,13 @@ impl Event {
     /// Dropping the future at any point consumes nothing (the event is a
     /// broadcast). Inside a cancelled scope it makes no progress, even if
     /// the event is set.
+    #[track_caller]
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
             key: None,
             yielded: false,
+            at: std::panic::Location::caller(),
         }
     }
 
@@ -124,6 +126,8 @@ pub struct EventWait<'a> {
     key: Option<WaitKey>,
     /// Found the event set and yielded at the schedule point: done.
     yielded: bool,
+    /// Where `wait` was called: the task's await point in `arbor::dump`.
+    at: &'static std::panic::Location<'static>,
 }
 
 impl Future for EventWait<'_> {
@@ -154,11 +158,12 @@ impl Future for EventWait<'_> {
             }
             return Poll::Ready(());
         }
+        let at = self.at;
         let mut waiters = event.waiters.borrow_mut();
         match self.key {
-            Some(key) => waiters.set_waker(key, cx.waker()),
+            Some(key) => waiters.set_waker_at(key, cx.waker(), at),
             None => {
-                let key = waiters.push((), cx.waker());
+                let key = waiters.push_at((), cx.waker(), at);
                 drop(waiters);
                 self.key = Some(key);
             }

@@ -85,6 +85,7 @@ impl<T> Mutex<T> {
     /// no progress and never locks; once it took the lock, it returns the
     /// guard at its next poll even if its scope was cancelled meanwhile.
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> MutexLock<'_, T> {
         MutexLock {
             mutex: self,

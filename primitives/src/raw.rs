@@ -222,12 +222,14 @@ impl RawLock {
 
     /// An acquire that is a checkpoint (unless the lock is in fast mode).
     #[inline]
+    #[track_caller]
     pub(crate) fn acquire(&self) -> RawAcquire<'_> {
         RawAcquire {
             lock: self,
             wait: None,
             held: false,
             fast: self.fast,
+            at: std::panic::Location::caller(),
         }
     }
 
@@ -235,6 +237,7 @@ impl RawLock {
     /// for code that has just waited (a `Condition::wait` re-locking after
     /// its notification), which already let others run.
     #[inline]
+    #[track_caller]
     pub(crate) fn acquire_after_wait(&self) -> RawAcquire<'_> {
         RawAcquire {
             fast: true,
@@ -252,6 +255,9 @@ pub(crate) struct RawAcquire<'a> {
     held: bool,
     /// Skip the schedule point.
     fast: bool,
+    /// Where the lock was asked for (the user's line for `Mutex::lock`):
+    /// the task's await point in `arbor::dump`.
+    at: &'static std::panic::Location<'static>,
 }
 
 impl Future for RawAcquire<'_> {
@@ -299,7 +305,7 @@ impl RawAcquire<'_> {
             None => match lock.try_acquire() {
                 Err(LockError::WouldBlock) => {
                     let me = Owner::current();
-                    let key = lock.waiters.borrow_mut().push(me, cx.waker());
+                    let key = lock.waiters.borrow_mut().push_at(me, cx.waker(), self.at);
                     lock.queued.set(true);
                     self.wait = Some((key, me));
                     Poll::Pending
@@ -321,7 +327,7 @@ impl RawAcquire<'_> {
                     self.wait = None;
                     Poll::Ready(Err(LockError::WouldDeadlock))
                 } else {
-                    waiters.set_waker(key, cx.waker());
+                    waiters.set_waker_at(key, cx.waker(), self.at);
                     Poll::Pending
                 }
             }

@@ -432,7 +432,11 @@ impl<R: Send + 'static> Wait<R> {
     /// it.
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<std::thread::Result<R>> {
         let job = self.job.as_mut().expect("Wait polled after completion");
-        let out = std::task::ready!(job.poll_outcome(cx));
+        let Poll::Ready(out) = job.poll_outcome(cx) else {
+            // `run_sync` is an `async fn`: this line names the wait.
+            arbor_runtime::scope::note_await(std::panic::Location::caller());
+            return Poll::Pending;
+        };
         self.job = None;
         self.token = None;
         Poll::Ready(out)

@@ -27,6 +27,7 @@
 //! primitive can hand it to the next waiter: nothing is lost.
 
 use std::ops::{Index, IndexMut};
+use std::panic::Location;
 use std::task::Waker;
 
 const NIL: usize = usize::MAX;
@@ -90,9 +91,25 @@ impl<D, T> WaitQueue<D, T> {
         self.queued == 0
     }
 
-    /// Queue a waiter at the back.
+    /// Queue a waiter at the back. The waiter is about to return
+    /// `Pending`: its caller's line is noted as the task's await point
+    /// (unless the future noted its user's line first).
     #[inline]
+    #[track_caller]
     pub(crate) fn push(&mut self, data: D, waker: &Waker) -> WaitKey {
+        self.push_at(data, waker, Location::caller())
+    }
+
+    /// [`push`](Self::push), noting `at` (the user's line that made the
+    /// future) as the await point.
+    #[inline]
+    pub(crate) fn push_at(
+        &mut self,
+        data: D,
+        waker: &Waker,
+        at: &'static Location<'static>,
+    ) -> WaitKey {
+        arbor_runtime::scope::note_await(at);
         let key = self.entries.insert(Entry {
             waker: Some(waker.clone()),
             data,
@@ -109,8 +126,21 @@ impl<D, T> WaitQueue<D, T> {
         WaitKey(key)
     }
 
-    /// Refresh a waiter's waker (its future was polled again).
+    /// Refresh a waiter's waker (its future was polled again, and is
+    /// still waiting: noted as in [`push`](Self::push)).
+    #[track_caller]
     pub(crate) fn set_waker(&mut self, key: WaitKey, waker: &Waker) {
+        self.set_waker_at(key, waker, Location::caller());
+    }
+
+    /// [`set_waker`](Self::set_waker), noting `at` as the await point.
+    pub(crate) fn set_waker_at(
+        &mut self,
+        key: WaitKey,
+        waker: &Waker,
+        at: &'static Location<'static>,
+    ) {
+        arbor_runtime::scope::note_await(at);
         let entry = &mut self.entries[key.0];
         match &entry.waker {
             Some(w) if w.will_wake(waker) => {}

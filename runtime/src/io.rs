@@ -92,12 +92,18 @@ impl<T: AsFd> Async<T> {
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
         if crate::scope::current_is_cancelled() {
             // Level-triggered cancellation: no I/O in a cancelled scope.
+            crate::scope::note_await(std::panic::Location::caller());
             return Poll::Pending;
         }
-        match upgrade(&self.reactor) {
+        let poll = match upgrade(&self.reactor) {
             Ok(reactor) => reactor.borrow_mut().poll_ready(self.key, dir, cx),
             Err(e) => Poll::Ready(Err(e)),
+        };
+        if poll.is_pending() {
+            // Every socket and pipe waits here: the dump names the line.
+            crate::scope::note_await(std::panic::Location::caller());
         }
+        poll
     }
 
     fn poll_op<R>(

@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -80,11 +81,13 @@ impl<T> Receiver<T> {
     /// to the next waiting receiver or back to the *front* of the buffer
     /// (so the next receive gets it: FIFO order is kept). Inside a
     /// cancelled scope it makes no progress (and takes nothing).
+    #[track_caller]
     pub fn recv(&self) -> Receiving<'_, T> {
         Receiving {
             receiver: self,
             wait: None,
             held: None,
+            at: Location::caller(),
         }
     }
 
@@ -164,6 +167,7 @@ fn attempt<T>(
     receiver: &Receiver<T>,
     count: bool,
     cx: &Context<'_>,
+    at: &'static Location<'static>,
 ) -> Result<Result<T, RecvError>, WaitKey> {
     if receiver.closed.get() {
         return Ok(Err(RecvError::ClosedHandle));
@@ -178,7 +182,7 @@ fn attempt<T>(
             }
             Ok(Ok(item))
         }
-        Err(TryRecvError::Empty) => Err(state.recv_waiters.push(receiver.id, cx.waker())),
+        Err(TryRecvError::Empty) => Err(state.recv_waiters.push_at(receiver.id, cx.waker(), at)),
         Err(TryRecvError::Closed | TryRecvError::ClosedHandle) => Ok(Err(RecvError::Closed)),
     };
     drop(state);
@@ -202,7 +206,12 @@ enum Queued<T> {
 /// A queued receive is polled: its grant, taken (and an item landed)
 /// under one borrow, or its waker refreshed.
 #[inline]
-fn poll_queued<T>(shared: &RefCell<State<T>>, key: WaitKey, cx: &Context<'_>) -> Queued<T> {
+fn poll_queued<T>(
+    shared: &RefCell<State<T>>,
+    key: WaitKey,
+    cx: &Context<'_>,
+    at: &'static Location<'static>,
+) -> Queued<T> {
     let mut state = shared.borrow_mut();
     match state.recv_waiters.take(key) {
         Some(Some(item)) => {
@@ -213,7 +222,7 @@ fn poll_queued<T>(shared: &RefCell<State<T>>, key: WaitKey, cx: &Context<'_>) ->
         }
         Some(None) => Queued::LookAgain,
         None => {
-            state.recv_waiters.set_waker(key, cx.waker());
+            state.recv_waiters.set_waker_at(key, cx.waker(), at);
             Queued::Waiting
         }
     }
@@ -299,7 +308,7 @@ impl<T> Stream for Receiver<T> {
         }
         let this = self.get_mut();
         if let Some(key) = this.stream_key.get() {
-            match poll_queued(&this.shared, key, cx) {
+            match poll_queued(&this.shared, key, cx, Location::caller()) {
                 Queued::Item(item) => {
                     this.stream_key.set(None);
                     return Poll::Ready(Some(item));
@@ -308,7 +317,7 @@ impl<T> Stream for Receiver<T> {
                 Queued::Waiting => return Poll::Pending,
             }
         }
-        match attempt(this, false, cx) {
+        match attempt(this, false, cx, Location::caller()) {
             Ok(out) => Poll::Ready(out.ok()),
             Err(key) => {
                 this.stream_key.set(Some(key));
@@ -370,6 +379,8 @@ pub struct Receiving<'a, T> {
     /// An item taken without waiting, kept over the schedule point for the
     /// next poll (counted in flight, so the stream does not end under it).
     held: Option<T>,
+    /// Where `recv` was called: the task's await point in `arbor::dump`.
+    at: &'static Location<'static>,
 }
 
 // The item is never pinned: it is moved out to the caller.
@@ -405,7 +416,7 @@ impl<T> Future for Receiving<'_, T> {
         if let Some(key) = this.wait {
             // Queued: handed an item, or told to look again (the end, or
             // this handle closed)?
-            match poll_queued(&receiver.shared, key, cx) {
+            match poll_queued(&receiver.shared, key, cx, this.at) {
                 Queued::Waiting => return Poll::Pending,
                 Queued::Item(item) => {
                     this.left_queue();
@@ -414,7 +425,7 @@ impl<T> Future for Receiving<'_, T> {
                 Queued::LookAgain => this.left_queue(),
             }
         }
-        match attempt(receiver, !waited, cx) {
+        match attempt(receiver, !waited, cx, this.at) {
             Ok(Ok(item)) if !waited => {
                 // Counted in flight by `attempt`: see `State::in_flight`.
                 if arbor_runtime::scope::schedule_point(cx) {

@@ -77,12 +77,14 @@ impl<T> Sender<T> {
     /// done: the next poll gives `Ok(())`, and dropping the future instead
     /// loses nothing, the receiver has the item. Inside a cancelled scope
     /// it makes no progress (and sends nothing).
+    #[track_caller]
     pub fn send(&self, item: T) -> Sending<'_, T> {
         Sending {
             sender: self,
             item: Some(item),
             wait: None,
             sent: false,
+            at: std::panic::Location::caller(),
         }
     }
 
@@ -202,6 +204,8 @@ pub struct Sending<'a, T> {
     /// The send took effect without waiting and this future yields at its
     /// schedule point: the next poll returns `Ok(())`.
     sent: bool,
+    /// Where `send` was called: the task's await point in `arbor::dump`.
+    at: &'static std::panic::Location<'static>,
 }
 
 // The item is never pinned: it is moved into the channel.
@@ -242,7 +246,7 @@ impl<T> Future for Sending<'_, T> {
                     Poll::Ready(granted)
                 }
                 None => {
-                    state.send_waiters.set_waker(key, cx.waker());
+                    state.send_waiters.set_waker_at(key, cx.waker(), this.at);
                     Poll::Pending
                 }
             };
@@ -270,7 +274,7 @@ impl<T> Future for Sending<'_, T> {
                     handle: sender.id,
                     item: Some(item),
                 };
-                this.wait = Some(state.send_waiters.push(wait, cx.waker()));
+                this.wait = Some(state.send_waiters.push_at(wait, cx.waker(), this.at));
                 sender.waiting.set(sender.waiting.get() + 1);
                 Poll::Pending
             }

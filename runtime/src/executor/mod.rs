@@ -647,7 +647,20 @@ pub(crate) struct TaskSummary {
     pub(crate) id: TaskId,
     pub(crate) name: Option<Rc<str>>,
     pub(crate) scope: u32,
-    pub(crate) state: &'static str,
+    pub(crate) state: TaskState,
+}
+
+/// Where a task is, for `scope::dump`.
+pub(crate) enum TaskState {
+    Running,
+    /// On the run queue.
+    Runnable,
+    /// Waiting to be woken: since the clock's coarse reading `since`, in
+    /// the wait noted at `at` (`None`: no arbor wait was noted).
+    Parked {
+        at: Option<&'static std::panic::Location<'static>>,
+        since: crate::time::Instant,
+    },
 }
 
 /// The task that is running now.

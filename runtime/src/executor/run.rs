@@ -183,6 +183,8 @@ impl Core {
         self.current_node.set(raw.header().scope.get());
         self.poll_clock.set(None);
         self.skips.set(0);
+        // This poll notes its own await point (`note_await`).
+        raw.header().await_at.set(None);
         let poll = raw.poll(&mut cx);
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
@@ -207,7 +209,8 @@ impl Core {
             Poll::Ready(()) => self.remove_task(id, raw, TaskExit::Finished),
             Poll::Pending => match raw.state().end_poll_pending() {
                 AfterPending::Requeue => self.push_ready(id),
-                AfterPending::Idle => {}
+                // The clock's last reading, not a read per poll (`dump`).
+                AfterPending::Idle => raw.header().parked_since.set(self.clock.last()),
                 AfterPending::Abort => self.drop_task_future(id, raw),
             },
         }
@@ -218,6 +221,9 @@ impl Core {
     /// only a parked runtime, so no eventfd edge is missed either.)
     #[inline(never)]
     fn poll_io_due(&self) {
+        // Keeps `Clock::last` (the time parked in `dump`) coarse but fresh
+        // while tasks keep running: one read per `event_interval` polls.
+        self.clock.now();
         if self.reactor.borrow().registrations() == 0 {
             self.polls_since_io.set(0);
             self.drain_remote();
@@ -254,6 +260,8 @@ impl Core {
         self.remote
             .doorbell()
             .park(via, timeout, |timeout| self.collect_io(timeout));
+        // After a syscall anyway: refresh `Clock::last` for `dump`.
+        self.clock.now();
         if hooked {
             self.hook_unpark();
         }

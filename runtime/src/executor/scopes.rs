@@ -7,7 +7,7 @@
 use std::rc::Rc;
 use std::task::Waker;
 
-use super::{Core, TaskSummary};
+use super::{Core, TaskState, TaskSummary};
 use crate::scope::tree::{NodeOptions, Owner};
 use crate::scope::{CancelReason, NodeKind, ScopeCell, ScopeId, ScopeTable};
 use crate::slab::Key;
@@ -27,20 +27,47 @@ impl Core {
             .filter_map(|key| {
                 let raw = *tasks.get(key)?;
                 let state = raw.state();
+                let header = raw.header();
                 Some(TaskSummary {
                     id: TaskId::from_key(self.key, key),
                     name: names.get(&key.index).cloned(),
-                    scope: raw.header().scope.get(),
+                    scope: header.scope.get(),
                     state: if state.is_running() {
-                        "running"
+                        TaskState::Running
                     } else if state.is_scheduled() {
-                        "scheduled"
+                        TaskState::Runnable
                     } else {
-                        "parked"
+                        TaskState::Parked {
+                            at: header.await_at.get(),
+                            since: crate::time::Instant::from_nanos(header.parked_since.get()),
+                        }
                     },
                 })
             })
             .collect()
+    }
+
+    /// The index of the node task `id` of this runtime is attached to,
+    /// `None` if it is gone.
+    pub(crate) fn task_scope(&self, id: TaskId) -> Option<u32> {
+        if id.runtime != self.key {
+            return None;
+        }
+        let tasks = self.tasks.borrow();
+        tasks.get(id.key()).map(|raw| raw.header().scope.get())
+    }
+
+    /// Note where the code being polled suspends (`scope::note_await`):
+    /// the first note of a poll wins, the innermost wait, as a leaf is
+    /// polled before the combinator around it decides to wait too.
+    #[inline]
+    pub(crate) fn note_await(&self, at: &'static std::panic::Location<'static>) {
+        if let Some(raw) = self.current_raw.get() {
+            let slot = &raw.header().await_at;
+            if slot.get().is_none() {
+                slot.set(Some(at));
+            }
+        }
     }
 
     /// Abort every task spawned into the node at `index` (a scan of the task

@@ -11,8 +11,9 @@ fn bookkeeping<F: Future>(_: &F) -> usize {
 }
 
 #[test]
-fn bookkeeping_is_48_bytes_per_task() {
-    assert_eq!(header_size(), 32);
+fn bookkeeping_is_64_bytes_per_task() {
+    // 32, plus the await point and park time of `scope::dump`.
+    assert_eq!(header_size(), 48);
     assert_eq!(crate::slab::slot_size::<RawTask>(), 16);
     // A future holding some state, with a small output: the union of
     // future and output costs nothing beyond the future.
@@ -21,7 +22,7 @@ fn bookkeeping_is_48_bytes_per_task() {
         crate::yield_now().await;
         data[0]
     };
-    assert!(bookkeeping(&fut) <= 48, "{} bytes", bookkeeping(&fut));
+    assert!(bookkeeping(&fut) <= 64, "{} bytes", bookkeeping(&fut));
 }
 
 /// Watcher entries of the root node, the node every unscoped task's

@@ -31,6 +31,7 @@ mod dump;
 mod entry;
 mod notice;
 mod region;
+mod tasks;
 pub(crate) mod tree;
 
 use std::fmt;
@@ -42,6 +43,7 @@ pub use cell::{CellRef, ScopeCell};
 pub use entry::entry_checkpoint;
 pub use notice::{CancelledFuture, cancelled};
 pub use region::{Region, Step};
+pub use tasks::{child_nurseries, note_await, parent_nursery};
 pub(crate) use tree::ScopeTable;
 pub use tree::{CancelReason, NodeKind};
 
@@ -523,18 +525,53 @@ pub fn live_scopes() -> usize {
 }
 
 /// The live tree of scopes and tasks of the current runtime, as text: for
-/// debugging hangs. Empty outside a runtime. A region that never needed a
-/// node (a timeout whose code is parked with only a timer, a scope or a
-/// child that has not suspended yet) has no line of its own: its code
-/// shows under the region around it.
+/// debugging hangs. Empty outside a runtime.
+///
+/// One line per node, indented by depth; under it the tasks spawned into
+/// it, each followed (indented further) by the nodes it opened: its
+/// nurseries, their children's tasks below them, and so on. So the text
+/// reads task → its nurseries → their tasks ([`parent_nursery`] and
+/// [`child_nurseries`] give the same relation as ids). A task line says
+/// `running`, `runnable` (on the run queue) or `parked <time> at <where>`:
+/// the innermost arbor wait it is suspended in ([`note_await`]; for
+/// `sleep`, the primitives' waits, channels and `JoinHandle` the user's
+/// line that made the future, for `async fn` operations a line inside
+/// arbor) and for how long. A task parked in a future of its own that
+/// noted nothing shows `parked <time>` alone.
+///
+/// The time parked is counted from the clock's last reading before the
+/// task went idle, not a reading of its own (that would cost a clock read
+/// per poll): the run loop reads the clock after every park, whenever
+/// timers are due and every few dozen task polls (its reactor check), and
+/// so do `time::now` and new timers. It can therefore overstate the real
+/// time by the work done since that reading, typically microseconds, at
+/// most one run-loop tick's worth of polls. With a virtual clock (without
+/// a rate) it is exact.
+///
+/// A region that never needed a node (a timeout whose code is parked with
+/// only a timer, a scope, a nursery or a child that has not suspended
+/// yet) has no line of its own: its code shows under the region around
+/// it.
 ///
 /// ```
 /// arbor_runtime::run(async {
 ///     let _h = arbor_runtime::spawn_named("idle", std::future::pending::<()>());
 ///     arbor_runtime::yield_now().await;
 ///     let text = arbor_runtime::scope::dump();
-///     assert!(text.contains("root") && text.contains("\"idle\""), "{text}");
+///     assert!(text.contains("root") && text.contains("\"idle\" parked"), "{text}");
 /// });
+/// ```
+///
+/// A sample (a nursery in task #1, its child #2 asleep):
+///
+/// ```text
+/// Root (root) #0
+///   - task 1.0 "server" parked 1.5s at src/main.rs:20:29
+///     Nursery #1 in task 1.0
+///       - task 2.0 "worker" parked 1.5s at src/main.rs:14:17
+///         Child "worker" #2 in task 2.0
+///       - task 3.0 "logger" runnable
+///         Child "logger" #3 in task 3.0
 /// ```
 pub fn dump() -> String {
     context::with(|core| {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -88,6 +89,7 @@ impl<T> Future for JoinHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if crate::scope::current_is_cancelled() {
             // Level-triggered cancellation: the output stays in the task.
+            crate::scope::note_await(Location::caller());
             return Poll::Pending;
         }
         let state = self.raw.state();
@@ -106,6 +108,9 @@ impl<T> Future for JoinHandle<T> {
         } else if state.output_pending() {
             self.raw.set_join_waker(cx.waker());
             self.waited = true;
+            // A line here, not the user's: `.await` on a handle has no
+            // constructor to track the caller of.
+            crate::scope::note_await(Location::caller());
             Poll::Pending
         } else {
             panic!("JoinHandle polled after it already returned the task's output")

@@ -52,11 +52,12 @@
 
 //! # Bookkeeping per task
 //!
-//! Beyond the future itself a task costs its header (32 bytes, see
-//! `header_size`) and its slab slot (16 bytes): 48 bytes. The union shares
+//! Beyond the future itself a task costs its header (48 bytes, see
+//! `header_size`: 16 of them the await point and park time that
+//! `scope::dump` shows) and its slab slot (16 bytes): 64 bytes. The union shares
 //! space between the future and its output, so the output only adds bytes
 //! when it is larger than the future. The test
-//! `bookkeeping_is_48_bytes_per_task` in `executor` checks this.
+//! `bookkeeping_is_64_bytes_per_task` in `executor` checks this.
 
 mod join;
 pub(crate) mod local;

@@ -23,7 +23,7 @@ use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
@@ -40,6 +40,13 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     /// Woken when the output is stored; set by the join handle.
     join_waker: Cell<Option<Waker>>,
+    /// The innermost arbor wait the last poll suspended in (the first one
+    /// noted in that poll, `Core::note_await`), for `scope::dump`:
+    /// cleared when a poll starts, so it is never stale for a parked task.
+    pub(crate) await_at: Cell<Option<&'static Location<'static>>>,
+    /// The clock's last reading (`Clock::last`, in nanoseconds) when the
+    /// task last went idle: no clock read of its own on the hot path.
+    pub(crate) parked_since: Cell<u64>,
 }
 
 struct Vtable {
@@ -77,6 +84,8 @@ impl RawTask {
                 scope: Cell::new(scope),
                 vtable: vtable::<F>(),
                 join_waker: Cell::new(None),
+                await_at: Cell::new(None),
+                parked_since: Cell::new(0),
             },
             stage: UnsafeCell::new(Stage {
                 future: ManuallyDrop::new(future),

@@ -63,6 +63,9 @@ pub(crate) struct Clock {
     source: Source,
     /// The instant of wheel tick 0.
     start: u64,
+    /// The last reading taken ([`Clock::now`], or a virtual jump): a
+    /// coarse "now" that costs nothing to read (`Clock::last`).
+    last: Cell<u64>,
 }
 
 /// Where the time comes from.
@@ -87,9 +90,11 @@ fn real_now() -> u64 {
 
 impl Clock {
     pub(crate) fn new_real() -> Clock {
+        let start = real_now();
         Clock {
             source: Source::Real,
-            start: real_now(),
+            start,
+            last: Cell::new(start),
         }
     }
 
@@ -106,7 +111,11 @@ impl Clock {
                 real_at: Cell::new(real_now()),
             }
         };
-        Clock { source, start: 0 }
+        Clock {
+            source,
+            start: 0,
+            last: Cell::new(0),
+        }
     }
 
     pub(crate) fn is_virtual(&self) -> bool {
@@ -114,11 +123,22 @@ impl Clock {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_nanos(match &self.source {
+        let now = match &self.source {
             Source::Real => real_now(),
             Source::Virtual(now) => now.get(),
             Source::Scaled { .. } => self.scaled_now(),
-        })
+        };
+        self.last.set(now);
+        Instant::from_nanos(now)
+    }
+
+    /// The last reading taken, in nanoseconds: behind the true time by
+    /// however long ago someone last read the clock (the run loop does
+    /// after a park, when timers are due and every `event_interval`
+    /// polls). A virtual clock without a rate is exact.
+    #[inline]
+    pub(crate) fn last(&self) -> u64 {
+        self.last.get()
     }
 
     #[inline(never)]
@@ -140,6 +160,7 @@ impl Clock {
     /// Virtual clock: show `nanos` from now on (the caller keeps it
     /// monotonic and at most [`LAST`]).
     fn set_virtual(&self, nanos: u64) {
+        self.last.set(nanos);
         match &self.source {
             Source::Real => {}
             Source::Virtual(now) => now.set(nanos),

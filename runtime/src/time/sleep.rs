@@ -36,11 +36,13 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Cancel safety
 /// Dropping it removes its timer entry; nothing else is affected.
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
         yielded: false,
+        at: std::panic::Location::caller(),
     }
 }
 
@@ -56,6 +58,8 @@ pub struct Sleep {
     /// The deadline had passed at the first poll, which yielded (a
     /// schedule point): the next poll completes.
     yielded: bool,
+    /// Where it was made: its await point in `scope::dump`.
+    at: &'static std::panic::Location<'static>,
 }
 
 #[derive(Debug)]
@@ -100,6 +104,7 @@ impl Sleep {
     fn poll_inner(&mut self, core: &Core, cx: &mut Context<'_>) -> Poll<()> {
         if core.current_cancelled() {
             // Level-triggered cancellation: no progress in a cancelled scope.
+            core.note_await(self.at);
             return Poll::Pending;
         }
         match &self.entry {
@@ -121,6 +126,7 @@ impl Sleep {
                     core: core.weak_self.clone(),
                     key,
                 });
+                core.note_await(self.at);
                 Poll::Pending
             }
             Some(entry) => {
@@ -132,6 +138,7 @@ impl Sleep {
                     Poll::Ready(())
                 } else {
                     timers.set_waker(entry.key, cx.waker());
+                    core.note_await(self.at);
                     Poll::Pending
                 }
             }
