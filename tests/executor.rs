@@ -172,38 +172,36 @@ fn wake_from_another_thread_wakes_a_parked_runtime() {
     });
 }
 
-#[test]
-fn stale_waker_after_task_end_does_nothing() {
-    arbor::run(async {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let first = spawn(async move {
-            poll_fn(|cx| {
-                tx.send(cx.waker().clone()).unwrap();
-                Poll::Ready(())
-            })
-            .await
-        });
-        first.await.unwrap();
-        let stale = rx.recv().unwrap();
-        // A new task likely reuses the slot; the stale waker must not poll it.
-        let polls = Rc::new(Cell::new(0));
-        let p = polls.clone();
-        let second = spawn(async move {
-            poll_fn(|_| {
-                p.set(p.get() + 1);
-                Poll::<()>::Pending
-            })
-            .await
-        });
-        yield_now().await;
-        assert_eq!(polls.get(), 1);
-        stale.wake_by_ref();
-        std::thread::spawn(move || stale.wake()).join().unwrap();
-        yield_now().await;
-        yield_now().await;
-        assert_eq!(polls.get(), 1, "stale waker reached the new occupant");
-        second.abort();
+#[arbor::test]
+async fn stale_waker_after_task_end_does_nothing() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = spawn(async move {
+        poll_fn(|cx| {
+            tx.send(cx.waker().clone()).unwrap();
+            Poll::Ready(())
+        })
+        .await
     });
+    first.await.unwrap();
+    let stale = rx.recv().unwrap();
+    // A new task likely reuses the slot; the stale waker must not poll it.
+    let polls = Rc::new(Cell::new(0));
+    let p = polls.clone();
+    let second = spawn(async move {
+        poll_fn(|_| {
+            p.set(p.get() + 1);
+            Poll::<()>::Pending
+        })
+        .await
+    });
+    yield_now().await;
+    assert_eq!(polls.get(), 1);
+    stale.wake_by_ref();
+    std::thread::spawn(move || stale.wake()).join().unwrap();
+    yield_now().await;
+    yield_now().await;
+    assert_eq!(polls.get(), 1, "stale waker reached the new occupant");
+    second.abort();
 }
 
 #[test]
@@ -286,16 +284,14 @@ fn join_handle_after_runtime_drop_reports_cancelled() {
     assert!(err.is_cancelled());
 }
 
-#[test]
-fn panicking_task_is_reported_through_its_handle() {
-    arbor::run(async {
-        let h = spawn(async { panic!("boom") });
-        let err = h.await.unwrap_err();
-        assert!(err.is_panic());
-        assert_eq!(err.panic_message(), Some("boom"));
-        // The scheduler survived: other tasks still run.
-        assert_eq!(spawn(async { 3 }).await.unwrap(), 3);
-    });
+#[arbor::test]
+async fn panicking_task_is_reported_through_its_handle() {
+    let h = spawn(async { panic!("boom") });
+    let err = h.await.unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("boom"));
+    // The scheduler survived: other tasks still run.
+    assert_eq!(spawn(async { 3 }).await.unwrap(), 3);
 }
 
 #[test]
@@ -315,38 +311,36 @@ fn abort_drops_a_parked_task_immediately() {
     });
 }
 
-#[test]
-fn abort_before_first_poll_and_self_abort() {
-    arbor::run(async {
-        let h = spawn(async { 1 });
-        h.abort();
-        assert!(h.await.unwrap_err().is_cancelled());
+#[arbor::test]
+async fn abort_before_first_poll_and_self_abort() {
+    let h = spawn(async { 1 });
+    h.abort();
+    assert!(h.await.unwrap_err().is_cancelled());
 
-        let slot: Rc<Cell<Option<arbor::task::JoinHandle<()>>>> = Rc::new(Cell::new(None));
-        let s = slot.clone();
-        let after = Rc::new(Cell::new(false));
-        let a = after.clone();
-        let h = spawn(async move {
-            let me = s.take().unwrap();
-            me.abort();
-            s.set(Some(me));
-            yield_now().await;
-            a.set(true);
-        });
-        slot.set(Some(h));
+    let slot: Rc<Cell<Option<arbor::task::JoinHandle<()>>>> = Rc::new(Cell::new(None));
+    let s = slot.clone();
+    let after = Rc::new(Cell::new(false));
+    let a = after.clone();
+    let h = spawn(async move {
+        let me = s.take().unwrap();
+        me.abort();
+        s.set(Some(me));
         yield_now().await;
-        yield_now().await;
-        assert!(
-            !after.get(),
-            "self-abort takes effect at the next suspension"
-        );
-        let h = slot.take().unwrap();
-        assert!(h.await.unwrap_err().is_cancelled());
-        assert_eq!(
-            arbor::lowlevel::live_tasks(arbor::lowlevel::ScopeId::ROOT),
-            Some(0)
-        );
+        a.set(true);
     });
+    slot.set(Some(h));
+    yield_now().await;
+    yield_now().await;
+    assert!(
+        !after.get(),
+        "self-abort takes effect at the next suspension"
+    );
+    let h = slot.take().unwrap();
+    assert!(h.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        arbor::lowlevel::live_tasks(arbor::lowlevel::ScopeId::ROOT),
+        Some(0)
+    );
 }
 
 #[test]
@@ -373,21 +367,19 @@ fn block_on_inside_a_runtime_panics() {
     });
 }
 
-#[test]
-fn current_task_reports_id_and_name() {
-    arbor::run(async {
-        assert!(arbor::current_task().is_none(), "root future is not a task");
-        let h = arbor::spawn_named("worker", async {
-            let me = arbor::current_task().unwrap();
-            (me.id(), me.name().map(String::from))
-        });
-        let id = h.id();
-        let (seen, name) = h.await.unwrap();
-        assert_eq!(seen, id);
-        assert_eq!(name.as_deref(), Some("worker"));
-        let anon = spawn(async { arbor::current_task().unwrap().name().is_none() });
-        assert!(anon.await.unwrap());
+#[arbor::test]
+async fn current_task_reports_id_and_name() {
+    assert!(arbor::current_task().is_none(), "root future is not a task");
+    let h = arbor::spawn_named("worker", async {
+        let me = arbor::current_task().unwrap();
+        (me.id(), me.name().map(String::from))
     });
+    let id = h.id();
+    let (seen, name) = h.await.unwrap();
+    assert_eq!(seen, id);
+    assert_eq!(name.as_deref(), Some("worker"));
+    let anon = spawn(async { arbor::current_task().unwrap().name().is_none() });
+    assert!(anon.await.unwrap());
 }
 
 #[test]
