@@ -8,24 +8,22 @@ use std::os::unix::net::UnixStream;
 use arbor::io::Async;
 use arbor::{spawn, yield_now};
 
-#[test]
-fn pipe_read_parks_until_the_writer_writes() {
-    arbor::run(async {
-        let (r, mut w) = std::io::pipe().unwrap();
-        let r = Async::new(r).unwrap();
-        let reader = spawn(async move {
-            let mut buf = vec![0u8; 64];
-            let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
-            buf.truncate(n);
-            buf
-        });
-        for _ in 0..3 {
-            yield_now().await;
-        }
-        assert!(!reader.is_finished(), "nothing written yet");
-        w.write_all(b"ping").unwrap();
-        assert_eq!(reader.await.unwrap(), b"ping");
+#[arbor::test]
+async fn pipe_read_parks_until_the_writer_writes() {
+    let (r, mut w) = std::io::pipe().unwrap();
+    let r = Async::new(r).unwrap();
+    let reader = spawn(async move {
+        let mut buf = vec![0u8; 64];
+        let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
+        buf.truncate(n);
+        buf
     });
+    for _ in 0..3 {
+        yield_now().await;
+    }
+    assert!(!reader.is_finished(), "nothing written yet");
+    w.write_all(b"ping").unwrap();
+    assert_eq!(reader.await.unwrap(), b"ping");
 }
 
 #[test]
@@ -61,19 +59,17 @@ fn large_transfer_over_a_socketpair_with_partial_reads_and_writes() {
     });
 }
 
-#[test]
-fn peer_close_makes_a_parked_reader_see_eof() {
-    arbor::run(async {
-        let (a, b) = UnixStream::pair().unwrap();
-        let a = Async::new(a).unwrap();
-        let reader = spawn(async move {
-            let mut buf = [0u8; 8];
-            a.read_with(|mut s| s.read(&mut buf)).await
-        });
-        yield_now().await;
-        drop(b);
-        assert_eq!(reader.await.unwrap().unwrap(), 0);
+#[arbor::test]
+async fn peer_close_makes_a_parked_reader_see_eof() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let a = Async::new(a).unwrap();
+    let reader = spawn(async move {
+        let mut buf = [0u8; 8];
+        a.read_with(|mut s| s.read(&mut buf)).await
     });
+    yield_now().await;
+    drop(b);
+    assert_eq!(reader.await.unwrap().unwrap(), 0);
 }
 
 #[test]
