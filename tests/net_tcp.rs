@@ -11,28 +11,26 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-#[test]
-fn accept_connect_round_trip() {
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = arbor_runtime::spawn(async move {
-            let (stream, peer) = listener.accept().await.unwrap();
-            assert_eq!(stream.peer_addr().unwrap(), peer);
-            let mut buf = [0u8; 5];
-            stream.read_exact(&mut buf).await.unwrap();
-            stream.write_all(&buf).await.unwrap();
-            peer
-        });
-        let client = TcpStream::connect(addr).await.unwrap();
-        client.set_nodelay(true).unwrap();
-        assert_eq!(client.peer_addr().unwrap(), addr);
-        client.write_all(b"hello").await.unwrap();
+#[arbor::test]
+async fn accept_connect_round_trip() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = arbor_runtime::spawn(async move {
+        let (stream, peer) = listener.accept().await.unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), peer);
         let mut buf = [0u8; 5];
-        client.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"hello");
-        assert_eq!(server.await.unwrap(), client.local_addr().unwrap());
+        stream.read_exact(&mut buf).await.unwrap();
+        stream.write_all(&buf).await.unwrap();
+        peer
     });
+    let client = TcpStream::connect(addr).await.unwrap();
+    client.set_nodelay(true).unwrap();
+    assert_eq!(client.peer_addr().unwrap(), addr);
+    client.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    assert_eq!(server.await.unwrap(), client.local_addr().unwrap());
 }
 
 #[test]
@@ -87,36 +85,32 @@ fn one_mib_with_partial_reads_and_writes() {
     });
 }
 
-#[test]
-fn half_close() {
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let (mut server, _) = listener.accept().await.unwrap();
-        client.write_all(b"question").await.unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        let mut got = Vec::new();
-        server.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"question");
-        // The other direction still works.
-        server.write_all(b"answer").await.unwrap();
-        drop(server);
-        let mut back = Vec::new();
-        client.read_to_end(&mut back).await.unwrap();
-        assert_eq!(back, b"answer");
-    });
+#[arbor::test]
+async fn half_close() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    client.write_all(b"question").await.unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"question");
+    // The other direction still works.
+    server.write_all(b"answer").await.unwrap();
+    drop(server);
+    let mut back = Vec::new();
+    client.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, b"answer");
 }
 
-#[test]
-fn connect_to_closed_port_is_refused() {
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let err = TcpStream::connect(addr).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    });
+#[arbor::test]
+async fn connect_to_closed_port_is_refused() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
 }
 
 #[test]
@@ -159,18 +153,16 @@ fn write_to_closed_peer_is_an_error_not_sigpipe() {
     });
 }
 
-#[test]
-fn connect_within_deadline() {
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stream = arbor_nursery::fail_after(Duration::from_millis(50), TcpStream::connect(addr))
-            .await
-            .expect("loopback connect is fast")
-            .unwrap();
-        let (_server, peer) = listener.accept().await.unwrap();
-        assert_eq!(peer, stream.local_addr().unwrap());
-    });
+#[arbor::test]
+async fn connect_within_deadline() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stream = arbor_nursery::fail_after(Duration::from_millis(50), TcpStream::connect(addr))
+        .await
+        .expect("loopback connect is fast")
+        .unwrap();
+    let (_server, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, stream.local_addr().unwrap());
 }
 
 #[test]
@@ -219,65 +211,59 @@ fn a_thousand_connections_open_at_once() {
     });
 }
 
-#[test]
-fn ipv6_loopback_connect_when_available() {
-    arbor_runtime::run(async {
-        // Skipped (passes) on hosts without IPv6.
-        let Ok(listener) = TcpListener::bind("[::1]:0".parse().unwrap()) else {
-            return;
-        };
-        let addr = listener.local_addr().unwrap();
-        let client = TcpStream::connect(addr).await.unwrap();
-        let (_server, peer) = listener.accept().await.unwrap();
-        assert_eq!(peer, client.local_addr().unwrap());
-    });
+#[arbor::test]
+async fn ipv6_loopback_connect_when_available() {
+    // Skipped (passes) on hosts without IPv6.
+    let Ok(listener) = TcpListener::bind("[::1]:0".parse().unwrap()) else {
+        return;
+    };
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (_server, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
 }
 
-#[test]
-fn binding_a_port_in_use_is_addr_in_use() {
-    arbor_runtime::run(async {
-        let first = TcpListener::bind(any_port()).unwrap();
-        let err = TcpListener::bind(first.local_addr().unwrap()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-    });
+#[arbor::test]
+async fn binding_a_port_in_use_is_addr_in_use() {
+    let first = TcpListener::bind(any_port()).unwrap();
+    let err = TcpListener::bind(first.local_addr().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
 }
 
-#[test]
-fn a_reset_mid_stream_fails_the_parked_read() {
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        server.write_all(b"first").await.unwrap();
+#[arbor::test]
+async fn a_reset_mid_stream_fails_the_parked_read() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    server.write_all(b"first").await.unwrap();
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).await.unwrap();
+    // The client parks in a read; then the server aborts the connection:
+    // SO_LINGER with a zero timeout makes close send RST, not FIN.
+    let reader = arbor_runtime::spawn(async move {
         let mut buf = [0u8; 5];
-        client.read_exact(&mut buf).await.unwrap();
-        // The client parks in a read; then the server aborts the connection:
-        // SO_LINGER with a zero timeout makes close send RST, not FIN.
-        let reader = arbor_runtime::spawn(async move {
-            let mut buf = [0u8; 5];
-            client.read(&mut buf).await
-        });
-        arbor_runtime::yield_now().await;
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: `linger` is a valid `struct linger` of the size passed,
-        // and the fd is open for the duration of the call.
-        let ret = unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&server),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&raw const linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(ret, 0);
-        drop(server);
-        let err = reader.await.unwrap().unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        client.read(&mut buf).await
     });
+    arbor_runtime::yield_now().await;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a valid `struct linger` of the size passed,
+    // and the fd is open for the duration of the call.
+    let ret = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&server),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(ret, 0);
+    drop(server);
+    let err = reader.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
 }
