@@ -86,27 +86,25 @@ fn cancelled_scope_runs_code_until_the_next_suspension_and_no_further() {
     assert_eq!(trace.events(), ["start", "same poll"]);
 }
 
-#[test]
-fn cancelled_read_consumes_no_bytes() {
+#[arbor::test]
+async fn cancelled_read_consumes_no_bytes() {
     use std::io::{Read, Write};
-    arbor::run(async {
-        let (r, mut w) = std::io::pipe().unwrap();
-        let r = arbor::io::Async::new(r).unwrap();
-        w.write_all(b"keep").unwrap();
-        let scope = CancelScope::new();
-        let h = scope.handle();
-        let out = scope
-            .run(async {
-                h.cancel();
-                let mut buf = [0u8; 4];
-                r.read_with(|mut p| p.read(&mut buf)).await
-            })
-            .await;
-        assert!(out.is_err());
-        let mut buf = [0u8; 4];
-        let n = r.read_with(|mut p| p.read(&mut buf)).await.unwrap();
-        assert_eq!(&buf[..n], b"keep");
-    });
+    let (r, mut w) = std::io::pipe().unwrap();
+    let r = arbor::io::Async::new(r).unwrap();
+    w.write_all(b"keep").unwrap();
+    let scope = CancelScope::new();
+    let h = scope.handle();
+    let out = scope
+        .run(async {
+            h.cancel();
+            let mut buf = [0u8; 4];
+            r.read_with(|mut p| p.read(&mut buf)).await
+        })
+        .await;
+    assert!(out.is_err());
+    let mut buf = [0u8; 4];
+    let n = r.read_with(|mut p| p.read(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], b"keep");
 }
 
 #[test]
