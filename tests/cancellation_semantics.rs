@@ -406,33 +406,31 @@ async fn a_cancelled_future_polled_once_and_kept_alive_does_not_hold_the_region_
     assert!(out.is_none());
 }
 
-#[test]
-fn a_cancelled_future_polled_once_in_a_shield_does_not_hide_an_expired_timeout() {
+#[arbor::test(virtual_clock)]
+async fn a_cancelled_future_polled_once_in_a_shield_does_not_hide_an_expired_timeout() {
     // A `cancelled()` polled once holds the regions around it for one
     // poll; dropped at once, it wakes no one. The timeout expired while
     // the shield ran: it must still drop the code at its next suspension,
     // here the checkpoint right after the shield (found by the random
     // tree, seed 669890, for a `CancelScope`; this is the lazy timeout).
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = move_on_after(SEC, async {
-            shield(async {
-                sleep(SEC * 10).await;
-                let mut noticed = pin!(cancelled());
-                poll_fn(|cx| {
-                    assert!(noticed.as_mut().poll(cx).is_pending());
-                    Poll::Ready(())
-                })
-                .await;
+    let t0 = time::now();
+    let out = move_on_after(SEC, async {
+        shield(async {
+            sleep(SEC * 10).await;
+            let mut noticed = pin!(cancelled());
+            poll_fn(|cx| {
+                assert!(noticed.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
             })
             .await;
-            checkpoint().await;
-            unreachable!("the checkpoint is in the expired timeout");
         })
         .await;
-        assert_eq!(out, None);
-        assert_eq!(time::now() - t0, SEC * 10);
-    });
+        checkpoint().await;
+        unreachable!("the checkpoint is in the expired timeout");
+    })
+    .await;
+    assert_eq!(out, None);
+    assert_eq!(time::now() - t0, SEC * 10);
 }
 
 #[arbor::test(virtual_clock)]
