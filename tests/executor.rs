@@ -76,26 +76,24 @@ fn self_waking_task_does_not_starve_a_timer_or_other_tasks() {
     assert!(spins > 0);
 }
 
-#[test]
-fn self_waking_task_does_not_starve_io() {
+#[arbor::test]
+async fn self_waking_task_does_not_starve_io() {
     use std::io::{Read, Write};
-    arbor::run(async {
-        let stop = Rc::new(Cell::new(false));
-        let s = stop.clone();
-        let spinner = spawn(async move {
-            while !s.get() {
-                yield_now().await;
-            }
-        });
-        let (r, mut w) = std::io::pipe().unwrap();
-        let r = arbor::io::Async::new(r).unwrap();
-        w.write_all(b"x").unwrap();
-        let mut buf = [0u8; 1];
-        let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
-        assert_eq!(n, 1);
-        stop.set(true);
-        spinner.await.unwrap();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let spinner = spawn(async move {
+        while !s.get() {
+            yield_now().await;
+        }
     });
+    let (r, mut w) = std::io::pipe().unwrap();
+    let r = arbor::io::Async::new(r).unwrap();
+    w.write_all(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
+    assert_eq!(n, 1);
+    stop.set(true);
+    spinner.await.unwrap();
 }
 
 #[test]
@@ -294,21 +292,19 @@ async fn panicking_task_is_reported_through_its_handle() {
     assert_eq!(spawn(async { 3 }).await.unwrap(), 3);
 }
 
-#[test]
-fn abort_drops_a_parked_task_immediately() {
+#[arbor::test]
+async fn abort_drops_a_parked_task_immediately() {
     let drops = DropCounter::new();
     let d = drops.clone();
-    arbor::run(async move {
-        let g = d.guard();
-        let h = spawn(async move {
-            let _g = g;
-            pending::<()>().await
-        });
-        yield_now().await;
-        h.abort();
-        assert_eq!(d.dropped(), 1, "dropped inside abort()");
-        assert!(h.await.unwrap_err().is_cancelled());
+    let g = d.guard();
+    let h = spawn(async move {
+        let _g = g;
+        pending::<()>().await
     });
+    yield_now().await;
+    h.abort();
+    assert_eq!(d.dropped(), 1, "dropped inside abort()");
+    assert!(h.await.unwrap_err().is_cancelled());
 }
 
 #[arbor::test]
@@ -400,33 +396,30 @@ fn tasks_left_running_continue_at_next_block_on() {
     assert_eq!(counter.get(), 3);
 }
 
-#[test]
-fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
+#[arbor::test]
+async fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
     use arbor::lowlevel::{self as scope, ScopeId, SpawnError};
-    arbor::run(async {
-        let s = scope::open_scope(ScopeId::ROOT).unwrap();
-        let drops = DropCounter::new();
-        let h =
-            scope::spawn_in(s, Some("child"), async { arbor::lowlevel::current_scope() }).unwrap();
-        assert_eq!(h.await.unwrap(), s);
-        scope::close_scope(s);
-        let g = drops.guard();
-        let err = scope::spawn_in(s, None, async move { drop(g) }).unwrap_err();
-        assert_eq!(err, SpawnError::NoSuchScope, "closed and empty: freed");
-        assert_eq!(drops.dropped(), 1);
-        assert_eq!(scope::live_scopes(), 1);
+    let s = scope::open_scope(ScopeId::ROOT).unwrap();
+    let drops = DropCounter::new();
+    let h = scope::spawn_in(s, Some("child"), async { arbor::lowlevel::current_scope() }).unwrap();
+    assert_eq!(h.await.unwrap(), s);
+    scope::close_scope(s);
+    let g = drops.guard();
+    let err = scope::spawn_in(s, None, async move { drop(g) }).unwrap_err();
+    assert_eq!(err, SpawnError::NoSuchScope, "closed and empty: freed");
+    assert_eq!(drops.dropped(), 1);
+    assert_eq!(scope::live_scopes(), 1);
 
-        let s = scope::open_scope(ScopeId::ROOT).unwrap();
-        let h = scope::spawn_in(s, None, pending::<()>()).unwrap();
-        scope::close_scope(s);
-        assert_eq!(
-            scope::spawn_in(s, None, async {}).unwrap_err(),
-            SpawnError::Closed
-        );
-        assert_eq!(scope::live_tasks(s), Some(1));
-        h.abort();
-        assert_eq!(scope::live_tasks(s), None, "freed when its last task left");
-    });
+    let s = scope::open_scope(ScopeId::ROOT).unwrap();
+    let h = scope::spawn_in(s, None, pending::<()>()).unwrap();
+    scope::close_scope(s);
+    assert_eq!(
+        scope::spawn_in(s, None, async {}).unwrap_err(),
+        SpawnError::Closed
+    );
+    assert_eq!(scope::live_tasks(s), Some(1));
+    h.abort();
+    assert_eq!(scope::live_tasks(s), None, "freed when its last task left");
 }
 
 #[test]
