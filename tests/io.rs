@@ -26,37 +26,35 @@ async fn pipe_read_parks_until_the_writer_writes() {
     assert_eq!(reader.await.unwrap(), b"ping");
 }
 
-#[test]
-fn large_transfer_over_a_socketpair_with_partial_reads_and_writes() {
+#[arbor::test]
+async fn large_transfer_over_a_socketpair_with_partial_reads_and_writes() {
     const LEN: usize = 4 << 20;
-    arbor::run(async {
-        let (a, b) = UnixStream::pair().unwrap();
-        let (a, b) = (Async::new(a).unwrap(), Async::new(b).unwrap());
-        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
-        let expected = data.clone();
-        let writer = spawn(async move {
-            let mut off = 0;
-            let mut writes = 0;
-            while off < data.len() {
-                off += a.write_with(|mut s| s.write(&data[off..])).await.unwrap();
-                writes += 1;
-            }
-            writes
-        });
-        let reader = spawn(async move {
-            let mut got = Vec::with_capacity(LEN);
-            let mut buf = vec![0u8; 64 * 1024];
-            while got.len() < LEN {
-                let n = b.read_with(|mut s| s.read(&mut buf)).await.unwrap();
-                assert!(n > 0, "unexpected EOF");
-                got.extend_from_slice(&buf[..n]);
-            }
-            got
-        });
-        let writes = writer.await.unwrap();
-        assert!(writes > 1, "the socket buffer forced partial writes");
-        assert!(reader.await.unwrap() == expected);
+    let (a, b) = UnixStream::pair().unwrap();
+    let (a, b) = (Async::new(a).unwrap(), Async::new(b).unwrap());
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    let expected = data.clone();
+    let writer = spawn(async move {
+        let mut off = 0;
+        let mut writes = 0;
+        while off < data.len() {
+            off += a.write_with(|mut s| s.write(&data[off..])).await.unwrap();
+            writes += 1;
+        }
+        writes
     });
+    let reader = spawn(async move {
+        let mut got = Vec::with_capacity(LEN);
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < LEN {
+            let n = b.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+            assert!(n > 0, "unexpected EOF");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    let writes = writer.await.unwrap();
+    assert!(writes > 1, "the socket buffer forced partial writes");
+    assert!(reader.await.unwrap() == expected);
 }
 
 #[arbor::test]
