@@ -33,56 +33,54 @@ async fn accept_connect_round_trip() {
     assert_eq!(server.await.unwrap(), client.local_addr().unwrap());
 }
 
-#[test]
-fn one_mib_with_partial_reads_and_writes() {
+#[arbor::test]
+async fn one_mib_with_partial_reads_and_writes() {
     const LEN: usize = 1 << 20;
     let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
     let expected = data.clone();
-    arbor_runtime::run(async move {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let reader = arbor_runtime::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut got = Vec::with_capacity(LEN);
-            let mut buf = [0u8; 4093];
-            let mut reads = 0;
-            loop {
-                let n = stream.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
-                reads += 1;
-                got.extend_from_slice(&buf[..n]);
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = arbor_runtime::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut got = Vec::with_capacity(LEN);
+        let mut buf = [0u8; 4093];
+        let mut reads = 0;
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
             }
-            (got, reads)
-        });
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        // Odd-sized chunks through the `AsyncWrite` impl, some vectored.
-        let mut sent = 0;
-        for (i, chunk) in data.chunks(7919).enumerate() {
-            if i % 2 == 0 {
-                client.write_all(chunk).await.unwrap();
-            } else {
-                let (a, b) = chunk.split_at(chunk.len() / 2);
-                let mut done = 0;
-                while done < chunk.len() {
-                    let bufs = if done < a.len() {
-                        [IoSlice::new(&a[done..]), IoSlice::new(b)]
-                    } else {
-                        [IoSlice::new(&[]), IoSlice::new(&b[done - a.len()..])]
-                    };
-                    done += client.write_vectored(&bufs).await.unwrap();
-                }
-            }
-            sent += chunk.len();
+            reads += 1;
+            got.extend_from_slice(&buf[..n]);
         }
-        client.flush().await.unwrap();
-        client.close().await.unwrap();
-        assert_eq!(sent, LEN);
-        let (got, reads) = reader.await.unwrap();
-        assert!(reads > 1, "partial reads expected");
-        assert!(got == expected, "payload corrupted");
+        (got, reads)
     });
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    // Odd-sized chunks through the `AsyncWrite` impl, some vectored.
+    let mut sent = 0;
+    for (i, chunk) in data.chunks(7919).enumerate() {
+        if i % 2 == 0 {
+            client.write_all(chunk).await.unwrap();
+        } else {
+            let (a, b) = chunk.split_at(chunk.len() / 2);
+            let mut done = 0;
+            while done < chunk.len() {
+                let bufs = if done < a.len() {
+                    [IoSlice::new(&a[done..]), IoSlice::new(b)]
+                } else {
+                    [IoSlice::new(&[]), IoSlice::new(&b[done - a.len()..])]
+                };
+                done += client.write_vectored(&bufs).await.unwrap();
+            }
+        }
+        sent += chunk.len();
+    }
+    client.flush().await.unwrap();
+    client.close().await.unwrap();
+    assert_eq!(sent, LEN);
+    let (got, reads) = reader.await.unwrap();
+    assert!(reads > 1, "partial reads expected");
+    assert!(got == expected, "payload corrupted");
 }
 
 #[arbor::test]
@@ -113,44 +111,42 @@ async fn connect_to_closed_port_is_refused() {
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
 }
 
-#[test]
-fn write_to_closed_peer_is_an_error_not_sigpipe() {
+#[arbor::test]
+async fn write_to_closed_peer_is_an_error_not_sigpipe() {
     // Restore the default SIGPIPE action (std ignores it at startup), so a
     // missing MSG_NOSIGNAL would kill this test process.
     // SAFETY: installing SIG_DFL for SIGPIPE has no memory-safety
     // preconditions; every socket write in this binary uses MSG_NOSIGNAL.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        for vectored in [false, true] {
-            let mut client = TcpStream::connect(addr).await.unwrap();
-            let (server, _) = listener.accept().await.unwrap();
-            drop(server);
-            let chunk = vec![7u8; 64 * 1024];
-            let mut error = None;
-            for _ in 0..100 {
-                let res = if vectored {
-                    client.write_vectored(&[IoSlice::new(&chunk)]).await
-                } else {
-                    client.write(&chunk).await
-                };
-                if let Err(e) = res {
-                    error = Some(e);
-                    break;
-                }
-                arbor_runtime::time::sleep(Duration::from_millis(1)).await;
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    for vectored in [false, true] {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        drop(server);
+        let chunk = vec![7u8; 64 * 1024];
+        let mut error = None;
+        for _ in 0..100 {
+            let res = if vectored {
+                client.write_vectored(&[IoSlice::new(&chunk)]).await
+            } else {
+                client.write(&chunk).await
+            };
+            if let Err(e) = res {
+                error = Some(e);
+                break;
             }
-            let kind = error.expect("writes to a closed peer must fail").kind();
-            assert!(
-                matches!(
-                    kind,
-                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-                ),
-                "{kind:?}"
-            );
+            arbor_runtime::time::sleep(Duration::from_millis(1)).await;
         }
-    });
+        let kind = error.expect("writes to a closed peer must fail").kind();
+        assert!(
+            matches!(
+                kind,
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ),
+            "{kind:?}"
+        );
+    }
 }
 
 #[arbor::test]
@@ -165,50 +161,48 @@ async fn connect_within_deadline() {
     assert_eq!(peer, stream.local_addr().unwrap());
 }
 
-#[test]
-fn a_thousand_connections_open_at_once() {
+#[arbor::test]
+async fn a_thousand_connections_open_at_once() {
     const CLIENTS: usize = 1000;
-    arbor_runtime::run(async {
-        let listener = TcpListener::bind(any_port()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = arbor_runtime::spawn(async move {
-            // Accept every connection before echoing any, so all 1,000 are
-            // open (and their clients parked in a read) at the same time.
-            let mut streams = Vec::new();
-            for _ in 0..CLIENTS {
-                streams.push(listener.accept().await.unwrap().0);
-            }
-            let echoes: Vec<_> = streams
-                .into_iter()
-                .map(|stream| {
-                    arbor_runtime::spawn(async move {
-                        let mut buf = [0u8; 1024];
-                        stream.read_exact(&mut buf).await.unwrap();
-                        stream.write_all(&buf).await.unwrap();
-                    })
-                })
-                .collect();
-            for echo in echoes {
-                echo.await.unwrap();
-            }
-        });
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|i| {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = arbor_runtime::spawn(async move {
+        // Accept every connection before echoing any, so all 1,000 are
+        // open (and their clients parked in a read) at the same time.
+        let mut streams = Vec::new();
+        for _ in 0..CLIENTS {
+            streams.push(listener.accept().await.unwrap().0);
+        }
+        let echoes: Vec<_> = streams
+            .into_iter()
+            .map(|stream| {
                 arbor_runtime::spawn(async move {
-                    let stream = TcpStream::connect(addr).await.unwrap();
-                    let msg = [i as u8; 1024];
-                    stream.write_all(&msg).await.unwrap();
                     let mut buf = [0u8; 1024];
                     stream.read_exact(&mut buf).await.unwrap();
-                    assert_eq!(buf, msg);
+                    stream.write_all(&buf).await.unwrap();
                 })
             })
             .collect();
-        for client in clients {
-            client.await.unwrap();
+        for echo in echoes {
+            echo.await.unwrap();
         }
-        server.await.unwrap();
     });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            arbor_runtime::spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let msg = [i as u8; 1024];
+                stream.write_all(&msg).await.unwrap();
+                let mut buf = [0u8; 1024];
+                stream.read_exact(&mut buf).await.unwrap();
+                assert_eq!(buf, msg);
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    server.await.unwrap();
 }
 
 #[arbor::test]
