@@ -8,7 +8,7 @@ use std::rc::Rc;
 use arbor_nursery::CancelScope;
 use arbor_primitives::channel::{oneshot, watch};
 use arbor_runtime::{spawn, yield_now};
-use support::chan::{Log, Rng, Token, make_busy, poll_once, rt};
+use support::chan::{Log, Rng, Token, make_busy, poll_once};
 
 #[arbor::test(virtual_clock)]
 async fn oneshot_delivers_once_and_reports_a_dropped_sender() {
@@ -46,35 +46,33 @@ fn oneshot_try_recv() {
     assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
 }
 
-#[test]
-fn oneshot_in_a_cancelled_scope_takes_nothing_and_a_dropped_receiver_drops_the_value() {
+#[arbor::test(virtual_clock)]
+async fn oneshot_in_a_cancelled_scope_takes_nothing_and_a_dropped_receiver_drops_the_value() {
     struct Token(Rc<Cell<bool>>);
     impl Drop for Token {
         fn drop(&mut self) {
             self.0.set(true);
         }
     }
-    rt().block_on(async {
-        let dropped = Rc::new(Cell::new(false));
-        let (tx, mut rx) = oneshot::channel();
-        tx.send(Token(dropped.clone()))
-            .unwrap_or_else(|_| panic!("receiver alive"));
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(&mut rx).await.is_err());
-        assert!(
-            rx.try_recv().is_ok(),
-            "still there after the cancelled wait"
-        );
-        assert!(dropped.get());
+    let dropped = Rc::new(Cell::new(false));
+    let (tx, mut rx) = oneshot::channel();
+    tx.send(Token(dropped.clone()))
+        .unwrap_or_else(|_| panic!("receiver alive"));
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(&mut rx).await.is_err());
+    assert!(
+        rx.try_recv().is_ok(),
+        "still there after the cancelled wait"
+    );
+    assert!(dropped.get());
 
-        let dropped = Rc::new(Cell::new(false));
-        let (tx, rx) = oneshot::channel();
-        tx.send(Token(dropped.clone()))
-            .unwrap_or_else(|_| panic!("receiver alive"));
-        drop(rx);
-        assert!(dropped.get(), "the receiver's drop dropped the value");
-    });
+    let dropped = Rc::new(Cell::new(false));
+    let (tx, rx) = oneshot::channel();
+    tx.send(Token(dropped.clone()))
+        .unwrap_or_else(|_| panic!("receiver alive"));
+    drop(rx);
+    assert!(dropped.get(), "the receiver's drop dropped the value");
 }
 
 #[arbor::test(virtual_clock)]
