@@ -177,8 +177,8 @@ impl Drop for Held<'_> {
     }
 }
 
-#[test]
-fn random_cancellations_conserve_permits() {
+#[arbor::test(virtual_clock)]
+async fn random_cancellations_conserve_permits() {
     const PERMITS: usize = 3;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut rand = move || {
@@ -187,41 +187,39 @@ fn random_cancellations_conserve_permits() {
         seed ^= seed << 17;
         seed
     };
-    virtual_rt().block_on(async move {
-        let sem = Rc::new(Semaphore::new(PERMITS));
-        let inside = Rc::new(Cell::new(0usize));
-        let mut tasks = Vec::new();
-        let mut handles = Vec::new();
-        for i in 0..200u64 {
-            let (s, inside) = (sem.clone(), inside.clone());
-            let scope = CancelScope::new();
-            handles.push(scope.handle());
-            let hold = Duration::from_millis(rand() % 5);
-            tasks.push(spawn(async move {
-                let _ = scope
-                    .run(async {
-                        let n = 1 + (i % 2) as usize;
-                        let _p = s.acquire_many(n).await.unwrap();
-                        // Counts permits held; undone on drop, also when cancelled.
-                        let _held = Held::new(&inside, n);
-                        assert!(inside.get() <= PERMITS, "more permits held than exist");
-                        sleep(hold).await;
-                    })
-                    .await;
-            }));
-        }
-        for _ in 0..100 {
-            let victim = (rand() % handles.len() as u64) as usize;
-            handles[victim].cancel();
-            sleep(Duration::from_millis(rand() % 3)).await;
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(inside.get(), 0);
-        assert_eq!(sem.available_permits(), PERMITS, "every permit came back");
-        assert_eq!(sem.statistics().tasks_waiting, 0);
-    });
+    let sem = Rc::new(Semaphore::new(PERMITS));
+    let inside = Rc::new(Cell::new(0usize));
+    let mut tasks = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..200u64 {
+        let (s, inside) = (sem.clone(), inside.clone());
+        let scope = CancelScope::new();
+        handles.push(scope.handle());
+        let hold = Duration::from_millis(rand() % 5);
+        tasks.push(spawn(async move {
+            let _ = scope
+                .run(async {
+                    let n = 1 + (i % 2) as usize;
+                    let _p = s.acquire_many(n).await.unwrap();
+                    // Counts permits held; undone on drop, also when cancelled.
+                    let _held = Held::new(&inside, n);
+                    assert!(inside.get() <= PERMITS, "more permits held than exist");
+                    sleep(hold).await;
+                })
+                .await;
+        }));
+    }
+    for _ in 0..100 {
+        let victim = (rand() % handles.len() as u64) as usize;
+        handles[victim].cancel();
+        sleep(Duration::from_millis(rand() % 3)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(inside.get(), 0);
+    assert_eq!(sem.available_permits(), PERMITS, "every permit came back");
+    assert_eq!(sem.statistics().tasks_waiting, 0);
 }
 
 #[arbor::test(virtual_clock)]
