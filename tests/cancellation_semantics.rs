@@ -29,50 +29,46 @@ fn lost() -> std::io::Error {
 
 // 1. A nursery's exit is not a cancel point.
 
-#[test]
-fn a_nursery_in_a_cancelled_scope_reports_its_childs_error_through_the_scope() {
-    virtual_rt().block_on(async {
-        let scope = CancelScope::new();
-        scope.cancel();
-        let out = scope
-            .run(nursery(async |n| {
-                n.spawn(async { Err::<(), _>(lost()) });
-            }))
-            .await;
-        let group = match out {
-            Ok(Err(NurseryError::Failed(group))) => group,
-            other => panic!("the error was lost: {other:?}"),
-        };
-        assert_eq!(group.len(), 1);
-        assert_eq!(group.failures()[0].error().to_string(), "lost");
-        assert!(
-            !scope.cancelled_caught(),
-            "a scope absorbs only its own cancellation"
-        );
-    });
+#[arbor::test(virtual_clock)]
+async fn a_nursery_in_a_cancelled_scope_reports_its_childs_error_through_the_scope() {
+    let scope = CancelScope::new();
+    scope.cancel();
+    let out = scope
+        .run(nursery(async |n| {
+            n.spawn(async { Err::<(), _>(lost()) });
+        }))
+        .await;
+    let group = match out {
+        Ok(Err(NurseryError::Failed(group))) => group,
+        other => panic!("the error was lost: {other:?}"),
+    };
+    assert_eq!(group.len(), 1);
+    assert_eq!(group.failures()[0].error().to_string(), "lost");
+    assert!(
+        !scope.cancelled_caught(),
+        "a scope absorbs only its own cancellation"
+    );
 }
 
-#[test]
-fn move_on_after_a_nursery_gives_the_error_group_of_a_child_that_failed_in_cleanup() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = move_on_after(
-            SEC,
-            nursery(async |n| {
-                n.spawn(async {
-                    shield(sleep(SEC * 2)).await; // cleanup outlives the deadline
-                    Err::<(), _>(lost())
-                });
-                sleep(HOUR).await;
-            }),
-        )
-        .await;
-        assert!(
-            matches!(out, Some(Err(NurseryError::Failed(ref g))) if g.len() == 1),
-            "{out:?}"
-        );
-        assert_eq!(time::now() - t0, SEC * 2);
-    });
+#[arbor::test(virtual_clock)]
+async fn move_on_after_a_nursery_gives_the_error_group_of_a_child_that_failed_in_cleanup() {
+    let t0 = time::now();
+    let out = move_on_after(
+        SEC,
+        nursery(async |n| {
+            n.spawn(async {
+                shield(sleep(SEC * 2)).await; // cleanup outlives the deadline
+                Err::<(), _>(lost())
+            });
+            sleep(HOUR).await;
+        }),
+    )
+    .await;
+    assert!(
+        matches!(out, Some(Err(NurseryError::Failed(ref g))) if g.len() == 1),
+        "{out:?}"
+    );
+    assert_eq!(time::now() - t0, SEC * 2);
 }
 
 #[test]
@@ -107,26 +103,24 @@ fn a_childs_panic_after_the_cancel_is_reraised_once_a_shielded_sibling_finished(
     assert_eq!(trace.events(), ["sibling done", "returned at Instant(5s)"]);
 }
 
-#[test]
-fn a_nursery_whose_body_returned_reports_the_value_when_a_scope_outside_is_cancelled() {
-    virtual_rt().block_on(async {
-        let children = DropCounter::new();
-        let c = children.clone();
-        let out = move_on_after(
-            SEC,
-            nursery(async move |n| {
-                let g = c.guard();
-                n.spawn(async move {
-                    let _g = g;
-                    sleep(HOUR).await;
-                });
-                "the body's value"
-            }),
-        )
-        .await;
-        assert_eq!(out.map(|r| r.unwrap()), Some("the body's value"));
-        assert_eq!(children.dropped(), 1);
-    });
+#[arbor::test(virtual_clock)]
+async fn a_nursery_whose_body_returned_reports_the_value_when_a_scope_outside_is_cancelled() {
+    let children = DropCounter::new();
+    let c = children.clone();
+    let out = move_on_after(
+        SEC,
+        nursery(async move |n| {
+            let g = c.guard();
+            n.spawn(async move {
+                let _g = g;
+                sleep(HOUR).await;
+            });
+            "the body's value"
+        }),
+    )
+    .await;
+    assert_eq!(out.map(|r| r.unwrap()), Some("the body's value"));
+    assert_eq!(children.dropped(), 1);
 }
 
 // 2. Cancelled code is dropped, not frozen.
@@ -231,31 +225,29 @@ fn a_shielded_scope_catches_its_own_deadline_inside_a_cancelled_scope_and_the_co
     assert_eq!(trace.events(), ["after the shield: true at Instant(2s)"]);
 }
 
-#[test]
-fn a_shielded_scope_catches_a_cancel_from_another_task_inside_a_cancelled_scope() {
-    virtual_rt().block_on(async {
-        let outer = CancelScope::new();
-        let outer_handle = outer.handle();
-        let inner = CancelScope::new().shielded(true);
-        let inner_handle = inner.handle();
-        let canceller = arbor::spawn(async move {
-            sleep(SEC).await;
-            inner_handle.cancel_with_reason("enough");
-        });
-        let reached = Rc::new(Cell::new(false));
-        let r = reached.clone();
-        let out = outer
-            .run(async {
-                outer_handle.cancel();
-                let caught = inner.run(pending::<()>()).await.unwrap_err();
-                assert_eq!(caught.reason(), Some("enough"));
-                r.set(true);
-                checkpoint().await;
-            })
-            .await;
-        assert!(out.is_err() && reached.get());
-        canceller.await.unwrap();
+#[arbor::test(virtual_clock)]
+async fn a_shielded_scope_catches_a_cancel_from_another_task_inside_a_cancelled_scope() {
+    let outer = CancelScope::new();
+    let outer_handle = outer.handle();
+    let inner = CancelScope::new().shielded(true);
+    let inner_handle = inner.handle();
+    let canceller = arbor::spawn(async move {
+        sleep(SEC).await;
+        inner_handle.cancel_with_reason("enough");
     });
+    let reached = Rc::new(Cell::new(false));
+    let r = reached.clone();
+    let out = outer
+        .run(async {
+            outer_handle.cancel();
+            let caught = inner.run(pending::<()>()).await.unwrap_err();
+            assert_eq!(caught.reason(), Some("enough"));
+            r.set(true);
+            checkpoint().await;
+        })
+        .await;
+    assert!(out.is_err() && reached.get());
+    canceller.await.unwrap();
 }
 
 // 4. A cancellation made visible during an inner drop keeps moving outward.
@@ -305,191 +297,175 @@ fn a_cancellation_made_visible_while_an_inner_scope_drops_its_future_is_caught_o
 
 // 5. First cause wins.
 
-#[test]
-fn a_scope_cancelled_by_its_deadline_then_explicitly_reports_the_deadline() {
-    virtual_rt().block_on(async {
-        let scope = CancelScope::new();
-        let h = scope.handle();
-        let out = scope
-            .run(async move {
-                h.set_deadline(Some(time::now())); // passed: cancelled now
-                h.cancel();
-                checkpoint().await;
-            })
-            .await;
-        assert!(out.unwrap_err().by_deadline());
-        assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
-        scope.cancel();
-        assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
-    });
-}
-
-#[test]
-fn the_cause_a_failed_nursery_reports_is_the_failure_even_after_an_explicit_cancel() {
-    virtual_rt().block_on(async {
-        let handle = Rc::new(Cell::new(None));
-        let h = handle.clone();
-        let out = nursery(async move |n| {
-            h.set(Some(n.cancel_scope()));
-            n.spawn(async { Err::<(), _>(lost()) });
-            sleep(HOUR).await;
+#[arbor::test(virtual_clock)]
+async fn a_scope_cancelled_by_its_deadline_then_explicitly_reports_the_deadline() {
+    let scope = CancelScope::new();
+    let h = scope.handle();
+    let out = scope
+        .run(async move {
+            h.set_deadline(Some(time::now())); // passed: cancelled now
+            h.cancel();
+            checkpoint().await;
         })
         .await;
-        assert!(matches!(out, Err(NurseryError::Failed(_))));
-        let handle = handle.take().unwrap();
-        handle.cancel();
-        assert_eq!(handle.cancel_reason(), Some(CancelReason::Failure));
-        assert!(handle.cancelled_caught());
-    });
+    assert!(out.unwrap_err().by_deadline());
+    assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
+    scope.cancel();
+    assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
 }
 
-#[test]
-fn an_unentered_scope_whose_deadline_passed_is_cancel_called_and_stays_so() {
-    virtual_rt().block_on(async {
-        let scope = CancelScope::new().with_deadline(time::now() + SEC);
-        assert!(!scope.cancel_called());
-        time::advance(SEC * 2);
-        assert!(scope.cancel_called(), "the deadline passed before entry");
-        scope.handle().set_deadline(Some(time::now() + HOUR));
-        assert!(
-            scope.cancel_called(),
-            "moving the deadline later never un-cancels"
-        );
-        assert!(scope.run(sleep(HOUR)).await.is_err());
-        assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
-    });
+#[arbor::test(virtual_clock)]
+async fn the_cause_a_failed_nursery_reports_is_the_failure_even_after_an_explicit_cancel() {
+    let handle = Rc::new(Cell::new(None));
+    let h = handle.clone();
+    let out = nursery(async move |n| {
+        h.set(Some(n.cancel_scope()));
+        n.spawn(async { Err::<(), _>(lost()) });
+        sleep(HOUR).await;
+    })
+    .await;
+    assert!(matches!(out, Err(NurseryError::Failed(_))));
+    let handle = handle.take().unwrap();
+    handle.cancel();
+    assert_eq!(handle.cancel_reason(), Some(CancelReason::Failure));
+    assert!(handle.cancelled_caught());
+}
+
+#[arbor::test(virtual_clock)]
+async fn an_unentered_scope_whose_deadline_passed_is_cancel_called_and_stays_so() {
+    let scope = CancelScope::new().with_deadline(time::now() + SEC);
+    assert!(!scope.cancel_called());
+    time::advance(SEC * 2);
+    assert!(scope.cancel_called(), "the deadline passed before entry");
+    scope.handle().set_deadline(Some(time::now() + HOUR));
+    assert!(
+        scope.cancel_called(),
+        "moving the deadline later never un-cancels"
+    );
+    assert!(scope.run(sleep(HOUR)).await.is_err());
+    assert_eq!(scope.cancel_reason(), Some(CancelReason::Deadline));
 }
 
 // 6. A timeout's deadline counts from entry.
 
-#[test]
-fn a_timeouts_deadline_counts_from_entry_not_from_its_first_suspension() {
-    virtual_rt().block_on(async {
-        let out = move_on_after(SEC, async {
+#[arbor::test(virtual_clock)]
+async fn a_timeouts_deadline_counts_from_entry_not_from_its_first_suspension() {
+    let out = move_on_after(SEC, async {
+        time::advance(SEC * 5);
+        checkpoint().await;
+        "not cancelled"
+    })
+    .await;
+    assert_eq!(out, None);
+    // The same for an explicit scope with a timeout.
+    let scope = CancelScope::new().with_timeout(SEC);
+    let out = scope
+        .run(async {
             time::advance(SEC * 5);
             checkpoint().await;
-            "not cancelled"
         })
         .await;
-        assert_eq!(out, None);
-        // The same for an explicit scope with a timeout.
-        let scope = CancelScope::new().with_timeout(SEC);
-        let out = scope
-            .run(async {
-                time::advance(SEC * 5);
-                checkpoint().await;
-            })
-            .await;
-        assert!(out.unwrap_err().by_deadline());
-    });
+    assert!(out.unwrap_err().by_deadline());
 }
 
 // 7. No future can hold a cancelled region open.
 
-#[test]
-fn a_cancelled_future_polled_once_and_kept_alive_does_not_hold_the_region_open() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = move_on_after(SEC, async {
-            let mut noticed = Box::pin(cancelled());
-            // A lost select arm: polled once, then kept but never awaited.
-            poll_fn(|cx| {
-                assert!(noticed.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
-            sleep(HOUR).await;
-            drop(noticed); // alive until here
+#[arbor::test(virtual_clock)]
+async fn a_cancelled_future_polled_once_and_kept_alive_does_not_hold_the_region_open() {
+    let t0 = time::now();
+    let out = move_on_after(SEC, async {
+        let mut noticed = Box::pin(cancelled());
+        // A lost select arm: polled once, then kept but never awaited.
+        poll_fn(|cx| {
+            assert!(noticed.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
         })
         .await;
-        assert_eq!(out, None);
-        assert_eq!(time::now() - t0, SEC);
-        // Also under an outer timeout, with the kept future in a nested scope.
-        let out = move_on_after(SEC, async {
-            let inner = CancelScope::new();
-            inner
-                .run(async {
-                    let mut noticed = pin!(cancelled());
-                    poll_fn(|cx| {
-                        let _ = noticed.as_mut().poll(cx);
-                        Poll::Ready(())
-                    })
-                    .await;
-                    pending::<()>().await;
+        sleep(HOUR).await;
+        drop(noticed); // alive until here
+    })
+    .await;
+    assert_eq!(out, None);
+    assert_eq!(time::now() - t0, SEC);
+    // Also under an outer timeout, with the kept future in a nested scope.
+    let out = move_on_after(SEC, async {
+        let inner = CancelScope::new();
+        inner
+            .run(async {
+                let mut noticed = pin!(cancelled());
+                poll_fn(|cx| {
+                    let _ = noticed.as_mut().poll(cx);
+                    Poll::Ready(())
                 })
-                .await
-        })
-        .await;
-        assert!(out.is_none());
-    });
+                .await;
+                pending::<()>().await;
+            })
+            .await
+    })
+    .await;
+    assert!(out.is_none());
 }
 
-#[test]
-fn a_cancelled_future_polled_once_in_a_shield_does_not_hide_an_expired_timeout() {
+#[arbor::test(virtual_clock)]
+async fn a_cancelled_future_polled_once_in_a_shield_does_not_hide_an_expired_timeout() {
     // A `cancelled()` polled once holds the regions around it for one
     // poll; dropped at once, it wakes no one. The timeout expired while
     // the shield ran: it must still drop the code at its next suspension,
     // here the checkpoint right after the shield (found by the random
     // tree, seed 669890, for a `CancelScope`; this is the lazy timeout).
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = move_on_after(SEC, async {
-            shield(async {
-                sleep(SEC * 10).await;
-                let mut noticed = pin!(cancelled());
-                poll_fn(|cx| {
-                    assert!(noticed.as_mut().poll(cx).is_pending());
-                    Poll::Ready(())
-                })
-                .await;
+    let t0 = time::now();
+    let out = move_on_after(SEC, async {
+        shield(async {
+            sleep(SEC * 10).await;
+            let mut noticed = pin!(cancelled());
+            poll_fn(|cx| {
+                assert!(noticed.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
             })
             .await;
-            checkpoint().await;
-            unreachable!("the checkpoint is in the expired timeout");
         })
         .await;
-        assert_eq!(out, None);
-        assert_eq!(time::now() - t0, SEC * 10);
-    });
+        checkpoint().await;
+        unreachable!("the checkpoint is in the expired timeout");
+    })
+    .await;
+    assert_eq!(out, None);
+    assert_eq!(time::now() - t0, SEC * 10);
 }
 
-#[test]
-fn an_awaited_cancelled_future_sees_the_cancellation_and_the_code_after_it_runs() {
-    virtual_rt().block_on(async {
-        let out = move_on_after(SEC, async {
-            cancelled().await;
-            let after = "ran to the next suspension";
-            checkpoint().await;
-            after
-        })
-        .await;
-        assert_eq!(out, None);
-        let seen = move_on_after(SEC, async {
-            cancelled().await;
-            "noticed"
-        })
-        .await;
-        assert_eq!(seen, Some("noticed"));
-    });
+#[arbor::test(virtual_clock)]
+async fn an_awaited_cancelled_future_sees_the_cancellation_and_the_code_after_it_runs() {
+    let out = move_on_after(SEC, async {
+        cancelled().await;
+        let after = "ran to the next suspension";
+        checkpoint().await;
+        after
+    })
+    .await;
+    assert_eq!(out, None);
+    let seen = move_on_after(SEC, async {
+        cancelled().await;
+        "noticed"
+    })
+    .await;
+    assert_eq!(seen, Some("noticed"));
 }
 
 // 9. A nursery stopped through its own cancel scope.
 
-#[test]
-fn a_nursery_stopped_by_its_own_cancel_scope_reports_cancelled_and_caught() {
-    virtual_rt().block_on(async {
-        let handle = Rc::new(Cell::new(None));
-        let h = handle.clone();
-        let out = nursery(async move |n| {
-            h.set(Some(n.cancel_scope()));
-            n.spawn(sleep(HOUR));
-            n.cancel_scope().cancel();
-            sleep(HOUR).await;
-        })
-        .await;
-        assert!(matches!(out, Err(NurseryError::Cancelled)));
-        assert!(handle.take().unwrap().cancelled_caught());
-    });
+#[arbor::test(virtual_clock)]
+async fn a_nursery_stopped_by_its_own_cancel_scope_reports_cancelled_and_caught() {
+    let handle = Rc::new(Cell::new(None));
+    let h = handle.clone();
+    let out = nursery(async move |n| {
+        h.set(Some(n.cancel_scope()));
+        n.spawn(sleep(HOUR));
+        n.cancel_scope().cancel();
+        sleep(HOUR).await;
+    })
+    .await;
+    assert!(matches!(out, Err(NurseryError::Cancelled)));
+    assert!(handle.take().unwrap().cancelled_caught());
 }
 
 #[test]
@@ -525,32 +501,30 @@ fn a_child_that_passes_its_nested_nurserys_own_cancellation_on_with_question_mar
 
 // 8. `start` runs the child in the caller's context until `started`.
 
-#[test]
-fn cancelling_the_caller_of_start_before_started_cancels_the_child() {
-    virtual_rt().block_on(async {
-        let child = DropCounter::new();
-        let c = child.clone();
-        let out = nursery(async move |n| {
-            let g = c.guard();
-            let started = move_on_after(
-                SEC,
-                n.start(|status| async move {
-                    let _g = g;
-                    sleep(SEC * 2).await;
-                    status.started(1).unwrap();
-                }),
-            )
-            .await;
-            assert!(started.is_none());
-            // The child was cancelled with its caller's scope: dropped at
-            // its next suspension (it had no shield), in this same tick.
-            checkpoint().await;
-            n.live_children()
-        })
+#[arbor::test(virtual_clock)]
+async fn cancelling_the_caller_of_start_before_started_cancels_the_child() {
+    let child = DropCounter::new();
+    let c = child.clone();
+    let out = nursery(async move |n| {
+        let g = c.guard();
+        let started = move_on_after(
+            SEC,
+            n.start(|status| async move {
+                let _g = g;
+                sleep(SEC * 2).await;
+                status.started(1).unwrap();
+            }),
+        )
         .await;
-        assert_eq!(out.unwrap(), 0, "the child went with the caller");
-        assert_eq!(child.dropped(), 1);
-    });
+        assert!(started.is_none());
+        // The child was cancelled with its caller's scope: dropped at
+        // its next suspension (it had no shield), in this same tick.
+        checkpoint().await;
+        n.live_children()
+    })
+    .await;
+    assert_eq!(out.unwrap(), 0, "the child went with the caller");
+    assert_eq!(child.dropped(), 1);
 }
 
 #[test]
@@ -588,19 +562,17 @@ fn start_from_a_cancelled_scope_returns_when_the_child_starts_at_its_first_step(
     );
 }
 
-#[test]
-fn a_child_error_before_started_fails_the_start_call_not_the_nursery() {
-    virtual_rt().block_on(async {
-        let out = nursery(async |n| {
-            let err = n
-                .start(|_status: arbor::TaskStatus<()>| async { Err::<(), _>(lost()) })
-                .await
-                .unwrap_err();
-            matches!(err, arbor::StartError::Failed(_))
-        })
-        .await;
-        assert!(out.unwrap(), "the start call failed, the nursery did not");
-    });
+#[arbor::test(virtual_clock)]
+async fn a_child_error_before_started_fails_the_start_call_not_the_nursery() {
+    let out = nursery(async |n| {
+        let err = n
+            .start(|_status: arbor::TaskStatus<()>| async { Err::<(), _>(lost()) })
+            .await
+            .unwrap_err();
+        matches!(err, arbor::StartError::Failed(_))
+    })
+    .await;
+    assert!(out.unwrap(), "the start call failed, the nursery did not");
 }
 
 #[test]

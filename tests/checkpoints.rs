@@ -92,15 +92,34 @@ fn a_sleep_already_past_its_deadline_is_a_schedule_point() {
     assert_eq!(trace, INTERLEAVED);
 }
 
-#[test]
-fn a_schedule_point_with_nothing_else_ready_does_not_yield() {
-    virtual_rt().block_on(async {
-        // Count the polls of a future awaiting 100 operations that
-        // complete at once: no other code is ready, so none yields.
+#[arbor::test(virtual_clock)]
+async fn a_schedule_point_with_nothing_else_ready_does_not_yield() {
+    // Count the polls of a future awaiting 100 operations that
+    // complete at once: no other code is ready, so none yields.
+    let mut polls = 0;
+    let mut body = pin!(async {
+        for _ in 0..50 {
+            nursery(async |_| {}).await.unwrap();
+            sleep(Duration::ZERO).await;
+        }
+    });
+    poll_fn(|cx| {
+        polls += 1;
+        body.as_mut().poll(cx)
+    })
+    .await;
+    assert_eq!(polls, 1);
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_task_looping_on_operations_that_complete_at_once_yields_every_128() {
+    // Alone on the runtime, a task awaiting 300 operations that
+    // complete at once skips 128 schedule points per poll, then yields
+    // at the 129th: the 129th and the 258th operation end a poll.
+    let polls = arbor::spawn(async {
         let mut polls = 0;
         let mut body = pin!(async {
-            for _ in 0..50 {
-                nursery(async |_| {}).await.unwrap();
+            for _ in 0..300 {
                 sleep(Duration::ZERO).await;
             }
         });
@@ -109,132 +128,101 @@ fn a_schedule_point_with_nothing_else_ready_does_not_yield() {
             body.as_mut().poll(cx)
         })
         .await;
-        assert_eq!(polls, 1);
+        polls
     });
+    assert_eq!(polls.await.unwrap(), 3);
 }
 
-#[test]
-fn a_task_looping_on_operations_that_complete_at_once_yields_every_128() {
-    virtual_rt().block_on(async {
-        // Alone on the runtime, a task awaiting 300 operations that
-        // complete at once skips 128 schedule points per poll, then yields
-        // at the 129th: the 129th and the 258th operation end a poll.
-        let polls = arbor::spawn(async {
-            let mut polls = 0;
-            let mut body = pin!(async {
-                for _ in 0..300 {
-                    sleep(Duration::ZERO).await;
-                }
-            });
-            poll_fn(|cx| {
-                polls += 1;
-                body.as_mut().poll(cx)
-            })
-            .await;
-            polls
-        });
-        assert_eq!(polls.await.unwrap(), 3);
-    });
+#[arbor::test(virtual_clock)]
+async fn a_nursery_result_survives_a_cancellation_during_its_exit_yield() {
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    // Ready when the nursery yields at its exit: it cancels the scope
+    // the nursery runs in, after the nursery took its result.
+    let canceller = arbor::spawn(async move { handle.cancel() });
+    let out = scope.run(nursery(async |_| 7)).await;
+    assert!(canceller.is_finished(), "the exit yielded");
+    assert_eq!(out.unwrap().unwrap(), 7, "the value got out");
+    assert!(scope.cancel_called() && !scope.cancelled_caught());
 }
 
-#[test]
-fn a_nursery_result_survives_a_cancellation_during_its_exit_yield() {
-    virtual_rt().block_on(async {
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        // Ready when the nursery yields at its exit: it cancels the scope
-        // the nursery runs in, after the nursery took its result.
-        let canceller = arbor::spawn(async move { handle.cancel() });
-        let out = scope.run(nursery(async |_| 7)).await;
-        assert!(canceller.is_finished(), "the exit yielded");
-        assert_eq!(out.unwrap().unwrap(), 7, "the value got out");
-        assert!(scope.cancel_called() && !scope.cancelled_caught());
-    });
-}
-
-#[test]
-fn a_failed_nursery_reports_through_a_cancellation_during_its_exit_yield() {
-    virtual_rt().block_on(async {
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        let canceller = arbor::spawn(async move { handle.cancel() });
-        let out = scope
-            .run(nursery(async |_| {
-                Err::<(), _>(std::io::Error::other("body failed"))
-            }))
-            .await;
-        assert!(canceller.is_finished());
-        match out {
-            Ok(Err(NurseryError::Failed(group))) => assert_eq!(group.len(), 1),
-            other => panic!("the failure was lost: {other:?}"),
-        }
-    });
+#[arbor::test(virtual_clock)]
+async fn a_failed_nursery_reports_through_a_cancellation_during_its_exit_yield() {
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let canceller = arbor::spawn(async move { handle.cancel() });
+    let out = scope
+        .run(nursery(async |_| {
+            Err::<(), _>(std::io::Error::other("body failed"))
+        }))
+        .await;
+    assert!(canceller.is_finished());
+    match out {
+        Ok(Err(NurseryError::Failed(group))) => assert_eq!(group.len(), 1),
+        other => panic!("the failure was lost: {other:?}"),
+    }
 }
 
 // ChildSet: a nursery as a completion queue.
 
-#[test]
-fn a_child_set_returns_results_in_finish_order() {
-    virtual_rt().block_on(async {
-        let start = time::now();
-        let order = nursery(async |n| {
-            let mut set = n.child_set();
-            for secs in [3u64, 1, 2] {
-                set.spawn(async move {
-                    sleep(SEC * secs as u32).await;
-                    (secs, time::now() - start)
-                });
-            }
-            assert_eq!(set.len(), 3);
-            let mut order = Vec::new();
-            while let Some(result) = set.join_next().await {
-                order.push(result.unwrap());
-            }
-            assert!(set.is_empty());
-            order
-        })
-        .await
-        .unwrap();
-        assert_eq!(order, [(1, SEC), (2, SEC * 2), (3, SEC * 3)]);
-    });
+#[arbor::test(virtual_clock)]
+async fn a_child_set_returns_results_in_finish_order() {
+    let start = time::now();
+    let order = nursery(async |n| {
+        let mut set = n.child_set();
+        for secs in [3u64, 1, 2] {
+            set.spawn(async move {
+                sleep(SEC * secs as u32).await;
+                (secs, time::now() - start)
+            });
+        }
+        assert_eq!(set.len(), 3);
+        let mut order = Vec::new();
+        while let Some(result) = set.join_next().await {
+            order.push(result.unwrap());
+        }
+        assert!(set.is_empty());
+        order
+    })
+    .await
+    .unwrap();
+    assert_eq!(order, [(1, SEC), (2, SEC * 2), (3, SEC * 3)]);
 }
 
-#[test]
-fn a_child_set_reports_failures_to_the_nursery_and_errors_to_join_next() {
-    virtual_rt().block_on(async {
-        let out = arbor::supervisor(async |n| {
-            let mut set = n.child_set::<u32>();
-            set.spawn(async { Err(std::io::Error::other("first")) });
-            set.spawn(async {
-                sleep(SEC).await;
-                Ok::<_, std::io::Error>(2)
-            });
-            let cancelled = set.spawn(async {
-                sleep(SEC * 10).await;
-                Ok::<_, std::io::Error>(3)
-            });
-            let mut results = Vec::new();
-            while let Some(result) = set.join_next().await {
-                results.push(result);
-                if results.len() == 1 {
-                    cancelled.cancel();
-                }
+#[arbor::test(virtual_clock)]
+async fn a_child_set_reports_failures_to_the_nursery_and_errors_to_join_next() {
+    let out = arbor::supervisor(async |n| {
+        let mut set = n.child_set::<u32>();
+        set.spawn(async { Err(std::io::Error::other("first")) });
+        set.spawn(async {
+            sleep(SEC).await;
+            Ok::<_, std::io::Error>(2)
+        });
+        let cancelled = set.spawn(async {
+            sleep(SEC * 10).await;
+            Ok::<_, std::io::Error>(3)
+        });
+        let mut results = Vec::new();
+        while let Some(result) = set.join_next().await {
+            results.push(result);
+            if results.len() == 1 {
+                cancelled.cancel();
             }
-            // The failure went to the group; the set saw its kind.
-            assert!(matches!(
-                results[..],
-                [Err(ChildError::Failed), Err(ChildError::Cancelled), Ok(2)]
-            ));
-            // The cancelled child ended at once, before the one-second one.
-        })
-        .await;
-        let group = match out {
-            Err(NurseryError::Failed(group)) => group,
-            other => panic!("expected the failure: {other:?}"),
-        };
-        assert_eq!(group.len(), 1);
-        assert_eq!(group.failures()[0].error().to_string(), "first");
-    });
+        }
+        // The failure went to the group; the set saw its kind.
+        assert!(matches!(
+            results[..],
+            [Err(ChildError::Failed), Err(ChildError::Cancelled), Ok(2)]
+        ));
+        // The cancelled child ended at once, before the one-second one.
+    })
+    .await;
+    let group = match out {
+        Err(NurseryError::Failed(group)) => group,
+        other => panic!("expected the failure: {other:?}"),
+    };
+    assert_eq!(group.len(), 1);
+    assert_eq!(group.failures()[0].error().to_string(), "first");
 }
 
 #[test]
@@ -270,86 +258,78 @@ fn a_child_sets_results_keep_their_order_and_kinds() {
     assert!(matches!(seen[2], Ok(2)));
 }
 
-#[test]
-fn dropping_a_child_set_cancels_its_running_children() {
-    virtual_rt().block_on(async {
-        let start = time::now();
-        nursery(async |n| {
-            let mut set = n.child_set();
-            set.spawn(sleep(SEC * 3600));
-            set.spawn(sleep(SEC * 3600));
-            let other = n.spawn(async { sleep(SEC).await });
-            drop(set);
-            other.await.unwrap();
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            time::now() - start,
-            SEC,
-            "the set's children were cancelled"
-        );
-    });
+#[arbor::test(virtual_clock)]
+async fn dropping_a_child_set_cancels_its_running_children() {
+    let start = time::now();
+    nursery(async |n| {
+        let mut set = n.child_set();
+        set.spawn(sleep(SEC * 3600));
+        set.spawn(sleep(SEC * 3600));
+        let other = n.spawn(async { sleep(SEC).await });
+        drop(set);
+        other.await.unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        time::now() - start,
+        SEC,
+        "the set's children were cancelled"
+    );
 }
 
-#[test]
-fn join_next_dropped_at_its_schedule_point_puts_the_result_back() {
-    virtual_rt().block_on(async {
-        nursery(async |n| {
-            let mut set = n.child_set();
-            set.spawn(async { "first" });
-            set.spawn(async { "second" });
-            arbor::yield_now().await;
-            assert_eq!(set.len(), 2);
-            // Another task is ready, so join_next yields holding "first";
-            // dropping it there puts "first" back.
-            let busy = arbor::spawn(async {});
-            {
-                let mut next = pin!(set.join_next());
-                let polled = poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
-                assert!(polled.is_pending());
-            }
-            busy.await.unwrap();
-            assert!(matches!(set.join_next().await, Some(Ok("first"))));
-            assert!(matches!(set.join_next().await, Some(Ok("second"))));
-            assert!(set.join_next().await.is_none());
-        })
-        .await
-        .unwrap();
-    });
-}
-
-#[test]
-fn join_next_makes_no_progress_in_a_cancelled_scope() {
-    virtual_rt().block_on(async {
-        nursery(async |n| {
-            let mut set = n.child_set();
-            set.spawn(async { 1 });
-            arbor::yield_now().await;
-            let scope = CancelScope::new();
-            scope.cancel();
-            assert!(scope.run(set.join_next()).await.is_err());
-            assert_eq!(set.try_join_next().map(Result::unwrap), Some(1));
-        })
-        .await
-        .unwrap();
-    });
-}
-
-#[test]
-fn an_interval_is_a_stream_of_its_ticks() {
-    virtual_rt().block_on(async {
-        let start = time::now();
-        let mut ticks = time::interval(SEC * 5);
-        let mut seen = Vec::new();
-        while let Some(at) = ticks.next().await {
-            seen.push(at - start);
-            if seen.len() == 3 {
-                break;
-            }
+#[arbor::test(virtual_clock)]
+async fn join_next_dropped_at_its_schedule_point_puts_the_result_back() {
+    nursery(async |n| {
+        let mut set = n.child_set();
+        set.spawn(async { "first" });
+        set.spawn(async { "second" });
+        arbor::yield_now().await;
+        assert_eq!(set.len(), 2);
+        // Another task is ready, so join_next yields holding "first";
+        // dropping it there puts "first" back.
+        let busy = arbor::spawn(async {});
+        {
+            let mut next = pin!(set.join_next());
+            let polled = poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
+            assert!(polled.is_pending());
         }
-        assert_eq!(seen, [Duration::ZERO, SEC * 5, SEC * 10]);
-    });
+        busy.await.unwrap();
+        assert!(matches!(set.join_next().await, Some(Ok("first"))));
+        assert!(matches!(set.join_next().await, Some(Ok("second"))));
+        assert!(set.join_next().await.is_none());
+    })
+    .await
+    .unwrap();
+}
+
+#[arbor::test(virtual_clock)]
+async fn join_next_makes_no_progress_in_a_cancelled_scope() {
+    nursery(async |n| {
+        let mut set = n.child_set();
+        set.spawn(async { 1 });
+        arbor::yield_now().await;
+        let scope = CancelScope::new();
+        scope.cancel();
+        assert!(scope.run(set.join_next()).await.is_err());
+        assert_eq!(set.try_join_next().map(Result::unwrap), Some(1));
+    })
+    .await
+    .unwrap();
+}
+
+#[arbor::test(virtual_clock)]
+async fn an_interval_is_a_stream_of_its_ticks() {
+    let start = time::now();
+    let mut ticks = time::interval(SEC * 5);
+    let mut seen = Vec::new();
+    while let Some(at) = ticks.next().await {
+        seen.push(at - start);
+        if seen.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(seen, [Duration::ZERO, SEC * 5, SEC * 10]);
 }
 
 // The reactor is never starved.

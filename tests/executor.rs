@@ -76,26 +76,24 @@ fn self_waking_task_does_not_starve_a_timer_or_other_tasks() {
     assert!(spins > 0);
 }
 
-#[test]
-fn self_waking_task_does_not_starve_io() {
+#[arbor::test]
+async fn self_waking_task_does_not_starve_io() {
     use std::io::{Read, Write};
-    arbor::run(async {
-        let stop = Rc::new(Cell::new(false));
-        let s = stop.clone();
-        let spinner = spawn(async move {
-            while !s.get() {
-                yield_now().await;
-            }
-        });
-        let (r, mut w) = std::io::pipe().unwrap();
-        let r = arbor::io::Async::new(r).unwrap();
-        w.write_all(b"x").unwrap();
-        let mut buf = [0u8; 1];
-        let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
-        assert_eq!(n, 1);
-        stop.set(true);
-        spinner.await.unwrap();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let spinner = spawn(async move {
+        while !s.get() {
+            yield_now().await;
+        }
     });
+    let (r, mut w) = std::io::pipe().unwrap();
+    let r = arbor::io::Async::new(r).unwrap();
+    w.write_all(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    let n = r.read_with(|mut r| r.read(&mut buf)).await.unwrap();
+    assert_eq!(n, 1);
+    stop.set(true);
+    spinner.await.unwrap();
 }
 
 #[test]
@@ -172,38 +170,36 @@ fn wake_from_another_thread_wakes_a_parked_runtime() {
     });
 }
 
-#[test]
-fn stale_waker_after_task_end_does_nothing() {
-    arbor::run(async {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let first = spawn(async move {
-            poll_fn(|cx| {
-                tx.send(cx.waker().clone()).unwrap();
-                Poll::Ready(())
-            })
-            .await
-        });
-        first.await.unwrap();
-        let stale = rx.recv().unwrap();
-        // A new task likely reuses the slot; the stale waker must not poll it.
-        let polls = Rc::new(Cell::new(0));
-        let p = polls.clone();
-        let second = spawn(async move {
-            poll_fn(|_| {
-                p.set(p.get() + 1);
-                Poll::<()>::Pending
-            })
-            .await
-        });
-        yield_now().await;
-        assert_eq!(polls.get(), 1);
-        stale.wake_by_ref();
-        std::thread::spawn(move || stale.wake()).join().unwrap();
-        yield_now().await;
-        yield_now().await;
-        assert_eq!(polls.get(), 1, "stale waker reached the new occupant");
-        second.abort();
+#[arbor::test]
+async fn stale_waker_after_task_end_does_nothing() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = spawn(async move {
+        poll_fn(|cx| {
+            tx.send(cx.waker().clone()).unwrap();
+            Poll::Ready(())
+        })
+        .await
     });
+    first.await.unwrap();
+    let stale = rx.recv().unwrap();
+    // A new task likely reuses the slot; the stale waker must not poll it.
+    let polls = Rc::new(Cell::new(0));
+    let p = polls.clone();
+    let second = spawn(async move {
+        poll_fn(|_| {
+            p.set(p.get() + 1);
+            Poll::<()>::Pending
+        })
+        .await
+    });
+    yield_now().await;
+    assert_eq!(polls.get(), 1);
+    stale.wake_by_ref();
+    std::thread::spawn(move || stale.wake()).join().unwrap();
+    yield_now().await;
+    yield_now().await;
+    assert_eq!(polls.get(), 1, "stale waker reached the new occupant");
+    second.abort();
 }
 
 #[test]
@@ -286,67 +282,61 @@ fn join_handle_after_runtime_drop_reports_cancelled() {
     assert!(err.is_cancelled());
 }
 
-#[test]
-fn panicking_task_is_reported_through_its_handle() {
-    arbor::run(async {
-        let h = spawn(async { panic!("boom") });
-        let err = h.await.unwrap_err();
-        assert!(err.is_panic());
-        assert_eq!(err.panic_message(), Some("boom"));
-        // The scheduler survived: other tasks still run.
-        assert_eq!(spawn(async { 3 }).await.unwrap(), 3);
-    });
+#[arbor::test]
+async fn panicking_task_is_reported_through_its_handle() {
+    let h = spawn(async { panic!("boom") });
+    let err = h.await.unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("boom"));
+    // The scheduler survived: other tasks still run.
+    assert_eq!(spawn(async { 3 }).await.unwrap(), 3);
 }
 
-#[test]
-fn abort_drops_a_parked_task_immediately() {
+#[arbor::test]
+async fn abort_drops_a_parked_task_immediately() {
     let drops = DropCounter::new();
     let d = drops.clone();
-    arbor::run(async move {
-        let g = d.guard();
-        let h = spawn(async move {
-            let _g = g;
-            pending::<()>().await
-        });
-        yield_now().await;
-        h.abort();
-        assert_eq!(d.dropped(), 1, "dropped inside abort()");
-        assert!(h.await.unwrap_err().is_cancelled());
+    let g = d.guard();
+    let h = spawn(async move {
+        let _g = g;
+        pending::<()>().await
     });
+    yield_now().await;
+    h.abort();
+    assert_eq!(d.dropped(), 1, "dropped inside abort()");
+    assert!(h.await.unwrap_err().is_cancelled());
 }
 
-#[test]
-fn abort_before_first_poll_and_self_abort() {
-    arbor::run(async {
-        let h = spawn(async { 1 });
-        h.abort();
-        assert!(h.await.unwrap_err().is_cancelled());
+#[arbor::test]
+async fn abort_before_first_poll_and_self_abort() {
+    let h = spawn(async { 1 });
+    h.abort();
+    assert!(h.await.unwrap_err().is_cancelled());
 
-        let slot: Rc<Cell<Option<arbor::task::JoinHandle<()>>>> = Rc::new(Cell::new(None));
-        let s = slot.clone();
-        let after = Rc::new(Cell::new(false));
-        let a = after.clone();
-        let h = spawn(async move {
-            let me = s.take().unwrap();
-            me.abort();
-            s.set(Some(me));
-            yield_now().await;
-            a.set(true);
-        });
-        slot.set(Some(h));
+    let slot: Rc<Cell<Option<arbor::task::JoinHandle<()>>>> = Rc::new(Cell::new(None));
+    let s = slot.clone();
+    let after = Rc::new(Cell::new(false));
+    let a = after.clone();
+    let h = spawn(async move {
+        let me = s.take().unwrap();
+        me.abort();
+        s.set(Some(me));
         yield_now().await;
-        yield_now().await;
-        assert!(
-            !after.get(),
-            "self-abort takes effect at the next suspension"
-        );
-        let h = slot.take().unwrap();
-        assert!(h.await.unwrap_err().is_cancelled());
-        assert_eq!(
-            arbor::lowlevel::live_tasks(arbor::lowlevel::ScopeId::ROOT),
-            Some(0)
-        );
+        a.set(true);
     });
+    slot.set(Some(h));
+    yield_now().await;
+    yield_now().await;
+    assert!(
+        !after.get(),
+        "self-abort takes effect at the next suspension"
+    );
+    let h = slot.take().unwrap();
+    assert!(h.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        arbor::lowlevel::live_tasks(arbor::lowlevel::ScopeId::ROOT),
+        Some(0)
+    );
 }
 
 #[test]
@@ -373,21 +363,19 @@ fn block_on_inside_a_runtime_panics() {
     });
 }
 
-#[test]
-fn current_task_reports_id_and_name() {
-    arbor::run(async {
-        assert!(arbor::current_task().is_none(), "root future is not a task");
-        let h = arbor::spawn_named("worker", async {
-            let me = arbor::current_task().unwrap();
-            (me.id(), me.name().map(String::from))
-        });
-        let id = h.id();
-        let (seen, name) = h.await.unwrap();
-        assert_eq!(seen, id);
-        assert_eq!(name.as_deref(), Some("worker"));
-        let anon = spawn(async { arbor::current_task().unwrap().name().is_none() });
-        assert!(anon.await.unwrap());
+#[arbor::test]
+async fn current_task_reports_id_and_name() {
+    assert!(arbor::current_task().is_none(), "root future is not a task");
+    let h = arbor::spawn_named("worker", async {
+        let me = arbor::current_task().unwrap();
+        (me.id(), me.name().map(String::from))
     });
+    let id = h.id();
+    let (seen, name) = h.await.unwrap();
+    assert_eq!(seen, id);
+    assert_eq!(name.as_deref(), Some("worker"));
+    let anon = spawn(async { arbor::current_task().unwrap().name().is_none() });
+    assert!(anon.await.unwrap());
 }
 
 #[test]
@@ -408,33 +396,30 @@ fn tasks_left_running_continue_at_next_block_on() {
     assert_eq!(counter.get(), 3);
 }
 
-#[test]
-fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
+#[arbor::test]
+async fn spawn_into_closed_scope_is_an_error_and_drops_the_future() {
     use arbor::lowlevel::{self as scope, ScopeId, SpawnError};
-    arbor::run(async {
-        let s = scope::open_scope(ScopeId::ROOT).unwrap();
-        let drops = DropCounter::new();
-        let h =
-            scope::spawn_in(s, Some("child"), async { arbor::lowlevel::current_scope() }).unwrap();
-        assert_eq!(h.await.unwrap(), s);
-        scope::close_scope(s);
-        let g = drops.guard();
-        let err = scope::spawn_in(s, None, async move { drop(g) }).unwrap_err();
-        assert_eq!(err, SpawnError::NoSuchScope, "closed and empty: freed");
-        assert_eq!(drops.dropped(), 1);
-        assert_eq!(scope::live_scopes(), 1);
+    let s = scope::open_scope(ScopeId::ROOT).unwrap();
+    let drops = DropCounter::new();
+    let h = scope::spawn_in(s, Some("child"), async { arbor::lowlevel::current_scope() }).unwrap();
+    assert_eq!(h.await.unwrap(), s);
+    scope::close_scope(s);
+    let g = drops.guard();
+    let err = scope::spawn_in(s, None, async move { drop(g) }).unwrap_err();
+    assert_eq!(err, SpawnError::NoSuchScope, "closed and empty: freed");
+    assert_eq!(drops.dropped(), 1);
+    assert_eq!(scope::live_scopes(), 1);
 
-        let s = scope::open_scope(ScopeId::ROOT).unwrap();
-        let h = scope::spawn_in(s, None, pending::<()>()).unwrap();
-        scope::close_scope(s);
-        assert_eq!(
-            scope::spawn_in(s, None, async {}).unwrap_err(),
-            SpawnError::Closed
-        );
-        assert_eq!(scope::live_tasks(s), Some(1));
-        h.abort();
-        assert_eq!(scope::live_tasks(s), None, "freed when its last task left");
-    });
+    let s = scope::open_scope(ScopeId::ROOT).unwrap();
+    let h = scope::spawn_in(s, None, pending::<()>()).unwrap();
+    scope::close_scope(s);
+    assert_eq!(
+        scope::spawn_in(s, None, async {}).unwrap_err(),
+        SpawnError::Closed
+    );
+    assert_eq!(scope::live_tasks(s), Some(1));
+    h.abort();
+    assert_eq!(scope::live_tasks(s), None, "freed when its last task left");
 }
 
 #[test]

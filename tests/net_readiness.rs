@@ -44,75 +44,69 @@ impl<F: Future> Future for Counted<F> {
     }
 }
 
-#[test]
-fn spurious_wakeups_neither_lose_data_nor_break_the_wait() {
-    arbor::run(async {
-        let (client, server) = pair().await;
+#[arbor::test]
+async fn spurious_wakeups_neither_lose_data_nor_break_the_wait() {
+    let (client, server) = pair().await;
+    let mut buf = [0u8; 8];
+    // The read shares its task with a ticker that wakes the task ten
+    // times: each wake polls the read with nothing to read.
+    let read = server.read(&mut buf);
+    let ticker = async {
+        for _ in 0..10 {
+            arbor::yield_now().await;
+        }
+        client.write_all(b"late").await.unwrap();
+    };
+    let (n, ()) = futures_lite::future::zip(read, ticker).await;
+    assert_eq!(&buf[..n.unwrap()], b"late");
+}
+
+#[arbor::test]
+async fn stale_readiness_parks_instead_of_spinning() {
+    let (client, server) = pair().await;
+    client.write_all(b"12345").await.unwrap();
+    let mut buf = [0u8; 5];
+    server.read_exact(&mut buf).await.unwrap();
+    // Readiness is still recorded from that event, but the socket is
+    // empty: the next read gets EAGAIN, clears it and must park until
+    // the peer writes, not retry in a loop.
+    let writer = arbor::spawn(async move {
+        arbor::time::sleep(Duration::from_millis(50)).await;
+        client.write_all(b"x").await.unwrap();
+        client
+    });
+    let (polls, read) = counted(server.read(&mut buf));
+    assert_eq!(read.await.unwrap(), 1);
+    assert!(polls.get() <= 3, "read polled {} times", polls.get());
+    drop(writer.await.unwrap());
+}
+
+#[arbor::test]
+async fn a_cancelled_read_leaves_no_waker_behind() {
+    let (client, server) = pair().await;
+    let at_timeout = Rc::new(Cell::new(0));
+    let mark = at_timeout.clone();
+    // The body reads its own poll count, which `counted` creates.
+    let polls_slot: Rc<Cell<Option<Rc<Cell<u32>>>>> = Rc::default();
+    let slot = polls_slot.clone();
+    let (polls, body) = counted(async move {
         let mut buf = [0u8; 8];
-        // The read shares its task with a ticker that wakes the task ten
-        // times: each wake polls the read with nothing to read.
-        let read = server.read(&mut buf);
-        let ticker = async {
-            for _ in 0..10 {
-                arbor::yield_now().await;
-            }
-            client.write_all(b"late").await.unwrap();
-        };
-        let (n, ()) = futures_lite::future::zip(read, ticker).await;
-        assert_eq!(&buf[..n.unwrap()], b"late");
+        let read = arbor::move_on_after(Duration::from_millis(10), server.read(&mut buf));
+        assert!(read.await.is_none(), "the read timed out");
+        let polls = slot.take().unwrap();
+        mark.set(polls.get());
+        // Data arrives for the cancelled read's registration while this
+        // task sleeps. Were the read's waker still parked with the
+        // reactor, that event would poll this task once more.
+        arbor::time::sleep(Duration::from_millis(100)).await;
+        server
     });
-}
-
-#[test]
-fn stale_readiness_parks_instead_of_spinning() {
-    arbor::run(async {
-        let (client, server) = pair().await;
-        client.write_all(b"12345").await.unwrap();
-        let mut buf = [0u8; 5];
-        server.read_exact(&mut buf).await.unwrap();
-        // Readiness is still recorded from that event, but the socket is
-        // empty: the next read gets EAGAIN, clears it and must park until
-        // the peer writes, not retry in a loop.
-        let writer = arbor::spawn(async move {
-            arbor::time::sleep(Duration::from_millis(50)).await;
-            client.write_all(b"x").await.unwrap();
-            client
-        });
-        let (polls, read) = counted(server.read(&mut buf));
-        assert_eq!(read.await.unwrap(), 1);
-        assert!(polls.get() <= 3, "read polled {} times", polls.get());
-        drop(writer.await.unwrap());
-    });
-}
-
-#[test]
-fn a_cancelled_read_leaves_no_waker_behind() {
-    arbor::run(async {
-        let (client, server) = pair().await;
-        let at_timeout = Rc::new(Cell::new(0));
-        let mark = at_timeout.clone();
-        // The body reads its own poll count, which `counted` creates.
-        let polls_slot: Rc<Cell<Option<Rc<Cell<u32>>>>> = Rc::default();
-        let slot = polls_slot.clone();
-        let (polls, body) = counted(async move {
-            let mut buf = [0u8; 8];
-            let read = arbor::move_on_after(Duration::from_millis(10), server.read(&mut buf));
-            assert!(read.await.is_none(), "the read timed out");
-            let polls = slot.take().unwrap();
-            mark.set(polls.get());
-            // Data arrives for the cancelled read's registration while this
-            // task sleeps. Were the read's waker still parked with the
-            // reactor, that event would poll this task once more.
-            arbor::time::sleep(Duration::from_millis(100)).await;
-            server
-        });
-        polls_slot.set(Some(polls.clone()));
-        let task = arbor::spawn(body);
-        arbor::time::sleep(Duration::from_millis(40)).await;
-        client.write_all(b"data").await.unwrap();
-        let server = task.await.unwrap();
-        // Only the sleep's timer woke the task after the timeout.
-        assert_eq!(polls.get(), at_timeout.get() + 1);
-        drop(server);
-    });
+    polls_slot.set(Some(polls.clone()));
+    let task = arbor::spawn(body);
+    arbor::time::sleep(Duration::from_millis(40)).await;
+    client.write_all(b"data").await.unwrap();
+    let server = task.await.unwrap();
+    // Only the sleep's timer woke the task after the timeout.
+    assert_eq!(polls.get(), at_timeout.get() + 1);
+    drop(server);
 }

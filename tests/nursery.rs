@@ -62,25 +62,21 @@ fn nursery_waits_for_body_and_every_child_including_late_spawns() {
     assert_eq!(trace.events(), ["body", "child 1", "grandchild"]);
 }
 
-#[test]
-fn spawning_into_a_closed_nursery_is_an_error() {
-    virtual_rt().block_on(async {
-        let kept = nursery(async |n| n.clone()).await.unwrap();
-        assert!(kept.is_closed());
-        let err = kept.try_spawn(None, async {}).unwrap_err();
-        assert_eq!(err, arbor::lowlevel::SpawnError::Closed);
-        let started = kept.start(|s| async move { s.started(1).unwrap() }).await;
-        assert!(matches!(started, Err(StartError::Closed)));
-    });
+#[arbor::test(virtual_clock)]
+async fn spawning_into_a_closed_nursery_is_an_error() {
+    let kept = nursery(async |n| n.clone()).await.unwrap();
+    assert!(kept.is_closed());
+    let err = kept.try_spawn(None, async {}).unwrap_err();
+    assert_eq!(err, arbor::lowlevel::SpawnError::Closed);
+    let started = kept.start(|s| async move { s.started(1).unwrap() }).await;
+    assert!(matches!(started, Err(StartError::Closed)));
 }
 
-#[test]
+#[arbor::test(virtual_clock)]
 #[should_panic(expected = "Nursery::spawn")]
-fn spawn_on_a_closed_nursery_panics() {
-    virtual_rt().block_on(async {
-        let kept = nursery(async |n| n.clone()).await.unwrap();
-        kept.spawn(async {});
-    });
+async fn spawn_on_a_closed_nursery_panics() {
+    let kept = nursery(async |n| n.clone()).await.unwrap();
+    kept.spawn(async {});
 }
 
 #[test]
@@ -195,78 +191,72 @@ fn a_child_panic_is_reraised_after_every_child_finished() {
     );
 }
 
-#[test]
-fn children_inherit_the_scopes_where_the_nursery_was_opened() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let done = Rc::new(Cell::new(false));
-        let d = done.clone();
-        nursery(async |n| {
-            // The move_on_after limits the spawn call, not the child.
-            move_on_after(SEC, async {
-                n.spawn(async move {
-                    sleep(SEC * 10).await;
-                    d.set(true);
-                });
-            })
-            .await;
-        })
-        .await
-        .unwrap();
-        assert!(done.get());
-        assert_eq!(time::now() - t0, SEC * 10);
-    });
-}
-
-#[test]
-fn timeout_around_a_nursery_drops_both_long_children_and_the_body_value_gets_out() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let drops = DropCounter::new();
-        let scope = CancelScope::new().with_timeout(SEC * 3);
-        let out = scope
-            .run(nursery(async |n| {
-                for _ in 0..2 {
-                    let g = drops.guard();
-                    n.spawn(async move {
-                        let _g = g;
-                        sleep(HOUR).await;
-                    });
-                }
-            }))
-            .await;
-        // The body had returned: the nursery's exit is not a cancel point,
-        // so its value passes the scope (which dropped nothing itself).
-        assert!(matches!(out, Ok(Ok(()))));
-        assert!(scope.cancel_called() && !scope.cancelled_caught());
-        assert_eq!(drops.dropped(), 2);
-        assert_eq!(time::now() - t0, SEC * 3);
-    });
-}
-
-#[test]
-fn a_shield_in_the_parent_does_not_protect_children_of_a_nursery_opened_outside_it() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = nursery(async |n| {
-            let cancel = n.cancel_scope();
-            shield(async {
-                n.spawn(sleep(HOUR));
-                cancel.cancel();
-                // The shielded body part still finishes its own work.
-                sleep(SEC).await;
-            })
-            .await;
+#[arbor::test(virtual_clock)]
+async fn children_inherit_the_scopes_where_the_nursery_was_opened() {
+    let t0 = time::now();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    nursery(async |n| {
+        // The move_on_after limits the spawn call, not the child.
+        move_on_after(SEC, async {
+            n.spawn(async move {
+                sleep(SEC * 10).await;
+                d.set(true);
+            });
         })
         .await;
-        // The body finished (after its shielded part): its value is kept.
-        assert!(out.is_ok(), "{out:?}");
-        assert_eq!(
-            time::now() - t0,
-            SEC,
-            "the child was dropped, the shielded body ran"
-        );
-    });
+    })
+    .await
+    .unwrap();
+    assert!(done.get());
+    assert_eq!(time::now() - t0, SEC * 10);
+}
+
+#[arbor::test(virtual_clock)]
+async fn timeout_around_a_nursery_drops_both_long_children_and_the_body_value_gets_out() {
+    let t0 = time::now();
+    let drops = DropCounter::new();
+    let scope = CancelScope::new().with_timeout(SEC * 3);
+    let out = scope
+        .run(nursery(async |n| {
+            for _ in 0..2 {
+                let g = drops.guard();
+                n.spawn(async move {
+                    let _g = g;
+                    sleep(HOUR).await;
+                });
+            }
+        }))
+        .await;
+    // The body had returned: the nursery's exit is not a cancel point,
+    // so its value passes the scope (which dropped nothing itself).
+    assert!(matches!(out, Ok(Ok(()))));
+    assert!(scope.cancel_called() && !scope.cancelled_caught());
+    assert_eq!(drops.dropped(), 2);
+    assert_eq!(time::now() - t0, SEC * 3);
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_shield_in_the_parent_does_not_protect_children_of_a_nursery_opened_outside_it() {
+    let t0 = time::now();
+    let out = nursery(async |n| {
+        let cancel = n.cancel_scope();
+        shield(async {
+            n.spawn(sleep(HOUR));
+            cancel.cancel();
+            // The shielded body part still finishes its own work.
+            sleep(SEC).await;
+        })
+        .await;
+    })
+    .await;
+    // The body finished (after its shielded part): its value is kept.
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(
+        time::now() - t0,
+        SEC,
+        "the child was dropped, the shielded body ran"
+    );
 }
 
 #[test]
@@ -341,185 +331,173 @@ fn join_handle_gives_the_value_or_says_how_the_child_ended_and_cancel_is_private
     });
 }
 
-#[test]
-fn supervisor_keeps_siblings_running_and_collects_failures() {
-    virtual_rt().block_on(async {
-        let finished = Rc::new(Cell::new(0));
-        let f = finished.clone();
-        let out = supervisor(async |n| {
-            n.spawn(async { Err::<(), _>(Boom("early")) });
-            for _ in 0..3 {
-                let f = f.clone();
-                n.spawn(async move {
-                    sleep(SEC).await;
-                    f.set(f.get() + 1);
-                });
-            }
-            n.spawn(async {
-                sleep(SEC * 2).await;
-                Err::<(), _>(Boom("late"))
-            });
-        })
-        .await;
-        assert_eq!(finished.get(), 3);
-        let Err(NurseryError::Failed(group)) = out else {
-            panic!()
-        };
-        let msgs: Vec<_> = group
-            .failures()
-            .iter()
-            .map(|f| f.error().to_string())
-            .collect();
-        assert_eq!(msgs, ["boom early", "boom late"]);
-    });
-}
-
-#[test]
-fn start_returns_the_started_value_and_the_child_keeps_running() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let out = nursery(async |n| {
-            let v = n
-                .start(|status| async move {
-                    sleep(SEC).await;
-                    status.started("ready").unwrap();
-                    assert_eq!(status.started("again"), Err(arbor::AlreadyStarted));
-                    sleep(SEC).await;
-                })
-                .await
-                .unwrap();
-            (v, time::now() - t0)
-        })
-        .await
-        .unwrap();
-        assert_eq!(out, ("ready", SEC));
-        assert_eq!(
-            time::now() - t0,
-            SEC * 2,
-            "a started child keeps the nursery open"
-        );
-    });
-}
-
-#[test]
-fn start_fails_without_failing_the_nursery() {
-    virtual_rt().block_on(async {
-        let out = nursery(async |n| {
-            let failed = n.start(|_status: arbor::TaskStatus<u8>| async { Err::<(), _>(Boom("init")) }).await;
-            assert!(matches!(&failed, Err(StartError::Failed(f)) if f.error().to_string() == "boom init"));
-            let silent = n.start(|_status: arbor::TaskStatus<u8>| async {}).await;
-            assert!(matches!(silent, Err(StartError::NotStarted)));
-            "nursery fine"
-        })
-        .await;
-        assert_eq!(out.unwrap(), "nursery fine");
-    });
-}
-
-#[test]
-fn cancelling_the_caller_of_start_cancels_the_child() {
-    virtual_rt().block_on(async {
-        let drops = DropCounter::new();
-        let g = drops.guard();
-        nursery(async |n| {
-            let got = move_on_after(
-                SEC,
-                n.start(|_status: arbor::TaskStatus<()>| async move {
-                    let _g = g;
-                    sleep(HOUR).await;
-                }),
-            )
-            .await;
-            assert!(got.is_none());
-        })
-        .await
-        .unwrap();
-        assert_eq!(drops.dropped(), 1);
-    });
-}
-
-#[test]
-fn dropping_a_nursery_future_drops_all_children_at_once() {
-    virtual_rt().block_on(async {
-        let drops = DropCounter::new();
-        let before = arbor::lowlevel::live_scopes();
-        let mut fut = Box::pin(nursery(async |n| {
-            for _ in 0..3 {
-                let g = drops.guard();
-                n.spawn(async move {
-                    let _g = g;
-                    sleep(HOUR).await;
-                });
-            }
-            pending::<()>().await;
-        }));
-        let _ = futures_lite::future::poll_once(&mut fut).await;
-        yield_now().await;
-        assert_eq!(drops.dropped(), 0);
-        drop(fut);
-        assert_eq!(drops.dropped(), 3);
-        assert_eq!(arbor::lowlevel::live_scopes(), before);
-    });
-}
-
-#[test]
-fn server_nursery_memory_stays_flat_with_many_short_children() {
-    virtual_rt().block_on(async {
-        let scopes_before = arbor::lowlevel::live_scopes();
-        arbor::server(async |n| {
-            for round in 0..20 {
-                for _ in 0..500 {
-                    drop(n.spawn(async { yield_now().await }));
-                }
+#[arbor::test(virtual_clock)]
+async fn supervisor_keeps_siblings_running_and_collects_failures() {
+    let finished = Rc::new(Cell::new(0));
+    let f = finished.clone();
+    let out = supervisor(async |n| {
+        n.spawn(async { Err::<(), _>(Boom("early")) });
+        for _ in 0..3 {
+            let f = f.clone();
+            n.spawn(async move {
                 sleep(SEC).await;
-                assert_eq!(n.live_children(), 0, "round {round}");
-                assert_eq!(
-                    arbor::lowlevel::live_scopes(),
-                    scopes_before + 1,
-                    "only the nursery's node"
-                );
-            }
-        })
-        .await
-        .unwrap();
-    });
+                f.set(f.get() + 1);
+            });
+        }
+        n.spawn(async {
+            sleep(SEC * 2).await;
+            Err::<(), _>(Boom("late"))
+        });
+    })
+    .await;
+    assert_eq!(finished.get(), 3);
+    let Err(NurseryError::Failed(group)) = out else {
+        panic!()
+    };
+    let msgs: Vec<_> = group
+        .failures()
+        .iter()
+        .map(|f| f.error().to_string())
+        .collect();
+    assert_eq!(msgs, ["boom early", "boom late"]);
 }
 
-#[test]
-fn dump_shows_the_tree_with_names_and_deadlines() {
-    virtual_rt().block_on(async {
-        nursery(async |n| {
-            n.spawn_named("worker", sleep(HOUR));
-            yield_now().await;
-            let text = arbor::dump();
-            assert!(text.contains("Nursery"), "{text}");
-            assert!(text.contains("Child \"worker\""), "{text}");
-            assert!(text.contains("\"worker\" parked"), "{text}");
-            n.cancel_scope().cancel();
-            checkpoint().await;
-        })
-        .await
-        .unwrap_err();
-        move_on_after(SEC, async {
-            let text = arbor::dump();
-            assert!(text.contains("deadline in 1s"), "{text}");
-        })
-        .await;
-    });
-}
-
-#[test]
-fn start_accepts_an_async_closure() {
-    virtual_rt().block_on(async {
-        let v = nursery(async |n| {
-            n.start(async |status: arbor::TaskStatus<u32>| {
-                status.started(7).unwrap();
+#[arbor::test(virtual_clock)]
+async fn start_returns_the_started_value_and_the_child_keeps_running() {
+    let t0 = time::now();
+    let out = nursery(async |n| {
+        let v = n
+            .start(|status| async move {
+                sleep(SEC).await;
+                status.started("ready").unwrap();
+                assert_eq!(status.started("again"), Err(arbor::AlreadyStarted));
+                sleep(SEC).await;
             })
             .await
-            .unwrap()
+            .unwrap();
+        (v, time::now() - t0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, ("ready", SEC));
+    assert_eq!(
+        time::now() - t0,
+        SEC * 2,
+        "a started child keeps the nursery open"
+    );
+}
+
+#[arbor::test(virtual_clock)]
+async fn start_fails_without_failing_the_nursery() {
+    let out = nursery(async |n| {
+        let failed = n
+            .start(|_status: arbor::TaskStatus<u8>| async { Err::<(), _>(Boom("init")) })
+            .await;
+        assert!(
+            matches!(&failed, Err(StartError::Failed(f)) if f.error().to_string() == "boom init")
+        );
+        let silent = n.start(|_status: arbor::TaskStatus<u8>| async {}).await;
+        assert!(matches!(silent, Err(StartError::NotStarted)));
+        "nursery fine"
+    })
+    .await;
+    assert_eq!(out.unwrap(), "nursery fine");
+}
+
+#[arbor::test(virtual_clock)]
+async fn cancelling_the_caller_of_start_cancels_the_child() {
+    let drops = DropCounter::new();
+    let g = drops.guard();
+    nursery(async |n| {
+        let got = move_on_after(
+            SEC,
+            n.start(|_status: arbor::TaskStatus<()>| async move {
+                let _g = g;
+                sleep(HOUR).await;
+            }),
+        )
+        .await;
+        assert!(got.is_none());
+    })
+    .await
+    .unwrap();
+    assert_eq!(drops.dropped(), 1);
+}
+
+#[arbor::test(virtual_clock)]
+async fn dropping_a_nursery_future_drops_all_children_at_once() {
+    let drops = DropCounter::new();
+    let before = arbor::lowlevel::live_scopes();
+    let mut fut = Box::pin(nursery(async |n| {
+        for _ in 0..3 {
+            let g = drops.guard();
+            n.spawn(async move {
+                let _g = g;
+                sleep(HOUR).await;
+            });
+        }
+        pending::<()>().await;
+    }));
+    let _ = futures_lite::future::poll_once(&mut fut).await;
+    yield_now().await;
+    assert_eq!(drops.dropped(), 0);
+    drop(fut);
+    assert_eq!(drops.dropped(), 3);
+    assert_eq!(arbor::lowlevel::live_scopes(), before);
+}
+
+#[arbor::test(virtual_clock)]
+async fn server_nursery_memory_stays_flat_with_many_short_children() {
+    let scopes_before = arbor::lowlevel::live_scopes();
+    arbor::server(async |n| {
+        for round in 0..20 {
+            for _ in 0..500 {
+                drop(n.spawn(async { yield_now().await }));
+            }
+            sleep(SEC).await;
+            assert_eq!(n.live_children(), 0, "round {round}");
+            assert_eq!(
+                arbor::lowlevel::live_scopes(),
+                scopes_before + 1,
+                "only the nursery's node"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[arbor::test(virtual_clock)]
+async fn dump_shows_the_tree_with_names_and_deadlines() {
+    nursery(async |n| {
+        n.spawn_named("worker", sleep(HOUR));
+        yield_now().await;
+        let text = arbor::dump();
+        assert!(text.contains("Nursery"), "{text}");
+        assert!(text.contains("Child \"worker\""), "{text}");
+        assert!(text.contains("\"worker\" parked"), "{text}");
+        n.cancel_scope().cancel();
+        checkpoint().await;
+    })
+    .await
+    .unwrap_err();
+    move_on_after(SEC, async {
+        let text = arbor::dump();
+        assert!(text.contains("deadline in 1s"), "{text}");
+    })
+    .await;
+}
+
+#[arbor::test(virtual_clock)]
+async fn start_accepts_an_async_closure() {
+    let v = nursery(async |n| {
+        n.start(async |status: arbor::TaskStatus<u32>| {
+            status.started(7).unwrap();
         })
         .await
-        .unwrap();
-        assert_eq!(v, 7);
-    });
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(v, 7);
 }

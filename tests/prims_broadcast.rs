@@ -96,87 +96,83 @@ fn every_receiver_sees_every_item_sent_after_it_subscribed() {
     assert_eq!(tx.statistics().retained, 0, "read by all: none kept");
 }
 
-#[test]
-fn a_lagging_receiver_is_told_how_many_it_missed_then_continues_from_the_oldest() {
-    rt().block_on(async {
-        let (tx, mut slow) = broadcast::channel::<u32>(2);
-        let mut fast = tx.subscribe();
-        for i in 1..=5 {
-            tx.send(i).unwrap();
-            assert_eq!(fast.recv().await, Ok(i));
-        }
-        // Capacity 2: 4 and 5 are retained, 1..=3 were dropped for room.
-        assert_eq!(tx.statistics().retained, 2);
-        assert_eq!(slow.recv().await, Err(RecvError::Lagged(3)));
-        assert_eq!(slow.recv().await, Ok(4));
-        tx.send(6).unwrap();
-        tx.send(7).unwrap(); // drops 5 (unread by slow)
-        assert_eq!(slow.try_recv(), Err(TryRecvError::Lagged(1)));
-        assert_eq!(slow.try_recv(), Ok(6));
-        assert_eq!(slow.try_recv(), Ok(7));
-        assert_eq!(slow.try_recv(), Err(TryRecvError::Empty));
-        // Exactly `capacity` behind is not a lag.
-        tx.send(8).unwrap();
-        tx.send(9).unwrap();
-        assert_eq!(slow.try_recv(), Ok(8));
-        assert_eq!(slow.try_recv(), Ok(9));
-        assert!(
-            RecvError::Lagged(3).to_string().contains("missed 3"),
-            "{}",
-            RecvError::Lagged(3)
-        );
-    });
+#[arbor::test(virtual_clock)]
+async fn a_lagging_receiver_is_told_how_many_it_missed_then_continues_from_the_oldest() {
+    let (tx, mut slow) = broadcast::channel::<u32>(2);
+    let mut fast = tx.subscribe();
+    for i in 1..=5 {
+        tx.send(i).unwrap();
+        assert_eq!(fast.recv().await, Ok(i));
+    }
+    // Capacity 2: 4 and 5 are retained, 1..=3 were dropped for room.
+    assert_eq!(tx.statistics().retained, 2);
+    assert_eq!(slow.recv().await, Err(RecvError::Lagged(3)));
+    assert_eq!(slow.recv().await, Ok(4));
+    tx.send(6).unwrap();
+    tx.send(7).unwrap(); // drops 5 (unread by slow)
+    assert_eq!(slow.try_recv(), Err(TryRecvError::Lagged(1)));
+    assert_eq!(slow.try_recv(), Ok(6));
+    assert_eq!(slow.try_recv(), Ok(7));
+    assert_eq!(slow.try_recv(), Err(TryRecvError::Empty));
+    // Exactly `capacity` behind is not a lag.
+    tx.send(8).unwrap();
+    tx.send(9).unwrap();
+    assert_eq!(slow.try_recv(), Ok(8));
+    assert_eq!(slow.try_recv(), Ok(9));
+    assert!(
+        RecvError::Lagged(3).to_string().contains("missed 3"),
+        "{}",
+        RecvError::Lagged(3)
+    );
 }
 
-#[test]
-fn closing_all_senders_ends_every_receiver_after_it_drains() {
-    rt().block_on(async {
-        let log = Log::default();
-        let (tx, rx) = broadcast::channel::<u32>(4);
-        let tx2 = tx.clone();
-        let mut waiters = Vec::new();
-        for name in ["w0", "w1"] {
-            let (mut rx, log) = (rx.resubscribe(), log.clone());
-            waiters.push(spawn(async move {
-                loop {
-                    let out = rx.recv().await;
-                    log.push(format!("{name}: {out:?}"));
-                    if out.is_err() {
-                        break;
-                    }
+#[arbor::test(virtual_clock)]
+async fn closing_all_senders_ends_every_receiver_after_it_drains() {
+    let log = Log::default();
+    let (tx, rx) = broadcast::channel::<u32>(4);
+    let tx2 = tx.clone();
+    let mut waiters = Vec::new();
+    for name in ["w0", "w1"] {
+        let (mut rx, log) = (rx.resubscribe(), log.clone());
+        waiters.push(spawn(async move {
+            loop {
+                let out = rx.recv().await;
+                log.push(format!("{name}: {out:?}"));
+                if out.is_err() {
+                    break;
                 }
-            }));
-        }
-        let mut rx = rx;
-        yield_now().await;
-        assert_eq!(tx.statistics().tasks_waiting, 2);
-        tx.send(1).unwrap();
-        drop(tx);
-        tx2.send(2).unwrap();
-        drop(tx2);
-        log.push("senders gone");
-        for w in waiters {
-            w.await.unwrap();
-        }
-        assert_eq!(rx.recv().await, Ok(1), "retained items drain first");
-        assert_eq!(rx.recv().await, Ok(2));
-        assert_eq!(rx.recv().await, Err(RecvError::Closed));
-        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
-        // Woken by the send, each takes 1 at once; 2 is found ready, so
-        // that receive yields to the other receiver first (a checkpoint).
-        assert_eq!(
-            log.take(),
-            [
-                "senders gone",
-                "w0: Ok(1)",
-                "w1: Ok(1)",
-                "w0: Ok(2)",
-                "w0: Err(Closed)",
-                "w1: Ok(2)",
-                "w1: Err(Closed)"
-            ]
-        );
-    });
+            }
+        }));
+    }
+    let mut rx = rx;
+    yield_now().await;
+    assert_eq!(tx.statistics().tasks_waiting, 2);
+    tx.send(1).unwrap();
+    drop(tx);
+    tx2.send(2).unwrap();
+    drop(tx2);
+    log.push("senders gone");
+    for w in waiters {
+        w.await.unwrap();
+    }
+    assert_eq!(rx.recv().await, Ok(1), "retained items drain first");
+    assert_eq!(rx.recv().await, Ok(2));
+    assert_eq!(rx.recv().await, Err(RecvError::Closed));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    // Woken by the send, each takes 1 at once; 2 is found ready, so
+    // that receive yields to the other receiver first (a checkpoint).
+    assert_eq!(
+        log.take(),
+        [
+            "senders gone",
+            "w0: Ok(1)",
+            "w1: Ok(1)",
+            "w0: Ok(2)",
+            "w0: Err(Closed)",
+            "w1: Ok(2)",
+            "w1: Err(Closed)"
+        ]
+    );
 }
 
 #[test]
@@ -208,243 +204,229 @@ fn a_capacity_of_zero_panics_clearly() {
     let _ = broadcast::channel::<u8>(0);
 }
 
-#[test]
-fn waiting_receivers_are_all_woken_in_fifo_order() {
-    rt().block_on(async {
-        let log = Log::default();
-        let (tx, rx) = broadcast::channel::<u32>(4);
-        let tasks: Vec<_> = (0..3)
-            .map(|i| {
-                let (mut rx, log) = (rx.resubscribe(), log.clone());
-                spawn(async move {
-                    log.push(format!("r{i} waits"));
-                    let v = rx.recv().await.unwrap();
-                    log.push(format!("r{i} got {v}"));
-                })
-            })
-            .collect();
-        yield_now().await;
-        assert_eq!(tx.send(7), Ok(4));
-        log.push("sent 7");
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(
-            log.take(),
-            [
-                "r0 waits", "r1 waits", "r2 waits", "sent 7", "r0 got 7", "r1 got 7", "r2 got 7"
-            ]
-        );
-    });
-}
-
-#[test]
-fn recv_of_a_retained_item_is_a_checkpoint() {
-    rt().block_on(async {
-        let log = Log::default();
-        let (tx, mut rx) = broadcast::channel::<u32>(4);
-        for i in 0..3 {
-            tx.send(i).unwrap();
-        }
-        let clog = log.clone();
-        let consumer = spawn(async move {
-            for _ in 0..3 {
+#[arbor::test(virtual_clock)]
+async fn waiting_receivers_are_all_woken_in_fifo_order() {
+    let log = Log::default();
+    let (tx, rx) = broadcast::channel::<u32>(4);
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let (mut rx, log) = (rx.resubscribe(), log.clone());
+            spawn(async move {
+                log.push(format!("r{i} waits"));
                 let v = rx.recv().await.unwrap();
-                clog.push(format!("c{v}"));
-            }
-        });
-        let olog = log.clone();
-        let other = spawn(async move {
-            for i in 0..3 {
-                olog.push(format!("o{i}"));
-                yield_now().await;
-            }
-        });
-        consumer.await.unwrap();
-        other.await.unwrap();
-        assert_eq!(log.take(), ["o0", "c0", "o1", "c1", "o2", "c2"]);
-
-        // Nothing else ready: no yield. Lagged: returned at once.
-        let mut rx = tx.subscribe();
-        tx.send(9).unwrap();
-        assert_eq!(poll_once(&mut rx.recv()).await, Some(Ok(9)));
-        for i in 0..5 {
-            tx.send(i).unwrap();
-        }
-        let _busy = make_busy();
-        assert_eq!(
-            poll_once(&mut rx.recv()).await,
-            Some(Err(RecvError::Lagged(1)))
-        );
-    });
+                log.push(format!("r{i} got {v}"));
+            })
+        })
+        .collect();
+    yield_now().await;
+    assert_eq!(tx.send(7), Ok(4));
+    log.push("sent 7");
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        log.take(),
+        [
+            "r0 waits", "r1 waits", "r2 waits", "sent 7", "r0 got 7", "r1 got 7", "r2 got 7"
+        ]
+    );
 }
 
-#[test]
-fn a_dropped_recv_loses_nothing_wherever_it_was_dropped() {
-    rt().block_on(async {
-        let (tx, mut rx) = broadcast::channel::<u32>(2);
-        // Dropped while waiting.
+#[arbor::test(virtual_clock)]
+async fn recv_of_a_retained_item_is_a_checkpoint() {
+    let log = Log::default();
+    let (tx, mut rx) = broadcast::channel::<u32>(4);
+    for i in 0..3 {
+        tx.send(i).unwrap();
+    }
+    let clog = log.clone();
+    let consumer = spawn(async move {
+        for _ in 0..3 {
+            let v = rx.recv().await.unwrap();
+            clog.push(format!("c{v}"));
+        }
+    });
+    let olog = log.clone();
+    let other = spawn(async move {
+        for i in 0..3 {
+            olog.push(format!("o{i}"));
+            yield_now().await;
+        }
+    });
+    consumer.await.unwrap();
+    other.await.unwrap();
+    assert_eq!(log.take(), ["o0", "c0", "o1", "c1", "o2", "c2"]);
+
+    // Nothing else ready: no yield. Lagged: returned at once.
+    let mut rx = tx.subscribe();
+    tx.send(9).unwrap();
+    assert_eq!(poll_once(&mut rx.recv()).await, Some(Ok(9)));
+    for i in 0..5 {
+        tx.send(i).unwrap();
+    }
+    let _busy = make_busy();
+    assert_eq!(
+        poll_once(&mut rx.recv()).await,
+        Some(Err(RecvError::Lagged(1)))
+    );
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_dropped_recv_loses_nothing_wherever_it_was_dropped() {
+    let (tx, mut rx) = broadcast::channel::<u32>(2);
+    // Dropped while waiting.
+    let mut recv = rx.recv();
+    assert!(poll_once(&mut recv).await.is_none());
+    drop(recv);
+    assert_eq!(tx.statistics().tasks_waiting, 0);
+    tx.send(1).unwrap();
+    // Dropped at the schedule point, holding a clone of 1.
+    let _busy = make_busy();
+    let mut recv = rx.recv();
+    assert!(poll_once(&mut recv).await.is_none(), "yields");
+    drop(recv);
+    assert_eq!(tx.statistics().retained, 1, "1 not consumed");
+    // In a cancelled scope: no progress.
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(rx.recv()).await.is_err());
+    assert_eq!(rx.recv().await, Ok(1), "the same item again");
+
+    // Held while its slot is dropped for room: the held item is still
+    // returned, and the lag counts only what came after it.
+    tx.send(2).unwrap();
+    let _busy = make_busy();
+    let mut recv = rx.recv();
+    assert!(poll_once(&mut recv).await.is_none(), "holds 2");
+    for i in 3..=6 {
+        tx.send(i).unwrap(); // drops 2, 3, 4
+    }
+    assert_eq!(poll_once(&mut recv).await, Some(Ok(2)));
+    drop(recv);
+    assert_eq!(rx.recv().await, Err(RecvError::Lagged(2)), "3 and 4");
+    assert_eq!(rx.recv().await, Ok(5));
+}
+
+#[arbor::test(virtual_clock)]
+async fn the_kept_item_is_returned_even_if_the_scope_is_cancelled_meanwhile() {
+    let (tx, mut rx) = broadcast::channel::<u32>(2);
+    tx.send(1).unwrap();
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let canceller = spawn(async move { handle.cancel() });
+    let got = Rc::new(RefCell::new(None));
+    let out = scope
+        .run(async {
+            let v = rx.recv().await; // takes 1, yields: the canceller runs
+            *got.borrow_mut() = Some(v);
+            yield_now().await;
+        })
+        .await;
+    canceller.await.unwrap();
+    assert!(out.is_err());
+    assert_eq!(*got.borrow(), Some(Ok(1)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "1 was consumed");
+}
+
+#[arbor::test(virtual_clock)]
+async fn every_item_is_dropped_exactly_once_and_only_when_no_one_can_read_it() {
+    let ledger = Rc::new(RefCell::new(Ledger::default()));
+    let (tx, mut a) = broadcast::channel::<Item>(3);
+    let mut b = tx.subscribe();
+    for id in 1..=2 {
+        tx.send(Item::new(id, &ledger)).unwrap();
+    }
+    drop(a.recv().await.unwrap());
+    assert_eq!(dropped(&ledger), Vec::<u32>::new(), "b has not read 1");
+    drop(b.recv().await.unwrap());
+    assert_eq!(dropped(&ledger), [1], "read by both: dropped at once");
+    // Overflow drops the oldest, once.
+    for id in 3..=5 {
+        tx.send(Item::new(id, &ledger)).unwrap();
+    }
+    assert_eq!(dropped(&ledger), [1, 2], "2 dropped for room");
+    assert_eq!(b.try_recv().err(), Some(TryRecvError::Lagged(1)));
+    let mut c = b.clone(); // counts in 3..=5 too
+    assert_eq!(b.try_recv().map(|i| i.id).ok(), Some(3));
+    assert_eq!(a.try_recv().err(), Some(TryRecvError::Lagged(1)));
+    assert_eq!(a.try_recv().map(|i| i.id).ok(), Some(3));
+    assert_eq!(dropped(&ledger), [1, 2], "c has not read 3");
+    drop(c.try_recv().unwrap());
+    assert_eq!(dropped(&ledger), [1, 2, 3]);
+    // A dropped receiver no longer holds items back.
+    drop(a);
+    drop(b);
+    assert_eq!(dropped(&ledger), [1, 2, 3], "c still has 4 and 5 to read");
+    drop(c);
+    assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5]);
+    assert_eq!(tx.statistics().retained, 0);
+    // A send without receivers hands its item back: dropped by us.
+    let back = tx.send(Item::new(6, &ledger)).unwrap_err().into_inner();
+    drop(back);
+    // Items still retained when the last handle goes are dropped then.
+    let mut d = tx.subscribe();
+    tx.send(Item::new(7, &ledger)).unwrap();
+    tx.send(Item::new(8, &ledger)).unwrap();
+    let _busy = make_busy();
+    let mut recv = d.recv();
+    assert!(poll_once(&mut recv).await.is_none(), "holds a clone of 7");
+    drop(recv);
+    drop(tx);
+    assert_eq!(d.recv().await.map(|i| i.id).ok(), Some(7));
+    assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5, 6, 7]);
+    drop(d);
+    assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(ledger.borrow().clones_alive, 0);
+}
+
+#[arbor::test(virtual_clock)]
+async fn the_stream_yields_lags_and_items_then_ends() {
+    let (tx, mut rx) = broadcast::channel::<u32>(2);
+    let mut waiting = tx.subscribe();
+    for i in 0..4 {
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    assert_eq!(
+        (&mut rx).collect::<Vec<_>>().await,
+        [Err(Lagged(2)), Ok(2), Ok(3)]
+    );
+    assert_eq!(rx.next().await, None);
+    assert_eq!(RecvError::from(Lagged(2)), RecvError::Lagged(2));
+
+    let (tx, mut rx) = broadcast::channel::<u32>(2);
+    assert!(poll_once(&mut rx.next()).await.is_none(), "waits");
+    tx.send(5).unwrap();
+    assert_eq!(rx.next().await, Some(Ok(5)));
+    assert_eq!(waiting.next().await, Some(Err(Lagged(2))));
+}
+
+#[arbor::test(virtual_clock)]
+async fn statistics_track_items_handles_and_waiters() {
+    let (tx, mut rx) = broadcast::channel::<u8>(2);
+    let stats = |retained, senders, receivers, tasks_waiting| BroadcastStatistics {
+        retained,
+        capacity: 2,
+        senders,
+        receivers,
+        tasks_waiting,
+    };
+    assert_eq!(tx.statistics(), stats(0, 1, 1, 0));
+    let tx2 = tx.clone();
+    let rx2 = rx.resubscribe();
+    {
         let mut recv = rx.recv();
         assert!(poll_once(&mut recv).await.is_none());
-        drop(recv);
-        assert_eq!(tx.statistics().tasks_waiting, 0);
-        tx.send(1).unwrap();
-        // Dropped at the schedule point, holding a clone of 1.
-        let _busy = make_busy();
-        let mut recv = rx.recv();
-        assert!(poll_once(&mut recv).await.is_none(), "yields");
-        drop(recv);
-        assert_eq!(tx.statistics().retained, 1, "1 not consumed");
-        // In a cancelled scope: no progress.
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(rx.recv()).await.is_err());
-        assert_eq!(rx.recv().await, Ok(1), "the same item again");
-
-        // Held while its slot is dropped for room: the held item is still
-        // returned, and the lag counts only what came after it.
-        tx.send(2).unwrap();
-        let _busy = make_busy();
-        let mut recv = rx.recv();
-        assert!(poll_once(&mut recv).await.is_none(), "holds 2");
-        for i in 3..=6 {
-            tx.send(i).unwrap(); // drops 2, 3, 4
-        }
-        assert_eq!(poll_once(&mut recv).await, Some(Ok(2)));
-        drop(recv);
-        assert_eq!(rx.recv().await, Err(RecvError::Lagged(2)), "3 and 4");
-        assert_eq!(rx.recv().await, Ok(5));
-    });
-}
-
-#[test]
-fn the_kept_item_is_returned_even_if_the_scope_is_cancelled_meanwhile() {
-    rt().block_on(async {
-        let (tx, mut rx) = broadcast::channel::<u32>(2);
-        tx.send(1).unwrap();
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        let canceller = spawn(async move { handle.cancel() });
-        let got = Rc::new(RefCell::new(None));
-        let out = scope
-            .run(async {
-                let v = rx.recv().await; // takes 1, yields: the canceller runs
-                *got.borrow_mut() = Some(v);
-                yield_now().await;
-            })
-            .await;
-        canceller.await.unwrap();
-        assert!(out.is_err());
-        assert_eq!(*got.borrow(), Some(Ok(1)));
-        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "1 was consumed");
-    });
-}
-
-#[test]
-fn every_item_is_dropped_exactly_once_and_only_when_no_one_can_read_it() {
-    rt().block_on(async {
-        let ledger = Rc::new(RefCell::new(Ledger::default()));
-        let (tx, mut a) = broadcast::channel::<Item>(3);
-        let mut b = tx.subscribe();
-        for id in 1..=2 {
-            tx.send(Item::new(id, &ledger)).unwrap();
-        }
-        drop(a.recv().await.unwrap());
-        assert_eq!(dropped(&ledger), Vec::<u32>::new(), "b has not read 1");
-        drop(b.recv().await.unwrap());
-        assert_eq!(dropped(&ledger), [1], "read by both: dropped at once");
-        // Overflow drops the oldest, once.
-        for id in 3..=5 {
-            tx.send(Item::new(id, &ledger)).unwrap();
-        }
-        assert_eq!(dropped(&ledger), [1, 2], "2 dropped for room");
-        assert_eq!(b.try_recv().err(), Some(TryRecvError::Lagged(1)));
-        let mut c = b.clone(); // counts in 3..=5 too
-        assert_eq!(b.try_recv().map(|i| i.id).ok(), Some(3));
-        assert_eq!(a.try_recv().err(), Some(TryRecvError::Lagged(1)));
-        assert_eq!(a.try_recv().map(|i| i.id).ok(), Some(3));
-        assert_eq!(dropped(&ledger), [1, 2], "c has not read 3");
-        drop(c.try_recv().unwrap());
-        assert_eq!(dropped(&ledger), [1, 2, 3]);
-        // A dropped receiver no longer holds items back.
-        drop(a);
-        drop(b);
-        assert_eq!(dropped(&ledger), [1, 2, 3], "c still has 4 and 5 to read");
-        drop(c);
-        assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5]);
-        assert_eq!(tx.statistics().retained, 0);
-        // A send without receivers hands its item back: dropped by us.
-        let back = tx.send(Item::new(6, &ledger)).unwrap_err().into_inner();
-        drop(back);
-        // Items still retained when the last handle goes are dropped then.
-        let mut d = tx.subscribe();
-        tx.send(Item::new(7, &ledger)).unwrap();
-        tx.send(Item::new(8, &ledger)).unwrap();
-        let _busy = make_busy();
-        let mut recv = d.recv();
-        assert!(poll_once(&mut recv).await.is_none(), "holds a clone of 7");
-        drop(recv);
-        drop(tx);
-        assert_eq!(d.recv().await.map(|i| i.id).ok(), Some(7));
-        assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5, 6, 7]);
-        drop(d);
-        assert_eq!(dropped(&ledger), [1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(ledger.borrow().clones_alive, 0);
-    });
-}
-
-#[test]
-fn the_stream_yields_lags_and_items_then_ends() {
-    rt().block_on(async {
-        let (tx, mut rx) = broadcast::channel::<u32>(2);
-        let mut waiting = tx.subscribe();
-        for i in 0..4 {
-            tx.send(i).unwrap();
-        }
-        drop(tx);
-        assert_eq!(
-            (&mut rx).collect::<Vec<_>>().await,
-            [Err(Lagged(2)), Ok(2), Ok(3)]
-        );
-        assert_eq!(rx.next().await, None);
-        assert_eq!(RecvError::from(Lagged(2)), RecvError::Lagged(2));
-
-        let (tx, mut rx) = broadcast::channel::<u32>(2);
-        assert!(poll_once(&mut rx.next()).await.is_none(), "waits");
-        tx.send(5).unwrap();
-        assert_eq!(rx.next().await, Some(Ok(5)));
-        assert_eq!(waiting.next().await, Some(Err(Lagged(2))));
-    });
-}
-
-#[test]
-fn statistics_track_items_handles_and_waiters() {
-    rt().block_on(async {
-        let (tx, mut rx) = broadcast::channel::<u8>(2);
-        let stats = |retained, senders, receivers, tasks_waiting| BroadcastStatistics {
-            retained,
-            capacity: 2,
-            senders,
-            receivers,
-            tasks_waiting,
-        };
-        assert_eq!(tx.statistics(), stats(0, 1, 1, 0));
-        let tx2 = tx.clone();
-        let rx2 = rx.resubscribe();
-        {
-            let mut recv = rx.recv();
-            assert!(poll_once(&mut recv).await.is_none());
-            assert_eq!(tx.statistics(), stats(0, 2, 2, 1));
-        }
-        for i in 0..3 {
-            tx2.send(i).unwrap();
-        }
-        assert_eq!(rx2.statistics(), stats(2, 2, 2, 0));
-        drop(rx2);
-        drop(tx2);
-        assert_eq!(rx.statistics(), stats(2, 1, 1, 0));
-        let _ = SendError(0u8).into_inner();
-    });
+        assert_eq!(tx.statistics(), stats(0, 2, 2, 1));
+    }
+    for i in 0..3 {
+        tx2.send(i).unwrap();
+    }
+    assert_eq!(rx2.statistics(), stats(2, 2, 2, 0));
+    drop(rx2);
+    drop(tx2);
+    assert_eq!(rx.statistics(), stats(2, 1, 1, 0));
+    let _ = SendError(0u8).into_inner();
 }
 
 #[test]

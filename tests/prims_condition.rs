@@ -102,116 +102,106 @@ fn a_notified_waiter_dropped_before_it_runs_passes_the_notification_on() {
     assert_eq!(trace.events(), ["a done, cancelled=true", "b woke"]);
 }
 
-#[test]
-fn a_waiter_dropped_while_relocking_frees_the_lock_and_passes_the_notification_on() {
-    virtual_rt().block_on(async {
-        let c = cond(());
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        let c0 = c.clone();
-        let a = spawn(async move {
-            scope
-                .run(async {
-                    let g = c0.lock().await.unwrap();
-                    drop(c0.wait(g).await.unwrap());
-                })
-                .await
-                .is_ok()
-        });
-        let woke = Rc::new(Cell::new(false));
-        let (c1, w) = (c.clone(), woke.clone());
-        let b = spawn(async move {
-            let g = c1.lock().await.unwrap();
-            drop(c1.wait(g).await.unwrap());
-            w.set(true);
-        });
-        settle().await;
-        let g = c.lock().await.unwrap();
-        c.notify(&g, 1);
-        settle().await; // a took the notification, now queued on the lock
-        assert_eq!(c.statistics().lock_statistics.tasks_waiting, 1);
-        handle.cancel();
-        settle().await;
-        assert!(!woke.get(), "b needs the lock too");
-        drop(g);
-        assert!(!within(a).await.unwrap());
-        within(b).await.unwrap();
-        assert!(woke.get());
-        assert!(!c.mutex().is_locked());
+#[arbor::test(virtual_clock)]
+async fn a_waiter_dropped_while_relocking_frees_the_lock_and_passes_the_notification_on() {
+    let c = cond(());
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let c0 = c.clone();
+    let a = spawn(async move {
+        scope
+            .run(async {
+                let g = c0.lock().await.unwrap();
+                drop(c0.wait(g).await.unwrap());
+            })
+            .await
+            .is_ok()
     });
+    let woke = Rc::new(Cell::new(false));
+    let (c1, w) = (c.clone(), woke.clone());
+    let b = spawn(async move {
+        let g = c1.lock().await.unwrap();
+        drop(c1.wait(g).await.unwrap());
+        w.set(true);
+    });
+    settle().await;
+    let g = c.lock().await.unwrap();
+    c.notify(&g, 1);
+    settle().await; // a took the notification, now queued on the lock
+    assert_eq!(c.statistics().lock_statistics.tasks_waiting, 1);
+    handle.cancel();
+    settle().await;
+    assert!(!woke.get(), "b needs the lock too");
+    drop(g);
+    assert!(!within(a).await.unwrap());
+    within(b).await.unwrap();
+    assert!(woke.get());
+    assert!(!c.mutex().is_locked());
 }
 
-#[test]
-fn a_dropped_wait_frees_the_lock_and_leaves_the_queue() {
-    virtual_rt().block_on(async {
-        let c = cond(());
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        let c0 = c.clone();
-        let a = spawn(async move {
-            scope
-                .run(async {
-                    let g = c0.lock().await.unwrap();
-                    let _ = c0.wait(g).await;
-                })
-                .await
-        });
+#[arbor::test(virtual_clock)]
+async fn a_dropped_wait_frees_the_lock_and_leaves_the_queue() {
+    let c = cond(());
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let c0 = c.clone();
+    let a = spawn(async move {
+        scope
+            .run(async {
+                let g = c0.lock().await.unwrap();
+                let _ = c0.wait(g).await;
+            })
+            .await
+    });
+    settle().await;
+    assert_eq!(c.statistics().tasks_waiting, 1);
+    handle.cancel();
+    assert!(within(a).await.unwrap().is_err());
+    assert_eq!(c.statistics().tasks_waiting, 0);
+    assert!(!c.mutex().is_locked());
+    // First polled in a cancelled scope: the guard is released, nothing queued.
+    let g = c.lock().await.unwrap();
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(c.wait(g)).await.is_err());
+    assert!(!c.mutex().is_locked());
+    assert_eq!(c.statistics().tasks_waiting, 0);
+}
+
+#[arbor::test(virtual_clock)]
+async fn wait_for_rechecks_the_predicate() {
+    let c = cond(0);
+    let c0 = c.clone();
+    let waiter = spawn(async move {
+        let g = c0.lock().await.unwrap();
+        *c0.wait_for(g, |v| *v >= 3).await.unwrap()
+    });
+    for _ in 0..5 {
         settle().await;
-        assert_eq!(c.statistics().tasks_waiting, 1);
-        handle.cancel();
-        assert!(within(a).await.unwrap().is_err());
-        assert_eq!(c.statistics().tasks_waiting, 0);
-        assert!(!c.mutex().is_locked());
-        // First polled in a cancelled scope: the guard is released, nothing queued.
-        let g = c.lock().await.unwrap();
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(c.wait(g)).await.is_err());
-        assert!(!c.mutex().is_locked());
-        assert_eq!(c.statistics().tasks_waiting, 0);
-    });
+        let mut g = c.lock().await.unwrap();
+        *g += 1;
+        c.notify_all(&g);
+    }
+    assert_eq!(within(waiter).await.unwrap(), 3);
+    let g = c.lock().await.unwrap();
+    assert_eq!(*c.wait_for(g, |v| *v == 5).await.unwrap(), 5, "at once");
 }
 
-#[test]
-fn wait_for_rechecks_the_predicate() {
-    virtual_rt().block_on(async {
-        let c = cond(0);
-        let c0 = c.clone();
-        let waiter = spawn(async move {
-            let g = c0.lock().await.unwrap();
-            *c0.wait_for(g, |v| *v >= 3).await.unwrap()
-        });
-        for _ in 0..5 {
-            settle().await;
-            let mut g = c.lock().await.unwrap();
-            *g += 1;
-            c.notify_all(&g);
-        }
-        assert_eq!(within(waiter).await.unwrap(), 3);
-        let g = c.lock().await.unwrap();
-        assert_eq!(*c.wait_for(g, |v| *v == 5).await.unwrap(), 5, "at once");
-    });
-}
-
-#[test]
+#[arbor::test(virtual_clock)]
 #[should_panic(expected = "different mutex")]
-fn wait_with_a_guard_of_another_mutex_panics() {
-    virtual_rt().block_on(async {
-        let c = cond(0);
-        let other = Mutex::new(0);
-        let g = other.lock().await.unwrap();
-        let _ = c.wait(g).await;
-    });
+async fn wait_with_a_guard_of_another_mutex_panics() {
+    let c = cond(0);
+    let other = Mutex::new(0);
+    let g = other.lock().await.unwrap();
+    let _ = c.wait(g).await;
 }
 
-#[test]
+#[arbor::test(virtual_clock)]
 #[should_panic(expected = "different mutex")]
-fn notify_with_a_guard_of_another_mutex_panics() {
-    virtual_rt().block_on(async {
-        let c = cond(0);
-        let other = Mutex::new(0);
-        c.notify(&other.lock().await.unwrap(), 1);
-    });
+async fn notify_with_a_guard_of_another_mutex_panics() {
+    let c = cond(0);
+    let other = Mutex::new(0);
+    c.notify(&other.lock().await.unwrap(), 1);
 }
 
 #[test]

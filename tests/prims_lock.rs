@@ -56,114 +56,106 @@ fn lock_goes_to_waiters_in_fifo_order_and_a_releaser_that_relocks_queues_behind(
     );
 }
 
-#[test]
-fn owner_reacquiring_a_lock_is_would_deadlock_but_a_reentrant_lock_allows_it() {
-    virtual_rt().block_on(async {
-        let lock = Lock::new();
-        lock.acquire().await.unwrap();
-        // Bounded: the seed's bug was a hang here.
-        assert_eq!(within(lock.acquire()).await, Err(LockError::WouldDeadlock));
-        assert_eq!(lock.try_acquire(), Err(LockError::WouldDeadlock));
-        assert_eq!(
-            within(lock.lock()).await.err(),
-            Some(LockError::WouldDeadlock)
-        );
-        assert_eq!(
-            lock.statistics().owner,
-            Some(Owner::Root(rt_id())),
-            "nothing changed"
-        );
-        lock.release().unwrap();
+#[arbor::test(virtual_clock)]
+async fn owner_reacquiring_a_lock_is_would_deadlock_but_a_reentrant_lock_allows_it() {
+    let lock = Lock::new();
+    lock.acquire().await.unwrap();
+    // Bounded: the seed's bug was a hang here.
+    assert_eq!(within(lock.acquire()).await, Err(LockError::WouldDeadlock));
+    assert_eq!(lock.try_acquire(), Err(LockError::WouldDeadlock));
+    assert_eq!(
+        within(lock.lock()).await.err(),
+        Some(LockError::WouldDeadlock)
+    );
+    assert_eq!(
+        lock.statistics().owner,
+        Some(Owner::Root(rt_id())),
+        "nothing changed"
+    );
+    lock.release().unwrap();
 
-        let m = Mutex::new(0);
-        let _g = m.lock().await.unwrap();
-        assert_eq!(within(m.lock()).await.err(), Some(LockError::WouldDeadlock));
-        assert_eq!(m.try_lock().err(), Some(LockError::WouldDeadlock));
+    let m = Mutex::new(0);
+    let _g = m.lock().await.unwrap();
+    assert_eq!(within(m.lock()).await.err(), Some(LockError::WouldDeadlock));
+    assert_eq!(m.try_lock().err(), Some(LockError::WouldDeadlock));
 
-        let r = ReentrantLock::new(());
-        let a = within(r.lock()).await;
-        let b = within(r.lock()).await;
-        let c = r.try_lock().unwrap();
-        assert_eq!(r.statistics().count, 3);
-        drop((c, b, a));
-        assert!(!r.statistics().locked);
-    });
+    let r = ReentrantLock::new(());
+    let a = within(r.lock()).await;
+    let b = within(r.lock()).await;
+    let c = r.try_lock().unwrap();
+    assert_eq!(r.statistics().count, 3);
+    drop((c, b, a));
+    assert!(!r.statistics().locked);
 }
 
-#[test]
-fn release_misuse_is_an_error_and_changes_nothing() {
-    virtual_rt().block_on(async {
-        let lock = Rc::new(Lock::new());
-        assert_eq!(lock.release(), Err(LockError::NotLocked));
-        lock.acquire().await.unwrap();
-        let l = lock.clone();
-        let other = spawn(async move { (l.release(), l.try_acquire()) });
-        let (released, tried) = within(other).await.unwrap();
-        assert_eq!(
-            released,
-            Err(LockError::NotOwner {
-                owner: Owner::Root(rt_id())
-            })
-        );
-        assert_eq!(tried, Err(LockError::WouldBlock));
-        assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
-        lock.release().unwrap();
-        assert!(
-            LockError::WouldDeadlock
-                .to_string()
-                .contains("ReentrantLock")
-        );
-    });
+#[arbor::test(virtual_clock)]
+async fn release_misuse_is_an_error_and_changes_nothing() {
+    let lock = Rc::new(Lock::new());
+    assert_eq!(lock.release(), Err(LockError::NotLocked));
+    lock.acquire().await.unwrap();
+    let l = lock.clone();
+    let other = spawn(async move { (l.release(), l.try_acquire()) });
+    let (released, tried) = within(other).await.unwrap();
+    assert_eq!(
+        released,
+        Err(LockError::NotOwner {
+            owner: Owner::Root(rt_id())
+        })
+    );
+    assert_eq!(tried, Err(LockError::WouldBlock));
+    assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
+    lock.release().unwrap();
+    assert!(
+        LockError::WouldDeadlock
+            .to_string()
+            .contains("ReentrantLock")
+    );
 }
 
-#[test]
-fn statistics_report_owner_and_waiters() {
-    virtual_rt().block_on(async {
-        let lock = Rc::new(Lock::new());
-        let free = LockStatistics {
-            locked: false,
-            owner: None,
-            tasks_waiting: 0,
-        };
-        assert_eq!(lock.statistics(), free);
-        let guard = lock.lock().await.unwrap();
-        let l = lock.clone();
-        let waiter = spawn(async move {
-            let _g = l.lock().await.unwrap();
-            arbor_runtime::current_task().unwrap().id()
-        });
-        settle().await;
-        assert_eq!(
-            lock.statistics(),
-            LockStatistics {
-                locked: true,
-                owner: Some(Owner::Root(rt_id())),
-                tasks_waiting: 1
-            }
-        );
-        drop(guard);
-        // Ownership moves at the release, before the waiter runs.
-        let owner = lock.statistics().owner;
-        let id = within(waiter).await.unwrap();
-        assert_eq!(owner, Some(Owner::Task(id)));
-        assert_eq!(lock.statistics(), free);
+#[arbor::test(virtual_clock)]
+async fn statistics_report_owner_and_waiters() {
+    let lock = Rc::new(Lock::new());
+    let free = LockStatistics {
+        locked: false,
+        owner: None,
+        tasks_waiting: 0,
+    };
+    assert_eq!(lock.statistics(), free);
+    let guard = lock.lock().await.unwrap();
+    let l = lock.clone();
+    let waiter = spawn(async move {
+        let _g = l.lock().await.unwrap();
+        arbor_runtime::current_task().unwrap().id()
     });
+    settle().await;
+    assert_eq!(
+        lock.statistics(),
+        LockStatistics {
+            locked: true,
+            owner: Some(Owner::Root(rt_id())),
+            tasks_waiting: 1
+        }
+    );
+    drop(guard);
+    // Ownership moves at the release, before the waiter runs.
+    let owner = lock.statistics().owner;
+    let id = within(waiter).await.unwrap();
+    assert_eq!(owner, Some(Owner::Task(id)));
+    assert_eq!(lock.statistics(), free);
 }
 
-#[test]
-fn an_acquire_in_a_cancelled_scope_does_not_lock() {
-    virtual_rt().block_on(async {
-        let lock = Lock::new();
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(lock.acquire()).await.is_err());
-        assert!(!lock.locked());
-        let m = Mutex::new(1);
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(m.lock()).await.is_err());
-        assert!(!m.is_locked());
-    });
+#[arbor::test(virtual_clock)]
+async fn an_acquire_in_a_cancelled_scope_does_not_lock() {
+    let lock = Lock::new();
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(lock.acquire()).await.is_err());
+    assert!(!lock.locked());
+    let m = Mutex::new(1);
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(m.lock()).await.is_err());
+    assert!(!m.is_locked());
 }
 
 #[test]
@@ -199,135 +191,127 @@ fn a_waiter_dropped_before_its_grant_consumes_nothing() {
     assert_eq!(trace.events(), ["a cancelled=true", "b got"]);
 }
 
-#[test]
-fn a_granted_then_dropped_waiter_hands_the_lock_to_the_next() {
-    virtual_rt().block_on(async {
-        let m = Rc::new(Mutex::new(Vec::new()));
-        let go = Rc::new(Event::new());
-        let (m1, go1) = (m.clone(), go.clone());
-        let holder = spawn(async move {
-            let mut g = m1.lock().await.unwrap();
-            go1.wait().await;
-            g.push("holder");
-        });
-        settle().await;
-        // A waiter polled by hand, granted, then dropped before it runs.
-        {
-            let mut first = pin!(m.lock());
-            assert!(poll_once(first.as_mut()).await.is_none());
-            let m2 = m.clone();
-            let second = spawn(async move {
-                m2.lock().await.unwrap().push("second");
-            });
-            settle().await;
-            assert_eq!(m.statistics().tasks_waiting, 2);
-            go.set();
-            within(holder).await.unwrap();
-            assert_eq!(m.statistics().tasks_waiting, 1, "granted to first");
-            assert_eq!(m.statistics().owner, Some(Owner::Root(rt_id())));
-            drop(second); // detaches; the task keeps running
-            // `first` drops here: its grant must pass to `second`.
-        }
-        settle().await;
-        assert!(!m.is_locked());
-        assert_eq!(*m.try_lock().unwrap(), ["holder", "second"]);
-
-        // Same through a cancel scope: granted, then the scope is cancelled
-        // before the waiter's task runs.
-        let lock = Rc::new(Lock::new());
-        lock.acquire().await.unwrap();
-        let scope = CancelScope::new();
-        let handle = scope.handle();
-        let l = lock.clone();
-        let a = spawn(async move { scope.run(l.acquire()).await.is_ok() });
-        let l = lock.clone();
-        let got = Rc::new(Cell::new(false));
-        let g2 = got.clone();
-        let b = spawn(async move {
-            l.acquire().await.unwrap();
-            g2.set(true);
-            l.release().unwrap();
-        });
-        settle().await;
-        lock.release().unwrap();
-        handle.cancel();
-        assert!(!within(a).await.unwrap(), "a was cancelled after its grant");
-        within(b).await.unwrap();
-        assert!(got.get());
-        assert!(!lock.locked());
+#[arbor::test(virtual_clock)]
+async fn a_granted_then_dropped_waiter_hands_the_lock_to_the_next() {
+    let m = Rc::new(Mutex::new(Vec::new()));
+    let go = Rc::new(Event::new());
+    let (m1, go1) = (m.clone(), go.clone());
+    let holder = spawn(async move {
+        let mut g = m1.lock().await.unwrap();
+        go1.wait().await;
+        g.push("holder");
     });
-}
-
-#[test]
-fn a_release_after_every_waiter_left_frees_the_lock() {
-    virtual_rt().block_on(async {
-        let m = Rc::new(Mutex::new(0));
-        let g = m.lock().await.unwrap();
-        let scope = CancelScope::new();
-        let handle = scope.handle();
+    settle().await;
+    // A waiter polled by hand, granted, then dropped before it runs.
+    {
+        let mut first = pin!(m.lock());
+        assert!(poll_once(first.as_mut()).await.is_none());
         let m2 = m.clone();
-        let waiter = spawn(async move {
-            scope
-                .run(async { *m2.lock().await.unwrap() += 1 })
-                .await
-                .is_err()
+        let second = spawn(async move {
+            m2.lock().await.unwrap().push("second");
         });
         settle().await;
-        assert_eq!(m.statistics().tasks_waiting, 1);
-        handle.cancel();
-        assert!(within(waiter).await.unwrap(), "cancelled while queued");
-        assert_eq!(m.statistics().tasks_waiting, 0);
-        drop(g);
-        assert!(!m.is_locked(), "freed, not handed to a waiter that left");
-        assert_eq!(*m.try_lock().unwrap(), 0);
-
-        // Queueing and hand-off still work afterwards.
-        let g = m.lock().await.unwrap();
-        let m2 = m.clone();
-        let waiter = spawn(async move { *m2.lock().await.unwrap() += 1 });
-        settle().await;
-        drop(g);
-        assert!(m.is_locked(), "handed to the waiter at the release");
-        within(waiter).await.unwrap();
-        assert_eq!(*m.try_lock().unwrap(), 1);
-    });
-}
-
-#[test]
-fn mutex_guards_the_value() {
-    virtual_rt().block_on(async {
-        let mut m = Mutex::new(String::from("a"));
-        m.lock().await.unwrap().push('b');
-        m.try_lock().unwrap().push('c');
-        m.get_mut().push('d');
-        assert!(!m.is_locked());
-        assert_eq!(m.into_inner(), "abcd");
-    });
-}
-
-#[test]
-fn a_second_waiter_of_the_owning_task_is_would_deadlock() {
-    virtual_rt().block_on(async {
-        let lock = Rc::new(Lock::new());
-        let l = lock.clone();
-        let holder = spawn(async move {
-            l.acquire().await.unwrap();
-            settle().await;
-            l.release().unwrap();
-        });
-        settle().await;
-        // Two waiters in the root: when the first gets the lock, the second
-        // would wait for its own task.
-        let mut a = pin!(lock.acquire());
-        let mut b = pin!(lock.acquire());
-        assert!(poll_once(a.as_mut()).await.is_none());
-        assert!(poll_once(b.as_mut()).await.is_none());
+        assert_eq!(m.statistics().tasks_waiting, 2);
+        go.set();
         within(holder).await.unwrap();
-        assert_eq!(a.await, Ok(()));
-        assert_eq!(b.await, Err(LockError::WouldDeadlock));
-        assert_eq!(lock.statistics().tasks_waiting, 0);
-        lock.release().unwrap();
+        assert_eq!(m.statistics().tasks_waiting, 1, "granted to first");
+        assert_eq!(m.statistics().owner, Some(Owner::Root(rt_id())));
+        drop(second); // detaches; the task keeps running
+        // `first` drops here: its grant must pass to `second`.
+    }
+    settle().await;
+    assert!(!m.is_locked());
+    assert_eq!(*m.try_lock().unwrap(), ["holder", "second"]);
+
+    // Same through a cancel scope: granted, then the scope is cancelled
+    // before the waiter's task runs.
+    let lock = Rc::new(Lock::new());
+    lock.acquire().await.unwrap();
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let l = lock.clone();
+    let a = spawn(async move { scope.run(l.acquire()).await.is_ok() });
+    let l = lock.clone();
+    let got = Rc::new(Cell::new(false));
+    let g2 = got.clone();
+    let b = spawn(async move {
+        l.acquire().await.unwrap();
+        g2.set(true);
+        l.release().unwrap();
     });
+    settle().await;
+    lock.release().unwrap();
+    handle.cancel();
+    assert!(!within(a).await.unwrap(), "a was cancelled after its grant");
+    within(b).await.unwrap();
+    assert!(got.get());
+    assert!(!lock.locked());
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_release_after_every_waiter_left_frees_the_lock() {
+    let m = Rc::new(Mutex::new(0));
+    let g = m.lock().await.unwrap();
+    let scope = CancelScope::new();
+    let handle = scope.handle();
+    let m2 = m.clone();
+    let waiter = spawn(async move {
+        scope
+            .run(async { *m2.lock().await.unwrap() += 1 })
+            .await
+            .is_err()
+    });
+    settle().await;
+    assert_eq!(m.statistics().tasks_waiting, 1);
+    handle.cancel();
+    assert!(within(waiter).await.unwrap(), "cancelled while queued");
+    assert_eq!(m.statistics().tasks_waiting, 0);
+    drop(g);
+    assert!(!m.is_locked(), "freed, not handed to a waiter that left");
+    assert_eq!(*m.try_lock().unwrap(), 0);
+
+    // Queueing and hand-off still work afterwards.
+    let g = m.lock().await.unwrap();
+    let m2 = m.clone();
+    let waiter = spawn(async move { *m2.lock().await.unwrap() += 1 });
+    settle().await;
+    drop(g);
+    assert!(m.is_locked(), "handed to the waiter at the release");
+    within(waiter).await.unwrap();
+    assert_eq!(*m.try_lock().unwrap(), 1);
+}
+
+#[arbor::test(virtual_clock)]
+async fn mutex_guards_the_value() {
+    let mut m = Mutex::new(String::from("a"));
+    m.lock().await.unwrap().push('b');
+    m.try_lock().unwrap().push('c');
+    m.get_mut().push('d');
+    assert!(!m.is_locked());
+    assert_eq!(m.into_inner(), "abcd");
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_second_waiter_of_the_owning_task_is_would_deadlock() {
+    let lock = Rc::new(Lock::new());
+    let l = lock.clone();
+    let holder = spawn(async move {
+        l.acquire().await.unwrap();
+        settle().await;
+        l.release().unwrap();
+    });
+    settle().await;
+    // Two waiters in the root: when the first gets the lock, the second
+    // would wait for its own task.
+    let mut a = pin!(lock.acquire());
+    let mut b = pin!(lock.acquire());
+    assert!(poll_once(a.as_mut()).await.is_none());
+    assert!(poll_once(b.as_mut()).await.is_none());
+    within(holder).await.unwrap();
+    assert_eq!(a.await, Ok(()));
+    assert_eq!(b.await, Err(LockError::WouldDeadlock));
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    lock.release().unwrap();
 }
 
 #[test]

@@ -61,74 +61,70 @@ fn other_tasks_wait_fifo_until_the_count_reaches_zero() {
     );
 }
 
-#[test]
-fn statistics_count_holds_and_waiters() {
-    virtual_rt().block_on(async {
-        let lock = Rc::new(ReentrantLock::new(()));
-        let a = lock.lock().await;
-        let b = lock.try_lock().unwrap();
-        let l = lock.clone();
-        let w = spawn(async move { drop(l.lock().await) });
-        settle().await;
-        assert_eq!(
-            lock.statistics(),
-            ReentrantLockStatistics {
-                locked: true,
-                owner: Some(Owner::Root(rt_id())),
-                count: 2,
-                tasks_waiting: 1
-            }
-        );
-        drop(a); // any order
-        drop(b);
-        within(w).await.unwrap();
-        assert_eq!(
-            lock.statistics(),
-            ReentrantLockStatistics {
-                locked: false,
-                owner: None,
-                count: 0,
-                tasks_waiting: 0
-            }
-        );
-    });
+#[arbor::test(virtual_clock)]
+async fn statistics_count_holds_and_waiters() {
+    let lock = Rc::new(ReentrantLock::new(()));
+    let a = lock.lock().await;
+    let b = lock.try_lock().unwrap();
+    let l = lock.clone();
+    let w = spawn(async move { drop(l.lock().await) });
+    settle().await;
+    assert_eq!(
+        lock.statistics(),
+        ReentrantLockStatistics {
+            locked: true,
+            owner: Some(Owner::Root(rt_id())),
+            count: 2,
+            tasks_waiting: 1
+        }
+    );
+    drop(a); // any order
+    drop(b);
+    within(w).await.unwrap();
+    assert_eq!(
+        lock.statistics(),
+        ReentrantLockStatistics {
+            locked: false,
+            owner: None,
+            count: 0,
+            tasks_waiting: 0
+        }
+    );
 }
 
-#[test]
-fn cancel_before_and_after_grant_loses_nothing() {
-    virtual_rt().block_on(async {
-        let lock = Rc::new(ReentrantLock::new(()));
-        let go = Rc::new(Event::new());
-        let (l, g) = (lock.clone(), go.clone());
-        let holder = spawn(async move {
-            let _h = l.lock().await;
-            g.wait().await;
+#[arbor::test(virtual_clock)]
+async fn cancel_before_and_after_grant_loses_nothing() {
+    let lock = Rc::new(ReentrantLock::new(()));
+    let go = Rc::new(Event::new());
+    let (l, g) = (lock.clone(), go.clone());
+    let holder = spawn(async move {
+        let _h = l.lock().await;
+        g.wait().await;
+    });
+    settle().await;
+    // Dropped before its grant.
+    let scope = CancelScope::new();
+    scope.cancel();
+    assert!(scope.run(lock.lock()).await.is_err());
+    assert_eq!(lock.statistics().tasks_waiting, 0);
+    // Granted, then dropped: passes to `next`.
+    let got = Rc::new(Cell::new(false));
+    {
+        let mut first = pin!(lock.lock());
+        assert!(poll_once(first.as_mut()).await.is_none());
+        let (l, got) = (lock.clone(), got.clone());
+        let _detached = spawn(async move {
+            let _g = l.lock().await;
+            got.set(true);
         });
         settle().await;
-        // Dropped before its grant.
-        let scope = CancelScope::new();
-        scope.cancel();
-        assert!(scope.run(lock.lock()).await.is_err());
-        assert_eq!(lock.statistics().tasks_waiting, 0);
-        // Granted, then dropped: passes to `next`.
-        let got = Rc::new(Cell::new(false));
-        {
-            let mut first = pin!(lock.lock());
-            assert!(poll_once(first.as_mut()).await.is_none());
-            let (l, got) = (lock.clone(), got.clone());
-            let _detached = spawn(async move {
-                let _g = l.lock().await;
-                got.set(true);
-            });
-            settle().await;
-            go.set();
-            within(holder).await.unwrap();
-            assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
-        }
-        settle().await;
-        assert!(got.get());
-        assert!(!lock.statistics().locked);
-    });
+        go.set();
+        within(holder).await.unwrap();
+        assert_eq!(lock.statistics().owner, Some(Owner::Root(rt_id())));
+    }
+    settle().await;
+    assert!(got.get());
+    assert!(!lock.statistics().locked);
 }
 
 #[test]

@@ -28,90 +28,82 @@ fn id() -> Option<u32> {
     ID.try_with(|v| *v).ok()
 }
 
-#[test]
-fn scope_sets_a_value_for_its_future_only() {
-    virtual_rt().block_on(async {
-        assert_eq!(id(), None);
-        let seen = ID
-            .scope(1, async {
-                let a = ID.get();
+#[arbor::test(virtual_clock)]
+async fn scope_sets_a_value_for_its_future_only() {
+    assert_eq!(id(), None);
+    let seen = ID
+        .scope(1, async {
+            let a = ID.get();
+            yield_now().await;
+            let b = ID.with(|v| v + 10);
+            let name = NAME.try_with(|n| n.clone());
+            (a, b, name.is_err())
+        })
+        .await;
+    assert_eq!(seen, (1, 11, true));
+    assert_eq!(id(), None);
+    let err = ID.try_with(|_| ()).unwrap_err();
+    assert_eq!(err.key_name(), "ID");
+    assert!(err.to_string().contains("ID.scope(value, future)"), "{err}");
+}
+
+#[arbor::test(virtual_clock)]
+async fn nested_scopes_shadow_and_restore() {
+    ID.scope(1, async {
+        NAME.scope("outer".into(), async {
+            ID.scope(2, async {
                 yield_now().await;
-                let b = ID.with(|v| v + 10);
-                let name = NAME.try_with(|n| n.clone());
-                (a, b, name.is_err())
+                assert_eq!(ID.get(), 2);
+                // The other key of the enclosing scope is still visible.
+                assert_eq!(NAME.get(), "outer");
             })
             .await;
-        assert_eq!(seen, (1, 11, true));
-        assert_eq!(id(), None);
-        let err = ID.try_with(|_| ()).unwrap_err();
-        assert_eq!(err.key_name(), "ID");
-        assert!(err.to_string().contains("ID.scope(value, future)"), "{err}");
-    });
-}
-
-#[test]
-fn nested_scopes_shadow_and_restore() {
-    virtual_rt().block_on(async {
-        ID.scope(1, async {
-            NAME.scope("outer".into(), async {
-                ID.scope(2, async {
-                    yield_now().await;
-                    assert_eq!(ID.get(), 2);
-                    // The other key of the enclosing scope is still visible.
-                    assert_eq!(NAME.get(), "outer");
-                })
-                .await;
-                assert_eq!(ID.get(), 1);
-                assert_eq!(ID.sync_scope(3, || ID.get()), 3);
-                assert_eq!(ID.get(), 1);
-            })
-            .await;
-            assert!(NAME.try_with(|_| ()).is_err());
-        })
-        .await;
-        assert_eq!(id(), None);
-    });
-}
-
-#[test]
-fn a_child_spawned_in_a_scope_starts_with_a_snapshot() {
-    virtual_rt().block_on(async {
-        let (plain, named, nested) = ID
-            .scope(1, async {
-                NAME.scope("req".into(), async {
-                    let plain = arbor::spawn(async { (ID.get(), NAME.get()) });
-                    let named = arbor::spawn_named("n", async { ID.get() });
-                    // A grandchild inherits through its parent.
-                    let nested =
-                        arbor::spawn(async { arbor::spawn(async { ID.get() }).await.unwrap() });
-                    (plain.await, named.await, nested.await)
-                })
-                .await
-            })
-            .await;
-        assert_eq!(plain.unwrap(), (1, "req".to_string()));
-        assert_eq!(named.unwrap(), 1);
-        assert_eq!(nested.unwrap(), 1);
-        // Spawned outside every scope: nothing.
-        assert_eq!(arbor::spawn(async { id() }).await.unwrap(), None);
-    });
-}
-
-#[test]
-fn a_childs_scope_does_not_reach_its_parent() {
-    virtual_rt().block_on(async {
-        ID.scope(1, async {
-            let child = arbor::spawn(ID.scope(2, async {
-                sleep(SEC).await;
-                ID.get()
-            }));
-            sleep(SEC / 2).await;
             assert_eq!(ID.get(), 1);
-            assert_eq!(child.await.unwrap(), 2);
+            assert_eq!(ID.sync_scope(3, || ID.get()), 3);
             assert_eq!(ID.get(), 1);
         })
         .await;
-    });
+        assert!(NAME.try_with(|_| ()).is_err());
+    })
+    .await;
+    assert_eq!(id(), None);
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_child_spawned_in_a_scope_starts_with_a_snapshot() {
+    let (plain, named, nested) = ID
+        .scope(1, async {
+            NAME.scope("req".into(), async {
+                let plain = arbor::spawn(async { (ID.get(), NAME.get()) });
+                let named = arbor::spawn_named("n", async { ID.get() });
+                // A grandchild inherits through its parent.
+                let nested =
+                    arbor::spawn(async { arbor::spawn(async { ID.get() }).await.unwrap() });
+                (plain.await, named.await, nested.await)
+            })
+            .await
+        })
+        .await;
+    assert_eq!(plain.unwrap(), (1, "req".to_string()));
+    assert_eq!(named.unwrap(), 1);
+    assert_eq!(nested.unwrap(), 1);
+    // Spawned outside every scope: nothing.
+    assert_eq!(arbor::spawn(async { id() }).await.unwrap(), None);
+}
+
+#[arbor::test(virtual_clock)]
+async fn a_childs_scope_does_not_reach_its_parent() {
+    ID.scope(1, async {
+        let child = arbor::spawn(ID.scope(2, async {
+            sleep(SEC).await;
+            ID.get()
+        }));
+        sleep(SEC / 2).await;
+        assert_eq!(ID.get(), 1);
+        assert_eq!(child.await.unwrap(), 2);
+        assert_eq!(ID.get(), 1);
+    })
+    .await;
 }
 
 #[test]
@@ -143,42 +135,40 @@ fn what_the_parent_sets_after_the_spawn_does_not_reach_the_child() {
     assert_eq!(trace.events(), ["child Some(1) false", "parent Some(2)"]);
 }
 
-#[test]
-fn nursery_children_started_children_and_child_sets_inherit() {
-    virtual_rt().block_on(async {
-        let seen = ID
-            .scope(7, async {
-                nursery(async |n| {
-                    let spawned = n.spawn(async { ID.get() });
-                    let started = n
-                        .start(async |status: arbor::TaskStatus<u32>| {
-                            // Before `started` (run in the caller's place)
-                            // and after it (moved into the nursery).
-                            status.started(ID.get()).unwrap();
-                            sleep(SEC).await;
-                            assert_eq!(ID.get(), 7);
-                        })
-                        .await
-                        .unwrap();
-                    let mut set = n.child_set();
-                    set.spawn(async { ID.get() });
-                    // Spawned from inside a scope of the body: the body's
-                    // value at the call, not the nursery's at its opening.
-                    let inner = ID.sync_scope(8, || n.spawn(async { ID.get() }));
-                    let from_set = set.join_next().await.unwrap().unwrap();
-                    (
-                        spawned.await.unwrap(),
-                        started,
-                        from_set,
-                        inner.await.unwrap(),
-                    )
-                })
-                .await
-                .unwrap()
+#[arbor::test(virtual_clock)]
+async fn nursery_children_started_children_and_child_sets_inherit() {
+    let seen = ID
+        .scope(7, async {
+            nursery(async |n| {
+                let spawned = n.spawn(async { ID.get() });
+                let started = n
+                    .start(async |status: arbor::TaskStatus<u32>| {
+                        // Before `started` (run in the caller's place)
+                        // and after it (moved into the nursery).
+                        status.started(ID.get()).unwrap();
+                        sleep(SEC).await;
+                        assert_eq!(ID.get(), 7);
+                    })
+                    .await
+                    .unwrap();
+                let mut set = n.child_set();
+                set.spawn(async { ID.get() });
+                // Spawned from inside a scope of the body: the body's
+                // value at the call, not the nursery's at its opening.
+                let inner = ID.sync_scope(8, || n.spawn(async { ID.get() }));
+                let from_set = set.join_next().await.unwrap().unwrap();
+                (
+                    spawned.await.unwrap(),
+                    started,
+                    from_set,
+                    inner.await.unwrap(),
+                )
             })
-            .await;
-        assert_eq!(seen, (7, 7, 7, 8));
-    });
+            .await
+            .unwrap()
+        })
+        .await;
+    assert_eq!(seen, (7, 7, 7, 8));
 }
 
 #[test]
@@ -245,46 +235,44 @@ impl Drop for SeeOnDrop {
     }
 }
 
-#[test]
-fn a_cancelled_scope_drops_its_future_with_its_values_visible() {
-    virtual_rt().block_on(async {
-        // Cancelled by a timeout around the scope.
-        let seen = Rc::new(Cell::new(None));
-        let s = seen.clone();
-        let out = arbor::move_on_after(
-            SEC,
-            ID.scope(1, async move {
-                let _guard = SeeOnDrop(s);
-                sleep(SEC * 10).await;
-            }),
-        )
-        .await;
-        assert!(out.is_none());
-        assert_eq!(seen.get(), Some(Some(1)));
-        // An inheriting task aborted from a task in another scope: its
-        // destructor sees its own values, not the aborter's.
-        let seen = Rc::new(Cell::new(None));
-        let s = seen.clone();
-        let victim = ID.sync_scope(2, || {
-            arbor::spawn(async move {
-                let _guard = SeeOnDrop(s);
-                std::future::pending::<()>().await;
-            })
-        });
-        yield_now().await;
-        ID.scope(3, async { victim.abort() }).await;
-        assert_eq!(seen.get(), Some(Some(2)));
-        // And a task that inherited nothing sees nothing.
-        let seen = Rc::new(Cell::new(None));
-        let s = seen.clone();
-        let victim = arbor::spawn(async move {
+#[arbor::test(virtual_clock)]
+async fn a_cancelled_scope_drops_its_future_with_its_values_visible() {
+    // Cancelled by a timeout around the scope.
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let out = arbor::move_on_after(
+        SEC,
+        ID.scope(1, async move {
+            let _guard = SeeOnDrop(s);
+            sleep(SEC * 10).await;
+        }),
+    )
+    .await;
+    assert!(out.is_none());
+    assert_eq!(seen.get(), Some(Some(1)));
+    // An inheriting task aborted from a task in another scope: its
+    // destructor sees its own values, not the aborter's.
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let victim = ID.sync_scope(2, || {
+        arbor::spawn(async move {
             let _guard = SeeOnDrop(s);
             std::future::pending::<()>().await;
-        });
-        yield_now().await;
-        ID.scope(4, async { victim.abort() }).await;
-        assert_eq!(seen.get(), Some(None));
+        })
     });
+    yield_now().await;
+    ID.scope(3, async { victim.abort() }).await;
+    assert_eq!(seen.get(), Some(Some(2)));
+    // And a task that inherited nothing sees nothing.
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let victim = arbor::spawn(async move {
+        let _guard = SeeOnDrop(s);
+        std::future::pending::<()>().await;
+    });
+    yield_now().await;
+    ID.scope(4, async { victim.abort() }).await;
+    assert_eq!(seen.get(), Some(None));
 }
 
 #[test]
@@ -331,15 +319,13 @@ fn with_outside_any_scope_panics() {
     ID.with(|_| ());
 }
 
-#[test]
-fn scopes_compose_whichever_is_built_first() {
-    virtual_rt().block_on(async {
-        // The inner `scope` is called first; both values are visible.
-        let both = ID
-            .scope(1, NAME.scope("n".into(), async { (ID.get(), NAME.get()) }))
-            .await;
-        assert_eq!(both, (1, "n".to_string()));
-    });
+#[arbor::test(virtual_clock)]
+async fn scopes_compose_whichever_is_built_first() {
+    // The inner `scope` is called first; both values are visible.
+    let both = ID
+        .scope(1, NAME.scope("n".into(), async { (ID.get(), NAME.get()) }))
+        .await;
+    assert_eq!(both, (1, "n".to_string()));
 }
 
 #[test]

@@ -42,54 +42,48 @@ fn timers_fire_in_deadline_order_not_spawn_order() {
     );
 }
 
-#[test]
-fn virtual_clock_starts_at_zero_and_jumps_to_the_next_deadline() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        assert_eq!(t0 - t0, Duration::ZERO);
-        sleep(Duration::from_secs(3600)).await;
-        assert_eq!(
-            time::now() - t0,
-            Duration::from_secs(3600),
-            "exactly an hour, at once"
-        );
-        let h = spawn(async {
-            sleep(Duration::from_secs(10)).await;
-            time::now()
-        });
-        let woke = h.await.unwrap();
-        assert_eq!(woke - t0, Duration::from_secs(3610));
+#[arbor::test(virtual_clock)]
+async fn virtual_clock_starts_at_zero_and_jumps_to_the_next_deadline() {
+    let t0 = time::now();
+    assert_eq!(t0 - t0, Duration::ZERO);
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        time::now() - t0,
+        Duration::from_secs(3600),
+        "exactly an hour, at once"
+    );
+    let h = spawn(async {
+        sleep(Duration::from_secs(10)).await;
+        time::now()
     });
+    let woke = h.await.unwrap();
+    assert_eq!(woke - t0, Duration::from_secs(3610));
 }
 
-#[test]
-fn virtual_clock_does_not_move_while_tasks_are_runnable() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let sleeper = spawn(async { sleep(Duration::from_secs(1)).await });
-        for _ in 0..100 {
-            yield_now().await;
-        }
-        assert_eq!(time::now(), t0);
-        assert!(!sleeper.is_finished());
-        sleeper.await.unwrap();
-        assert_eq!(time::now() - t0, Duration::from_secs(1));
-    });
+#[arbor::test(virtual_clock)]
+async fn virtual_clock_does_not_move_while_tasks_are_runnable() {
+    let t0 = time::now();
+    let sleeper = spawn(async { sleep(Duration::from_secs(1)).await });
+    for _ in 0..100 {
+        yield_now().await;
+    }
+    assert_eq!(time::now(), t0);
+    assert!(!sleeper.is_finished());
+    sleeper.await.unwrap();
+    assert_eq!(time::now() - t0, Duration::from_secs(1));
 }
 
-#[test]
-fn manual_advance_fires_due_timers() {
-    virtual_rt().block_on(async {
-        let h = spawn(sleep(MS * 100));
-        yield_now().await; // registered
-        time::advance(MS * 99);
-        yield_now().await;
-        assert!(!h.is_finished());
-        time::advance(MS);
-        yield_now().await;
-        yield_now().await;
-        assert!(h.is_finished());
-    });
+#[arbor::test(virtual_clock)]
+async fn manual_advance_fires_due_timers() {
+    let h = spawn(sleep(MS * 100));
+    yield_now().await; // registered
+    time::advance(MS * 99);
+    yield_now().await;
+    assert!(!h.is_finished());
+    time::advance(MS);
+    yield_now().await;
+    yield_now().await;
+    assert!(h.is_finished());
 }
 
 #[test]
@@ -98,47 +92,41 @@ fn advance_on_the_real_clock_panics() {
     arbor::run(async { time::advance(MS) });
 }
 
-#[test]
-fn sleep_never_completes_before_its_deadline_on_the_real_clock() {
-    arbor::run(async {
-        for ms in [0u64, 1, 3] {
-            let deadline = time::now() + MS * ms as u32;
-            sleep_until(deadline).await;
-            assert!(time::now() >= deadline);
-        }
-    });
+#[arbor::test]
+async fn sleep_never_completes_before_its_deadline_on_the_real_clock() {
+    for ms in [0u64, 1, 3] {
+        let deadline = time::now() + MS * ms as u32;
+        sleep_until(deadline).await;
+        assert!(time::now() >= deadline);
+    }
 }
 
-#[test]
-fn past_deadline_completes_at_first_poll_without_a_timer() {
-    virtual_rt().block_on(async {
-        time::advance(Duration::from_secs(5));
-        let mut s = pin!(sleep_until(time::now() - Duration::from_secs(1)));
-        let first = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
-        assert!(first.is_ready());
-    });
+#[arbor::test(virtual_clock)]
+async fn past_deadline_completes_at_first_poll_without_a_timer() {
+    time::advance(Duration::from_secs(5));
+    let mut s = pin!(sleep_until(time::now() - Duration::from_secs(1)));
+    let first = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+    assert!(first.is_ready());
 }
 
-#[test]
-fn dropped_sleep_never_wakes_and_reset_moves_the_deadline() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        // Registered, then dropped: the clock must not stop at its deadline.
-        {
-            let mut s = pin!(sleep(MS * 10));
-            let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
-        }
-        let mut s = pin!(sleep(MS * 20));
+#[arbor::test(virtual_clock)]
+async fn dropped_sleep_never_wakes_and_reset_moves_the_deadline() {
+    let t0 = time::now();
+    // Registered, then dropped: the clock must not stop at its deadline.
+    {
+        let mut s = pin!(sleep(MS * 10));
         let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
-        s.as_mut().get_mut().reset(t0 + MS * 50); // later: lazy
-        s.as_mut().await;
-        assert_eq!(time::now() - t0, MS * 50);
-        let mut s = pin!(sleep(MS * 100));
-        let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
-        s.as_mut().get_mut().reset(t0 + MS * 60); // earlier: re-filed
-        s.as_mut().await;
-        assert_eq!(time::now() - t0, MS * 60);
-    });
+    }
+    let mut s = pin!(sleep(MS * 20));
+    let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+    s.as_mut().get_mut().reset(t0 + MS * 50); // later: lazy
+    s.as_mut().await;
+    assert_eq!(time::now() - t0, MS * 50);
+    let mut s = pin!(sleep(MS * 100));
+    let _ = poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+    s.as_mut().get_mut().reset(t0 + MS * 60); // earlier: re-filed
+    s.as_mut().await;
+    assert_eq!(time::now() - t0, MS * 60);
 }
 
 async fn ticks_with(policy: MissedTickBehavior) -> Vec<u64> {
@@ -180,66 +168,58 @@ fn interval_skip_drops_missed_ticks_and_keeps_the_phase() {
     assert_eq!(ticks, [0, 10, 20, 50, 60]);
 }
 
-#[test]
-fn interval_ticks_on_schedule_when_not_behind() {
-    virtual_rt().block_on(async {
-        let start = time::now() + MS * 5;
-        let mut iv = time::interval_at(start, MS * 7);
-        for n in 0..4u32 {
-            assert_eq!(iv.tick().await, start + MS * 7 * n);
-            assert_eq!(time::now(), start + MS * 7 * n);
-        }
-    });
+#[arbor::test(virtual_clock)]
+async fn interval_ticks_on_schedule_when_not_behind() {
+    let start = time::now() + MS * 5;
+    let mut iv = time::interval_at(start, MS * 7);
+    for n in 0..4u32 {
+        assert_eq!(iv.tick().await, start + MS * 7 * n);
+        assert_eq!(time::now(), start + MS * 7 * n);
+    }
 }
 
-#[test]
-fn instant_arithmetic_saturates() {
-    virtual_rt().block_on(async {
-        let t0 = Instant::now();
-        assert_eq!(t0 - Duration::from_secs(1), t0, "virtual origin is zero");
-        assert_eq!(t0.checked_sub(Duration::from_secs(1)), None);
-        assert_eq!((t0 + MS) - t0, MS);
-        assert_eq!(t0 - (t0 + MS), Duration::ZERO);
-        assert_eq!(t0.checked_duration_since(t0 + MS), None);
-    });
+#[arbor::test(virtual_clock)]
+async fn instant_arithmetic_saturates() {
+    let t0 = Instant::now();
+    assert_eq!(t0 - Duration::from_secs(1), t0, "virtual origin is zero");
+    assert_eq!(t0.checked_sub(Duration::from_secs(1)), None);
+    assert_eq!((t0 + MS) - t0, MS);
+    assert_eq!(t0 - (t0 + MS), Duration::ZERO);
+    assert_eq!(t0.checked_duration_since(t0 + MS), None);
 }
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
-#[test]
-fn a_far_deadline_fires_exactly_when_the_virtual_clock_reaches_it() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        sleep(YEAR * 500).await;
-        assert_eq!(time::now() - t0, YEAR * 500);
-        // One nanosecond before the end of time, where `Instant + Duration`
-        // saturates: still a deadline, and it fires.
-        let last = Instant::now() + Duration::MAX - Duration::from_nanos(1);
-        sleep_until(last).await;
-        assert_eq!(time::now(), last);
-    });
+#[arbor::test(virtual_clock)]
+async fn a_far_deadline_fires_exactly_when_the_virtual_clock_reaches_it() {
+    let t0 = time::now();
+    sleep(YEAR * 500).await;
+    assert_eq!(time::now() - t0, YEAR * 500);
+    // One nanosecond before the end of time, where `Instant + Duration`
+    // saturates: still a deadline, and it fires.
+    let last = Instant::now() + Duration::MAX - Duration::from_nanos(1);
+    sleep_until(last).await;
+    assert_eq!(time::now(), last);
 }
 
-#[test]
-fn sleeping_forever_under_a_timeout_parks_until_the_timeout_and_arms_no_timer() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let forever = spawn(sleep(Duration::MAX));
-        yield_now().await;
-        assert_eq!(
-            time::armed_timers(),
-            0,
-            "a sleep that never ends is not armed"
-        );
-        let out = arbor::move_on_after(Duration::from_secs(3600), sleep(Duration::MAX)).await;
-        assert_eq!(out, None);
-        assert_eq!(time::now() - t0, Duration::from_secs(3600));
-        // Advancing to the end of time does not end it either.
-        time::advance(Duration::MAX);
-        yield_now().await;
-        assert!(!forever.is_finished());
-        forever.abort();
-    });
+#[arbor::test(virtual_clock)]
+async fn sleeping_forever_under_a_timeout_parks_until_the_timeout_and_arms_no_timer() {
+    let t0 = time::now();
+    let forever = spawn(sleep(Duration::MAX));
+    yield_now().await;
+    assert_eq!(
+        time::armed_timers(),
+        0,
+        "a sleep that never ends is not armed"
+    );
+    let out = arbor::move_on_after(Duration::from_secs(3600), sleep(Duration::MAX)).await;
+    assert_eq!(out, None);
+    assert_eq!(time::now() - t0, Duration::from_secs(3600));
+    // Advancing to the end of time does not end it either.
+    time::advance(Duration::MAX);
+    yield_now().await;
+    assert!(!forever.is_finished());
+    forever.abort();
 }
 
 #[test]
@@ -273,19 +253,17 @@ fn a_virtual_clock_with_only_a_sleep_forever_parks_without_moving() {
     assert_eq!(moved, Duration::ZERO, "the clock never moved");
 }
 
-#[test]
-fn resetting_a_sleep_forever_to_a_real_deadline_wakes_it_then() {
-    virtual_rt().block_on(async {
-        let t0 = time::now();
-        let mut forever = Box::pin(sleep(Duration::MAX));
-        let mut forever2 = forever.as_mut();
-        poll_fn(|cx| {
-            assert!(forever2.as_mut().poll(cx).is_pending());
-            Poll::Ready(())
-        })
-        .await;
-        forever.as_mut().reset(t0 + Duration::from_secs(5));
-        forever.await;
-        assert_eq!(time::now() - t0, Duration::from_secs(5));
-    });
+#[arbor::test(virtual_clock)]
+async fn resetting_a_sleep_forever_to_a_real_deadline_wakes_it_then() {
+    let t0 = time::now();
+    let mut forever = Box::pin(sleep(Duration::MAX));
+    let mut forever2 = forever.as_mut();
+    poll_fn(|cx| {
+        assert!(forever2.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    forever.as_mut().reset(t0 + Duration::from_secs(5));
+    forever.await;
+    assert_eq!(time::now() - t0, Duration::from_secs(5));
 }

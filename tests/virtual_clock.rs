@@ -72,38 +72,34 @@ fn the_same_read_times_out_at_once_with_threshold_zero() {
     assert!(real.elapsed() < PATIENCE);
 }
 
-#[test]
-fn a_50ms_to_thread_job_beats_a_10s_timeout_with_a_threshold() {
-    autojump_rt(THRESHOLD).block_on(async {
-        let t0 = time::now();
-        let out = fail_after(TIMEOUT, async {
-            to_thread::run_sync(|| {
-                std::thread::sleep(Duration::from_millis(50));
-                7
-            })
-            .await
+#[arbor::test(autojump = "200ms")]
+async fn a_50ms_to_thread_job_beats_a_10s_timeout_with_a_threshold() {
+    let t0 = time::now();
+    let out = fail_after(TIMEOUT, async {
+        to_thread::run_sync(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            7
         })
-        .await;
-        assert_eq!(out.unwrap(), 7);
-        assert_eq!(t0.elapsed(), Duration::ZERO);
-    });
+        .await
+    })
+    .await;
+    assert_eq!(out.unwrap(), 7);
+    assert_eq!(t0.elapsed(), Duration::ZERO);
 }
 
-#[test]
-fn each_arrival_starts_the_threshold_again() {
+#[arbor::test(autojump = "200ms")]
+async fn each_arrival_starts_the_threshold_again() {
     // Ten 30 ms jobs in a row: 300 ms of real time in all, more than the
     // 200 ms threshold, but never 200 ms without something arriving.
-    autojump_rt(THRESHOLD).block_on(async {
-        let t0 = time::now();
-        let out = fail_after(TIMEOUT, async {
-            for _ in 0..10 {
-                to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(30))).await;
-            }
-        })
-        .await;
-        assert!(out.is_ok());
-        assert_eq!(t0.elapsed(), Duration::ZERO);
-    });
+    let t0 = time::now();
+    let out = fail_after(TIMEOUT, async {
+        for _ in 0..10 {
+            to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(30))).await;
+        }
+    })
+    .await;
+    assert!(out.is_ok());
+    assert_eq!(t0.elapsed(), Duration::ZERO);
 }
 
 #[test]
@@ -242,16 +238,14 @@ fn wait_all_tasks_blocked_on_the_real_clock() {
     assert!(real.elapsed() < PATIENCE);
 }
 
-#[test]
-fn wait_all_tasks_blocked_is_a_cancel_point() {
-    autojump_rt(THRESHOLD).block_on(async {
-        let scope = CancelScope::new();
-        scope.cancel();
-        let real = std::time::Instant::now();
-        let out = scope.run(wait_all_tasks_blocked(PATIENCE)).await;
-        assert!(out.is_err(), "cancelled, not woken");
-        assert!(real.elapsed() < PATIENCE);
-    });
+#[arbor::test(autojump = "200ms")]
+async fn wait_all_tasks_blocked_is_a_cancel_point() {
+    let scope = CancelScope::new();
+    scope.cancel();
+    let real = std::time::Instant::now();
+    let out = scope.run(wait_all_tasks_blocked(PATIENCE)).await;
+    assert!(out.is_err(), "cancelled, not woken");
+    assert!(real.elapsed() < PATIENCE);
 }
 
 #[test]
