@@ -267,3 +267,22 @@ async fn resetting_a_sleep_forever_to_a_real_deadline_wakes_it_then() {
     forever.await;
     assert_eq!(time::now() - t0, Duration::from_secs(5));
 }
+
+/// A sleep made a tick or more before its deadline registers at its
+/// first poll without reading the clock again; if that poll comes after
+/// the deadline, the wheel files it as due and it completes at once,
+/// with no more time passing.
+#[arbor::test(virtual_clock)]
+async fn a_sleep_first_polled_after_its_deadline_completes_without_more_time() {
+    let late = arbor::time::sleep(Duration::from_secs(1));
+    arbor::time::advance(Duration::from_secs(2));
+    let before = arbor::time::now();
+    late.await;
+    assert_eq!(arbor::time::now(), before);
+    // The same for a sleep shorter than a tick, which checks the clock.
+    let short = arbor::time::sleep(Duration::from_micros(10));
+    arbor::time::advance(Duration::from_millis(1));
+    let before = arbor::time::now();
+    short.await;
+    assert_eq!(arbor::time::now(), before);
+}

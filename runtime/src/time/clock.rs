@@ -1,8 +1,9 @@
 //! The runtime's monotonic clock: real or virtual.
 //!
 //! Both count nanoseconds in a `u64` ([`Instant`]). The real clock reads
-//! `std::time::Instant` (CLOCK_MONOTONIC) relative to a process-wide base,
-//! so instants of different real-clock runtimes compare. The virtual clock
+//! CLOCK_MONOTONIC (one vDSO call, no conversion through
+//! `std::time::Instant`), whose origin is the same for every runtime, so
+//! instants of different real-clock runtimes compare. The virtual clock
 //! starts at zero and only moves when the run loop parks with nothing
 //! runnable (to the next timer deadline) or when `advance` is called.
 //! A virtual clock with a rate (`Builder::virtual_clock_rate`, trio's
@@ -44,20 +45,20 @@
 //! therefore fires exactly when the clock reaches it, however far.
 
 use std::cell::Cell;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::Instant;
 use super::wheel::NEVER;
 
 const NANOS_PER_TICK: u64 = 1_000_000;
+/// The wheel's tick: a deadline at least this far ahead is never due at
+/// once.
+pub(crate) const TICK: Duration = Duration::from_nanos(NANOS_PER_TICK);
 
 /// The instant that never comes (where `Instant + Duration` saturates).
 const NEVER_NANOS: u64 = u64::MAX;
 /// The last instant a clock can show.
 const LAST: u64 = NEVER_NANOS - 1;
-
-static BASE: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
 
 pub(crate) struct Clock {
     source: Source,
@@ -84,8 +85,11 @@ enum Source {
     },
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the same origin for every runtime of
+/// the process (and every process: the boot), so real instants compare.
+#[inline]
 fn real_now() -> u64 {
-    u64::try_from(BASE.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    crate::reactor::epoll::monotonic_nanos()
 }
 
 impl Clock {

@@ -25,8 +25,15 @@ use crate::executor::Core;
 /// # Panics
 /// Outside a runtime (the deadline is computed from the runtime's clock).
 #[track_caller]
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(super::now() + duration)
+    let mut sleep = sleep_until(super::now() + duration);
+    // At least a tick away now: the first poll can register at once, not
+    // read the clock a second time. If the poll comes after the deadline
+    // anyway, the wheel files the entry as due and fires it at the end of
+    // this tick.
+    sleep.ahead = duration >= super::clock::TICK;
+    sleep
 }
 
 /// Wait until `deadline` on the runtime's clock. A deadline in the past
@@ -37,11 +44,13 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # Cancel safety
 /// Dropping it removes its timer entry; nothing else is affected.
 #[track_caller]
+#[inline]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         entry: None,
         yielded: false,
+        ahead: false,
         at: std::panic::Location::caller(),
     }
 }
@@ -58,6 +67,10 @@ pub struct Sleep {
     /// The deadline had passed at the first poll, which yielded (a
     /// schedule point): the next poll completes.
     yielded: bool,
+    /// Made by `sleep` at least a wheel tick before its deadline: the
+    /// first poll registers without reading the clock (one read per
+    /// sleep).
+    ahead: bool,
     /// Where it was made: its await point in `scope::dump`.
     at: &'static std::panic::Location<'static>,
 }
@@ -84,6 +97,7 @@ impl Sleep {
     /// comes up); an earlier one re-files it at once.
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        self.ahead = false;
         if let Some(entry) = &self.entry
             && let Some(core) = entry.core.upgrade()
         {
@@ -112,7 +126,7 @@ impl Sleep {
                 if std::mem::take(&mut self.yielded) {
                     return Poll::Ready(());
                 }
-                if core.clock.now() >= self.deadline {
+                if !self.ahead && core.clock.now() >= self.deadline {
                     // A checkpoint even when there is nothing to wait for.
                     if core.schedule_point(cx.waker()) {
                         self.yielded = true;
@@ -149,6 +163,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         context::expect("polling arbor::time::Sleep", |core| {
@@ -164,6 +179,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take()
             && let Some(core) = entry.core.upgrade()

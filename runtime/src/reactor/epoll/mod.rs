@@ -27,11 +27,13 @@ use super::Ready;
 
 #[cfg(not(loom))]
 mod futex;
+mod monotonic;
 pub(crate) mod signal;
 mod socket;
 mod unix;
 #[cfg(not(loom))]
 pub(crate) use futex::{futex_wait, futex_wake};
+pub(crate) use monotonic::monotonic_nanos;
 pub(crate) use socket::*;
 pub(crate) use unix::*;
 
