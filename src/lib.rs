@@ -212,6 +212,30 @@ pub use arbor_macros::main;
 #[cfg(feature = "macros")]
 pub use arbor_macros::test;
 
+/// Makes a type of yours a plain nursery outcome (see [`Outcome`]): a
+/// child or body returning it always succeeds, with the value.
+/// `#[arbor(crate = "path")]` names where arbor is, for crates that
+/// re-export it. Feature `macros`.
+///
+/// ```
+/// #[derive(arbor::Outcome)]
+/// struct Report {
+///     lines: usize,
+/// }
+///
+/// arbor::run(async {
+///     let report = arbor::nursery(async |n| {
+///         let child = n.spawn(async { Report { lines: 3 } });
+///         child.await.unwrap()
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(report.lines, 3);
+/// });
+/// ```
+#[cfg(feature = "macros")]
+pub use arbor_macros::Outcome;
+
 /// Scopes, low-level: the scope tree, [`Region`](lowlevel::Region) (the
 /// guard every cancel scope, nursery and child runs its code in) and
 /// [`ScopeCell`](lowlevel::ScopeCell), for building your own structured
@@ -268,7 +292,7 @@ pub use arbor_nursery::{
     ChildError, ChildHandle, ChildSet, EffectiveDeadline, Elapsed, ErrorGroup, FailAfter, Failure,
     JoinNext, MoveOn, Nursery, NurseryError, Outcome, RemoteCancelHandle, SERVER_KEPT_FAILURES,
     StartError, TaskStatus, cancelled, checkpoint, current_effective_deadline, dump, fail_after,
-    fail_at, move_on_after, move_on_at, nursery, server, shield, supervisor,
+    fail_at, forever, move_on_after, move_on_at, nursery, server, shield, supervisor,
 };
 
 /// The README's examples, compiled and run as doctests.

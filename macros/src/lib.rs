@@ -1,5 +1,6 @@
 //! `#[arbor::main]` and `#[arbor::test]`: run an `async fn` on a fresh arbor
-//! runtime.
+//! runtime; and `#[derive(arbor::Outcome)]`, a type a nursery child may
+//! return as a plain value.
 //!
 //! Use them through the `arbor` crate, which re-exports both (its docs have
 //! the compiled examples; this crate cannot depend on `arbor`, which
@@ -35,6 +36,8 @@
 //! environment, a `seed` or `seeds` test runs once, under seed `S` only.
 
 #![warn(missing_docs)]
+
+mod outcome;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -104,6 +107,26 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
+}
+
+/// Makes a type a plain nursery outcome: a child or body returning it
+/// always succeeds with it as the value (`impl Outcome` with
+/// `Value = Self`). `#[arbor(crate = "path")]` names where `arbor` is, if
+/// not at `::arbor`.
+///
+/// ```text
+/// #[derive(arbor::Outcome)]
+/// struct Report { lines: usize }
+///
+/// let report = arbor::nursery(async |n| {
+///     n.spawn(async { Report { lines: 3 } }).await.unwrap()
+/// }).await?;
+/// ```
+#[proc_macro_derive(Outcome, attributes(arbor))]
+pub fn derive_outcome(item: TokenStream) -> TokenStream {
+    outcome::expand(item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 #[derive(Clone, Copy, PartialEq)]

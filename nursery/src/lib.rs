@@ -99,7 +99,7 @@ pub use cancel_scope::{CancelHandle, CancelScope};
 pub use error::{AlreadyStarted, ChildError, ErrorGroup, Failure, NurseryError, StartError};
 pub use join::ChildHandle;
 pub use nursery::{Nursery, SERVER_KEPT_FAILURES, nursery, server, supervisor};
-pub use outcome::{BoxError, Outcome};
+pub use outcome::{BoxError, Outcome, forever};
 pub use remote_cancel::RemoteCancelHandle;
 pub use scoped::Cancelled;
 pub use set::{ChildSet, JoinNext};

@@ -9,12 +9,23 @@ pub type BoxError = Box<dyn Error + 'static>;
 /// a `Result` fails with its `Err`.
 ///
 /// Implemented for `Result<T, E>` (with `E` convertible to a boxed error),
-/// `()`, tuples, and the common plain types; wrap any other value in `Ok`
-/// (for example `Ok::<_, std::convert::Infallible>(value)`).
+/// `()`, tuples, and the common plain types of `std` (numbers, strings,
+/// collections, `Option`, smart pointers, paths, addresses). For a type
+/// of your own, `#[derive(arbor::Outcome)]` (feature `macros` of `arbor`)
+/// makes it a plain value; any other value can be wrapped in `Ok`
+/// (`Ok::<_, std::convert::Infallible>(value)`).
+///
+/// Rust cannot tell a `Result` from any other type in a blanket impl (that
+/// would need specialization), which is why plain types are listed. Nor
+/// can stable Rust give the never type `!` a trait without breaking every
+/// impl of that trait in other crates (coherence cannot see through the
+/// only stable way to name `!`): a child whose block never returns
+/// (`async { loop { tick().await } }`, of type `!` in edition 2024) goes
+/// through [`forever`], which gives it the type `()`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a nursery outcome",
     label = "a nursery child or body must return a plain value or a `Result`",
-    note = "return `Ok::<_, std::convert::Infallible>(value)` to pass any value through"
+    note = "add `#[derive(arbor::Outcome)]` to your type, or return `Ok::<_, std::convert::Infallible>(value)`; a block that never returns (type `!`) goes through `arbor::forever(async {{ loop {{ .. }} }})`"
 )]
 pub trait Outcome {
     /// The value a success carries.
@@ -62,8 +73,76 @@ plain_outcome!(
     String,
     &'static str,
     std::time::Duration,
+    std::time::SystemTime,
+    std::path::PathBuf,
+    std::ffi::OsString,
+    std::net::SocketAddr,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+    std::process::ExitStatus,
     arbor_runtime::time::Instant,
+    arbor_runtime::TaskId,
     crate::Nursery,
+);
+
+/// Gives a future that never returns the output type `()`, so a nursery
+/// accepts it as a child: `async { loop { .. } }` (with no `break`) has
+/// type `!` in edition 2024, which is not an [`Outcome`]
+/// (see there why). The future is returned as it is; only its type is
+/// pinned down.
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// rt.block_on(async {
+///     let ticks = arbor_nursery::nursery(async |n| {
+///         let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
+///         let seen = ticks.clone();
+///         n.spawn(arbor_nursery::forever(async move {
+///             loop {
+///                 arbor_runtime::time::sleep(Duration::from_secs(1)).await;
+///                 seen.set(seen.get() + 1);
+///             }
+///         }));
+///         arbor_runtime::time::sleep(Duration::from_millis(2500)).await;
+///         n.cancel_scope().cancel(); // the looping child is dropped
+///         ticks.get()
+///     })
+///     .await;
+///     assert_eq!(ticks.unwrap(), 2);
+/// });
+/// ```
+pub fn forever<F: std::future::Future<Output = ()>>(future: F) -> F {
+    future
+}
+
+macro_rules! generic_outcome {
+    ($($t:ident < $($p:ident $(: ?$sized:ident)?),+ >),* $(,)?) => {$(
+        impl<$($p $(: ?$sized)?),+> Outcome for $t<$($p),+> {
+            type Value = $t<$($p),+>;
+            fn into_outcome(self) -> Result<Self::Value, BoxError> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+generic_outcome!(
+    Vec<T>,
+    VecDeque<T>,
+    Option<T>,
+    Rc<T: ?Sized>,
+    Arc<T: ?Sized>,
+    Box<T: ?Sized>,
+    HashMap<K, V, S>,
+    HashSet<T, S>,
+    BTreeMap<K, V>,
+    BTreeSet<T>,
 );
 
 macro_rules! tuple_outcome {
@@ -83,31 +162,3 @@ tuple_outcome!(A, B, C);
 tuple_outcome!(A, B, C, D);
 tuple_outcome!(A, B, C, D, E);
 tuple_outcome!(A, B, C, D, E, F);
-
-impl<T> Outcome for Vec<T> {
-    type Value = Vec<T>;
-    fn into_outcome(self) -> Result<Vec<T>, BoxError> {
-        Ok(self)
-    }
-}
-
-impl<T> Outcome for Option<T> {
-    type Value = Option<T>;
-    fn into_outcome(self) -> Result<Option<T>, BoxError> {
-        Ok(self)
-    }
-}
-
-impl<T: ?Sized> Outcome for std::rc::Rc<T> {
-    type Value = std::rc::Rc<T>;
-    fn into_outcome(self) -> Result<Self::Value, BoxError> {
-        Ok(self)
-    }
-}
-
-impl<T: ?Sized> Outcome for Box<T> {
-    type Value = Box<T>;
-    fn into_outcome(self) -> Result<Box<T>, BoxError> {
-        Ok(self)
-    }
-}
