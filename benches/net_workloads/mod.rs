@@ -25,7 +25,7 @@
 //!   (bind, connects, round trips, teardown), as in `benches/net.rs`.
 //! - `idle_conns`: the same server with 2,000 idle connections (each
 //!   accepted, echoed once, then parked in a read on the server side and
-//!   held open by the client) plus 4 busy ones making 2,500 round trips
+//!   held open by the client) plus 4 busy ones making 5,000 round trips
 //!   each. Timed: the busy traffic only (each side times itself; setup and
 //!   teardown of the 4,004 connections are outside). Needs about 4,100
 //!   file descriptors: `workloads()` raises the soft `RLIMIT_NOFILE` to
@@ -57,7 +57,7 @@ pub const IDLE: usize = 2_000;
 /// `idle_conns`'s busy connections.
 pub const BUSY: usize = 4;
 /// `idle_conns`'s round trips per busy connection.
-pub const BUSY_MSGS: usize = 2_500;
+pub const BUSY_MSGS: usize = 5_000;
 /// `udp_pingpong`'s round trips.
 pub const UDP_ROUND_TRIPS: usize = 20_000;
 
