@@ -1,7 +1,9 @@
 //! `tcp_echo`: one listener and 32 client connections on 127.0.0.1, all on
 //! one thread; every client sends 10,000 messages of 64 bytes, each read back
 //! from the echo before the next. arbor (`arbor::net`) vs tokio
-//! current_thread (`tokio::net`) vs async-io on async-executor, plus
+//! current_thread (`tokio::net`) vs async-io on async-executor (run as
+//! smol runs it, `async_io::block_on(ex.run(..))`, so the blocked thread
+//! drives async-io's reactor), `TCP_NODELAY` on both ends everywhere, plus
 //! two floors without any runtime: `syscall-floor`, the same reads and
 //! writes on blocking std sockets in lockstep (four syscalls per message),
 //! and `epoll-floor`, a hand-written edge-triggered epoll loop over
@@ -35,6 +37,7 @@ fn arbor_echo(rt: &arbor::Runtime) {
             let mut conns = Vec::new();
             for _ in 0..CLIENTS {
                 let (conn, _) = listener.accept().await.expect("accept");
+                conn.set_nodelay(true).expect("nodelay");
                 conns.push(arbor::spawn(async move {
                     let mut buf = [0u8; 64];
                     while conn.read_exact(&mut buf).await.is_ok() {
@@ -77,6 +80,7 @@ fn tokio_echo(rt: &tokio::runtime::Runtime, local: &tokio::task::LocalSet) {
             let mut conns = Vec::new();
             for _ in 0..CLIENTS {
                 let (mut conn, _) = listener.accept().await.expect("accept");
+                conn.set_nodelay(true).expect("nodelay");
                 conns.push(tokio::task::spawn_local(async move {
                     let mut buf = [0u8; 64];
                     while conn.read_exact(&mut buf).await.is_ok() {
@@ -109,13 +113,14 @@ fn tokio_echo(rt: &tokio::runtime::Runtime, local: &tokio::task::LocalSet) {
 }
 
 fn async_io_echo(ex: &'static LocalExecutor<'static>) {
-    futures_lite::future::block_on(ex.run(async {
+    async_io::block_on(ex.run(async {
         let listener = async_io::Async::<TcpListener>::bind(loopback()).expect("bind");
         let addr = listener.get_ref().local_addr().expect("addr");
         let server = ex.spawn(async move {
             let mut conns = Vec::new();
             for _ in 0..CLIENTS {
                 let (mut conn, _) = listener.accept().await.expect("accept");
+                conn.get_ref().set_nodelay(true).expect("nodelay");
                 conns.push(ex.spawn(async move {
                     let mut buf = [0u8; 64];
                     while conn.read_exact(&mut buf).await.is_ok() {
