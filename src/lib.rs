@@ -110,6 +110,8 @@
 
 #![warn(missing_docs)]
 
+pub mod guide;
+
 pub use arbor_runtime::{
     Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,
     Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id, current_task,
