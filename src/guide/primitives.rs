@@ -12,7 +12,7 @@
 //! | [`Semaphore`](crate::primitives::Semaphore) | N permits; `acquire_owned` for a permit that moves into a task |
 //! | [`CapacityLimiter`](crate::primitives::CapacityLimiter) | trio's: tokens with a borrower each; bounds `to_thread` |
 //! | [`Event`](crate::primitives::Event) | set once, wakes every waiter (tokio's `Notify` for the one-shot case) |
-//! | [`Condition`](crate::primitives::Condition) | a condition variable on a `Lock` |
+//! | [`Condition`](crate::primitives::Condition) | a condition variable over a `Mutex<T>` |
 //! | [`Barrier`](crate::primitives::Barrier) | N tasks meet |
 //! | [`OnceCell<T>`](crate::primitives::OnceCell) | async one-time initialization |
 //! | [`channel::bounded`](crate::primitives::channel::bounded), [`unbounded`](crate::primitives::channel::unbounded) | AnyIO memory object streams: many senders, many receivers; `bounded(0)` is a rendezvous |
