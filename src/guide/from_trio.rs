@@ -82,3 +82,9 @@
 //!     assert_eq!(child.await.unwrap(), 7);
 //! }));
 //! ```
+//!
+//! Values never change in place, so a child's `scope` calls do not reach
+//! its parent, nor the parent's later ones the child. Tasks started from
+//! another thread ([`Handle::spawn`](crate::Handle::spawn)) start with
+//! none, and a `to_thread` closure sees none on its worker thread (its
+//! `from_thread` calls see the calling task's).
