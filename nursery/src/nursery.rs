@@ -220,8 +220,12 @@ impl Nursery {
     /// still starts.
     ///
     /// # Cancel safety
-    /// Dropping the call before `started` drops the child (cancelled);
-    /// after `started` the call has already returned.
+    /// Dropping the call before the child calls `started` cancels the child
+    /// (it is dropped at its next suspension; its shields finish first).
+    /// Once the child has called `started` it belongs to the nursery:
+    /// dropping the call before it returned (the caller's scope was
+    /// cancelled in between, or its task aborted) loses only the value
+    /// passed to `started`, and the child runs on in the nursery.
     ///
     /// ```
     /// use std::time::Duration;

@@ -103,7 +103,8 @@
 //! once. Cancelling the caller before `started()` cancels the child; a
 //! failure before it fails the `start` call, not the nursery; and a child
 //! that calls `started()` at its first step starts even from a cancelled
-//! scope.
+//! scope. From `started()` on the child belongs to the nursery: a caller
+//! cancelled before it got the value loses the value, not the child.
 //!
 //! ## Checkpoints
 //!
@@ -174,7 +175,10 @@
 //!   `read` dropped before it returned consumed nothing; a `write` or a
 //!   `send` dropped before it returned sent nothing. Composite operations
 //!   (`read_exact`, `write_all`) are not cancel safe: bytes moved before
-//!   the drop are gone, as with tokio.
+//!   the drop are gone, as with tokio. An operation that completed at
+//!   once is kept over its schedule point, which no scope interrupts; only
+//!   a task abort there drops it (a datagram received and lost, a write
+//!   done but not reported).
 //! - **Blocking work**: [`to_thread::run_sync`](crate::to_thread::run_sync)
 //!   waits shielded by default, so the closure's result is never lost; a
 //!   call made abandon-on-cancel returns at once and the closure runs on
