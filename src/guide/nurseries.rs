@@ -27,9 +27,9 @@
 //! ```
 //!
 //! The body gets a [`Nursery`](crate::Nursery) handle. It is `Clone`, so
-//! a child can spawn siblings. Children are `'static` futures (they may
-//! outlive the body's borrows) and need not be `Send`: everything runs on
-//! the runtime's one thread.
+//! a child can spawn siblings. Children are `'static` futures (they own
+//! what they use: move it in, or share it with `Rc`) and need not be
+//! `Send`: everything runs on the runtime's one thread.
 //!
 //! [`Nursery::spawn`](crate::Nursery::spawn) returns a
 //! [`ChildHandle`](crate::ChildHandle). Awaiting it gives the child's
