@@ -11,72 +11,58 @@
 //!
 //! let rt = arbor::Runtime::builder().virtual_clock().build().unwrap();
 //! let log = rt.block_on(async {
-//!     let a = arbor::spawn(async {
-//!         arbor::time::sleep(Duration::from_secs(60)).await;
-//!         "a minute"
-//!     });
-//!     let b = arbor::spawn(async {
-//!         arbor::time::sleep(Duration::from_secs(1)).await;
-//!         "a second"
-//!     });
-//!     (b.await.unwrap(), a.await.unwrap())
+//!     // A nursery returns only once every child it spawned has finished.
+//!     arbor::nursery(async |n| {
+//!         let a = n.spawn(async {
+//!             arbor::time::sleep(Duration::from_secs(60)).await;
+//!             "a minute"
+//!         });
+//!         let b = n.spawn(async {
+//!             arbor::time::sleep(Duration::from_secs(1)).await;
+//!             "a second"
+//!         });
+//!         (b.await.unwrap(), a.await.unwrap())
+//!     })
+//!     .await
+//!     .unwrap()
 //! });
 //! assert_eq!(log, ("a second", "a minute")); // and it took no real time
 //! ```
 //!
-//! Nurseries and cancel scopes (crate `arbor-nursery`) are the structured
-//! way to run tasks: a [`nursery`] owns its children and finishes only with
-//! them; a [`CancelScope`] (or [`move_on_after`], [`fail_after`]) cancels
-//! everything inside it at once. [`spawn`] is the unstructured escape
-//! hatch, returning a [`JoinHandle`]; a nursery child's handle is a
-//! [`ChildHandle`].
+//! # Where to start
 //!
-//! Cancellation follows trio's rules in Rust's drop model (a cancelled
-//! scope drops what it wraps, at a suspension, promptly; a scope catches
-//! only its own cancellation; a nursery's exit is not a cancel point, so
-//! errors, panics and values are never lost): the README's "Cancellation
-//! semantics" section states them, `arbor-nursery`'s crate docs too.
+//! The [`guide`] walks through arbor in order; each chapter is short and
+//! every example in it runs as a doctest:
 //!
-//! ```
-//! use std::time::Duration;
-//! arbor::Runtime::builder().virtual_clock().build().unwrap().block_on(async {
-//!     // A shield inside a cancelled scope still catches its own deadline,
-//!     // and the code after it runs to its next suspension.
-//!     let outer = arbor::CancelScope::new();
-//!     outer.cancel();
-//!     let inner = arbor::CancelScope::new().shielded(true).with_timeout(Duration::from_secs(1));
-//!     let caught = outer
-//!         .run(async {
-//!             let r = inner.run(arbor::time::sleep(Duration::from_secs(3600))).await;
-//!             r.unwrap_err().by_deadline() // runs: no suspension since
-//!         })
-//!         .await;
-//!     assert_eq!(caught, Ok(true));
-//!     assert!(inner.cancelled_caught() && !outer.cancelled_caught());
-//! });
-//! ```
+//! 1. [`guide::nurseries`]: [`nursery`], [`Nursery::spawn`] and
+//!    [`Nursery::start`], how errors surface ([`ErrorGroup`]), children
+//!    returning plain values.
+//! 2. [`guide::cancel_scopes`]: [`CancelScope`], [`move_on_after`],
+//!    [`fail_after`], deadlines, nesting.
+//! 3. [`guide::shields`]: [`shield`], cleanup, grace periods.
+//! 4. [`guide::cancellation`]: the rules in Rust's drop model,
+//!    checkpoints, what "cancel safe" means.
+//! 5. [`guide::primitives`]: locks, semaphores, events, channels.
+//! 6. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], files,
+//!    processes, signals.
+//! 7. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
+//!    schedules, [`dump`].
+//! 8. [`guide::from_tokio`] and [`guide::from_trio`]: tables of
+//!    equivalents.
+//! 9. [`guide::ecosystem`]: which other crates work on arbor.
 //!
-//! Task-locals ([`task_local!`]) are inherited: a task spawned (by
-//! [`spawn`], a nursery's `spawn` or `start`, a [`ChildSet`]) starts with a
-//! snapshot of the values visible at the spawn call, as trio's tasks
-//! start with a copy of their spawner's contextvars (tokio's task-locals
-//! are not inherited). [`Handle::spawn`] is the exception: its tasks start
-//! with none.
+//! # The crate at a glance
 //!
-//! ```
-//! arbor::task_local! {
-//!     static REQUEST_ID: u64;
-//! }
-//! arbor::run(REQUEST_ID.scope(42, async {
-//!     let logged = arbor::nursery(async |n| n.spawn(async { REQUEST_ID.get() }).await)
-//!         .await
-//!         .unwrap();
-//!     assert_eq!(logged, 42);
-//! }));
-//! ```
-//!
-//! Everything here is a re-export of `arbor-runtime` and `arbor-nursery`;
-//! [`lowlevel`] has the scope machinery underneath.
+//! - Structured concurrency (crate `arbor-nursery`): [`nursery`],
+//!   [`supervisor`], [`server`], [`CancelScope`], the timeouts, [`shield`],
+//!   [`checkpoint`]. [`spawn`] is the unstructured escape hatch, returning
+//!   a [`JoinHandle`].
+//! - The runtime (crate `arbor-runtime`): [`Runtime`], [`run`], [`time`],
+//!   [`net`], [`io`], [`signal`], [`task_local!`], [`instrument`],
+//!   [`testing`]; [`lowlevel`] has the scope machinery underneath, for
+//!   building structured primitives of your own.
+//! - [`primitives`] and channels, [`patterns`] (pool, concurrent map,
+//!   retry, worker pool), `fs` and `process` (features, below).
 //!
 //! # Features
 //!
@@ -109,6 +95,8 @@
 //! ```
 
 #![warn(missing_docs)]
+
+pub mod guide;
 
 pub use arbor_runtime::{
     Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,

@@ -127,6 +127,19 @@ impl Nursery {
     /// The child runs inside the scopes that were active where the nursery
     /// was opened, not where `spawn` is called.
     ///
+    /// ```
+    /// arbor_runtime::run(async {
+    ///     let n = arbor_nursery::nursery(async |n| {
+    ///         let child = n.spawn(async { 6 * 7 });
+    ///         // Dropping a handle leaves its child running; awaiting it
+    ///         // gives the child's value.
+    ///         drop(n.spawn(async { "runs to its end anyway" }));
+    ///         child.await.unwrap()
+    ///     });
+    ///     assert_eq!(n.await.unwrap(), 42);
+    /// });
+    /// ```
+    ///
     /// # Panics
     /// If the nursery has closed (a handle kept past the nursery's end).
     /// [`try_spawn`](Nursery::try_spawn) returns the error instead.
@@ -220,8 +233,12 @@ impl Nursery {
     /// still starts.
     ///
     /// # Cancel safety
-    /// Dropping the call before `started` drops the child (cancelled);
-    /// after `started` the call has already returned.
+    /// Dropping the call before the child calls `started` cancels the child
+    /// (it is dropped at its next suspension; its shields finish first).
+    /// Once the child has called `started` it belongs to the nursery:
+    /// dropping the call before it returned (the caller's scope was
+    /// cancelled in between, or its task aborted) loses only the value
+    /// passed to `started`, and the child runs on in the nursery.
     ///
     /// ```
     /// use std::time::Duration;
@@ -369,6 +386,28 @@ where
 /// A nursery whose children's failures do not cancel their siblings or the
 /// body; failures are still collected (and panics re-raised) at the end.
 /// A failure of the body itself still cancels everything.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// use arbor_nursery::NurseryError;
+///
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// rt.block_on(async {
+///     let finished = Rc::new(Cell::new(false));
+///     let done = finished.clone();
+///     let out = arbor_nursery::supervisor(async |n| {
+///         n.spawn(async { Err::<(), _>(std::io::Error::other("one bad job")) });
+///         n.spawn(async move {
+///             arbor_runtime::time::sleep(Duration::from_secs(1)).await;
+///             done.set(true); // not cancelled by its sibling's failure
+///         });
+///     })
+///     .await;
+///     assert!(finished.get());
+///     // The failure is still reported, at the end.
+///     assert!(matches!(out, Err(NurseryError::Failed(group)) if group.len() == 1));
+/// });
+/// ```
 ///
 /// # Cancel safety
 /// As for [`nursery`].

@@ -134,6 +134,22 @@ pub fn move_on_at<F: Future>(deadline: Instant, future: F) -> MoveOn<F> {
 /// own deadline passed. A cancellation of an enclosing scope is not an
 /// `Elapsed`: it propagates as that scope's cancellation.
 ///
+/// ```
+/// use std::time::Duration;
+/// use arbor_nursery::fail_after;
+///
+/// async fn ping() -> Result<Duration, Box<dyn std::error::Error>> {
+///     let t0 = arbor_runtime::time::now();
+///     // `Elapsed` is an error: `?` passes it on.
+///     fail_after(Duration::from_secs(1), arbor_runtime::time::sleep(Duration::from_secs(5))).await?;
+///     Ok(arbor_runtime::time::now() - t0)
+/// }
+///
+/// let rt = arbor_runtime::Runtime::builder().virtual_clock().build().unwrap();
+/// let err = rt.block_on(ping()).unwrap_err();
+/// assert!(err.is::<arbor_nursery::Elapsed>());
+/// ```
+///
 /// # Cancel safety
 /// Dropping it drops `future`; nothing else is affected.
 #[inline]

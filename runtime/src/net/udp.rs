@@ -22,8 +22,12 @@ use crate::io::Async;
 /// ```
 ///
 /// # Cancel safety
-/// Every async method is cancel safe: a datagram is sent or received in
-/// the same poll that returns, so a dropped future sent or lost nothing.
+/// Every async method is cancel safe against scopes: a datagram is sent
+/// or received whole or not at all, and one that was (the operation
+/// completed without waiting) is kept over the schedule point that
+/// follows, which a cancelled scope does not interrupt. Only a task abort
+/// at that schedule point drops it: a datagram sent but not reported, or
+/// one received and lost. Each method says which.
 pub struct UdpSocket {
     inner: Async<std::net::UdpSocket>,
 }
