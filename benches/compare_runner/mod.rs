@@ -123,7 +123,11 @@ fn options() -> Options {
             .filter(|&r| r > 0)
             .unwrap_or(DEFAULT_ROUNDS),
         // `cargo bench` passes `--bench`; other non-flag arguments filter.
-        filter: args.iter().filter(|a| !a.starts_with("--")).cloned().collect(),
+        filter: args
+            .iter()
+            .filter(|a| !a.starts_with("--"))
+            .cloned()
+            .collect(),
         sides: std::env::var("SIDES").ok(),
         save: args.iter().any(|a| a == "--save"),
     }

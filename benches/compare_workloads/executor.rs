@@ -20,7 +20,9 @@ type Local<T> = Pin<Box<dyn Future<Output = T>>>;
 // spawn_join: 10,000 no-op tasks, then await every handle.
 
 async fn arbor_spawn_join() {
-    let handles: Vec<_> = (0..SPAWN_TASKS).map(|_| arbor::spawn(async { 1 })).collect();
+    let handles: Vec<_> = (0..SPAWN_TASKS)
+        .map(|_| arbor::spawn(async { 1 }))
+        .collect();
     let mut done = 0;
     for h in handles {
         done += h.await.expect("task");
@@ -170,8 +172,18 @@ fn smol_tree(ex: Ex, depth: u32) -> Local<usize> {
 
 pub fn workloads() -> Vec<Workload> {
     vec![
-        three("spawn_join", arbor_spawn_join, tokio_spawn_join, smol_spawn_join),
-        three("yield_many", arbor_yield_many, tokio_yield_many, smol_yield_many),
+        three(
+            "spawn_join",
+            arbor_spawn_join,
+            tokio_spawn_join,
+            smol_spawn_join,
+        ),
+        three(
+            "yield_many",
+            arbor_yield_many,
+            tokio_yield_many,
+            smol_yield_many,
+        ),
         three(
             "chained_spawn",
             || async {
@@ -179,7 +191,9 @@ pub fn workloads() -> Vec<Workload> {
                 assert_eq!(links, CHAIN_DEPTH);
             },
             || async {
-                let links = tokio::task::spawn_local(tokio_chain(CHAIN_DEPTH)).await.expect("chain");
+                let links = tokio::task::spawn_local(tokio_chain(CHAIN_DEPTH))
+                    .await
+                    .expect("chain");
                 assert_eq!(links, CHAIN_DEPTH);
             },
             |ex| async move {

@@ -89,9 +89,7 @@ fn tokio_nested(depth: usize, levels: &Rc<Cell<usize>>) -> Boxed {
     let levels = levels.clone();
     let timeout = SEC * depth as u32;
     Box::pin(async move {
-        tokio::time::timeout(timeout, inner)
-            .await
-            .expect("in time");
+        tokio::time::timeout(timeout, inner).await.expect("in time");
         levels.set(levels.get() + 1);
     })
 }

@@ -328,7 +328,12 @@ async fn smol_park_wake(ex: Ex) -> Duration {
 
 pub fn workloads() -> Vec<Workload> {
     vec![
-        three("ping_pong", arbor_ping_pong, tokio_ping_pong, smol_ping_pong),
+        three(
+            "ping_pong",
+            arbor_ping_pong,
+            tokio_ping_pong,
+            smol_ping_pong,
+        ),
         three(
             "channel_throughput",
             arbor_channel_throughput,

@@ -36,13 +36,8 @@ fn timers(name: &str, spec: Timers) -> Workload {
         move || {
             let order = o1.clone();
             async move {
-                let fired = timers_workload(
-                    arbor::time::now,
-                    arbor::time::sleep_until,
-                    spec,
-                    &order,
-                )
-                .await;
+                let fired =
+                    timers_workload(arbor::time::now, arbor::time::sleep_until, spec, &order).await;
                 assert_eq!(fired, expected);
             }
         },
@@ -62,13 +57,9 @@ fn timers(name: &str, spec: Timers) -> Workload {
         move |_ex| {
             let order = o3.clone();
             async move {
-                let fired = timers_workload(
-                    std::time::Instant::now,
-                    async_io::Timer::at,
-                    spec,
-                    &order,
-                )
-                .await;
+                let fired =
+                    timers_workload(std::time::Instant::now, async_io::Timer::at, spec, &order)
+                        .await;
                 assert_eq!(fired, expected);
             }
         },
@@ -81,7 +72,10 @@ fn timers(name: &str, spec: Timers) -> Workload {
 fn register_cancel<S: Future>(sleep: S) {
     let mut sleep = pin!(sleep);
     let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(black_box(sleep.as_mut().poll(&mut cx)), Poll::Pending));
+    assert!(matches!(
+        black_box(sleep.as_mut().poll(&mut cx)),
+        Poll::Pending
+    ));
 }
 
 pub fn workloads() -> Vec<Workload> {
