@@ -280,42 +280,50 @@ fn markdown(rows: &[Row], opts: &Options) -> String {
     s
 }
 
-/// A horizontal bar chart of the paired ratios, on a log axis centred on
-/// 1 (bars grow left of 1 when arbor is faster, right when slower).
+/// A horizontal bar chart of the paired ratios, on a log axis through 1
+/// (bars grow left of 1 when arbor is faster, right when slower), with
+/// the equal band shaded and each ratio printed by its bar.
 fn chart(rows: &[Row], path: &PathBuf, rounds: usize) {
     use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
 
     let n = rows.len().max(1);
-    // Symmetric log range: the largest deviation from 1, rounded up to a
-    // power of two, at least 2x.
-    let worst = rows
-        .iter()
-        .flat_map(|r| r.ratios.iter().flatten())
-        .map(|&(m, _, _)| m.ln().abs())
-        .fold(0.0f64, f64::max);
-    let mut span = 2.0f64;
-    while span.ln() < worst * 1.05 {
-        span *= 2.0;
+    // A log axis from a power of two below the smallest ratio to one
+    // above the largest, at least 1/2 .. 2.
+    let medians = || {
+        rows.iter()
+            .flat_map(|r| r.ratios.iter().flatten())
+            .map(|&(m, _, _)| m)
+    };
+    let (mut lo, mut hi) = (0.5f64, 2.0f64);
+    while lo > medians().fold(1.0, f64::min) / 1.1 {
+        lo /= 2.0;
+    }
+    while hi < medians().fold(1.0, f64::max) * 1.1 {
+        hi *= 2.0;
     }
     let mut ticks = vec![1.0];
     let mut t = 2.0;
-    while t <= span {
+    while t <= hi {
         ticks.push(t);
-        ticks.push(1.0 / t);
         t *= 2.0;
     }
-    if span <= 2.0 {
-        ticks.extend([1.25, 1.5, 0.8, 1.0 / 1.5]);
+    let mut t = 0.5;
+    while t >= lo {
+        ticks.push(t);
+        t /= 2.0;
     }
     ticks.sort_by(|a, b| a.total_cmp(b));
 
-    // Each workload is a band of 10 units: the tokio bar at 2..5, the
-    // async-executor bar at 5..8, its label at 5.
-    let rows_px = 34 * n as u32;
+    // Each workload is a band of 20 units, top-down: the tokio bar at
+    // 10..16, the async-executor bar at 4..10, the name at 10.
+    // Room above the rows for the legend.
+    const LEGEND_ROOM: i32 = 30;
+    let rows_px = 40 * n as u32 + 2 * LEGEND_ROOM as u32;
     let root = SVGBackend::new(path, (1000, rows_px + 170)).into_drawing_area();
     root.fill(&WHITE).expect("svg");
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
-    let label_points: Vec<i32> = (0..n as i32).map(|i| i * 10 + 5).collect();
+    let label_points: Vec<i32> = (0..n as i32).map(|i| i * 20 + 10).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!("arbor time / peer time, paired per round (median of {rounds} rounds)"),
@@ -325,18 +333,25 @@ fn chart(rows: &[Row], path: &PathBuf, rounds: usize) {
         .x_label_area_size(50)
         .y_label_area_size(230)
         .build_cartesian_2d(
-            ((1.0 / span)..span).log_scale().with_key_points(ticks),
-            (0..10 * n as i32).with_key_points(label_points),
+            (lo..hi).log_scale().with_key_points(ticks),
+            (0..20 * n as i32 + LEGEND_ROOM).with_key_points(label_points),
         )
         .expect("chart");
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc("below 1: arbor faster  |  above 1: arbor slower  (log scale)")
-        .x_label_formatter(&|x| format!("{x:.2}"))
+        .x_desc("below 1: arbor faster  |  above 1: arbor slower  |  grey band: equal (±3%)  |  log scale")
+        .x_label_formatter(&|&x| {
+            // Powers of two: 1/8, 1/4, 1/2, 1, 2, 4.
+            if x < 1.0 {
+                format!("1/{}", (1.0 / x).round())
+            } else {
+                format!("{}", x.round())
+            }
+        })
         .y_label_formatter(&|y| {
             // Rows are drawn top-down: row 0 at the top.
-            let i = (n as i32 - 1) - (y - 5) / 10;
+            let i = (n as i32 - 1) - (y - 10) / 20;
             names.get(i as usize).cloned().unwrap_or_default()
         })
         .label_style(("sans-serif", 15))
@@ -344,6 +359,13 @@ fn chart(rows: &[Row], path: &PathBuf, rounds: usize) {
         .draw()
         .expect("mesh");
 
+    // The equal band.
+    chart
+        .draw_series([Rectangle::new(
+            [(1.0 - EQUAL_BAND, 0), (1.0 + EQUAL_BAND, 20 * n as i32)],
+            RGBColor(0xcc, 0xcc, 0xcc).mix(0.6).filled(),
+        )])
+        .expect("band");
     let colors = [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e)];
     for (p, peer) in PEERS.iter().enumerate() {
         let color = colors[p];
@@ -352,13 +374,12 @@ fn chart(rows: &[Row], path: &PathBuf, rounds: usize) {
             .enumerate()
             .filter_map(|(i, r)| {
                 let (m, _, _) = r.ratios[p]?;
-                let base = (n - 1 - i) as i32 * 10;
+                let base = (n - 1 - i) as i32 * 20;
                 let (y0, y1) = if p == 0 {
-                    (base + 5, base + 8)
+                    (base + 10, base + 16)
                 } else {
-                    (base + 2, base + 5)
+                    (base + 4, base + 10)
                 };
-                let m = m.clamp(1.0 / span, span);
                 Some(Rectangle::new([(1.0, y0), (m, y1)], color.filled()))
             })
             .collect();
@@ -367,16 +388,33 @@ fn chart(rows: &[Row], path: &PathBuf, rounds: usize) {
             .expect("bars")
             .label(format!("arbor / {peer}"))
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        // The ratio, printed past the end of its bar.
+        let values: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let (m, _, _) = r.ratios[p]?;
+                let base = (n - 1 - i) as i32 * 20;
+                let y = if p == 0 { base + 13 } else { base + 7 };
+                let x = if m < 1.0 { m / 1.03 } else { m * 1.03 };
+                let style = ("sans-serif", 12).into_font().color(&BLACK).pos(Pos::new(
+                    if m < 1.0 { HPos::Right } else { HPos::Left },
+                    VPos::Center,
+                ));
+                Some(Text::new(format!("{m:.2}"), (x, y), style))
+            })
+            .collect();
+        chart.draw_series(values).expect("values");
     }
     chart
         .draw_series([PathElement::new(
-            vec![(1.0, 0), (1.0, 10 * n as i32)],
+            vec![(1.0, 0), (1.0, 20 * n as i32 + LEGEND_ROOM)],
             BLACK.stroke_width(2),
         )])
         .expect("line at 1");
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
