@@ -225,6 +225,9 @@ fn command(opts: &Options) -> String {
     if let Some(s) = &opts.sides {
         write!(cmd, "SIDES={s} ").unwrap();
     }
+    if let Ok(d) = std::env::var("TOKIO_DRIVERS") {
+        write!(cmd, "TOKIO_DRIVERS={d} ").unwrap();
+    }
     cmd += "cargo bench -p arbor-benches --bench compare -- --save";
     for f in &opts.filter {
         write!(cmd, " {f}").unwrap();
@@ -248,7 +251,11 @@ fn markdown(rows: &[Row], opts: &Options) -> String {
     .unwrap();
     writeln!(
         s,
-        "Times are medians; ratios are the median over rounds of arbor's time divided by the peer's in the same round (below 1: arbor faster), with the interquartile range of the per-round ratios; equal means within ±{:.0}%.\n",
+        "arbor: `Runtime::new()`; tokio: current_thread with {}, a `LocalSet`; async-executor: a `LocalExecutor` under `async_io::block_on`. Times are medians; ratios are the median over rounds of arbor's time divided by the peer's in the same round (below 1: arbor faster), with the interquartile range of the per-round ratios; equal means within ±{:.0}%.\n",
+        match std::env::var("TOKIO_DRIVERS").as_deref() {
+            Ok("time") => "`enable_time()` only",
+            _ => "`enable_all()`",
+        },
         EQUAL_BAND * 100.0
     )
     .unwrap();
