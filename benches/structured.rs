@@ -74,10 +74,15 @@ fn timeout_overhead(c: &mut Criterion) {
             futures_lite::future::block_on(ex.run(async {
                 let mut sum = 0;
                 for i in 0..TIMEOUTS {
-                    let timed = futures_lite::future::or(async { Some(ready(i).await) }, async {
-                        async_io::Timer::after(SEC).await;
-                        None
-                    });
+                    // The timer is created before the race: inside the
+                    // second arm it would never be created, as that arm
+                    // is never polled when the first is ready at once.
+                    let timer = async_io::Timer::after(SEC);
+                    let timed =
+                        futures_lite::future::or(async { Some(ready(i).await) }, async move {
+                            timer.await;
+                            None
+                        });
                     sum += timed.await.expect("ready");
                 }
                 sum

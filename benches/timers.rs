@@ -25,89 +25,31 @@
 //! cargo bench -p arbor-benches --bench executor --bench timers && cargo bench -p arbor-benches --bench ratios
 //! ```
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::hint::black_box;
-use std::ops::{Add, Sub};
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
 
-/// Sleeps per `timers` iteration.
-const TIMERS: u64 = 100_000;
-/// Deadlines of `timers` are spread over this many microseconds.
-const SPREAD_US: u64 = 100_000;
+mod timer_workloads;
+use timer_workloads::{Timers, timers_workload};
+
+/// The `timers` workload: 100,000 sleeps spread over 100 ms, every
+/// second one cancelled.
+const TIMERS: Timers = Timers {
+    count: 100_000,
+    spread_us: 100_000,
+    cancel_half: true,
+};
 /// Timers already registered while `timer_register_cancel` measures.
 const PRELOADED: [u64; 2] = [0, 1_000_000];
 /// The sleep that `timer_register_cancel` registers and cancels.
 const REGISTER_CANCEL_AFTER: Duration = Duration::from_millis(50);
 
-/// Deadline offset of sleep `i` in `timers`: a deterministic shuffle of
-/// 0..100 ms (7919 is prime, so `i -> i * 7919 % SPREAD_US` is a bijection).
-fn offset(i: u64) -> Duration {
-    Duration::from_micros(i * 7919 % SPREAD_US)
-}
-
-/// Indices of the sleeps `timers` keeps (the even ones), by deadline.
-fn completion_order() -> Vec<usize> {
-    let mut order: Vec<u64> = (0..TIMERS).step_by(2).collect();
-    order.sort_by_key(|&i| offset(i));
-    order.into_iter().map(|i| i as usize).collect()
-}
-
-/// The `timers` workload, for any runtime's `now` and `sleep_until`.
-///
-/// First poll: create and poll every sleep once (registering it), then
-/// drop every second one (cancelling it). Afterwards, at each wake, poll
-/// the kept sleeps in deadline order up to the first pending one, so each
-/// sleep is polled about twice in total.
-async fn timers_workload<I, S>(now: fn() -> I, sleep_until: fn(I) -> S, order: &[usize])
-where
-    I: Copy + Add<Duration, Output = I> + Sub<Output = Duration>,
-    S: Future<Output = ()>,
-{
-    let start = now();
-    let mut sleeps: Vec<Option<Pin<Box<S>>>> = (0..TIMERS)
-        .map(|i| Some(Box::pin(sleep_until(start + offset(i)))))
-        .collect();
-    let mut registered = false;
-    let mut next = 0;
-    poll_fn(|cx| {
-        if !registered {
-            registered = true;
-            for slot in &mut sleeps {
-                // Only sleep 0 (deadline `start`) may be ready at once.
-                if slot.as_mut().unwrap().as_mut().poll(cx).is_ready() {
-                    *slot = None;
-                }
-            }
-            for slot in sleeps.iter_mut().skip(1).step_by(2) {
-                *slot = None;
-            }
-        }
-        while let Some(&i) = order.get(next) {
-            if let Some(sleep) = &mut sleeps[i] {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                sleeps[i] = None;
-            }
-            next += 1;
-        }
-        Poll::Ready(())
-    })
-    .await;
-    // The latest deadline is `start + SPREAD_US - 1` µs.
-    let elapsed = now() - start;
-    assert!(
-        elapsed >= Duration::from_micros(SPREAD_US - 1),
-        "all sleeps done after only {elapsed:?}"
-    );
-}
-
 fn bench_timers(c: &mut Criterion) {
-    let order = completion_order();
+    let order = TIMERS.completion_order();
     let mut group = c.benchmark_group("timers");
 
     let arbor = arbor::Runtime::builder()
@@ -119,6 +61,7 @@ fn bench_timers(c: &mut Criterion) {
             arbor.block_on(timers_workload(
                 arbor::time::now,
                 arbor::time::sleep_until,
+                TIMERS,
                 &order,
             ))
         })
@@ -131,6 +74,7 @@ fn bench_timers(c: &mut Criterion) {
             tokio.block_on(tokio::task::unconstrained(timers_workload(
                 tokio::time::Instant::now,
                 tokio::time::sleep_until,
+                TIMERS,
                 &order,
             )))
         })

@@ -1,4 +1,5 @@
-//! The paired runner shared by `paired` and `paired_primitives`: every
+//! The paired runner shared by `paired` and `paired_primitives` (and its
+//! `Side` and `Workload` types, used by the `compare` runner too): every
 //! round runs each side of a workload once, rotating which goes first,
 //! each on a fresh runtime built outside the timed part. Reported: the
 //! median time per side, and for each arbor side the median over rounds

@@ -20,6 +20,7 @@
 
 #![allow(dead_code)] // each bench uses its own subset
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -47,13 +48,15 @@ pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
 
 pub async fn arbor_semaphore(fast: bool) {
     let sem = Rc::new(Semaphore::new(SEM_PERMITS).with_fast_acquire(fast));
+    let done = Rc::new(Cell::new(0));
     let tasks: Vec<_> = (0..SEM_TASKS)
         .map(|_| {
-            let sem = sem.clone();
+            let (sem, done) = (sem.clone(), done.clone());
             arbor::spawn(async move {
                 for _ in 0..SEM_ROUNDS {
                     let _p = sem.acquire().await;
                     arbor::yield_now().await;
+                    done.set(done.get() + 1);
                 }
             })
         })
@@ -61,17 +64,20 @@ pub async fn arbor_semaphore(fast: bool) {
     for t in tasks {
         t.await.expect("task");
     }
+    assert_eq!(done.get(), SEM_TASKS * SEM_ROUNDS);
 }
 
 pub async fn tokio_semaphore() {
     let sem = Rc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
+    let done = Rc::new(Cell::new(0));
     let tasks: Vec<_> = (0..SEM_TASKS)
         .map(|_| {
-            let sem = sem.clone();
+            let (sem, done) = (sem.clone(), done.clone());
             tokio::task::spawn_local(async move {
                 for _ in 0..SEM_ROUNDS {
                     let _p = sem.acquire().await.expect("open");
                     tokio::task::yield_now().await;
+                    done.set(done.get() + 1);
                 }
             })
         })
@@ -79,17 +85,20 @@ pub async fn tokio_semaphore() {
     for t in tasks {
         t.await.expect("task");
     }
+    assert_eq!(done.get(), SEM_TASKS * SEM_ROUNDS);
 }
 
 pub async fn smol_semaphore(ex: Rc<LocalExecutor<'static>>) {
     let sem = Rc::new(async_lock::Semaphore::new(SEM_PERMITS));
+    let done = Rc::new(Cell::new(0));
     let tasks: Vec<_> = (0..SEM_TASKS)
         .map(|_| {
-            let sem = sem.clone();
+            let (sem, done) = (sem.clone(), done.clone());
             ex.spawn(async move {
                 for _ in 0..SEM_ROUNDS {
                     let _p = sem.acquire().await;
                     futures_lite::future::yield_now().await;
+                    done.set(done.get() + 1);
                 }
             })
         })
@@ -97,6 +106,7 @@ pub async fn smol_semaphore(ex: Rc<LocalExecutor<'static>>) {
     for t in tasks {
         t.await;
     }
+    assert_eq!(done.get(), SEM_TASKS * SEM_ROUNDS);
 }
 
 // mutex
