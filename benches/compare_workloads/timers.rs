@@ -1,5 +1,6 @@
 //! Timers on real clocks: `timers_fire_all`, `timers_half_cancelled`,
-//! `timer_register_cancel`. arbor's timer wheel, tokio's (run inside
+//! `timer_register_cancel`, `timer_lateness` (not a time: how late the
+//! last of 10,000 timers fires). arbor's timer wheel, tokio's (run inside
 //! `tokio::task::unconstrained`: otherwise its coop budget makes
 //! `Sleep::poll` return `Pending` without registering after 128 polls in
 //! one task poll), and async-io's `Timer` (smol's timers).
@@ -10,7 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use super::three;
+use super::{three, three_timed};
 use crate::pairing::Workload;
 use crate::timer_workloads::{Timers, timers_workload};
 
@@ -26,6 +27,24 @@ const HALF_CANCELLED: Timers = Timers {
 };
 const REGISTER_CANCEL: usize = 100_000;
 const REGISTER_CANCEL_AFTER: Duration = Duration::from_millis(50);
+/// `timer_lateness`: this many tasks, each sleeping until its own deadline
+/// spread evenly over `LATENESS_SPREAD`.
+const LATENESS_TIMERS: u32 = 10_000;
+const LATENESS_SPREAD: Duration = Duration::from_millis(100);
+
+/// Task `i`'s deadline, after `t0`.
+fn lateness_deadline(i: u32) -> Duration {
+    LATENESS_SPREAD * i / LATENESS_TIMERS
+}
+
+/// The real time between the last timer's deadline and the moment its
+/// task ran after it: what `timer_lateness` reports instead of a duration
+/// of work. `ended` holds, per task, when it ran; the last task's deadline
+/// is the latest.
+fn last_lateness(t0: std::time::Instant, ended: &[std::time::Instant]) -> Duration {
+    let last = LATENESS_TIMERS - 1;
+    ended[last as usize].saturating_duration_since(t0 + lateness_deadline(last))
+}
 
 fn timers(name: &str, spec: Timers) -> Workload {
     let order = std::rc::Rc::new(spec.completion_order());
@@ -78,6 +97,66 @@ fn register_cancel<S: Future>(sleep: S) {
     ));
 }
 
+/// 10,000 tasks sleep until deadlines spread over 100 ms (each a fixed
+/// offset from one start instant, `sleep_until` on each runtime's own
+/// instant type); each records when it ran. The row's "time" is how late
+/// the last one ran after its deadline.
+fn timer_lateness() -> Workload {
+    three_timed(
+        "timer_lateness",
+        || async {
+            let t0 = std::time::Instant::now();
+            let start = arbor::time::now();
+            let tasks: Vec<_> = (0..LATENESS_TIMERS)
+                .map(|i| {
+                    arbor::spawn(async move {
+                        arbor::time::sleep_until(start + lateness_deadline(i)).await;
+                        std::time::Instant::now()
+                    })
+                })
+                .collect();
+            let mut ended = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                ended.push(task.await.expect("timer task"));
+            }
+            last_lateness(t0, &ended)
+        },
+        || async {
+            let t0 = std::time::Instant::now();
+            let start = tokio::time::Instant::from_std(t0);
+            let tasks: Vec<_> = (0..LATENESS_TIMERS)
+                .map(|i| {
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep_until(start + lateness_deadline(i)).await;
+                        std::time::Instant::now()
+                    })
+                })
+                .collect();
+            let mut ended = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                ended.push(task.await.expect("timer task"));
+            }
+            last_lateness(t0, &ended)
+        },
+        |ex| async move {
+            let t0 = std::time::Instant::now();
+            let tasks: Vec<_> = (0..LATENESS_TIMERS)
+                .map(|i| {
+                    ex.spawn(async move {
+                        async_io::Timer::at(t0 + lateness_deadline(i)).await;
+                        std::time::Instant::now()
+                    })
+                })
+                .collect();
+            let mut ended = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                ended.push(task.await);
+            }
+            last_lateness(t0, &ended)
+        },
+    )
+}
+
 pub fn workloads() -> Vec<Workload> {
     vec![
         timers("timers_fire_all", FIRE_ALL),
@@ -102,5 +181,6 @@ pub fn workloads() -> Vec<Workload> {
                 }
             },
         ),
+        timer_lateness(),
     ]
 }
