@@ -104,7 +104,6 @@
 //! `-- server ADDR` and `-- load ADDR` run the two halves;
 //! `tests/echo_example.rs` tests it end to end).
 //!
-//!
 //! ## Blocking code: `to_thread` and `from_thread`
 //!
 //! A blocking call made inline (`std::thread::sleep`, a file read, a
@@ -164,7 +163,6 @@
 //! From the runtime thread, or a thread arbor did not start, they return
 //! `Err(NotInWorker)`.
 //!
-//!
 //! ```
 //! use std::time::Duration;
 //!
@@ -187,18 +185,12 @@
 //! });
 //! ```
 //!
-//! Other threads reach the runtime through a [`Handle`](crate::Handle)
-//! (`Send + Sync`): [`Handle::spawn`](crate::Handle::spawn) runs a task
-//! built on the runtime thread, [`Handle::run`](crate::Handle::run) waits
-//! for one's result, and
-//! [`CancelHandle::remote`](crate::CancelHandle::remote) cancels a scope
-//! from anywhere.
-//!
 //! ## Handles from other threads
 //!
 //! [`Runtime::handle()`](crate::Runtime::handle) gives a
-//! [`Handle`](crate::Handle) (`Send + Sync + Clone`).
-//! `handle.spawn(|| async { ... })` sends the closure to the runtime thread,
+//! [`Handle`](crate::Handle) (`Send + Sync + Clone`) that other threads
+//! use to reach the runtime.
+//! [`handle.spawn(|| async { ... })`](crate::Handle::spawn) sends the closure to the runtime thread,
 //! where it builds a future that need not be `Send`; it runs as an
 //! unstructured task in the root scope (as tokio's `Handle::spawn` and
 //! trio's `run_sync_soon`), and the returned
@@ -206,10 +198,10 @@
 //! (blocking), awaited (on arbor, a checkpoint like a `JoinHandle`; or from
 //! another runtime), or `abort()`ed from any thread
 //! ([`RemoteJoinError::Cancelled`](crate::RemoteJoinError)).
-//! `handle.run(|| async { ... })` blocks the foreign thread until the
+//! [`handle.run(|| async { ... })`](crate::Handle::run) blocks the foreign thread until the
 //! result comes back; on the runtime's own thread it returns
 //! [`RunError::OnRuntimeThread`](crate::RunError) instead of deadlocking.
-//! `cancel_handle.remote()` gives a
+//! [`cancel_handle.remote()`](crate::CancelHandle::remote) gives a
 //! [`RemoteCancelHandle`](crate::RemoteCancelHandle) whose `cancel()` works
 //! from any thread and means what a local cancel means when it lands. Once
 //! the runtime is dropped, every call returns
