@@ -43,15 +43,15 @@
 //! 4. [`guide::cancellation`]: the rules in Rust's drop model,
 //!    checkpoints, what "cancel safe" means.
 //! 5. [`guide::primitives`]: locks, semaphores, events, channels.
-//! 6. [`guide::patterns`]: [`patterns::Pool`],
+//! 6. [`guide::patterns`]: a connection pool ([`patterns::Pool`]),
 //!    [`patterns::map_concurrent`], [`patterns::retry()`],
 //!    [`patterns::WorkerPool`].
 //! 7. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], [`Handle`],
 //!    files, processes, signals.
 //! 8. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
 //!    schedules.
-//! 9. [`guide::instruments`]: [`dump`], [`instrument::Instrument`],
-//!    metrics.
+//! 9. [`guide::instruments`]: the live task tree ([`dump`]),
+//!    [`instrument::Instrument`], metrics.
 //! 10. [`guide::from_tokio`] and [`guide::from_trio`]: tables of
 //!     equivalents; task-locals.
 //! 11. [`guide::ecosystem`]: which other crates work on arbor.
