@@ -2,8 +2,8 @@
 //! against tokio's `spawn_blocking`, tokio built as `#[tokio::main]`
 //! builds it and without drivers. The workloads are in
 //! `blocking_workloads` (shared with the paired runner,
-//! `paired_blocking`, whose interleaved rounds are what the README
-//! quotes). Each runtime is built once and reused across iterations, so
+//! `paired_blocking`, whose interleaved rounds `benches/README.md`
+//! quotes under "Earlier measurements"). Each runtime is built once and reused across iterations, so
 //! the worker threads are warm.
 //!
 //! ```text

@@ -36,20 +36,26 @@
 //!
 //! 1. [`guide::nurseries`]: [`nursery`], [`Nursery::spawn`] and
 //!    [`Nursery::start`], how errors surface ([`ErrorGroup`]), children
-//!    returning plain values.
+//!    returning plain values, unstructured [`spawn`].
 //! 2. [`guide::cancel_scopes`]: [`CancelScope`], [`move_on_after`],
 //!    [`fail_after`], deadlines, nesting.
 //! 3. [`guide::shields`]: [`shield`], cleanup, grace periods.
 //! 4. [`guide::cancellation`]: the rules in Rust's drop model,
 //!    checkpoints, what "cancel safe" means.
 //! 5. [`guide::primitives`]: locks, semaphores, events, channels.
-//! 6. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], files,
-//!    processes, signals.
-//! 7. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
-//!    schedules, [`dump`].
-//! 8. [`guide::from_tokio`] and [`guide::from_trio`]: tables of
-//!    equivalents.
-//! 9. [`guide::ecosystem`]: which other crates work on arbor.
+//! 6. [`guide::patterns`]: a connection pool ([`patterns::Pool`]),
+//!    [`patterns::map_concurrent`], [`patterns::retry()`],
+//!    [`patterns::WorkerPool`].
+//! 7. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], [`Handle`],
+//!    files, processes, signals.
+//! 8. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
+//!    schedules.
+//! 9. [`guide::instruments`]: the live task tree ([`dump`]),
+//!    [`instrument::Instrument`], metrics.
+//! 10. [`guide::from_tokio`] and [`guide::from_trio`]: tables of
+//!     equivalents; task-locals.
+//! 11. [`guide::ecosystem`]: which other crates work on arbor.
+//! 12. [`guide::internals`]: how arbor is built.
 //!
 //! # The crate at a glance
 //!

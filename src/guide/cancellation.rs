@@ -95,6 +95,14 @@
 //! scope entered in that task poll (one `clock_gettime` per poll, however
 //! many timeouts), so at most the time that poll had already run, early.
 //!
+//! ## Waiting for a cancellation
+//!
+//! [`cancelled()`](crate::cancelled) resolves once the scope around it is
+//! cancelled. Nothing holds a cancelled region open: a `cancelled()`
+//! future only delays the drop while it is actually awaited (it then
+//! resolves, and the code after it runs to its next suspension); one
+//! polled once and kept (a losing `select` arm) does not.
+//!
 //! ## `start`
 //!
 //! [`Nursery::start`](crate::Nursery::start) runs the child in the

@@ -80,11 +80,21 @@
 //!     // task starts with a copy of its spawner's context.
 //!     let child = arbor::nursery(async |n| n.spawn(async { REQUEST_ID.get() }).await.unwrap());
 //!     assert_eq!(child.await.unwrap(), 7);
+//!     // `scope` sets a value around a future; the outer one is back after.
+//!     assert!(REQUEST_ID.scope(8, async { REQUEST_ID.get() == 8 }).await);
+//!     assert_eq!(REQUEST_ID.get(), 7);
 //! }));
 //! ```
 //!
-//! Values never change in place, so a child's `scope` calls do not reach
-//! its parent, nor the parent's later ones the child. Tasks started from
+//! [`task_local!`](crate::task_local) declares a value a task can read
+//! anywhere in its code (a request id, a tracing context), and
+//! `KEY.scope(value, fut)` sets it around `fut`. A task spawned there
+//! ([`spawn`](crate::spawn), a nursery's `spawn` or `start`, a
+//! [`ChildSet`](crate::ChildSet)) starts with a snapshot of the values
+//! visible at the spawn (tokio's task-locals are not inherited). Values
+//! never change in place, so a child's `scope` calls do not reach its
+//! parent, nor the parent's later ones the child. Tasks started from
 //! another thread ([`Handle::spawn`](crate::Handle::spawn)) start with
-//! none, and a `to_thread` closure sees none on its worker thread (its
-//! `from_thread` calls see the calling task's).
+//! none, and a `to_thread` closure sees none on its worker thread (the
+//! values are not `Send`); its `from_thread` calls run on the runtime
+//! thread and see the calling task's.

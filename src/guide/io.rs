@@ -66,6 +66,44 @@
 //! datagrams. [`io::Async`](crate::io::Async) turns any non-blocking file
 //! descriptor into readiness futures, for sockets of your own.
 //!
+//! A client, owned halves for two tasks, and a Unix socket pair:
+//!
+//! ```
+//! use arbor::net::{TcpListener, TcpStream, UnixStream};
+//!
+//! arbor::run(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+//!     let port = listener.local_addr().unwrap().port();
+//!     // Literal addresses connect at once; names ("localhost") are
+//!     // resolved on a worker thread, never on the runtime thread.
+//!     let client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+//!     let (server, _) = listener.accept().await.unwrap();
+//!     let (mut rd, mut wr) = server.into_split();
+//!     let echo = arbor::spawn(async move {
+//!         let mut buf = [0u8; 4];
+//!         rd.read_exact(&mut buf).await.unwrap();
+//!         wr.write_all(&buf).await.unwrap();
+//!     });
+//!     client.write_all(b"ping").await.unwrap();
+//!     let mut buf = [0u8; 4];
+//!     client.read_exact(&mut buf).await.unwrap();
+//!     assert_eq!(&buf, b"ping");
+//!     echo.await.unwrap();
+//!
+//!     let (a, b) = UnixStream::pair().unwrap();
+//!     a.write_all(b"unix").await.unwrap();
+//!     b.read_exact(&mut buf).await.unwrap();
+//!     assert_eq!(&buf, b"unix");
+//! });
+//! ```
+//!
+//! `examples/echo.rs` is a complete server: every connection a child of a
+//! nursery, and Ctrl-C cancels the accept loop's scope while open
+//! connections finish inside a shielded grace period
+//! (`cargo run --release --example echo` runs its self-test;
+//! `-- server ADDR` and `-- load ADDR` run the two halves;
+//! `tests/echo_example.rs` tests it end to end).
+//!
 //! ## Blocking code: `to_thread` and `from_thread`
 //!
 //! A blocking call made inline (`std::thread::sleep`, a file read, a
@@ -83,10 +121,47 @@
 //! [`RunSync::abandon_on_cancel`](crate::to_thread::RunSync::abandon_on_cancel)
 //! returns at once instead and lets the closure run on unseen.
 //!
+//! ```
+//! let rt = arbor::Runtime::new().unwrap();
+//! let n = rt.block_on(arbor::to_thread::run_sync(|| {
+//!     // Blocking is fine here: this is a worker thread.
+//!     std::thread::sleep(std::time::Duration::from_millis(10));
+//!     6 * 7
+//! }));
+//! assert_eq!(n, 42);
+//! ```
+//!
+//! In more detail, as in trio and AnyIO:
+//!
+//! - The default limiter's total can be changed
+//!   (`to_thread::current_default_thread_limiter().set_total_tokens(n)`).
+//!   Taking the token is a checkpoint, so a call whose scope is already
+//!   cancelled never starts.
+//! - With `RunSync::new().abandon_on_cancel(true).run(f)`, a cancellation
+//!   drops the call at once; the closure runs on unseen, and its limiter
+//!   token is returned only when it ends.
+//! - Worker threads belong to the runtime: they are reused, limited by
+//!   [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads)
+//!   (default 512), and exit after
+//!   [`Builder::blocking_keep_alive`](crate::Builder::blocking_keep_alive)
+//!   (default 10 s) without work.
+//!
 //! From the worker, [`from_thread`](crate::from_thread) calls back into
 //! the runtime, in the task that called `to_thread` (so it may touch
 //! `!Send` state), and sees that task's cancellation
-//! ([`from_thread::check_cancelled`](crate::from_thread::check_cancelled)):
+//! ([`from_thread::check_cancelled`](crate::from_thread::check_cancelled)).
+//! [`from_thread::run_sync(f)`](crate::from_thread::run_sync) runs a
+//! closure on the runtime thread and
+//! [`from_thread::run(|| fut)`](crate::from_thread::run) awaits an arbor
+//! future there, while the worker blocks for the result. Both run in the
+//! context around the `to_thread` call (its deadline, its scope, its cancel
+//! status; not those of the call's shielded wait): once that scope is
+//! cancelled, `check_cancelled()` reports it, later calls return
+//! `Err(Cancelled)`, and a pending `run` future is dropped at its next
+//! suspension (a shield inside it finishes first) and returns
+//! `Err(Cancelled)` (as after an abandoned call, so a worker never hangs).
+//! From the runtime thread, or a thread arbor did not start, they return
+//! `Err(NotInWorker)`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -110,12 +185,38 @@
 //! });
 //! ```
 //!
-//! Other threads reach the runtime through a [`Handle`](crate::Handle)
-//! (`Send + Sync`): [`Handle::spawn`](crate::Handle::spawn) runs a task
-//! built on the runtime thread, [`Handle::run`](crate::Handle::run) waits
-//! for one's result, and
-//! [`CancelHandle::remote`](crate::CancelHandle::remote) cancels a scope
-//! from anywhere.
+//! ## Handles from other threads
+//!
+//! [`Runtime::handle()`](crate::Runtime::handle) gives a
+//! [`Handle`](crate::Handle) (`Send + Sync + Clone`) that other threads
+//! use to reach the runtime.
+//! [`handle.spawn(|| async { ... })`](crate::Handle::spawn) sends the closure to the runtime thread,
+//! where it builds a future that need not be `Send`; it runs as an
+//! unstructured task in the root scope (as tokio's `Handle::spawn` and
+//! trio's `run_sync_soon`), and the returned
+//! [`RemoteJoinHandle`](crate::RemoteJoinHandle) can be `.join()`ed
+//! (blocking), awaited (on arbor, a checkpoint like a `JoinHandle`; or from
+//! another runtime), or `abort()`ed from any thread
+//! ([`RemoteJoinError::Cancelled`](crate::RemoteJoinError)).
+//! [`handle.run(|| async { ... })`](crate::Handle::run) blocks the foreign thread until the
+//! result comes back; on the runtime's own thread it returns
+//! [`RunError::OnRuntimeThread`](crate::RunError) instead of deadlocking.
+//! [`cancel_handle.remote()`](crate::CancelHandle::remote) gives a
+//! [`RemoteCancelHandle`](crate::RemoteCancelHandle) whose `cancel()` works
+//! from any thread and means what a local cancel means when it lands. Once
+//! the runtime is dropped, every call returns
+//! [`RuntimeGone`](crate::RuntimeGone) (handing the closure back), and work
+//! queued but never run is dropped exactly once.
+//!
+//! ```
+//! let rt = arbor::Runtime::new().unwrap();
+//! let handle = rt.handle();
+//! let other = std::thread::spawn(move || handle.run(|| async { 6 * 7 }).unwrap());
+//! // The work runs once the runtime thread runs: here, while a worker
+//! // waits for the other thread.
+//! let got = rt.block_on(arbor::to_thread::run_sync(move || other.join().unwrap()));
+//! assert_eq!(got, 42);
+//! ```
 //!
 //! ## Files
 //!
@@ -123,10 +224,23 @@
 //! `read_to_string`, `read_dir` (a `Stream`), `create_dir_all`, `rename`,
 //! `metadata`, ... and a [`File`](crate::fs::File) with read-ahead and
 //! buffered writes. Each system call runs on the offload pool under the
-//! default thread limiter. A `File` owns its operation in flight: a read,
-//! write or seek dropped by a cancellation keeps running, and no bytes or
-//! position are lost. Flush a `File` before dropping it to see write
-//! errors.
+//! default thread limiter (files share its 40 tokens with `to_thread`, as
+//! in trio), one hop per call: `fs::read` is one `std::fs::read` on a
+//! worker. Entry is a checkpoint (a call in a cancelled scope starts no
+//! system call), and the free functions wait shielded, as
+//! `to_thread::run_sync` does.
+//!
+//! A `File` reads ahead (64 KiB growing to 2 MiB per hop) and buffers
+//! writes (2 MiB per hop), with exact positions. It owns its operation in
+//! flight, not the future: a read, write or seek dropped by a cancelled
+//! scope keeps running, the bytes it read go to the next read, the bytes
+//! a write accepted are written, and the position is never lost. Flush a
+//! `File` before dropping it to see write errors (its buffered bytes are
+//! written in the background otherwise). To read a whole file, call the
+//! inherent [`File::read_to_end`](crate::fs::File::read_to_end), which
+//! reads the rest in one hop into a `Vec` sized from the file's length;
+//! a generic `AsyncRead` helper (futures-lite's `read_to_end`) zero-fills
+//! the buffer as it grows and is much slower.
 //!
 //! ```
 //! use arbor::fs;
@@ -142,21 +256,46 @@
 //! .unwrap();
 //! ```
 //!
+//! ```
+//! use arbor::fs::{self, File};
+//!
+//! arbor::run(async {
+//!     let path = std::env::temp_dir().join(format!("arbor-guide-lines-{}", std::process::id()));
+//!     let mut file = File::create(&path).await?;
+//!     for i in 0..10_000 {
+//!         file.write_all(format!("{i}\n").as_bytes()).await?; // copied into a buffer
+//!     }
+//!     file.flush().await?; // one hop writes them all
+//!     let text = fs::read_to_string(&path).await?; // one hop
+//!     assert_eq!(text.lines().count(), 10_000);
+//!     fs::remove_file(&path).await
+//! })
+//! .unwrap();
+//! ```
+//!
 //! ## Processes
 //!
 //! [`arbor::process`](crate::process) runs child processes the structured
-//! way: a [`Child`](crate::process::Child) dropped before it was waited
-//! for (say, by a timeout) is killed and reaped, so nothing outlives its
-//! scope. [`process::run`](crate::process::run) is trio's `run_process`:
-//! it captures the output and fails on a non-zero exit.
+//! way. [`Command`](crate::process::Command) is std's builder (std does
+//! the `fork`/`exec`); the child's exit is watched through a pidfd on the
+//! reactor (Linux 5.3+), and its piped stdio are `futures-io` streams. A
+//! [`Child`](crate::process::Child) dropped before it was waited for
+//! (say, by a timeout) is **killed**, because `kill_on_drop` defaults to
+//! `true` (unlike std and tokio), and **reaped** in the background either
+//! way, so nothing outlives its scope and no zombie is left;
+//! `kill_on_drop(false)` lets a process run on detached.
+//! [`process::run`](crate::process::run) is trio's `run_process`: it
+//! captures the output and fails on a non-zero exit.
 //!
 //! ```
 //! use std::time::Duration;
-//! use arbor::process::Command;
+//! use arbor::process::{Command, ProcessError};
 //!
 //! arbor::run(async {
 //!     let out = arbor::process::run(Command::new("echo").arg("hi")).await.unwrap();
 //!     assert_eq!(out.stdout, b"hi\n");
+//!     let err = arbor::process::run(&mut Command::new("false")).await.unwrap_err();
+//!     assert!(matches!(err, ProcessError::Failed { .. }));
 //!     // A timeout kills the child (SIGKILL) and it is reaped.
 //!     let mut sleep = Command::new("sleep");
 //!     sleep.arg("1000");
@@ -169,7 +308,9 @@
 //!
 //! [`signal::ctrl_c`](crate::signal::ctrl_c) and
 //! [`signal::signal`](crate::signal::signal) listen for signals; every
-//! listener sees every delivery. A common shape is a child that waits for
+//! listener sees every delivery. A listener is registered when it is
+//! created, not when first awaited: from then on a Ctrl-C is seen (and no
+//! longer kills the process). A common shape is a child that waits for
 //! Ctrl-C and cancels the nursery:
 //!
 //! ```no_run

@@ -194,4 +194,27 @@
 //! [`spawn`](crate::spawn) starts a task that belongs to no nursery, joined
 //! or aborted through its [`JoinHandle`](crate::JoinHandle). It is the
 //! escape hatch; prefer a nursery, which cannot leak a task or lose its
-//! error.
+//! error. Spawned futures are `'static` and need not be `Send`.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! // A virtual clock: time moves only when every task is blocked.
+//! let rt = arbor::Runtime::builder().virtual_clock().build().unwrap();
+//! let (a, b) = rt.block_on(async {
+//!     let slow = arbor::spawn(async {
+//!         arbor::time::sleep(Duration::from_secs(3600)).await;
+//!         "an hour"
+//!     });
+//!     let fast = arbor::spawn(async {
+//!         arbor::time::sleep(Duration::from_secs(1)).await;
+//!         "a second"
+//!     });
+//!     (fast.await.unwrap(), slow.await.unwrap())
+//! });
+//! assert_eq!((a, b), ("a second", "an hour")); // instantly
+//! ```
+//!
+//! [`arbor::run(fut)`](crate::run) runs a future on a fresh runtime with
+//! the real monotonic clock; [`Runtime::builder`](crate::Runtime::builder)
+//! builds one with other settings (a virtual clock, a seed, instruments).

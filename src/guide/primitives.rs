@@ -83,6 +83,58 @@
 //! });
 //! ```
 //!
+//! Closing one handle (rather than dropping the last) wakes the operations
+//! blocked on that handle with `ClosedHandle`, handing a blocked send its
+//! item back, as trio does. A rendezvous channel, `bounded(0)`, hands each
+//! item straight from a sender to a receiver:
+//!
+//! ```
+//! use std::rc::Rc;
+//! use arbor::primitives::{channel, Lock, LockError, Semaphore};
+//!
+//! arbor::run(async {
+//!     let (tx, rx) = channel::bounded::<u32>(0); // rendezvous
+//!     let producer = arbor::spawn(async move {
+//!         for i in 0..3 {
+//!             tx.send(i).await.unwrap();
+//!         }
+//!     });
+//!     let mut got = Vec::new();
+//!     while let Ok(i) = rx.recv().await {
+//!         got.push(i);
+//!     }
+//!     assert_eq!(got, [0, 1, 2]);
+//!     producer.await.unwrap();
+//!
+//!     // Re-acquiring a lock you hold is an error, not a deadlock.
+//!     let lock = Lock::new();
+//!     lock.acquire().await.unwrap();
+//!     assert!(matches!(lock.acquire().await, Err(LockError::WouldDeadlock)));
+//!     lock.release().unwrap();
+//!
+//!     let sem = Rc::new(Semaphore::new(1));
+//!     let permit = sem.acquire().await;
+//!     assert!(sem.try_acquire().is_err());
+//!     drop(permit);
+//! });
+//! ```
+//!
+//! ## What tokio users reach for
+//!
+//! [`Semaphore::acquire_owned`](crate::primitives::Semaphore::acquire_owned)
+//! and [`acquire_many_owned`](crate::primitives::Semaphore::acquire_many_owned)
+//! and [`Mutex::lock_owned`](crate::primitives::Mutex::lock_owned) (on an
+//! `Rc`) give a permit or guard that can move into a spawned task; channel
+//! receivers, broadcast receivers and
+//! [`time::Interval`](crate::time::Interval) are `futures_core::Stream`s;
+//! [`broadcast`](crate::primitives::channel::broadcast()) gives every
+//! receiver every item (a receiver that fell behind is told how many it
+//! missed); [`CapacityLimiter::unbounded()`](crate::primitives::CapacityLimiter::unbounded)
+//! and totals that change at run time both ways
+//! ([`set_total_tokens`](crate::primitives::CapacityLimiter::set_total_tokens));
+//! [`Nursery::child_set()`](crate::Nursery::child_set) for a completion
+//! queue.
+//!
 //! ## Checkpoints and the fast mode
 //!
 //! Every async operation here is a checkpoint: inside a cancelled scope it
@@ -120,5 +172,5 @@
 //! ```
 //!
 //! For patterns built on these (a connection pool, a bounded concurrent
-//! map, retry with backoff, a worker pool), see
-//! [`arbor::patterns`](crate::patterns).
+//! map, retry with backoff, a worker pool), see the
+//! [`patterns`](super::patterns) chapter.

@@ -15,6 +15,8 @@
 //!   a virtual clock that jumps only after every task has been blocked
 //!   that long in real time with nothing arriving, so real I/O and threads
 //!   keep up with virtual timeouts.
+//!   [`Builder::virtual_clock_rate(r)`](crate::Builder::virtual_clock_rate)
+//!   adds a virtual clock that also runs by itself at `r` × real time.
 //!
 //! [`time::advance`](crate::time::advance) moves a virtual clock by hand.
 //!
@@ -35,11 +37,17 @@
 //!     let job = arbor::to_thread::run_sync(|| std::thread::sleep(Duration::from_millis(20)));
 //!     assert!(arbor::move_on_after(Duration::from_secs(10), job).await.is_some());
 //! }
-//! # fn main() {}
+//!
+//! #[arbor::main]
+//! async fn main() {
+//!     let answer = arbor::spawn(async { 40 }).await.unwrap() + 2;
+//!     assert_eq!(answer, 42);
+//! }
 //! ```
 //!
-//! (A doctest does not run `#[test]` functions; the attribute's own docs
-//! and `tests/` do.) Outside a test, build the runtime yourself:
+//! (A doctest runs `main` but not the `#[test]` functions; the
+//! attribute's own docs and `tests/` do.) Outside a test, build the
+//! runtime yourself:
 //!
 //! ```
 //! use std::time::Duration;
@@ -91,28 +99,16 @@
 //! Races between tasks show up only under some interleavings.
 //! `#[arbor::test(seeds = 100)]` runs the test under 100 schedules (the
 //! tasks of each scheduler tick polled in an order drawn from the seed),
-//! prints the seed of a failing run, and `ARBOR_SEED=17 cargo test ...`
-//! replays just that one; [`Builder::seed`](crate::Builder::seed) does the
-//! same for a runtime you build. The seed does not reorder timers, I/O
+//! prints the seed of a failing run (`arbor: failed with seed 17; replay
+//! with ARBOR_SEED=17`), and `ARBOR_SEED=17 cargo test ...` replays just
+//! that one; `#[arbor::test(seed = 17)]` pins one seed, and
+//! [`Builder::seed`](crate::Builder::seed) does the same for a runtime
+//! you build. The same seed gives the same order. The seed does not reorder timers, I/O
 //! readiness or wakes from other threads.
 //!
 //! ## Looking inside
 //!
 //! [`dump`](crate::dump) renders the live tree of scopes and tasks, each
-//! task with its await point and time parked; an
-//! [`Instrument`](crate::instrument::Instrument) is told about every
-//! spawn, poll and cancellation; [`Runtime::metrics`](crate::Runtime::metrics)
-//! is a snapshot of counters.
-//!
-//! ```
-//! let rt = arbor::Runtime::builder().virtual_clock().build().unwrap();
-//! rt.block_on(async {
-//!     arbor::nursery(async |n| {
-//!         n.spawn_named("ticker", arbor::time::sleep(std::time::Duration::from_secs(1)));
-//!         arbor::yield_now().await; // let the child reach its sleep
-//!         assert!(arbor::dump().contains("ticker"));
-//!     })
-//!     .await
-//!     .unwrap();
-//! });
-//! ```
+//! task with its await point and time parked; instruments and metrics
+//! count what the scheduler does. Both are in
+//! [`instruments`](super::instruments).
