@@ -13,6 +13,7 @@
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 
 mod blocking_workloads;
+mod setup;
 use blocking_workloads::*;
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {

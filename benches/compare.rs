@@ -16,6 +16,7 @@ mod compare_runner;
 mod compare_workloads;
 mod pairing;
 mod prim_workloads;
+mod setup;
 mod timer_workloads;
 
 // Networking workloads (tcp_echo, idle connections, UDP ping-pong), with

@@ -11,6 +11,7 @@
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 
 mod fs_workloads;
+mod setup;
 use fs_workloads::*;
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {

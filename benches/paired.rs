@@ -29,6 +29,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod pairing;
+mod setup;
 use pairing::{Side, Workload};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -42,13 +43,7 @@ fn arbor_rt() -> arbor::Runtime {
     arbor::Runtime::new().expect("arbor runtime")
 }
 
-fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+use setup::tokio_rt;
 
 fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();

@@ -19,6 +19,7 @@
 
 mod blocking_workloads;
 mod pairing;
+mod setup;
 use blocking_workloads::*;
 use pairing::{Side, arbor, tokio, workload};
 

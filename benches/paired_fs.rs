@@ -12,6 +12,7 @@
 
 mod fs_workloads;
 mod pairing;
+mod setup;
 use fs_workloads::*;
 use pairing::{Side, arbor, tokio, workload};
 

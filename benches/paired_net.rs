@@ -16,6 +16,7 @@
 
 mod net_workloads;
 mod pairing;
+mod setup;
 
 fn main() {
     pairing::main(net_workloads::workloads());

@@ -12,6 +12,7 @@
 
 mod pairing;
 mod pattern_workloads;
+mod setup;
 use pairing::{Side, arbor, arbor_timed, tokio, tokio_timed, workload};
 use pattern_workloads::*;
 

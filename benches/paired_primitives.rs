@@ -18,6 +18,7 @@ use async_executor::LocalExecutor;
 
 mod pairing;
 mod prim_workloads;
+mod setup;
 use pairing::{Side, arbor, arbor_timed, tokio, tokio_timed, workload};
 use prim_workloads::*;
 

@@ -12,6 +12,7 @@
 use criterion::Criterion;
 
 mod pattern_workloads;
+mod setup;
 use pattern_workloads::*;
 
 fn main() {

@@ -16,6 +16,7 @@ use async_executor::LocalExecutor;
 use criterion::Criterion;
 
 mod prim_workloads;
+mod setup;
 use prim_workloads::*;
 
 /// A group running a workload on arbor (and, with `fast`, on arbor's fast

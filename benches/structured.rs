@@ -19,6 +19,8 @@
 //! cargo bench -p arbor-benches --bench structured && cargo bench -p arbor-benches --bench ratios
 //! ```
 
+mod setup;
+
 use std::cell::Cell;
 use std::future::{pending, ready};
 use std::rc::Rc;
@@ -34,13 +36,7 @@ const TIMEOUTS: usize = 100_000;
 const CHILDREN: usize = 10_000;
 const SEC: Duration = Duration::from_secs(1);
 
-fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+use setup::tokio_rt;
 
 fn timeout_overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("timeout_overhead");

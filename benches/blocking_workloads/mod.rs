@@ -13,28 +13,9 @@ pub const ROUND_TRIPS: u64 = 10_000;
 pub const TASKS: u64 = 100;
 pub const PER_TASK: u64 = 100;
 
-/// As `#[tokio::main(flavor = "current_thread")]` builds it: with the I/O
-/// and time drivers, so an idle runtime parks in `epoll_wait` (arbor, with
-/// no fd registered, parks on a futex).
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
-
-/// Without drivers (`Builder::new_current_thread().build()`): an idle
-/// runtime parks on a condition variable, which a worker wakes faster than
-/// an eventfd wakes `epoll_wait`. Not what `#[tokio::main]` builds, but
-/// what a program without I/O may use, and the closest to arbor's futex
-/// park.
-pub fn tokio_rt_no_drivers() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::{tokio_rt, tokio_rt_no_drivers};
 
 pub async fn arbor_round_trip() {
     let mut sum = 0;

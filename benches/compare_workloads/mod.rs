@@ -28,20 +28,9 @@ mod timers;
 
 pub type Ex = Rc<LocalExecutor<'static>>;
 
-/// tokio as `#[tokio::main(flavor = "current_thread")]` builds it, plus
-/// a `LocalSet` for `!Send` tasks. `TOKIO_DRIVERS=time` (for a labelled
-/// experiment, not the table) enables the time driver only: no IO driver,
-/// so waking the runtime is no eventfd write.
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    match std::env::var("TOKIO_DRIVERS").as_deref() {
-        Ok("time") => builder.enable_time(),
-        Ok("all") | Err(_) => builder.enable_all(),
-        Ok(other) => panic!("TOKIO_DRIVERS={other}: expected `all` or `time`"),
-    };
-    let rt = builder.build().expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::tokio_rt;
 
 /// An async-executor side: a fresh `LocalExecutor` (untimed), then `body`
 /// under `async_io::block_on(ex.run(..))` (timed).

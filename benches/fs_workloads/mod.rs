@@ -59,13 +59,9 @@ pub fn cleanup() {
     let _ = std::fs::remove_dir_all(dir());
 }
 
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::tokio_rt;
 
 fn check(len: usize) {
     assert_eq!(len, SIZE, "read the whole file");

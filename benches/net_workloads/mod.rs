@@ -151,15 +151,9 @@ pub fn async_executor_timed<F: Future<Output = Duration>>(
     }
 }
 
-/// tokio as `#[tokio::main(flavor = "current_thread")]` builds it, and
-/// the `LocalSet` its `!Send` tasks run in.
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::tokio_rt;
 
 /// The three workloads, each with its "arbor", "tokio" and
 /// "async-executor" sides (raises the fd limit for `idle_conns`).

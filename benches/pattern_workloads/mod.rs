@@ -34,13 +34,9 @@ pub const POOL_SIZE: usize = 16;
 pub const POOL_TASKS: u64 = 64;
 pub const POOL_ROUNDS: u64 = 1_000;
 
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::tokio_rt;
 
 fn expected_sum(items: u64) -> u64 {
     items * (items - 1)

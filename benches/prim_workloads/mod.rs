@@ -37,12 +37,9 @@ pub const ITEMS: u32 = 1_000_000;
 pub const CAPACITY: usize = 1024;
 pub const PRODUCERS: u32 = 10;
 
-pub fn tokio_rt() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tokio runtime");
-    (rt, tokio::task::LocalSet::new())
-}
+// Re-exported for the bench targets that glob-import this module.
+#[allow(unused_imports)]
+pub use crate::setup::tokio_rt;
 
 // semaphore
 
