@@ -28,8 +28,10 @@
 //! });
 //! ```
 //!
-//! Features: `http2` (on by default) adds [`Protocol::Http2`] (hyper's
-//! `http2` feature, which brings the `h2` crate).
+//! Features: `http2` (on by default) adds `Protocol::Http2` (prior
+//! knowledge) and `Protocol::Auto` (HTTP/2 for clients that open with its
+//! preface, HTTP/1.1 otherwise), through hyper's `http2` feature, which
+//! brings the `h2` crate.
 
 #![warn(missing_docs)]
 

@@ -68,6 +68,12 @@ pub enum Protocol {
     /// connection.
     #[cfg(feature = "http2")]
     Http2,
+    /// HTTP/2 for a client that opens with HTTP/2's connection preface
+    /// (prior knowledge), HTTP/1.1 otherwise. The server reads the first
+    /// bytes to tell (at most 24, handed on to hyper); a client that sends
+    /// too few within [`Server::first_bytes_timeout`] is disconnected.
+    #[cfg(feature = "http2")]
+    Auto,
 }
 
 /// What [`Server::serve`] saw, reported when it returns.
@@ -163,6 +169,7 @@ pub struct Server {
     http1: http1::Builder,
     protocol: Protocol,
     grace: Duration,
+    first_bytes_timeout: Duration,
 }
 
 impl Default for Server {
@@ -181,6 +188,7 @@ impl Server {
             http1,
             protocol: Protocol::Http1,
             grace: Duration::from_secs(10),
+            first_bytes_timeout: Duration::from_secs(30),
         }
     }
 
@@ -193,6 +201,14 @@ impl Server {
     /// The protocol spoken on each connection.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
+        self
+    }
+
+    /// With `Protocol::Auto`: how long a new connection may take to send
+    /// the bytes that tell HTTP/1 from HTTP/2 (default 30 s, hyper's
+    /// default `header_read_timeout`); hyper's own timeouts start after.
+    pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
+        self.first_bytes_timeout = timeout;
         self
     }
 
@@ -244,6 +260,7 @@ impl Server {
         let shared = Rc::new(Shared {
             http1: self.http1.clone(),
             protocol: self.protocol,
+            first_bytes_timeout: self.first_bytes_timeout,
             service,
             counters: counters.clone(),
             drain,
@@ -320,6 +337,8 @@ where
 struct Shared<S> {
     http1: http1::Builder,
     protocol: Protocol,
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    first_bytes_timeout: Duration,
     service: S,
     counters: Rc<Counters>,
     drain: Rc<Drain>,
@@ -395,28 +414,164 @@ where
     };
     let watch = DrainWatch::new(shared.drain.clone());
     let ok = match shared.protocol {
-        Protocol::Http1 => {
-            let conn = shared.http1.serve_connection(io, &shared.service);
-            drive(conn, watch).await.is_ok()
-        }
+        Protocol::Http1 => serve_h1(io, &shared, watch).await,
         #[cfg(feature = "http2")]
-        Protocol::Http2 => {
-            let shared = &shared;
-            // The streams are children of this connection's nursery; a
-            // panic in one fails the connection, and the nursery's error
-            // is re-raised by the server's.
-            nursery(async move |streams| {
-                let conn =
-                    hyper::server::conn::http2::Builder::new(crate::ArborExecutor::new(&streams))
-                        .timer(ArborTimer)
-                        .serve_connection(io, &shared.service);
-                drive(conn, watch).await.is_ok()
-            })
-            .await
-            .unwrap_or(false)
+        Protocol::Http2 => serve_h2(io, &shared, watch).await,
+        #[cfg(feature = "http2")]
+        Protocol::Auto => {
+            let mut io = io;
+            match arbor_nursery::move_on_after(shared.first_bytes_timeout, sniff(&mut io)).await {
+                Some(Ok((true, prefix))) => serve_h2(Rewind::new(prefix, io), &shared, watch).await,
+                Some(Ok((false, prefix))) => {
+                    serve_h1(Rewind::new(prefix, io), &shared, watch).await
+                }
+                // An I/O error, or nothing useful within the timeout.
+                Some(Err(_)) | None => false,
+            }
         }
     };
     guard.ended = Some(ok);
+}
+
+/// Serve HTTP/1 on `io` until it ends; true if it ended cleanly.
+async fn serve_h1<I, S, B>(io: I, shared: &Shared<S>, watch: DrainWatch) -> bool
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let conn = shared.http1.serve_connection(io, &shared.service);
+    drive(conn, watch).await.is_ok()
+}
+
+/// Serve HTTP/2 on `io` until it ends; true if it ended cleanly. The
+/// streams are children of this connection's nursery; a panic in one
+/// fails the connection, and the nursery's error is re-raised by the
+/// server's.
+#[cfg(feature = "http2")]
+async fn serve_h2<I, S, B>(io: I, shared: &Shared<S>, watch: DrainWatch) -> bool
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    nursery(async move |streams| {
+        let conn = hyper::server::conn::http2::Builder::new(crate::ArborExecutor::new(&streams))
+            .timer(ArborTimer)
+            .serve_connection(io, &shared.service);
+        drive(conn, watch).await.is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The first bytes an HTTP/2 client with prior knowledge sends.
+#[cfg(feature = "http2")]
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Read until the bytes are HTTP/2's preface (true) or cannot be (false:
+/// the first differing byte, or end of stream); returns what was read.
+#[cfg(feature = "http2")]
+async fn sniff<T: hyper::rt::Read + Unpin>(io: &mut T) -> io::Result<(bool, Vec<u8>)> {
+    let mut storage = [0u8; H2_PREFACE.len()];
+    let mut filled = 0;
+    loop {
+        let n = poll_fn(|cx| {
+            let mut buf = hyper::rt::ReadBuf::new(&mut storage[filled..]);
+            std::task::ready!(Pin::new(&mut *io).poll_read(cx, buf.unfilled()))?;
+            std::task::Poll::Ready(Ok::<_, io::Error>(buf.filled().len()))
+        })
+        .await?;
+        filled += n;
+        let seen = &storage[..filled];
+        if n == 0 || seen != &H2_PREFACE[..filled] {
+            return Ok((false, seen.to_vec()));
+        }
+        if filled == H2_PREFACE.len() {
+            return Ok((true, seen.to_vec()));
+        }
+    }
+}
+
+/// An I/O object whose first reads give back bytes already read from it.
+#[cfg(feature = "http2")]
+struct Rewind<T> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: T,
+}
+
+#[cfg(feature = "http2")]
+impl<T> Rewind<T> {
+    fn new(prefix: Vec<u8>, inner: T) -> Self {
+        Rewind {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+}
+
+#[cfg(feature = "http2")]
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Rewind<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.pos < this.prefix.len() {
+            let n = buf.remaining().min(this.prefix.len() - this.pos);
+            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
+            return std::task::Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+#[cfg(feature = "http2")]
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Rewind<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// A hyper connection that can be asked to shut down gracefully.

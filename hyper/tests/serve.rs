@@ -378,3 +378,59 @@ fn http2_with_prior_knowledge() {
             .unwrap();
     });
 }
+
+#[cfg(feature = "http2")]
+#[test]
+fn auto_speaks_http1_and_http2_and_drops_a_silent_client() {
+    use arbor_hyper::{ArborExecutor, ArborTimer, Protocol};
+    virtual_rt().block_on(async {
+        let listener = TcpListener::bind(any_port()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients = arbor_runtime::spawn(async move {
+            // Connects and says nothing: disconnected after the timeout.
+            let silent = TcpStream::connect(addr).await.unwrap();
+            // HTTP/1.1.
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let h1 = String::from_utf8(read_to_end(&stream).await).unwrap();
+            // HTTP/2 with prior knowledge.
+            let h2 = arbor_nursery::nursery(async |n| {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::Builder::new(ArborExecutor::new(&n))
+                        .timer(ArborTimer)
+                        .handshake(arbor_hyper::ArborIo::new(stream))
+                        .await
+                        .unwrap();
+                drop(n.spawn(conn));
+                let req = Request::get("/hello")
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .unwrap();
+                let response = sender.send_request(req).await.unwrap();
+                let status = response.status();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                (status, body)
+            })
+            .await
+            .unwrap();
+            let silent = read_to_end(&silent).await;
+            (h1, h2, silent)
+        });
+        let stats = Server::new()
+            .protocol(Protocol::Auto)
+            .first_bytes_timeout(Duration::from_secs(5))
+            .serve(listener, service_fn(routes), async move {
+                let (h1, h2, silent) = clients.await.unwrap();
+                assert_eq!(status_and_body(&h1), ("HTTP/1.1 200 OK", "hello"));
+                assert_eq!(h2, (StatusCode::OK, Bytes::from_static(b"hello")));
+                assert_eq!(silent, b"");
+            })
+            .await
+            .unwrap();
+        assert_eq!(stats.accepted, 3);
+        assert_eq!(stats.finished + stats.failed, 3, "{stats:?}");
+    });
+}
