@@ -261,3 +261,42 @@ async fn a_reset_mid_stream_fails_the_parked_read() {
     let err = reader.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
 }
+
+#[arbor::test]
+async fn poll_read_uninit_fills_the_front_and_a_short_read_waits_for_the_reactor() {
+    use std::future::poll_fn;
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    client.write_all(b"hello").await.unwrap();
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    let n = poll_fn(|cx| server.poll_read_uninit(cx, buf.spare_capacity_mut()))
+        .await
+        .unwrap();
+    // SAFETY: `poll_read_uninit` initialized the first `n` elements.
+    unsafe { buf.set_len(n) };
+    assert_eq!(buf, b"hello");
+    // The short read cleared readiness: the next poll parks, and the next
+    // bytes wake it.
+    let mut rest = Vec::with_capacity(64);
+    let pending = futures_lite::future::poll_once(poll_fn(|cx| {
+        server.poll_read_uninit(cx, rest.spare_capacity_mut())
+    }))
+    .await;
+    assert!(pending.is_none());
+    client.write_all(b" world").await.unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let n = poll_fn(|cx| server.poll_read_uninit(cx, rest.spare_capacity_mut()))
+        .await
+        .unwrap();
+    // SAFETY: as above.
+    unsafe { rest.set_len(n) };
+    assert_eq!(rest, b" world");
+    let mut more = Vec::<u8>::with_capacity(8);
+    let eof = poll_fn(|cx| server.poll_read_uninit(cx, more.spare_capacity_mut()))
+        .await
+        .unwrap();
+    assert_eq!(eof, 0);
+}

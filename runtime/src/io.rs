@@ -196,6 +196,42 @@ impl<T: AsFd> Async<T> {
         self.poll_op(Direction::Read, cx, &mut op)
     }
 
+    /// [`poll_read_with`](Async::poll_read_with) for a stream read of at
+    /// most `len` bytes (`op` returns how many it read): a short read
+    /// (fewer than `len` bytes, but some) means the kernel's buffer is
+    /// drained, so the readiness it was based on is cleared at once (unless
+    /// a newer event arrived) and the next read waits for the reactor
+    /// instead of paying a `recv` that reports `WouldBlock`. End of stream
+    /// and errors are kept: they are not cleared.
+    pub(crate) fn poll_read_stream(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let event = match self.poll_ready(Direction::Read, cx) {
+                Poll::Ready(Ok(event)) => event,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(reactor) = self.reactor.upgrade() {
+                        reactor.borrow_mut().clear_readiness(self.key, event);
+                    }
+                }
+                Ok(n) if n > 0 && n < len => {
+                    if let Some(reactor) = self.reactor.upgrade() {
+                        reactor.borrow_mut().clear_readiness(self.key, event);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
     /// Poll form of [`write_with`](Async::write_with), for `AsyncWrite` impls.
     pub fn poll_write_with<R>(
         &self,

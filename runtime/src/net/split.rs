@@ -332,6 +332,31 @@ macro_rules! byte_stream {
                     .await
             }
 
+            /// Poll a read into memory that need not be initialized (the
+            /// spare capacity of a `Vec`, hyper's read buffers): no
+            /// zero-filling before the read. `Ready(Ok(n))`: the first `n`
+            /// elements of `buf` are now initialized with the bytes read
+            /// (`0` is end of stream, or an empty `buf`); the rest are
+            /// untouched. For poll-based I/O adapters; the waker is kept
+            /// with the reactor until the stream is readable.
+            ///
+            /// A read that fills less than `buf` drains the socket, so the
+            /// next call waits for the reactor without a `recv` that would
+            /// only report `WouldBlock`.
+            ///
+            /// # Errors
+            /// The OS's `recv` error (e.g. `ECONNRESET`).
+            pub fn poll_read_uninit(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [std::mem::MaybeUninit<u8>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let len = buf.len();
+                self.inner.poll_read_stream(cx, len, |s| {
+                    $crate::reactor::epoll::recv_uninit(std::os::fd::AsFd::as_fd(s), &mut *buf)
+                })
+            }
+
             /// Read exactly `buf.len()` bytes.
             ///
             /// # Errors

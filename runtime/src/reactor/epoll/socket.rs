@@ -1,9 +1,10 @@
 //! Socket syscalls that `std::net` does not offer: a non-blocking
-//! `connect`, `SO_ERROR`, a listen backlog, and sends with `MSG_NOSIGNAL` so
-//! a closed peer never raises `SIGPIPE`. Used by `crate::net`.
+//! `connect`, `SO_ERROR`, a listen backlog, sends with `MSG_NOSIGNAL` so
+//! a closed peer never raises `SIGPIPE`, and `recv` into uninitialized
+//! memory. Used by `crate::net`.
 
 use std::io::{self, IoSlice};
-use std::mem;
+use std::mem::{self, MaybeUninit};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -135,5 +136,24 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
     // SAFETY: `msg` points at `bufs`, which is valid for the call, with a
     // count not exceeding its length; `fd` is a valid open fd.
     let ret = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    cvt(ret).map(|n| n as usize)
+}
+
+/// `recv` into memory that may be uninitialized (hyper's read buffers):
+/// returns how many bytes the kernel wrote, all at the front of `buf`.
+pub(crate) fn recv_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the
+    // call (`MaybeUninit<u8>` has the layout of `u8`, and the kernel never
+    // reads the buffer, so its being uninitialized does not matter); the
+    // kernel writes at most `buf.len()` bytes, at its front, and returns how
+    // many. `fd` is a valid open fd for its lifetime.
+    let ret = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            buf.len(),
+            0,
+        )
+    };
     cvt(ret).map(|n| n as usize)
 }
