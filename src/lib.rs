@@ -88,6 +88,10 @@
 //!
 //! - `tracing`: `instrument::TracingInstrument`, a `tracing` span per
 //!   task (brings in the `tracing` crate).
+//! - `tokio-io`: tokio's `AsyncRead`/`AsyncWrite` for the TCP and Unix
+//!   streams and their halves, so `tokio-util`'s codecs and other
+//!   trait-only crates work (`net::tokio_io`; brings in `tokio` with no
+//!   features: the traits, no tokio runtime).
 //!
 //! The rest is always there: the runtime ([`time`], [`net`], [`io`],
 //! [`signal`], [`to_thread`], ...), nurseries and cancel scopes,

@@ -10,10 +10,15 @@
 //! | `futures-io` traits (`AsyncRead`, `AsyncWrite`) | implemented by arbor's TCP and Unix streams and their halves, process pipes, [`fs::File`](crate::fs::File) | arbor's tests use them |
 //! | `futures-core` `Stream` | implemented by channel and broadcast receivers, [`time::Interval`](crate::time::Interval), `TcpListener::incoming`, signals, `fs::read_dir` | arbor's tests use them |
 //! | `futures-lite` (`AsyncReadExt`, `StreamExt`, `future::zip`, `or`, `poll_once`, ...) | works | used throughout arbor's tests and this guide |
-//! | `async-channel`, `async-lock` | work, including `async-channel` between a worker thread and a task | the doctest below |
+//! | `async-channel`, `async-lock` | work, including `async-channel` between a worker thread and a task | the doctest below; `tests/smol_family.rs` (`async-channel` between nursery children) |
 //! | `futures-util` combinators (`join!`, `select`, `FuturesUnordered`, `buffer_unordered`) | should work: they only use wakers | not tested on arbor |
-//! | `blocking` (smol's thread pool) | should work: it wakes through wakers | not tested; prefer [`to_thread`](crate::to_thread), which has a limiter, cancellation and `from_thread` |
-//! | `async-io` | should work, with its own reactor thread beside arbor's | not tested; prefer [`io::Async`](crate::io::Async) |
+//! | `blocking` (`unblock`, `Unblock`) | works; other tasks run while a closure is on its pool | `tests/smol_family.rs`; prefer [`to_thread`](crate::to_thread), which has a limiter, cancellation and `from_thread` |
+//! | `async-fs` (files and directories on `blocking`'s pool) | works | `tests/smol_family.rs` (write, append, read back, metadata, `read_dir`); [`fs`](crate::fs) is arbor's own |
+//! | `async-process` (children, piped stdin and stdout, exit status) | works, with its own reaper and `async-io`'s reactor thread beside arbor's | `tests/smol_family.rs`; [`process`](crate::process) is arbor's own |
+//! | `asynchronous-codec` (`Framed`, `LinesCodec` over `futures-io`) | works over arbor's streams | `tests/smol_family.rs` (`Framed` over `UnixStream::pair`) |
+//! | `async-io` | should work, with its own reactor thread beside arbor's | not tested directly (`async-process` uses it); prefer [`io::Async`](crate::io::Async) |
+//! | `futures-rustls` (rustls, TLS) | works over arbor's `TcpStream` (it asks only for `futures-io`'s traits) | `examples/tls.rs`, run by `tests/tls.rs` on 127.0.0.1 (certificates made by `rcgen`) |
+//! | tokio's I/O traits (`tokio::io::AsyncRead`/`AsyncWrite`) and trait-only crates (`tokio-util`'s codecs, `tokio-rustls`) | with the `tokio-io` feature, for the TCP and Unix streams and their halves; no tokio runtime | `runtime/tests/tokio_io.rs` (`tokio-util`'s `Framed` + `LinesCodec`); see [`net::tokio_io`](crate::net) |
 //! | tokio-only crates (anything calling `tokio::spawn`, `tokio::net` or `tokio::time` inside: reqwest, tonic, most database drivers) | no: they need a tokio runtime and panic without one | by design |
 //! | `hyper` | not yet: hyper 1 is runtime-agnostic through `hyper::rt`, and an arbor adapter (executor, timer, I/O) is planned in issue 16 | — |
 //!
@@ -87,6 +92,14 @@
 //! ```
 //!
 //! ## Using a tokio-only crate
+//!
+//! A crate that only needs tokio's I/O traits (`tokio-util`'s codecs,
+//! `tokio-rustls`, anything generic over `tokio::io::AsyncRead`) works on
+//! arbor's streams with arbor's `tokio-io` feature, which implements the
+//! traits without a tokio runtime. One that calls `tokio::spawn`,
+//! `tokio::time` or `tokio::net` does not: those look for the tokio
+//! runtime's context in a thread-local, and panic (or fail) when there is
+//! none.
 //!
 //! Run a tokio runtime on a thread of its own and talk to it through a
 //! thread-safe channel (`async-channel` above works from both sides), or

@@ -12,7 +12,9 @@
 //!
 //! Streams implement [`futures_io::AsyncRead`] and
 //! [`futures_io::AsyncWrite`] for both the owned type and a shared
-//! reference, so a reader and a writer task can share one stream.
+//! reference, so a reader and a writer task can share one stream. With the
+//! `tokio-io` feature they implement tokio's `AsyncRead`/`AsyncWrite` too
+//! (see `tokio_io`, traits only, no tokio runtime).
 //!
 //! Host names are resolved on a worker thread ([`lookup_host`]); literal
 //! addresses never leave the runtime thread.
@@ -20,6 +22,8 @@
 mod addr;
 pub mod split;
 mod tcp;
+#[cfg(feature = "tokio-io")]
+pub mod tokio_io;
 mod udp;
 mod unix;
 mod unix_datagram;

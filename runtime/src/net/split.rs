@@ -21,6 +21,14 @@ pub trait Duplex: sealed::Sealed {
     /// Poll a read into `buf` (`Ok(0)` at end of stream).
     #[doc(hidden)]
     fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Poll a read into memory that need not be initialized (the stream's
+    /// `poll_read_uninit`).
+    #[doc(hidden)]
+    fn poll_read_uninit_ref(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>>;
     /// Poll a write of `buf`.
     #[doc(hidden)]
     fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
@@ -406,6 +414,14 @@ macro_rules! byte_stream {
                     .poll_read_with(cx, |s| std::io::Read::read(&mut &*s, buf))
             }
 
+            fn poll_read_uninit_ref(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [std::mem::MaybeUninit<u8>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.poll_read_uninit(cx, buf)
+            }
+
             fn poll_write_ref(
                 &self,
                 cx: &mut std::task::Context<'_>,
@@ -446,6 +462,8 @@ macro_rules! byte_stream {
         }
 
         $crate::net::split::futures_io_impls!($ty);
+        #[cfg(feature = "tokio-io")]
+        $crate::net::tokio_io::tokio_io_impls!($ty);
     };
 }
 
