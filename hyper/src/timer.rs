@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use arbor_runtime::time;
@@ -80,12 +80,22 @@ fn far_future() -> Instant {
 thread_local! {
     /// The arbor sleeps of this thread's polled [`ArborSleep`]s, by key.
     static SLEEPS: RefCell<Slab<time::Sleep>> = const { RefCell::new(Slab::new()) };
+    /// This thread's number, unique for the life of the process: cheaper
+    /// to read than `thread::current().id()` (which clones an `Arc`), and,
+    /// unlike an address, never reused by a later thread.
+    static THREAD: u64 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(0);
+
+fn this_thread() -> u64 {
+    THREAD.with(|t| *t)
 }
 
 /// Where a polled [`ArborSleep`]'s arbor sleep lives.
 #[derive(Clone, Copy, Debug)]
 struct Registered {
-    thread: ThreadId,
+    thread: u64,
     key: usize,
 }
 
@@ -121,7 +131,7 @@ impl ArborSleep {
         let this = self.get_mut();
         this.deadline = deadline;
         if let Some(registered) = this.registered
-            && registered.thread == thread::current().id()
+            && registered.thread == this_thread()
         {
             let at = Self::arbor_deadline(deadline);
             SLEEPS.with_borrow_mut(|sleeps| sleeps[registered.key].reset(at));
@@ -142,7 +152,7 @@ impl Future for ArborSleep {
             Some(registered) => {
                 assert_eq!(
                     registered.thread,
-                    thread::current().id(),
+                    this_thread(),
                     "arbor_hyper::ArborSleep polled on a thread other than its runtime's"
                 );
                 registered.key
@@ -151,7 +161,7 @@ impl Future for ArborSleep {
                 let sleep = time::sleep_until(Self::arbor_deadline(this.deadline));
                 let key = SLEEPS.with_borrow_mut(|sleeps| sleeps.insert(sleep));
                 this.registered = Some(Registered {
-                    thread: thread::current().id(),
+                    thread: this_thread(),
                     key,
                 });
                 key
@@ -166,7 +176,7 @@ impl Future for ArborSleep {
 impl Drop for ArborSleep {
     fn drop(&mut self) {
         if let Some(registered) = self.registered
-            && registered.thread == thread::current().id()
+            && registered.thread == this_thread()
         {
             // `try_with`: at thread exit the table may be gone already.
             let removed = SLEEPS
