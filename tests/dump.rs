@@ -244,3 +244,23 @@ fn index_of(text: &str, owner: &str) -> String {
     let rest = &line.trim_start()["Nursery #".len()..];
     rest.split(' ').next().unwrap().to_string()
 }
+
+/// A task that parked at a sleep, then parks in a future that notes no
+/// await point, shows no location: the sleep's line would be stale.
+#[arbor::test(virtual_clock)]
+async fn a_park_without_a_note_drops_the_previous_await_point() {
+    let h = spawn_named("later", async {
+        sleep(SEC).await;
+        pending::<()>().await;
+    });
+    yield_now().await;
+    assert!(line_of(&arbor::dump(), "later").contains(" at "));
+    sleep(2 * SEC).await;
+    let text = arbor::dump();
+    assert_eq!(
+        line_of(&text, "later"),
+        format!("{} parked 1s", head(h.id(), "later")),
+        "{text}"
+    );
+    h.abort();
+}

@@ -55,6 +55,11 @@ pub(crate) use scopes::Watch;
 
 pub(crate) type RemoteQueue = Remote<Parker<OsWake>>;
 
+/// The bit of `Core::skips` that says the poll in progress noted its
+/// await point (`scope::note_await`): the first note wins, and a poll that
+/// parks without a note clears the task's old one.
+pub(crate) const NOTED: u32 = 1 << 31;
+
 /// How many task polls may run between two non-blocking reactor polls
 /// while the run queue stays busy. Bounds I/O latency under load without a
 /// syscall per tick (tokio's `event_interval` plays the same role).
@@ -97,7 +102,9 @@ pub(crate) struct Core {
     pub(crate) holds: Cell<u64>,
     /// The id of the next `cancelled()` future's watcher entry.
     next_watch: Cell<u64>,
-    /// Schedule points skipped in the poll in progress (`schedule_point`).
+    /// Marks of the poll in progress, reset by the one store that starts
+    /// it: the schedule points it skipped (`schedule_point`), and the
+    /// [`NOTED`] bit, set once it noted an await point (`note_await`).
     skips: Cell<u32>,
     /// The clock reading scopes entered in this task poll count from
     /// (`Core::poll_now`); cleared when a poll starts.

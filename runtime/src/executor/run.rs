@@ -182,9 +182,8 @@ impl Core {
         self.current_raw.set(Some(raw));
         self.current_node.set(raw.header().scope.get());
         self.poll_clock.set(None);
+        // Also clears `NOTED`: this poll notes its own await point.
         self.skips.set(0);
-        // This poll notes its own await point (`note_await`).
-        raw.header().await_at.set(None);
         let poll = raw.poll(&mut cx);
         debug_assert!(self.provisional.borrow().is_empty());
         self.current.set(None);
@@ -193,7 +192,8 @@ impl Core {
         if HOOKED {
             self.hook_poll_end(id);
         }
-        self.after_poll(id, raw, poll);
+        // `skips` still holds this poll's marks: read only if it parks.
+        self.after_poll(id, raw, poll, || self.poll_noted());
     }
 
     #[cold]
@@ -202,15 +202,31 @@ impl Core {
     }
 
     /// What follows a task's poll: release a finished task's slot, requeue
-    /// or park a pending one, drop one that aborted itself.
+    /// or park a pending one, drop one that aborted itself. `noted`: did
+    /// the poll note its await point (`note_await`)? Asked only if the
+    /// task parks.
     #[inline(always)]
-    pub(super) fn after_poll(&self, id: TaskId, raw: RawTask, poll: Poll<()>) {
+    pub(super) fn after_poll(
+        &self,
+        id: TaskId,
+        raw: RawTask,
+        poll: Poll<()>,
+        noted: impl FnOnce() -> bool,
+    ) {
         match poll {
             Poll::Ready(()) => self.remove_task(id, raw, TaskExit::Finished),
             Poll::Pending => match raw.state().end_poll_pending() {
                 AfterPending::Requeue => self.push_ready(id),
-                // The clock's last reading, not a read per poll (`dump`).
-                AfterPending::Idle => raw.header().parked_since.set(self.clock.last()),
+                AfterPending::Idle => {
+                    // Parked with no note: an earlier poll's is stale. (A
+                    // requeued task shows as runnable, so only this path
+                    // pays, not every poll.)
+                    if !noted() {
+                        raw.header().await_at.set(None);
+                    }
+                    // The clock's last reading, not a read per poll (`dump`).
+                    raw.header().parked_since.set(self.clock.last());
+                }
                 AfterPending::Abort => self.drop_task_future(id, raw),
             },
         }

@@ -62,12 +62,19 @@ impl Core {
     /// polled before the combinator around it decides to wait too.
     #[inline]
     pub(crate) fn note_await(&self, at: &'static std::panic::Location<'static>) {
-        if let Some(raw) = self.current_raw.get() {
-            let slot = &raw.header().await_at;
-            if slot.get().is_none() {
-                slot.set(Some(at));
-            }
+        let marks = self.skips.get();
+        if marks & super::NOTED == 0
+            && let Some(raw) = self.current_raw.get()
+        {
+            raw.header().await_at.set(Some(at));
+            self.skips.set(marks | super::NOTED);
         }
+    }
+
+    /// Whether the poll in progress noted its await point.
+    #[inline]
+    pub(crate) fn poll_noted(&self) -> bool {
+        self.skips.get() & super::NOTED != 0
     }
 
     /// Abort every task spawned into the node at `index` (a scan of the task
@@ -278,7 +285,7 @@ impl Core {
     pub(crate) fn schedule_point(&self, waker: &Waker) -> bool {
         const SKIP_BUDGET: u32 = 128;
         let skips = self.skips.get();
-        if skips < SKIP_BUDGET && !self.other_code_ready() {
+        if skips & !super::NOTED < SKIP_BUDGET && !self.other_code_ready() {
             self.skips.set(skips + 1);
             return false;
         }
@@ -288,7 +295,7 @@ impl Core {
 
     #[inline(never)]
     fn yield_at_schedule_point(&self, waker: &Waker) {
-        self.skips.set(0);
+        self.skips.set(self.skips.get() & super::NOTED);
         self.hold();
         self.wake_by_ref(waker);
     }

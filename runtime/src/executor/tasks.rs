@@ -60,11 +60,13 @@ impl Core {
         if hooked {
             self.hook_poll_start(id);
         }
-        let poll = self.as_task(id, raw, || raw.poll(&mut cx));
+        // As its own poll, with its own marks: read `noted` before
+        // `as_task` gives the spawner's back.
+        let (poll, noted) = self.as_task(id, raw, || (raw.poll(&mut cx), self.poll_noted()));
         if hooked {
             self.hook_poll_end(id);
         }
-        self.after_poll(id, raw, poll);
+        self.after_poll(id, raw, poll, || noted);
         handle
     }
 
