@@ -9,7 +9,8 @@
 //! up for a second, then runs `wrk -t1 -cCONNS -dSECS --latency` pinned to
 //! core 1; the two runtimes alternate which goes first. Reported per
 //! round and as medians: requests/s and p99 latency, and arbor's ratio to
-//! tokio (requests/s: higher is better for arbor; p99: lower).
+//! tokio (requests/s: higher is better for arbor; p99: lower), both of the
+//! medians and paired per round (the median of each round's ratio).
 //!
 //! ```text
 //! bash benches/http.sh                          # 11 rounds of 10 s, 64 connections
@@ -250,8 +251,18 @@ fn compare() {
     println!("median arbor {a_rps:>10.0} req/s  p99 {a_p99:>8.3} ms");
     println!("median tokio {t_rps:>10.0} req/s  p99 {t_p99:>8.3} ms");
     println!(
-        "arbor/tokio: requests/s {:.3}x, p99 {:.3}x (below 1 is better for arbor)",
+        "arbor/tokio of the medians: requests/s {:.3}x, p99 {:.3}x (below 1 is better for arbor)",
         a_rps / t_rps,
         a_p99 / t_p99
+    );
+    // Paired per round, as the compare runner reports: the two runs of a
+    // round are back to back, so the machine's drift cancels.
+    let paired = |f: fn(&Sample) -> f64| {
+        median(arbor.iter().zip(&tokio).map(|(a, t)| f(a) / f(t)).collect())
+    };
+    println!(
+        "arbor/tokio paired per round (median of {rounds}): requests/s {:.3}x, p99 {:.3}x",
+        paired(rps),
+        paired(p99)
     );
 }
