@@ -165,6 +165,7 @@ pub struct Builder {
     seed: Option<u64>,
     blocking: crate::blocking::Config,
     instruments: BuilderInstruments,
+    pin_to_cpu: Option<usize>,
 }
 
 /// The instruments given to a [`Builder`]: shared (`Arc`) so the builder
@@ -416,9 +417,39 @@ impl Builder {
         self
     }
 
+    /// Pin the thread that calls [`build`](Self::build) (the runtime's
+    /// thread: a [`Runtime`] is `!Send`) to CPU `cpu` alone, with
+    /// `sched_setaffinity`. For one runtime per core
+    /// (`arbor::per_core`), where each core's runtime stays on its CPU
+    /// and keeps its caches warm.
+    ///
+    /// The pin is the thread's, not the runtime's: it stays after the
+    /// runtime is dropped, and threads started from the pinned thread
+    /// inherit it, among them the runtime's blocking pool workers (so
+    /// `to_thread` jobs share the core's CPU).
+    ///
+    /// ```
+    /// let err = arbor_runtime::Runtime::builder().pin_to_cpu(100_000).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(err.to_string().contains("cannot pin to CPU 100000"));
+    /// ```
+    ///
+    /// # Errors
+    /// `build` fails with `InvalidInput`, naming the CPUs allowed, if
+    /// `cpu` does not exist or is outside the thread's affinity mask (a
+    /// cgroup's or `taskset`'s limit), before it creates anything.
+    pub fn pin_to_cpu(mut self, cpu: usize) -> Self {
+        self.pin_to_cpu = Some(cpu);
+        self
+    }
+
     /// Create the runtime: an epoll instance, an eventfd and a futex word
-    /// to park on.
+    /// to park on (and pin the calling thread first, with
+    /// [`pin_to_cpu`](Self::pin_to_cpu)).
     pub fn build(self) -> io::Result<Runtime> {
+        if let Some(cpu) = self.pin_to_cpu {
+            crate::reactor::epoll::pin_current_thread(cpu)?;
+        }
         let mut reactor = Reactor::new()?;
         let eventfd = EventFd::new()?;
         reactor.register_waker_fd(std::os::fd::AsRawFd::as_raw_fd(&eventfd))?;
@@ -522,6 +553,7 @@ impl Runtime {
                 keep_alive: std::time::Duration::from_secs(10),
             },
             instruments: BuilderInstruments::default(),
+            pin_to_cpu: None,
         }
     }
 
