@@ -293,6 +293,13 @@ pub use arbor_nursery::{
     fail_at, forever, move_on_after, move_on_at, nursery, server, shield, supervisor,
 };
 
+/// One runtime per core: [`per_core::PerCore`] starts `n` pinned
+/// threads, each running its own runtime and the same closure in a root
+/// cancel scope, as one group that shuts down and joins like a nursery
+/// (crate `arbor-nursery`). With [`net::TcpListener::bind_reuseport`],
+/// every core accepts its own connections on one port.
+pub use arbor_nursery::per_core;
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
