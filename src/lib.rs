@@ -47,7 +47,7 @@
 //!    [`patterns::map_concurrent`], [`patterns::retry()`],
 //!    [`patterns::WorkerPool`].
 //! 7. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], [`Handle`],
-//!    files, processes, signals.
+//!    one runtime per core ([`per_core`]), files, processes, signals.
 //! 8. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
 //!    schedules.
 //! 9. [`guide::instruments`]: the live task tree ([`dump`]),
