@@ -424,9 +424,10 @@ impl Builder {
     /// and keeps its caches warm.
     ///
     /// The pin is the thread's, not the runtime's: it stays after the
-    /// runtime is dropped, and threads started from the pinned thread
-    /// inherit it, among them the runtime's blocking pool workers (so
-    /// `to_thread` jobs share the core's CPU).
+    /// runtime is dropped, and threads you start from the pinned thread
+    /// inherit it. The runtime's blocking pool workers (`to_thread`,
+    /// [`blocking::spawn`](crate::blocking::spawn)) do not: they run
+    /// where the thread could run before the pin.
     ///
     /// ```
     /// let err = arbor_runtime::Runtime::builder().pin_to_cpu(100_000).build().unwrap_err();
@@ -447,8 +448,9 @@ impl Builder {
     /// to park on (and pin the calling thread first, with
     /// [`pin_to_cpu`](Self::pin_to_cpu)).
     pub fn build(self) -> io::Result<Runtime> {
+        let mut blocking = self.blocking;
         if let Some(cpu) = self.pin_to_cpu {
-            crate::reactor::epoll::pin_current_thread(cpu)?;
+            blocking.affinity = Some(crate::reactor::epoll::pin_current_thread(cpu)?);
         }
         let mut reactor = Reactor::new()?;
         let eventfd = EventFd::new()?;
@@ -497,7 +499,7 @@ impl Builder {
             polls_since_io: Cell::new(0),
             shuffle: self.seed.map(|seed| RefCell::new(SplitMix64::new(seed))),
             shutting_down: Cell::new(false),
-            blocking: crate::blocking::Pool::new(self.blocking, key),
+            blocking: crate::blocking::Pool::new(blocking, key),
             locals: RefCell::new(Vec::new()),
             instruments: crate::instrument::Instruments::new(
                 self.instruments
@@ -551,6 +553,7 @@ impl Runtime {
             blocking: crate::blocking::Config {
                 max_threads: 512,
                 keep_alive: std::time::Duration::from_secs(10),
+                affinity: None,
             },
             instruments: BuilderInstruments::default(),
             pin_to_cpu: None,

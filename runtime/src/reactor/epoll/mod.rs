@@ -32,7 +32,9 @@ mod monotonic;
 pub(crate) mod signal;
 mod socket;
 mod unix;
-pub(crate) use affinity::pin_current_thread;
+#[cfg(test)]
+pub(crate) use affinity::allowed_cpus;
+pub(crate) use affinity::{CpuMask, pin_current_thread};
 #[cfg(not(loom))]
 pub(crate) use futex::{futex_wait, futex_wake};
 pub(crate) use monotonic::monotonic_nanos;
