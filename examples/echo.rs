@@ -388,7 +388,8 @@ fn serve_cores(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (group, addr) = serve_on_cores(addr, PerCore::new(cores), GRACE)?;
     println!(
-        "echo: serving on {addr} with {cores} cores (one SO_REUSEPORT listener each); Ctrl-C stops"
+        "echo: serving on {addr} on {cores} core{} (one SO_REUSEPORT listener each); Ctrl-C stops",
+        if cores == 1 { "" } else { "s" }
     );
     rt.block_on(async {
         let mut signal = std::pin::pin!(ctrl_c());
