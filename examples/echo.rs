@@ -3,8 +3,18 @@
 //! ```text
 //! cargo run --release --example echo                          # self-test, see below
 //! cargo run --release --example echo -- server 127.0.0.1:7000 # until Ctrl-C
-//! cargo run --release --example echo -- load 127.0.0.1:7000 [CONNS] [MSGS]
+//! cargo run --release --example echo -- server 127.0.0.1:7000 --cores 2
+//! cargo run --release --example echo -- load 127.0.0.1:7000 [CONNS] [MSGS] [--cores N]
 //! ```
+//!
+//! With `--cores N` the server runs one arbor runtime per core
+//! (`arbor::per_core`), each pinned to its CPU and accepting on its own
+//! `SO_REUSEPORT` listener on the same port: the kernel spreads the
+//! connections over the cores, and nothing is shared between them. Ctrl-C
+//! shuts the group down: every core's server is cancelled from outside,
+//! which is graceful too (see `serve`). The load generator takes `--cores
+//! N` as well, splitting its connections over N runtimes, so that a single
+//! client thread is not what limits the measurement.
 //!
 //! The server runs every connection as a child of one nursery. Ctrl-C
 //! cancels the accept loop's scope (the listener closes, new connections are
@@ -22,9 +32,11 @@ use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use arbor::net::{TcpListener, TcpStream};
+use arbor::per_core::{CoreGroup, PerCore};
 use arbor::time::{self, Instant};
 use arbor::{CancelHandle, CancelScope, NurseryError, nursery};
 
@@ -168,6 +180,88 @@ async fn echo_connection(stream: TcpStream, counters: Rc<Counters>) {
     guard.done = true;
 }
 
+/// What one core of [`serve_on_cores`] returns: its stats, or its error
+/// as text (a `NurseryError` holds `!Send` errors, and stays on its core).
+pub type CoreServed = Result<ServerStats, String>;
+
+/// Serve echo on `addr` with one runtime per core ([`PerCore`]): each core
+/// binds its own `SO_REUSEPORT` listener on the address (with port 0,
+/// core 0 picks the port and the others bind the same) and runs [`serve`]
+/// until the group is shut down ([`CoreGroup::shutdown`]), which cancels
+/// every core's server from outside: it stops accepting and gives its
+/// open connections `grace`. Returns once every core is listening, with
+/// the address they share.
+///
+/// # Errors
+/// A core that cannot start (its CPU), or cannot bind: the other cores
+/// are then shut down and joined.
+pub fn serve_on_cores(
+    addr: SocketAddr,
+    cores: PerCore,
+    grace: Duration,
+) -> io::Result<(CoreGroup<CoreServed>, SocketAddr)> {
+    // Core 0 binds first; the others learn its port (or its failure).
+    let (port_tx, port_rx) = mpsc::channel::<Option<u16>>();
+    let (port_tx, port_rx) = (Mutex::new(port_tx), Mutex::new(port_rx));
+    let (bound_tx, bound_rx) = mpsc::channel::<io::Result<SocketAddr>>();
+    let bound_tx = Mutex::new(bound_tx);
+    let group = cores.spawn(move |core| {
+        let report = |bound: &io::Result<TcpListener>| {
+            let addr = match bound {
+                Ok(listener) => listener.local_addr(),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            let _ = bound_tx.lock().unwrap().send(addr);
+        };
+        let bound = if core.index == 0 {
+            let bound = TcpListener::bind_reuseport(addr);
+            // Reported before the others learn the port, so that core 0's
+            // error is the one `serve_on_cores` returns.
+            report(&bound);
+            let port = bound.as_ref().ok().and_then(|l| l.local_addr().ok());
+            for _ in 1..core.cores {
+                let _ = port_tx.lock().unwrap().send(port.map(|a| a.port()));
+            }
+            bound
+        } else {
+            let bound = match port_rx.lock().unwrap().recv() {
+                Ok(Some(port)) => TcpListener::bind_reuseport(SocketAddr::new(addr.ip(), port)),
+                _ => Err(io::Error::other("core 0 could not bind")),
+            };
+            report(&bound);
+            bound
+        };
+        async move {
+            let served = match bound {
+                Ok(listener) => serve(listener, std::future::pending(), grace)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("bind: {e}")),
+            };
+            if served.is_err() {
+                // One core's failure stops the others, like a nursery.
+                core.shutdown();
+            }
+            served
+        }
+    })?;
+    let count = group.cores();
+    let mut shared = None;
+    for _ in 0..count {
+        match bound_rx.recv() {
+            Ok(Ok(a)) => shared = shared.or(Some(a)),
+            Ok(Err(e)) => {
+                group.shutdown();
+                drop(group.join());
+                return Err(e);
+            }
+            Err(_) => break,
+        }
+    }
+    let addr = shared.ok_or_else(|| io::Error::other("no core bound"))?;
+    Ok((group, addr))
+}
+
 /// What a load run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadStats {
@@ -232,36 +326,125 @@ pub fn ctrl_c() -> impl Future<Output = ()> + 'static {
 
 const GRACE: Duration = Duration::from_secs(1);
 
+/// Takes `--cores N` out of `args`.
+fn take_cores(args: &mut Vec<String>) -> Result<Option<usize>, Box<dyn std::error::Error>> {
+    let Some(at) = args.iter().position(|a| a == "--cores") else {
+        return Ok(None);
+    };
+    let n = args.get(at + 1).ok_or("--cores needs a number")?.parse()?;
+    args.drain(at..at + 2);
+    if n == 0 {
+        return Err("--cores must be at least 1".into());
+    }
+    Ok(Some(n))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let cores = take_cores(&mut args)?;
     let rt = arbor::Runtime::new()?;
     match args.first().map(String::as_str) {
         None => rt.block_on(self_test()),
         Some("server") => {
-            let addr = args.get(1).map_or("127.0.0.1:7000", String::as_str);
-            rt.block_on(async {
-                let listener = TcpListener::bind(addr.parse()?)?;
-                println!("echo: serving on {}; Ctrl-C stops", listener.local_addr()?);
-                let stats = serve(listener, ctrl_c(), GRACE).await?;
-                println!("echo: stopped: {stats:?}");
-                Ok(())
-            })
+            let addr: SocketAddr = args
+                .get(1)
+                .map_or("127.0.0.1:7000", String::as_str)
+                .parse()?;
+            match cores {
+                None => rt.block_on(async {
+                    let listener = TcpListener::bind(addr)?;
+                    println!("echo: serving on {}; Ctrl-C stops", listener.local_addr()?);
+                    let stats = serve(listener, ctrl_c(), GRACE).await?;
+                    println!("echo: stopped: {stats:?}");
+                    Ok(())
+                }),
+                Some(n) => serve_cores(&rt, addr, n),
+            }
         }
         Some("load") => {
             let addr: SocketAddr = args
                 .get(1)
-                .ok_or("usage: load ADDR [CONNS] [MSGS]")?
+                .ok_or("usage: load ADDR [CONNS] [MSGS] [--cores N]")?
                 .parse()?;
             let conns = args.get(2).map_or(Ok(32), |s| s.parse())?;
             let msgs = args.get(3).map_or(Ok(1000), |s| s.parse())?;
-            rt.block_on(async {
-                let stats = load(addr, conns, msgs, 64).await?;
-                report(&stats);
-                Ok(())
-            })
+            let stats = match cores {
+                None => rt.block_on(load(addr, conns, msgs, 64))?,
+                Some(n) => load_on_cores(addr, conns, msgs, n)?,
+            };
+            report(&stats);
+            Ok(())
         }
         Some(other) => Err(format!("unknown mode {other:?}: use server or load").into()),
     }
+}
+
+/// `server ADDR --cores N`: the group serves until Ctrl-C (or until a core
+/// fails), then shuts down and reports every core.
+fn serve_cores(
+    rt: &arbor::Runtime,
+    addr: SocketAddr,
+    cores: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (group, addr) = serve_on_cores(addr, PerCore::new(cores), GRACE)?;
+    println!(
+        "echo: serving on {addr} on {cores} core{} (one SO_REUSEPORT listener each); Ctrl-C stops",
+        if cores == 1 { "" } else { "s" }
+    );
+    rt.block_on(async {
+        let mut signal = std::pin::pin!(ctrl_c());
+        // Ctrl-C, or a core that stopped by itself (it failed, and shut
+        // the group down).
+        while arbor::move_on_after(Duration::from_millis(100), signal.as_mut())
+            .await
+            .is_none()
+            && !group.is_finished()
+        {}
+    });
+    group.shutdown();
+    let mut failed = false;
+    for (i, outcome) in group.join().into_iter().enumerate() {
+        match outcome {
+            Ok(Ok(stats)) => println!("echo: core {i} stopped: {stats:?}"),
+            Ok(Err(e)) => {
+                failed = true;
+                eprintln!("echo: core {i} failed: {e}");
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("echo: core {i}: {e}");
+            }
+        }
+    }
+    if failed {
+        return Err("a core failed".into());
+    }
+    Ok(())
+}
+
+/// `load ... --cores N`: the connections split over N runtimes (unpinned:
+/// the OS places them beside the server), round trips summed, the wall
+/// time the slowest core's.
+fn load_on_cores(
+    addr: SocketAddr,
+    conns: usize,
+    msgs: usize,
+    cores: usize,
+) -> Result<LoadStats, Box<dyn std::error::Error>> {
+    let outcomes = PerCore::new(cores).pin(false).run(move |core| async move {
+        let mine = conns / core.cores + usize::from(core.index < conns % core.cores);
+        load(addr, mine, msgs, 64).await.map_err(|e| e.to_string())
+    })?;
+    let mut total = LoadStats {
+        round_trips: 0,
+        elapsed: Duration::ZERO,
+    };
+    for outcome in outcomes {
+        let stats = outcome??;
+        total.round_trips += stats.round_trips;
+        total.elapsed = total.elapsed.max(stats.elapsed);
+    }
+    Ok(total)
 }
 
 fn report(stats: &LoadStats) {

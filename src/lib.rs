@@ -47,7 +47,7 @@
 //!    [`patterns::map_concurrent`], [`patterns::retry()`],
 //!    [`patterns::WorkerPool`].
 //! 7. [`guide::io`]: sockets, [`to_thread`], [`from_thread`], [`Handle`],
-//!    files, processes, signals.
+//!    one runtime per core ([`per_core`]), files, processes, signals.
 //! 8. [`guide::testing`]: the virtual clock, `#[arbor::test]`, seeded
 //!    schedules.
 //! 9. [`guide::instruments`]: the live task tree ([`dump`]),
@@ -292,6 +292,13 @@ pub use arbor_nursery::{
     StartError, TaskStatus, cancelled, checkpoint, current_effective_deadline, dump, fail_after,
     fail_at, forever, move_on_after, move_on_at, nursery, server, shield, supervisor,
 };
+
+/// One runtime per core: [`per_core::PerCore`] starts `n` pinned
+/// threads, each running its own runtime and the same closure in a root
+/// cancel scope, as one group that shuts down and joins like a nursery
+/// (crate `arbor-nursery`). With [`net::TcpListener::bind_reuseport`],
+/// every core accepts its own connections on one port.
+pub use arbor_nursery::per_core;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -135,3 +135,45 @@ fn ctrl_c_stops_the_server() {
         assert_eq!((stats.accepted, stats.finished), (1, 1));
     });
 }
+
+#[test]
+fn the_server_runs_on_two_cores_and_shuts_down_as_one() {
+    let cores = arbor::per_core::PerCore::new(2)
+        .pin(std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2);
+    let (group, addr) = echo::serve_on_cores(
+        "127.0.0.1:0".parse().unwrap(),
+        cores,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_ne!(addr.port(), 0);
+    let stats = arbor::run(echo::load(addr, 20, 200, 64)).unwrap();
+    assert_eq!(stats.round_trips, 20 * 200);
+    group.shutdown();
+    let mut accepted = 0;
+    for outcome in group.join() {
+        // Cancelled from outside, each core's server still stops
+        // gracefully and reports (its connections had all closed).
+        let stats = outcome.unwrap().unwrap();
+        assert_eq!(stats.accepted, stats.finished);
+        assert_eq!((stats.cut_at_deadline, stats.accept_errors), (0, 0));
+        accepted += stats.accepted;
+    }
+    assert_eq!(
+        accepted, 20,
+        "the kernel spread the connections over the cores"
+    );
+    // Every listener is closed: new connections are refused.
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn a_port_in_use_is_reported_by_the_per_core_server() {
+    // A plain listener (no SO_REUSEPORT) holds the port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let cores = arbor::per_core::PerCore::new(2).pin(false);
+    let err = echo::serve_on_cores(addr, cores, Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}

@@ -86,6 +86,7 @@ mod error;
 mod join;
 mod nursery;
 mod outcome;
+pub mod per_core;
 mod remote_cancel;
 mod scoped;
 mod set;

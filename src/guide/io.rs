@@ -1,4 +1,4 @@
-//! # I/O: sockets, threads, files, processes, signals
+//! # I/O: sockets, threads, cores, files, processes, signals
 //!
 //! Everything here runs on the runtime's one thread, driven by its epoll
 //! reactor, except what cannot: blocking calls go to worker threads owned
@@ -216,6 +216,68 @@
 //! // waits for the other thread.
 //! let got = rt.block_on(arbor::to_thread::run_sync(move || other.join().unwrap()));
 //! assert_eq!(got, 42);
+//! ```
+//!
+//! ## One runtime per core
+//!
+//! A runtime is one thread. To use more cores, run one runtime per core:
+//! [`PerCore::new(n)`](crate::per_core::PerCore) starts `n` threads,
+//! pinned to CPUs `0..n` by default, each building its own runtime and
+//! calling the same `Send + Sync` closure there with its
+//! [`CoreInfo`](crate::per_core::CoreInfo); the future it returns need not
+//! be `Send`, and runs in the core's root cancel scope. The
+//! [`CoreGroup`](crate::per_core::CoreGroup) behaves like a nursery across
+//! threads: `shutdown()` cancels every core (each drops its code at its
+//! next suspension, with the usual shields and grace periods), the first
+//! panic cancels the others, and `join()` waits for every thread and
+//! returns each core's value, cancellation or panic. Nothing is shared
+//! between cores unless you share it (`Arc`, channels, a
+//! [`Handle`](crate::Handle)). For servers,
+//! [`TcpListener::bind_reuseport`](crate::net::TcpListener::bind_reuseport)
+//! lets every core listen on the same port, and the kernel spreads the
+//! connections; `cargo run --release --example echo -- server
+//! 127.0.0.1:7000 --cores 2` does this.
+//!
+//! ```
+//! use std::io::Read;
+//! use std::sync::{Arc, Mutex, mpsc};
+//! use arbor::net::TcpListener;
+//! use arbor::per_core::PerCore;
+//!
+//! // Core 0 binds a free port and tells core 1 and us which.
+//! let (tx, rx) = mpsc::channel();
+//! let (tx, rx) = (Mutex::new(tx), Arc::new(Mutex::new(rx)));
+//! let ports = rx.clone();
+//! let group = PerCore::new(2)
+//!     .pin(false) // pinned by default; off here, to run on any machine
+//!     .spawn(move |core| {
+//!         let port = match core.index {
+//!             0 => 0,
+//!             _ => ports.lock().unwrap().recv().unwrap(),
+//!         };
+//!         let listener = TcpListener::bind_reuseport(([127, 0, 0, 1], port).into()).unwrap();
+//!         if core.index == 0 {
+//!             let port = listener.local_addr().unwrap().port();
+//!             (0..2).for_each(|_| tx.lock().unwrap().send(port).unwrap());
+//!         }
+//!         async move {
+//!             loop {
+//!                 // Each connection gets the index of the core that took it.
+//!                 let (conn, _) = listener.accept().await.unwrap();
+//!                 conn.write_all(&[core.index as u8]).await.unwrap();
+//!             }
+//!         }
+//!     })
+//!     .unwrap();
+//! let port = rx.lock().unwrap().recv().unwrap();
+//! for _ in 0..8 {
+//!     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+//!     let mut core = [0u8];
+//!     conn.read_exact(&mut core).unwrap();
+//!     assert!(core[0] < 2); // which one: the kernel's hash of the ports
+//! }
+//! group.shutdown();
+//! assert!(group.join().iter().all(|core| core.as_ref().unwrap_err().is_cancelled()));
 //! ```
 //!
 //! ## Files

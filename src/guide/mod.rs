@@ -12,7 +12,7 @@
 //! 6. [`patterns`]: a connection pool, a bounded concurrent map, retry
 //!    with backoff, a worker pool.
 //! 7. [`io`]: sockets, blocking code on threads, handles from other
-//!    threads, files, processes, signals.
+//!    threads, one runtime per core, files, processes, signals.
 //! 8. [`testing`]: the virtual clock, `#[arbor::test]`, seeded schedules.
 //! 9. [`instruments`]: the live task tree (`dump`), instruments, metrics.
 //! 10. [`from_tokio`]: tokio items and their arbor equivalents.

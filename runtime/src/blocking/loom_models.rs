@@ -113,6 +113,7 @@ fn loom_model_pool_submit_runs_jobs_and_wakes() {
     loom::model(|| {
         let pool = Pool::new(
             Config {
+                affinity: None,
                 max_threads: 1,
                 keep_alive: Duration::from_secs(3600),
             },
@@ -182,6 +183,7 @@ fn loom_model_abandoned_token_released_after_the_job_ends() {
     loom::model(|| {
         let pool = Pool::new(
             Config {
+                affinity: None,
                 max_threads: 1,
                 keep_alive: Duration::from_secs(3600),
             },

@@ -54,6 +54,10 @@ pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 pub(crate) struct Config {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
+    /// For a runtime pinned to a CPU (`Builder::pin_to_cpu`): the mask
+    /// its thread had before the pin, which every worker sets first, so
+    /// that blocking jobs do not all share the runtime's one CPU.
+    pub(crate) affinity: Option<crate::reactor::epoll::CpuMask>,
 }
 
 pub(crate) struct Pool {
@@ -177,7 +181,16 @@ impl Pool {
         let worker = shared.clone();
         // Under the lock: the entry is in `workers` before the thread can
         // take the lock to run (and, later, to remove it).
-        match spawn_thread(name, move || run_worker(&worker, id)) {
+        let affinity = shared.config.affinity;
+        let body = move || {
+            if let Some(mask) = affinity {
+                // Best effort: a worker left on the runtime's CPU still
+                // runs its jobs.
+                let _ = mask.apply();
+            }
+            run_worker(&worker, id)
+        };
+        match spawn_thread(name, body) {
             Ok(handle) => {
                 state.workers.insert(
                     id,

@@ -165,6 +165,7 @@ pub struct Builder {
     seed: Option<u64>,
     blocking: crate::blocking::Config,
     instruments: BuilderInstruments,
+    pin_to_cpu: Option<usize>,
 }
 
 /// The instruments given to a [`Builder`]: shared (`Arc`) so the builder
@@ -416,9 +417,41 @@ impl Builder {
         self
     }
 
+    /// Pin the thread that calls [`build`](Self::build) (the runtime's
+    /// thread: a [`Runtime`] is `!Send`) to CPU `cpu` alone, with
+    /// `sched_setaffinity`. For one runtime per core
+    /// (`arbor::per_core`), where each core's runtime stays on its CPU
+    /// and keeps its caches warm.
+    ///
+    /// The pin is the thread's, not the runtime's: it stays after the
+    /// runtime is dropped, and threads you start from the pinned thread
+    /// inherit it. The runtime's blocking pool workers (`to_thread`,
+    /// [`blocking::spawn`](crate::blocking::spawn)) do not: they run
+    /// where the thread could run before the pin.
+    ///
+    /// ```
+    /// let err = arbor_runtime::Runtime::builder().pin_to_cpu(100_000).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(err.to_string().contains("cannot pin to CPU 100000"));
+    /// ```
+    ///
+    /// # Errors
+    /// `build` fails with `InvalidInput`, naming the CPUs allowed, if
+    /// `cpu` does not exist or is outside the thread's affinity mask (a
+    /// cgroup's or `taskset`'s limit), before it creates anything.
+    pub fn pin_to_cpu(mut self, cpu: usize) -> Self {
+        self.pin_to_cpu = Some(cpu);
+        self
+    }
+
     /// Create the runtime: an epoll instance, an eventfd and a futex word
-    /// to park on.
+    /// to park on (and pin the calling thread first, with
+    /// [`pin_to_cpu`](Self::pin_to_cpu)).
     pub fn build(self) -> io::Result<Runtime> {
+        let mut blocking = self.blocking;
+        if let Some(cpu) = self.pin_to_cpu {
+            blocking.affinity = Some(crate::reactor::epoll::pin_current_thread(cpu)?);
+        }
         let mut reactor = Reactor::new()?;
         let eventfd = EventFd::new()?;
         reactor.register_waker_fd(std::os::fd::AsRawFd::as_raw_fd(&eventfd))?;
@@ -466,7 +499,7 @@ impl Builder {
             polls_since_io: Cell::new(0),
             shuffle: self.seed.map(|seed| RefCell::new(SplitMix64::new(seed))),
             shutting_down: Cell::new(false),
-            blocking: crate::blocking::Pool::new(self.blocking, key),
+            blocking: crate::blocking::Pool::new(blocking, key),
             locals: RefCell::new(Vec::new()),
             instruments: crate::instrument::Instruments::new(
                 self.instruments
@@ -520,8 +553,10 @@ impl Runtime {
             blocking: crate::blocking::Config {
                 max_threads: 512,
                 keep_alive: std::time::Duration::from_secs(10),
+                affinity: None,
             },
             instruments: BuilderInstruments::default(),
+            pin_to_cpu: None,
         }
     }
 

@@ -119,3 +119,21 @@ fn an_inherited_context_costs_one_pointer_in_the_future_and_nothing_otherwise() 
     // Only a task spawned while some task-local is set is wrapped.
     assert_eq!(extra(&fut), std::mem::size_of::<usize>());
 }
+
+#[test]
+fn a_pinned_runtime_keeps_its_blocking_workers_unpinned() {
+    use crate::reactor::epoll::allowed_cpus;
+    let all = allowed_cpus().unwrap();
+    let cpu = *all.last().unwrap();
+    let (runtime_thread, worker) = std::thread::spawn(move || {
+        let rt = Runtime::builder().pin_to_cpu(cpu).build().unwrap();
+        let worker = rt
+            .block_on(async { crate::blocking::spawn(|| allowed_cpus().unwrap()).await })
+            .unwrap();
+        (allowed_cpus().unwrap(), worker)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(runtime_thread, [cpu]);
+    assert_eq!(worker, all, "the worker got the mask from before the pin");
+}

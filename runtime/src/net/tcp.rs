@@ -70,6 +70,64 @@ impl TcpListener {
         TcpListener::from_std(listener)
     }
 
+    /// Bind a listener to `addr` with `SO_REUSEPORT` (and
+    /// `SO_REUSEADDR`) set before the bind, backlog 1024: several
+    /// listeners, in this process or others of the same user, may then
+    /// bind the same address and port, as long as each of them sets the
+    /// option (a plain [`bind`](Self::bind) on the port fails with
+    /// `EADDRINUSE`). The kernel gives each new connection to one of them,
+    /// chosen by a hash of the connection's addresses and ports, so that
+    /// one runtime per core (`arbor::per_core`) can each accept its own
+    /// connections from its own listener, with no lock and no hand-off
+    /// between threads.
+    ///
+    /// A connection waits in the queue of the listener it was hashed to:
+    /// every listener must keep accepting, and a listener closed with
+    /// connections queued resets them (Linux does not move them to the
+    /// others). Port 0 picks a free port; bind the others to the port the
+    /// first one got ([`local_addr`](Self::local_addr)).
+    ///
+    /// ```
+    /// use arbor_runtime::net::{TcpListener, TcpStream};
+    /// arbor_runtime::run(async {
+    ///     let a = TcpListener::bind_reuseport("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let addr = a.local_addr().unwrap();
+    ///     let b = TcpListener::bind_reuseport(addr).unwrap(); // the same port
+    ///     assert_eq!(b.local_addr().unwrap(), addr);
+    ///     let _client = TcpStream::connect(addr).await.unwrap();
+    ///     // The kernel queued it on one of the two.
+    ///     let accepted = accept_either(&a, &b).await;
+    ///     assert_eq!(accepted.local_addr().unwrap(), addr);
+    /// });
+    /// # async fn accept_either(a: &TcpListener, b: &TcpListener) -> TcpStream {
+    /// #     use std::future::poll_fn;
+    /// #     use std::task::Poll;
+    /// #     let (mut fa, mut fb) = (std::pin::pin!(a.accept()), std::pin::pin!(b.accept()));
+    /// #     poll_fn(|cx| match (fa.as_mut().poll(cx), fb.as_mut().poll(cx)) {
+    /// #         (Poll::Ready(r), _) | (_, Poll::Ready(r)) => Poll::Ready(r.unwrap().0),
+    /// #         _ => Poll::Pending,
+    /// #     })
+    /// #     .await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The OS error of `socket`, `setsockopt`, `bind` or `listen` (e.g.
+    /// `EADDRINUSE` if a listener on the port did not set
+    /// `SO_REUSEPORT`, or belongs to another user), or of registering
+    /// with the reactor.
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    #[track_caller]
+    pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+        let fd = sys::tcp_socket(&addr)?;
+        sys::set_reuse_port(fd.as_fd())?;
+        sys::bind(fd.as_fd(), &addr)?;
+        sys::listen(fd.as_fd(), 1024)?;
+        TcpListener::from_std(std::net::TcpListener::from(fd))
+    }
+
     /// Wrap a listener made by `std`, switching it to non-blocking mode.
     ///
     /// # Errors

@@ -1,7 +1,7 @@
 //! Thin, safe wrappers over the Linux syscalls the reactor needs.
 //!
-//! This module (this file and its `socket`, `unix`, `signal` and `futex`
-//! submodules) is the only place that calls `libc`. Every syscall result
+//! This module (this file and its `socket`, `unix`, `signal`, `futex` and
+//! `affinity` submodules) is the only place that calls `libc`. Every syscall result
 //! goes through [`cvt`] (or [`cvt_retry`], which also retries `EINTR`), so
 //! error handling is uniform: `-1` becomes `io::Error::last_os_error()`.
 //!
@@ -25,12 +25,16 @@ use std::time::{Duration, Instant};
 
 use super::Ready;
 
+mod affinity;
 #[cfg(not(loom))]
 mod futex;
 mod monotonic;
 pub(crate) mod signal;
 mod socket;
 mod unix;
+#[cfg(test)]
+pub(crate) use affinity::allowed_cpus;
+pub(crate) use affinity::{CpuMask, pin_current_thread};
 #[cfg(not(loom))]
 pub(crate) use futex::{futex_wait, futex_wake};
 pub(crate) use monotonic::monotonic_nanos;

@@ -1,7 +1,7 @@
 //! Socket syscalls that `std::net` does not offer: a non-blocking
 //! `connect`, `SO_ERROR`, a listen backlog, sends with `MSG_NOSIGNAL` so
 //! a closed peer never raises `SIGPIPE`, and `recv` into uninitialized
-//! memory. Used by `crate::net`.
+//! memory, and `SO_REUSEPORT` listeners. Used by `crate::net`.
 
 use std::io::{self, IoSlice};
 use std::mem::{self, MaybeUninit};
@@ -24,8 +24,47 @@ pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Re-`listen`s on an already listening socket to change its backlog
-/// (Linux allows this; `std` always uses 128).
+/// Sets `SO_REUSEADDR` and `SO_REUSEPORT` on `fd` (before `bind`): with
+/// `SO_REUSEPORT`, several sockets of the same user may bind the same
+/// address and port, and the kernel spreads incoming connections over the
+/// listening ones by a hash of the connection's 4-tuple.
+pub(crate) fn set_reuse_port(fd: BorrowedFd<'_>) -> io::Result<()> {
+    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is valid for reads of `size_of::<c_int>()` bytes,
+        // the length passed, and outlives the call; `fd` is a valid open
+        // fd for its lifetime.
+        let ret = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const on).cast::<libc::c_void>(),
+                mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        cvt(ret)?;
+    }
+    Ok(())
+}
+
+/// Binds `fd` to `addr`.
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid socket address of `len` bytes and
+    // outlives the call; `fd` is a valid open fd for its lifetime.
+    let ret = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const storage).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    cvt(ret).map(drop)
+}
+
+/// `listen`s, or re-`listen`s on an already listening socket to change
+/// its backlog (Linux allows this; `std` always uses 128).
 pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: libc::c_int) -> io::Result<()> {
     // SAFETY: `listen` takes no pointers; `fd` is a valid open fd for its
     // lifetime.
