@@ -180,19 +180,13 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
 
 /// `recv` into memory that may be uninitialized (hyper's read buffers):
 /// returns how many bytes the kernel wrote, all at the front of `buf`.
+/// `MaybeUninit<u8>` has the layout of `u8`, and the kernel never reads
+/// the buffer, so its being uninitialized does not matter.
 pub(crate) fn recv_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes during the
-    // call (`MaybeUninit<u8>` has the layout of `u8`, and the kernel never
-    // reads the buffer, so its being uninitialized does not matter); the
-    // kernel writes at most `buf.len()` bytes, at its front, and returns how
-    // many. `fd` is a valid open fd for its lifetime.
-    let ret = unsafe {
-        libc::recv(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast::<libc::c_void>(),
-            buf.len(),
-            0,
-        )
-    };
+    let len = buf.len();
+    let ptr = buf.as_mut_ptr().cast::<libc::c_void>();
+    // SAFETY: `ptr` is valid for writes of `len` bytes for the call, and
+    // the kernel writes at most `len`; `fd` is an open fd for its lifetime.
+    let ret = unsafe { libc::recv(fd.as_raw_fd(), ptr, len, 0) };
     cvt(ret).map(|n| n as usize)
 }
