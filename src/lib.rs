@@ -109,10 +109,10 @@
 pub mod guide;
 
 pub use arbor_runtime::{
-    Builder, Handle, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError, Running,
-    Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id, current_task,
-    current_task_id, instrument, io, net, run, running, signal, spawn, spawn_named, task,
-    task_local, time, yield_now,
+    Builder, Handle, IoBackend, JoinError, JoinHandle, RemoteJoinError, RemoteJoinHandle, RunError,
+    Running, Runtime, RuntimeGone, RuntimeId, TaskId, TaskInfo, YieldNow, current_runtime_id,
+    current_task, current_task_id, instrument, io, net, run, running, signal, spawn, spawn_named,
+    task, task_local, time, yield_now,
 };
 
 /// Runs `async fn main` on a new arbor runtime (`Runtime::builder()`,

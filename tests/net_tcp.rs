@@ -300,3 +300,21 @@ async fn poll_read_uninit_fills_the_front_and_a_short_read_waits_for_the_reactor
         .unwrap();
     assert_eq!(eof, 0);
 }
+
+/// `.ci/run` runs the net tests once per backend through `ARBOR_IO_BACKEND`:
+/// this checks that the runtime really got the one named.
+#[test]
+fn the_runtime_runs_on_the_backend_the_environment_names() {
+    use arbor::IoBackend;
+    let rt = arbor::Runtime::new().unwrap();
+    match std::env::var("ARBOR_IO_BACKEND").as_deref() {
+        Ok("epoll") => assert_eq!(rt.io_backend(), IoBackend::Epoll),
+        Ok("io_uring") => assert_eq!(rt.io_backend(), IoBackend::IoUring),
+        _ => assert_ne!(rt.io_backend(), IoBackend::Auto),
+    }
+    let forced = arbor::Runtime::builder()
+        .io_backend(IoBackend::Epoll)
+        .build()
+        .unwrap();
+    assert_eq!(forced.io_backend(), IoBackend::Epoll);
+}

@@ -1,5 +1,6 @@
 //! arbor's runtime core: a single-threaded executor whose tasks live in a
-//! slab, a hierarchical timer wheel, an epoll reactor, and the scope tree
+//! slab, a hierarchical timer wheel, a reactor on epoll or io_uring
+//! ([`IoBackend`]), and the scope tree
 //! that nurseries and cancel scopes (crate `arbor-nursery`) are built on.
 //!
 //! Most users depend on the `arbor` facade crate, which re-exports this.
@@ -29,7 +30,8 @@
 //! - `executor`: [`Runtime`], [`Builder`], the run loop, remote wakes, and
 //!   [`Handle`] (spawn or run work on the runtime from another thread).
 //! - [`time`]: the clock, the timer wheel, [`time::sleep`], [`time::interval`].
-//! - `reactor`: epoll (the only module that calls libc); [`io::Async`] on top,
+//! - `reactor`: epoll or io_uring (the only module that calls libc; the
+//!   ring's shared memory is in `reactor/uring/sys.rs`); [`io::Async`] on top,
 //!   and [`net`] (TCP, UDP, Unix domain sockets) and [`signal`] (Unix signal
 //!   listeners) on that.
 //! - [`scope`]: scope nodes, the layer below nurseries.
@@ -60,5 +62,6 @@ pub use executor::{
     TaskInfo, current_runtime_id, current_task, current_task_id, run, running, runtime_local,
     spawn, spawn_named,
 };
+pub use reactor::IoBackend;
 pub use task::{AccessError, JoinError, JoinHandle, LocalKey, RuntimeId, TaskId};
 pub use yield_now::{YieldNow, yield_now};

@@ -166,6 +166,7 @@ pub struct Builder {
     blocking: crate::blocking::Config,
     instruments: BuilderInstruments,
     pin_to_cpu: Option<usize>,
+    io_backend: crate::reactor::IoBackend,
 }
 
 /// The instruments given to a [`Builder`]: shared (`Arc`) so the builder
@@ -444,15 +445,41 @@ impl Builder {
         self
     }
 
-    /// Create the runtime: an epoll instance, an eventfd and a futex word
-    /// to park on (and pin the calling thread first, with
+    /// The kernel interface for I/O: [`IoBackend::Auto`] (the default:
+    /// the `ARBOR_IO_BACKEND` environment variable if set, else io_uring
+    /// where the kernel allows it, else epoll), or either one forced.
+    ///
+    /// Sockets, pipes, signals and child processes behave the same on
+    /// both; [`Runtime::io_backend`] says which one a runtime got.
+    ///
+    /// ```
+    /// use arbor_runtime::{IoBackend, Runtime};
+    /// let rt = Runtime::builder().io_backend(IoBackend::Epoll).build().unwrap();
+    /// assert_eq!(rt.io_backend(), IoBackend::Epoll);
+    /// ```
+    ///
+    /// [`IoBackend::Auto`]: crate::IoBackend::Auto
+    pub fn io_backend(mut self, backend: crate::reactor::IoBackend) -> Self {
+        self.io_backend = backend;
+        self
+    }
+
+    /// Create the runtime: a reactor (epoll or io_uring, see
+    /// [`io_backend`](Self::io_backend)), an eventfd and a futex word to
+    /// park on (and pin the calling thread first, with
     /// [`pin_to_cpu`](Self::pin_to_cpu)).
+    ///
+    /// # Errors
+    /// The OS's refusal to create any of them (for a forced
+    /// [`IoBackend::IoUring`](crate::IoBackend::IoUring), a kernel without
+    /// io_uring), an invalid `ARBOR_IO_BACKEND`, or a CPU that
+    /// [`pin_to_cpu`](Self::pin_to_cpu) cannot use.
     pub fn build(self) -> io::Result<Runtime> {
         let mut blocking = self.blocking;
         if let Some(cpu) = self.pin_to_cpu {
             blocking.affinity = Some(crate::reactor::epoll::pin_current_thread(cpu)?);
         }
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new(self.io_backend)?;
         let eventfd = EventFd::new()?;
         reactor.register_waker_fd(std::os::fd::AsRawFd::as_raw_fd(&eventfd))?;
         let remote = Arc::new(Remote::new(Parker::new(OsWake { eventfd })));
@@ -557,6 +584,7 @@ impl Runtime {
             },
             instruments: BuilderInstruments::default(),
             pin_to_cpu: None,
+            io_backend: crate::reactor::IoBackend::Auto,
         }
     }
 
@@ -609,6 +637,16 @@ impl Runtime {
     /// ```
     pub fn metrics(&self) -> crate::instrument::RuntimeMetrics {
         self.core.metrics()
+    }
+
+    /// The I/O backend this runtime runs on: [`IoBackend::Epoll`] or
+    /// [`IoBackend::IoUring`] (never `Auto`); see
+    /// [`Builder::io_backend`].
+    ///
+    /// [`IoBackend::Epoll`]: crate::IoBackend::Epoll
+    /// [`IoBackend::IoUring`]: crate::IoBackend::IoUring
+    pub fn io_backend(&self) -> crate::reactor::IoBackend {
+        self.core.reactor.borrow().backend()
     }
 }
 

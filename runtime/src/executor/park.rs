@@ -2,9 +2,11 @@
 //!
 //! When nothing is runnable the runtime thread blocks in one of two places:
 //!
-//! - `epoll_wait`, when fds are registered: I/O readiness, a timer or a
-//!   cross-thread wake may end the wait, and a waking thread writes the
-//!   runtime's eventfd (registered in the epoll set);
+//! - `epoll_wait` (or `io_uring_enter`, on the io_uring backend: "epoll"
+//!   below means the reactor's wait, either one), when fds are registered:
+//!   I/O readiness, a timer or a cross-thread wake may end the wait, and a
+//!   waking thread writes the runtime's eventfd (registered in the epoll
+//!   set, or polled by the ring);
 //! - a futex on the parker's state word, when no fd is registered, so only
 //!   a cross-thread wake (a `to_thread` job finishing, a `Handle`, a waker
 //!   woken on another thread) or the next timer can end the wait. A futex

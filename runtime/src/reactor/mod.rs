@@ -29,6 +29,7 @@
 //! token can collide with it.
 
 pub mod epoll;
+pub(crate) mod uring;
 
 use std::fmt;
 use std::io;
@@ -172,7 +173,6 @@ pub struct ReadyEvent {
 }
 
 /// Per-fd state.
-#[derive(Default)]
 struct ScheduledIo {
     /// Accumulated readiness; cleared per direction only after `WouldBlock`.
     readiness: Ready,
@@ -180,6 +180,20 @@ struct ScheduledIo {
     tick: u32,
     reader: Option<Waker>,
     writer: Option<Waker>,
+    /// The fd, for the io_uring backend to arm its poll again.
+    fd: RawFd,
+}
+
+impl ScheduledIo {
+    fn new(fd: RawFd) -> ScheduledIo {
+        ScheduledIo {
+            readiness: Ready::EMPTY,
+            tick: 0,
+            reader: None,
+            writer: None,
+            fd,
+        }
+    }
 }
 
 struct Slot {
@@ -196,10 +210,100 @@ fn entry_mut(slots: &mut [Slot], key: IoKey) -> Option<&mut ScheduledIo> {
         .and_then(|slot| slot.io.as_mut())
 }
 
-/// The epoll reactor. Single-threaded: only the executor touches it.
+/// Records `ready` on the entry of `token` (if it is live), bumps its
+/// stamp and takes the wakers it lets make progress.
+fn deliver(slots: &mut [Slot], wakers: &mut Vec<Waker>, token: u64, ready: Ready) {
+    let Some(io) = entry_mut(slots, IoKey::from_token(token)) else {
+        return;
+    };
+    io.readiness |= ready;
+    io.tick = io.tick.wrapping_add(1);
+    if ready.intersects(Direction::Read.mask()) {
+        wakers.extend(io.reader.take());
+    }
+    if ready.intersects(Direction::Write.mask()) {
+        wakers.extend(io.writer.take());
+    }
+}
+
+/// The kernel interface a runtime's reactor uses to learn about I/O.
+///
+/// Set with [`Builder::io_backend`](crate::Builder::io_backend); the
+/// environment variable `ARBOR_IO_BACKEND` (`epoll`, `io_uring` or
+/// `auto`) decides for runtimes built with [`Auto`](IoBackend::Auto),
+/// the default, so a whole test suite can be run under either backend.
+/// Both carry the same public API; [`Runtime::io_backend`] tells which one
+/// a runtime got.
+///
+/// [`Runtime::io_backend`]: crate::Runtime::io_backend
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoBackend {
+    /// `ARBOR_IO_BACKEND` if it is set; otherwise io_uring where the
+    /// kernel allows it (5.11+, not disabled by a seccomp filter or
+    /// `kernel.io_uring_disabled`), epoll where it does not.
+    #[default]
+    Auto,
+    /// Edge-triggered epoll.
+    Epoll,
+    /// io_uring; building the runtime fails where the kernel refuses it.
+    IoUring,
+}
+
+impl IoBackend {
+    /// The environment variable that decides for [`IoBackend::Auto`].
+    pub const ENV: &'static str = "ARBOR_IO_BACKEND";
+
+    /// `Auto` with the environment applied: `Auto` itself when the
+    /// variable is unset or says `auto`.
+    fn resolve_env(self) -> io::Result<IoBackend> {
+        self.resolve(std::env::var(Self::ENV))
+    }
+
+    fn resolve(self, env: Result<String, std::env::VarError>) -> io::Result<IoBackend> {
+        if self != IoBackend::Auto {
+            return Ok(self);
+        }
+        match env {
+            Err(std::env::VarError::NotPresent) => Ok(IoBackend::Auto),
+            Ok(v) if v.eq_ignore_ascii_case("auto") || v.is_empty() => Ok(IoBackend::Auto),
+            Ok(v) if v.eq_ignore_ascii_case("epoll") => Ok(IoBackend::Epoll),
+            Ok(v) if v.eq_ignore_ascii_case("io_uring") || v.eq_ignore_ascii_case("uring") => {
+                Ok(IoBackend::IoUring)
+            }
+            Ok(v) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}={v:?}: expected `epoll`, `io_uring` or `auto`",
+                    Self::ENV
+                ),
+            )),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: {e}", Self::ENV),
+            )),
+        }
+    }
+}
+
+/// The reactor's kernel side.
+enum Backend {
+    Epoll {
+        epoll: Epoll,
+        events: Events,
+    },
+    Uring {
+        uring: uring::Uring,
+        /// Completions of the last wait, kept to reuse the allocation.
+        cqes: Vec<uring::Cqe>,
+        /// The wakeup eventfd, to arm its poll again.
+        waker_fd: Option<RawFd>,
+    },
+}
+
+/// The reactor. Single-threaded: only the executor touches it.
 pub struct Reactor {
-    epoll: Epoll,
-    events: Events,
+    backend: Backend,
     slots: Vec<Slot>,
     /// Indices of vacant slots, reused LIFO.
     free: Vec<u32>,
@@ -210,19 +314,40 @@ pub struct Reactor {
 
 impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor")
-            .field("epoll", &self.epoll)
-            .field("registrations", &self.registered)
+        let mut s = f.debug_struct("Reactor");
+        match &self.backend {
+            Backend::Epoll { epoll, .. } => s.field("epoll", epoll),
+            Backend::Uring { uring, .. } => s.field("io_uring", uring),
+        };
+        s.field("registrations", &self.registered)
             .finish_non_exhaustive()
     }
 }
 
 impl Reactor {
-    /// Creates a reactor with its own epoll instance.
-    pub fn new() -> io::Result<Self> {
+    /// Creates a reactor on `backend` (see [`IoBackend`] for `Auto`).
+    ///
+    /// # Errors
+    /// `epoll_create1`'s or `io_uring_setup`'s error; for an explicit
+    /// [`IoBackend::IoUring`] the kernel's refusal, with a note saying so.
+    pub fn new(backend: IoBackend) -> io::Result<Self> {
+        let backend = match backend.resolve_env()? {
+            IoBackend::Epoll => Self::epoll_backend()?,
+            IoBackend::IoUring => Self::uring_backend().map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("arbor: the io_uring backend is not available here: {e}"),
+                )
+            })?,
+            // Fall back on any refusal: ENOSYS, EPERM (seccomp, sysctl), an
+            // old kernel without the features the backend needs.
+            IoBackend::Auto => match Self::uring_backend() {
+                Ok(backend) => backend,
+                Err(_) => Self::epoll_backend()?,
+            },
+        };
         Ok(Reactor {
-            epoll: Epoll::new()?,
-            events: Events::with_capacity(EVENTS_CAPACITY),
+            backend,
             slots: Vec::new(),
             free: Vec::new(),
             registered: 0,
@@ -230,22 +355,57 @@ impl Reactor {
         })
     }
 
+    fn epoll_backend() -> io::Result<Backend> {
+        Ok(Backend::Epoll {
+            epoll: Epoll::new()?,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+        })
+    }
+
+    fn uring_backend() -> io::Result<Backend> {
+        Ok(Backend::Uring {
+            uring: uring::Uring::new()?,
+            cqes: Vec::with_capacity(EVENTS_CAPACITY),
+            waker_fd: None,
+        })
+    }
+
+    /// The backend this reactor runs on: `Epoll` or `IoUring`.
+    pub fn backend(&self) -> IoBackend {
+        match self.backend {
+            Backend::Epoll { .. } => IoBackend::Epoll,
+            Backend::Uring { .. } => IoBackend::IoUring,
+        }
+    }
+
     /// Registers the cross-thread wakeup eventfd, edge-triggered `EPOLLIN`, on
     /// the reserved token. When [`poll`](Self::poll) reports it, the caller
     /// must drain the eventfd so the next notification is a new edge.
     pub fn register_waker_fd(&mut self, fd: RawFd) -> io::Result<()> {
-        self.epoll.add(fd, WAKER_TOKEN, Interest::READABLE)
+        match &mut self.backend {
+            Backend::Epoll { epoll, .. } => epoll.add(fd, WAKER_TOKEN, Interest::READABLE),
+            Backend::Uring {
+                uring, waker_fd, ..
+            } => {
+                *waker_fd = Some(fd);
+                uring.poll_add(fd, uring::WAKER_TOKEN)
+            }
+        }
     }
 
     /// Registers a non-blocking `fd` once, edge-triggered, for both directions.
     pub fn register(&mut self, fd: RawFd) -> io::Result<IoKey> {
+        let max_index = match self.backend {
+            // u32::MAX is excluded so no token can equal WAKER_TOKEN.
+            Backend::Epoll { .. } => u32::MAX - 1,
+            Backend::Uring { .. } => uring::MAX_INDEX,
+        };
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
-                // u32::MAX is excluded so no token can equal WAKER_TOKEN.
                 let index = u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|&i| i < u32::MAX)
+                    .filter(|&i| i <= max_index)
                     .ok_or_else(|| io::Error::other("reactor slab is full"))?;
                 self.slots.push(Slot {
                     generation: 0,
@@ -259,12 +419,18 @@ impl Reactor {
             index,
             generation: slot.generation,
         };
-        if let Err(e) = self.epoll.add(fd, key.token(), Interest::BOTH) {
+        let added = match &mut self.backend {
+            Backend::Epoll { epoll, .. } => epoll.add(fd, key.token(), Interest::BOTH),
+            Backend::Uring { uring, .. } => {
+                uring.poll_add(fd, uring::tag(key.token(), uring::OpKind::Poll))
+            }
+        };
+        if let Err(e) = added {
             // No key escaped, so the generation need not change.
             self.free.push(index);
             return Err(e);
         }
-        slot.io = Some(ScheduledIo::default());
+        slot.io = Some(ScheduledIo::new(fd));
         self.registered += 1;
         Ok(key)
     }
@@ -282,7 +448,12 @@ impl Reactor {
         if slot.generation != key.generation || slot.io.is_none() {
             return Ok(());
         }
-        let result = self.epoll.delete(fd);
+        let result = match &mut self.backend {
+            Backend::Epoll { epoll, .. } => epoll.delete(fd),
+            Backend::Uring { uring, .. } => {
+                uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll))
+            }
+        };
         let io = slot.io.take();
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(key.index);
@@ -304,27 +475,62 @@ impl Reactor {
         timeout: Option<Duration>,
         wake: &mut dyn FnMut(Waker),
     ) -> io::Result<bool> {
-        self.epoll.wait(&mut self.events, timeout)?;
-        let mut woken = false;
-        let read_mask = Direction::Read.mask();
-        let write_mask = Direction::Write.mask();
-        for (token, ready) in self.events.iter() {
-            if token == WAKER_TOKEN {
-                woken = true;
-                continue;
+        let woken = match &mut self.backend {
+            Backend::Epoll { epoll, events } => {
+                epoll.wait(events, timeout)?;
+                let mut woken = false;
+                for (token, ready) in events.iter() {
+                    if token == WAKER_TOKEN {
+                        woken = true;
+                    } else {
+                        deliver(&mut self.slots, &mut self.pending_wakers, token, ready);
+                    }
+                }
+                woken
             }
-            let Some(io) = entry_mut(&mut self.slots, IoKey::from_token(token)) else {
-                continue;
-            };
-            io.readiness |= ready;
-            io.tick = io.tick.wrapping_add(1);
-            if ready.intersects(read_mask) {
-                self.pending_wakers.extend(io.reader.take());
+            Backend::Uring {
+                uring,
+                cqes,
+                waker_fd,
+            } => {
+                uring.wait(cqes, timeout)?;
+                let mut woken = false;
+                for cqe in cqes.iter() {
+                    let more = cqe.flags & uring::sys::CQE_F_MORE != 0;
+                    if cqe.user_data == uring::WAKER_TOKEN {
+                        woken = true;
+                        if !more && let Some(fd) = *waker_fd {
+                            uring.poll_add(fd, uring::WAKER_TOKEN)?;
+                        }
+                        continue;
+                    }
+                    let Some((token, kind)) = uring::untag(cqe.user_data) else {
+                        continue;
+                    };
+                    match kind {
+                        uring::OpKind::Poll => {
+                            if cqe.res >= 0 {
+                                let ready = epoll::ready_from_epoll(cqe.res as u32);
+                                deliver(&mut self.slots, &mut self.pending_wakers, token, ready);
+                            }
+                            // The kernel ended the multishot poll (its
+                            // completion ring overflowed, say): arm it again
+                            // while the entry lives. An error (the fd was
+                            // closed behind our back) ends it for good.
+                            if !more
+                                && cqe.res >= 0
+                                && let Some(io) =
+                                    entry_mut(&mut self.slots, IoKey::from_token(token))
+                            {
+                                uring.poll_add(io.fd, cqe.user_data)?;
+                            }
+                        }
+                        uring::OpKind::Recv | uring::OpKind::Send => {}
+                    }
+                }
+                woken
             }
-            if ready.intersects(write_mask) {
-                self.pending_wakers.extend(io.writer.take());
-            }
-        }
+        };
         for waker in self.pending_wakers.drain(..) {
             wake(waker);
         }

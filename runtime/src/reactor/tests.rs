@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::epoll::{self, EventFd};
-use super::{Direction, IoKey, Reactor, Ready, ReadyEvent};
+use super::{Direction, IoBackend, IoKey, Reactor, Ready, ReadyEvent};
 
 /// A waker that counts how often it was woken.
 struct Counter(AtomicUsize);
@@ -58,9 +58,8 @@ fn drain(fd: &OwnedFd) {
     }
 }
 
-#[test]
-fn pipe_read_wakes_only_its_waker_and_clears() {
-    let mut r = Reactor::new().unwrap();
+fn pipe_read_wakes_only_its_waker_and_clears(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (rx, tx) = epoll::pipe().unwrap();
     let (rx2, _tx2) = epoll::pipe().unwrap();
     let key = r.register(rx.as_raw_fd()).unwrap();
@@ -89,9 +88,8 @@ fn pipe_read_wakes_only_its_waker_and_clears() {
     assert_eq!((count(&c), count(&c2)), (2, 0));
 }
 
-#[test]
-fn clearing_with_an_old_stamp_keeps_newer_readiness() {
-    let mut r = Reactor::new().unwrap();
+fn clearing_with_an_old_stamp_keeps_newer_readiness(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     // Unix sockets signal readers on every send, so the second write is a new edge.
     let (a, b) = epoll::socketpair().unwrap();
     let key = r.register(a.as_raw_fd()).unwrap();
@@ -116,9 +114,8 @@ fn clearing_with_an_old_stamp_keeps_newer_readiness() {
     assert!(poll_ready(&mut r, key, Direction::Read, &w).is_pending());
 }
 
-#[test]
-fn write_side_full_then_drained_wakes_writer() {
-    let mut r = Reactor::new().unwrap();
+fn write_side_full_then_drained_wakes_writer(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (a, b) = epoll::socketpair().unwrap();
     let key = r.register(a.as_raw_fd()).unwrap();
     let (c, w) = counter();
@@ -148,9 +145,8 @@ fn write_side_full_then_drained_wakes_writer() {
     assert!(poll_ready(&mut r, key, Direction::Write, &w).is_ready());
 }
 
-#[test]
-fn peer_close_reports_read_closed() {
-    let mut r = Reactor::new().unwrap();
+fn peer_close_reports_read_closed(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (a, b) = epoll::socketpair().unwrap();
     let key = r.register(a.as_raw_fd()).unwrap();
     let (c, w) = counter();
@@ -170,9 +166,8 @@ fn peer_close_reports_read_closed() {
     assert!(!ev.ready.contains(Ready::READABLE));
 }
 
-#[test]
-fn eventfd_notify_from_another_thread_wakes_blocking_poll() {
-    let mut r = Reactor::new().unwrap();
+fn eventfd_notify_from_another_thread_wakes_blocking_poll(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let efd = Arc::new(EventFd::new().unwrap());
     r.register_waker_fd(efd.as_raw_fd()).unwrap();
 
@@ -203,9 +198,8 @@ fn eventfd_notify_from_another_thread_wakes_blocking_poll() {
     assert!(!poll_now(&mut r));
 }
 
-#[test]
-fn blocking_poll_times_out_without_waking() {
-    let mut r = Reactor::new().unwrap();
+fn blocking_poll_times_out_without_waking(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (rx, _tx) = epoll::pipe().unwrap();
     let key = r.register(rx.as_raw_fd()).unwrap();
     let (c, w) = counter();
@@ -219,9 +213,8 @@ fn blocking_poll_times_out_without_waking() {
     assert_eq!((woke, count(&c)), (0, 0));
 }
 
-#[test]
-fn stale_keys_are_rejected_and_slot_reuse_is_not_confused() {
-    let mut r = Reactor::new().unwrap();
+fn stale_keys_are_rejected_and_slot_reuse_is_not_confused(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (rx, tx) = epoll::pipe().unwrap();
     let (_c, w) = counter();
 
@@ -260,20 +253,21 @@ fn stale_keys_are_rejected_and_slot_reuse_is_not_confused() {
     assert!(poll_ready(&mut r, key2, Direction::Read, &w).is_ready());
 }
 
-#[test]
-fn events_for_a_stale_token_are_ignored() {
-    let mut r = Reactor::new().unwrap();
+fn events_for_a_stale_token_are_ignored(backend: IoBackend) {
+    let mut r = Reactor::new(backend).unwrap();
     let (rx, tx) = epoll::pipe().unwrap();
     let (c, w) = counter();
     let key1 = r.register(rx.as_raw_fd()).unwrap();
 
     // Keep the pipe's read side alive under another fd number, then close the
     // registered number: epoll keeps the registration (and old token), but
-    // EPOLL_CTL_DEL can no longer name it.
+    // EPOLL_CTL_DEL can no longer name it. (io_uring's remove names the
+    // poll, not the fd, and succeeds.)
     let dup = rx.try_clone().unwrap();
     let old_fd = rx.as_raw_fd();
     drop(rx);
-    assert!(r.deregister(key1, old_fd).is_err());
+    let removed = r.deregister(key1, old_fd);
+    assert_eq!(removed.is_err(), backend == IoBackend::Epoll, "{removed:?}");
     assert_eq!(r.registrations(), 0, "entry is freed even if DEL failed");
 
     let (rx2, _tx2) = epoll::pipe().unwrap();
@@ -293,8 +287,7 @@ extern "C" fn on_sigusr1(_: libc::c_int) {
     SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
 
-#[test]
-fn signal_during_blocking_poll_is_not_an_error() {
+fn signal_during_blocking_poll_is_not_an_error(backend: IoBackend) {
     // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the
     // handler only touches an atomic, which is async-signal-safe. No
     // SA_RESTART, so epoll_wait really fails with EINTR.
@@ -307,7 +300,7 @@ fn signal_during_blocking_poll_is_not_an_error() {
 
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let t = thread::spawn(move || {
-        let mut r = Reactor::new().unwrap();
+        let mut r = Reactor::new(backend).unwrap();
         let (rx, _tx) = epoll::pipe().unwrap();
         r.register(rx.as_raw_fd()).unwrap();
         // SAFETY: pthread_self has no preconditions.
@@ -324,3 +317,60 @@ fn signal_during_blocking_poll_is_not_an_error() {
     assert!(SIGNALS.load(Ordering::SeqCst) >= 1);
     assert!(!result.expect("EINTR must be retried, not returned"));
 }
+
+#[test]
+fn the_environment_decides_only_for_auto() {
+    use std::env::VarError;
+    let env = |v: &str| Ok(v.to_string());
+    let auto = IoBackend::Auto;
+    assert_eq!(auto.resolve(Err(VarError::NotPresent)).unwrap(), auto);
+    assert_eq!(auto.resolve(env("auto")).unwrap(), auto);
+    assert_eq!(auto.resolve(env("epoll")).unwrap(), IoBackend::Epoll);
+    assert_eq!(auto.resolve(env("EPOLL")).unwrap(), IoBackend::Epoll);
+    assert_eq!(auto.resolve(env("io_uring")).unwrap(), IoBackend::IoUring);
+    assert_eq!(auto.resolve(env("uring")).unwrap(), IoBackend::IoUring);
+    // An explicit choice on the builder wins over the environment.
+    assert_eq!(
+        IoBackend::Epoll.resolve(env("io_uring")).unwrap(),
+        IoBackend::Epoll
+    );
+    let err = auto.resolve(env("kqueue")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        err.to_string(),
+        "ARBOR_IO_BACKEND=\"kqueue\": expected `epoll`, `io_uring` or `auto`"
+    );
+}
+
+/// Each test above, once per backend: the readiness contract is the same.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::IoBackend;
+
+            #[test]
+            fn epoll() {
+                super::$name(IoBackend::Epoll);
+            }
+
+            // Miri has no io_uring.
+            #[test]
+            #[cfg_attr(miri, ignore)]
+            fn io_uring() {
+                super::$name(IoBackend::IoUring);
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    pipe_read_wakes_only_its_waker_and_clears,
+    clearing_with_an_old_stamp_keeps_newer_readiness,
+    write_side_full_then_drained_wakes_writer,
+    peer_close_reports_read_closed,
+    eventfd_notify_from_another_thread_wakes_blocking_poll,
+    blocking_poll_times_out_without_waking,
+    stale_keys_are_rejected_and_slot_reuse_is_not_confused,
+    events_for_a_stale_token_are_ignored,
+    signal_during_blocking_poll_is_not_an_error,
+);

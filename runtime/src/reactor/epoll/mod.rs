@@ -94,7 +94,7 @@ impl Interest {
 }
 
 /// Maps epoll event bits to [`Ready`] (same interpretation as mio).
-fn ready_from_epoll(bits: u32) -> Ready {
+pub(crate) fn ready_from_epoll(bits: u32) -> Ready {
     let has = |flag: libc::c_int| bits & flag as u32 != 0;
     let mut ready = Ready::EMPTY;
     if has(libc::EPOLLIN) || has(libc::EPOLLPRI) {
