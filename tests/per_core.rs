@@ -3,7 +3,7 @@
 //! machine's count here); no test asserts a duration.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -203,6 +203,73 @@ fn a_panic_on_one_core_is_reported_and_cancels_the_others() {
 }
 
 #[test]
+fn an_err_on_one_core_cancels_the_others_and_is_returned_untouched() {
+    let out = two_cores()
+        .run(|core| async move {
+            if core.index == 0 {
+                return Err(std::io::Error::other("boom"));
+            }
+            // Cancelled by core 0's failure; without it, this core would
+            // return `Ok` after a minute and the test fail (not hang).
+            arbor::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
+        .unwrap();
+    let err = out[0].as_ref().unwrap().as_ref().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Other);
+    assert_eq!(err.to_string(), "boom");
+    match &out[1] {
+        Err(CoreError::Cancelled(c)) => assert_eq!(c.reason(), Some("core 0 failed")),
+        other => panic!("core 1: {other:?}"),
+    }
+}
+
+#[test]
+fn an_ok_on_one_core_cancels_nobody() {
+    // Set when core 0's runtime is dropped: after the point where a
+    // failure of core 0 would have cancelled core 1.
+    let gone = Arc::new(AtomicBool::new(false));
+    let g = gone.clone();
+    let out = two_cores()
+        .run(move |core| {
+            let gone = g.clone();
+            async move {
+                if core.index == 0 {
+                    // An unstructured task: the runtime drops it, and
+                    // with it the flag's guard, once core 0 is done.
+                    // (Polled or not, its future holds the guard.)
+                    let guard = SetOnDrop(gone);
+                    drop(arbor::spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    }));
+                    return Ok::<_, std::io::Error>(0);
+                }
+                while !gone.load(Ordering::SeqCst) {
+                    arbor::time::sleep(Duration::from_millis(1)).await;
+                }
+                // Room for a cancel on its way to land.
+                for _ in 0..10 {
+                    arbor::yield_now().await;
+                }
+                arbor::time::sleep(Duration::from_millis(1)).await;
+                Ok(1)
+            }
+        })
+        .unwrap();
+    let values: Vec<_> = out.into_iter().map(|o| o.unwrap().unwrap()).collect();
+    assert_eq!(values, [0, 1]);
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
 fn a_panic_building_the_future_is_reported_too() {
     let out = two_cores()
         .run(|core| {
@@ -270,7 +337,8 @@ fn reuseport_listeners_on_two_cores_share_one_port_and_accept_every_connection()
             }
             bound_tx.lock().unwrap().send((core.index, port)).unwrap();
             let (counts, total, shutdown) = (counts.clone(), t.clone(), core.shutdown_handle());
-            async move {
+            // A loop that never returns (type `!`, not an `Outcome`).
+            arbor::forever(async move {
                 // Kept open until the core stops.
                 let mut streams = Vec::new();
                 loop {
@@ -282,7 +350,7 @@ fn reuseport_listeners_on_two_cores_share_one_port_and_accept_every_connection()
                         shutdown.shutdown();
                     }
                 }
-            }
+            })
         })
         .unwrap();
     let mut bound: Vec<_> = (0..2).map(|_| bound_rx.recv().unwrap()).collect();

@@ -32,12 +32,26 @@ pub trait Outcome {
     type Value;
     /// Split into success or failure.
     fn into_outcome(self) -> Result<Self::Value, BoxError>;
+
+    /// Whether [`into_outcome`](Self::into_outcome) would give a failure,
+    /// without consuming the value: `true` for an `Err`, `false` for
+    /// anything else (the default, which plain values keep). Used where
+    /// the value itself must be handed back untouched, as by
+    /// [`per_core`](crate::per_core), whose failing core cancels the
+    /// others and still returns its own `Err`. An override must agree
+    /// with `into_outcome`.
+    fn is_failure(&self) -> bool {
+        false
+    }
 }
 
 impl<T, E: Into<BoxError>> Outcome for Result<T, E> {
     type Value = T;
     fn into_outcome(self) -> Result<T, BoxError> {
         self.map_err(Into::into)
+    }
+    fn is_failure(&self) -> bool {
+        self.is_err()
     }
 }
 

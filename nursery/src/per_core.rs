@@ -44,11 +44,14 @@
 //!   finished, with every core's outcome, in core order: its value,
 //!   [`CoreError::Cancelled`], or [`CoreError::Panicked`] with the panic's
 //!   payload. None is lost.
-//! - The first panic cancels every other core's root scope (with the
-//!   reason "core N panicked"), as a failing child cancels its nursery.
-//!   A core that returns, `Ok` or `Err`, cancels nobody: like a nursery
-//!   child returning a value. A core that wants its error to stop the
-//!   group calls [`CoreInfo::shutdown`] first.
+//! - A core's output is an [`Outcome`], as a nursery child's is: a plain
+//!   value or a `Result`. The first core that fails, by panicking or by
+//!   returning an `Err`, cancels every other core's root scope (with the
+//!   reason "core N panicked" or "core N failed"), as a failing child
+//!   cancels its nursery. The failing core's own `Err` is still its
+//!   value in [`CoreGroup::join`], untouched. A core that returns a plain
+//!   value or an `Ok` cancels nobody. A core whose future never returns
+//!   (type `!`) goes through [`forever`](crate::forever).
 //! - [`CoreGroup::shutdown`] (or a [`ShutdownHandle`], from any thread,
 //!   any core included) cancels every core's root scope, through
 //!   [`RemoteCancelHandle`]s: the cancel lands on each core's thread at
@@ -78,7 +81,7 @@ use std::thread::JoinHandle;
 
 use arbor_runtime::{Builder, Runtime};
 
-use crate::{CancelScope, Cancelled, RemoteCancelHandle};
+use crate::{CancelScope, Cancelled, Outcome, RemoteCancelHandle};
 
 /// Configures a group of runtimes, one per core: see the [module
 /// docs](self).
@@ -158,7 +161,7 @@ impl PerCore {
     where
         F: Fn(CoreInfo) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,
-        Fut::Output: Send + 'static,
+        Fut::Output: Outcome + Send + 'static,
     {
         let f = Arc::new(f);
         let shutdown = ShutdownHandle::default();
@@ -223,7 +226,7 @@ impl PerCore {
     where
         F: Fn(CoreInfo) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,
-        Fut::Output: Send + 'static,
+        Fut::Output: Outcome + Send + 'static,
     {
         Ok(self.spawn(f)?.join())
     }
@@ -249,6 +252,7 @@ fn core_main<F, Fut>(
 where
     F: Fn(CoreInfo) -> Fut,
     Fut: Future,
+    Fut::Output: Outcome,
 {
     let index = info.index;
     let rt = match builder.build() {
@@ -270,9 +274,13 @@ where
             scope.run(future).await
         })
     }));
-    if run.is_err() {
-        // Cancel the others before this core's runtime drops its tasks.
-        shutdown.shutdown_with(&format!("core {index} panicked"));
+    // Cancel the others before this core's runtime drops its tasks.
+    match &run {
+        Err(_) => shutdown.shutdown_with(&format!("core {index} panicked")),
+        Ok(Ok(value)) if value.is_failure() => {
+            shutdown.shutdown_with(&format!("core {index} failed"));
+        }
+        Ok(_) => {}
     }
     // The runtime (and the tasks it still holds) is dropped here, on its
     // thread; a panic in a destructor is this core's panic.
@@ -381,7 +389,8 @@ impl ShutdownHandle {
         self.shutdown_with("shutdown");
     }
 
-    /// Whether the group was shut down (by a call, or a core's panic).
+    /// Whether the group was shut down (by a call, or a core's panic or
+    /// failure).
     pub fn is_shut_down(&self) -> bool {
         self.lock().reason.is_some()
     }
@@ -424,8 +433,8 @@ impl fmt::Debug for ShutdownHandle {
 /// Why a core returned no value.
 pub enum CoreError {
     /// The core's root scope was cancelled (by a shutdown, or another
-    /// core's panic: [`Cancelled::reason`] says which) before its future
-    /// finished.
+    /// core's panic or failure: [`Cancelled::reason`] says which) before
+    /// its future finished.
     Cancelled(Cancelled),
     /// The core panicked (in its closure, its future, or a destructor run
     /// when its runtime was dropped); the payload, as

@@ -229,8 +229,10 @@
 //! [`CoreGroup`](crate::per_core::CoreGroup) behaves like a nursery across
 //! threads: `shutdown()` cancels every core (each drops its code at its
 //! next suspension, with the usual shields and grace periods), the first
-//! panic cancels the others, and `join()` waits for every thread and
-//! returns each core's value, cancellation or panic. Nothing is shared
+//! core to fail (a panic, or an `Err` output: a core's output is an
+//! [`Outcome`](crate::Outcome), as a nursery child's) cancels the others,
+//! and `join()` waits for every thread and returns each core's value
+//! (its `Err` included), cancellation or panic. Nothing is shared
 //! between cores unless you share it (`Arc`, channels, a
 //! [`Handle`](crate::Handle)). For servers,
 //! [`TcpListener::bind_reuseport`](crate::net::TcpListener::bind_reuseport)
@@ -260,13 +262,14 @@
 //!             let port = listener.local_addr().unwrap().port();
 //!             (0..2).for_each(|_| tx.lock().unwrap().send(port).unwrap());
 //!         }
-//!         async move {
+//!         // Never returns (type `!`): `forever` makes its output `()`.
+//!         arbor::forever(async move {
 //!             loop {
 //!                 // Each connection gets the index of the core that took it.
 //!                 let (conn, _) = listener.accept().await.unwrap();
 //!                 conn.write_all(&[core.index as u8]).await.unwrap();
 //!             }
-//!         }
+//!         })
 //!     })
 //!     .unwrap();
 //! let port = rx.lock().unwrap().recv().unwrap();
