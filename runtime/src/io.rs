@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::context;
 use crate::reactor::epoll::set_nonblocking;
+use crate::reactor::uring::stream::ReadBuf;
 use crate::reactor::{Direction, IoKey, Reactor, ReadyEvent};
 
 /// A file descriptor registered with the runtime's reactor.
@@ -230,6 +231,54 @@ impl<T: AsFd> Async<T> {
                 result => return Poll::Ready(result),
             }
         }
+    }
+
+    /// A stream read into `buf` (initialized or not), the backend's way:
+    /// on io_uring, out of the bytes the reactor's multishot receive
+    /// queued (no syscall); on epoll, by readiness and `syscall` (a
+    /// `recv`), as [`poll_read_stream`](Self::poll_read_stream).
+    pub(crate) fn poll_read_stream_buf<B: ReadBuf + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+        mut syscall: impl FnMut(&T, &mut B) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let reactor = match upgrade(&self.reactor) {
+            Ok(reactor) => reactor,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if !reactor.borrow().completes_reads() {
+            let len = buf.capacity();
+            return self.poll_read_stream(cx, len, |s| syscall(s, buf));
+        }
+        if crate::scope::current_is_cancelled() {
+            // Level-triggered cancellation: no I/O in a cancelled scope.
+            crate::scope::note_await(std::panic::Location::caller());
+            return Poll::Pending;
+        }
+        let poll = reactor.borrow_mut().poll_recv(self.key, cx, buf);
+        if poll.is_pending() {
+            crate::scope::note_await(std::panic::Location::caller());
+        }
+        poll
+    }
+
+    /// The future of [`poll_read_stream_buf`](Self::poll_read_stream_buf)
+    /// into initialized memory, with the schedule point and the waker
+    /// hygiene of [`read_with`](Self::read_with).
+    pub(crate) async fn read_stream(
+        &self,
+        buf: &mut [u8],
+        mut syscall: impl FnMut(&T, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut parked = Parked::new(self, Direction::Read);
+        let mut done = None;
+        poll_fn(|cx| {
+            parked.checkpoint(cx, &mut done, |cx| {
+                self.poll_read_stream_buf(cx, &mut *buf, &mut syscall)
+            })
+        })
+        .await
     }
 
     /// Poll form of [`write_with`](Async::write_with), for `AsyncWrite` impls.

@@ -321,7 +321,7 @@ macro_rules! byte_stream {
             /// Dropping the future consumes no bytes.
             pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner
-                    .read_with(|s| std::io::Read::read(&mut &*s, buf))
+                    .read_stream(buf, |s, buf| std::io::Read::read(&mut &*s, buf))
                     .await
             }
 
@@ -359,9 +359,8 @@ macro_rules! byte_stream {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [std::mem::MaybeUninit<u8>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let len = buf.len();
-                self.inner.poll_read_stream(cx, len, |s| {
-                    $crate::reactor::epoll::recv_uninit(std::os::fd::AsFd::as_fd(s), &mut *buf)
+                self.inner.poll_read_stream_buf(cx, buf, |s, buf| {
+                    $crate::reactor::epoll::recv_uninit(std::os::fd::AsFd::as_fd(s), buf)
                 })
             }
 
@@ -411,7 +410,7 @@ macro_rules! byte_stream {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.inner
-                    .poll_read_with(cx, |s| std::io::Read::read(&mut &*s, buf))
+                    .poll_read_stream_buf(cx, buf, |s, buf| std::io::Read::read(&mut &*s, buf))
             }
 
             fn poll_read_uninit_ref(

@@ -28,8 +28,11 @@
 //! is reserved for the eventfd; indices stop below `u32::MAX`, so no entry's
 //! token can collide with it.
 
+mod backend;
 pub mod epoll;
 pub(crate) mod uring;
+
+pub use backend::IoBackend;
 
 use std::fmt;
 use std::io;
@@ -182,6 +185,8 @@ struct ScheduledIo {
     writer: Option<Waker>,
     /// The fd, for the io_uring backend to arm its poll again.
     fd: RawFd,
+    /// The io_uring backend's receive, from the stream's first read.
+    recv: Option<Box<uring::stream::RecvState>>,
 }
 
 impl ScheduledIo {
@@ -192,6 +197,7 @@ impl ScheduledIo {
             reader: None,
             writer: None,
             fd,
+            recv: None,
         }
     }
 }
@@ -223,66 +229,6 @@ fn deliver(slots: &mut [Slot], wakers: &mut Vec<Waker>, token: u64, ready: Ready
     }
     if ready.intersects(Direction::Write.mask()) {
         wakers.extend(io.writer.take());
-    }
-}
-
-/// The kernel interface a runtime's reactor uses to learn about I/O.
-///
-/// Set with [`Builder::io_backend`](crate::Builder::io_backend); the
-/// environment variable `ARBOR_IO_BACKEND` (`epoll`, `io_uring` or
-/// `auto`) decides for runtimes built with [`Auto`](IoBackend::Auto),
-/// the default, so a whole test suite can be run under either backend.
-/// Both carry the same public API; [`Runtime::io_backend`] tells which one
-/// a runtime got.
-///
-/// [`Runtime::io_backend`]: crate::Runtime::io_backend
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum IoBackend {
-    /// `ARBOR_IO_BACKEND` if it is set; otherwise io_uring where the
-    /// kernel allows it (5.11+, not disabled by a seccomp filter or
-    /// `kernel.io_uring_disabled`), epoll where it does not.
-    #[default]
-    Auto,
-    /// Edge-triggered epoll.
-    Epoll,
-    /// io_uring; building the runtime fails where the kernel refuses it.
-    IoUring,
-}
-
-impl IoBackend {
-    /// The environment variable that decides for [`IoBackend::Auto`].
-    pub const ENV: &'static str = "ARBOR_IO_BACKEND";
-
-    /// `Auto` with the environment applied: `Auto` itself when the
-    /// variable is unset or says `auto`.
-    fn resolve_env(self) -> io::Result<IoBackend> {
-        self.resolve(std::env::var(Self::ENV))
-    }
-
-    fn resolve(self, env: Result<String, std::env::VarError>) -> io::Result<IoBackend> {
-        if self != IoBackend::Auto {
-            return Ok(self);
-        }
-        match env {
-            Err(std::env::VarError::NotPresent) => Ok(IoBackend::Auto),
-            Ok(v) if v.eq_ignore_ascii_case("auto") || v.is_empty() => Ok(IoBackend::Auto),
-            Ok(v) if v.eq_ignore_ascii_case("epoll") => Ok(IoBackend::Epoll),
-            Ok(v) if v.eq_ignore_ascii_case("io_uring") || v.eq_ignore_ascii_case("uring") => {
-                Ok(IoBackend::IoUring)
-            }
-            Ok(v) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{}={v:?}: expected `epoll`, `io_uring` or `auto`",
-                    Self::ENV
-                ),
-            )),
-            Err(e) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: {e}", Self::ENV),
-            )),
-        }
     }
 }
 
@@ -363,6 +309,14 @@ impl Reactor {
     }
 
     fn uring_backend() -> io::Result<Backend> {
+        // Miri has no io_uring (it would stop at the syscall, not fail it):
+        // refuse here, so `Auto` falls back to epoll under Miri.
+        if cfg!(miri) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring is not available under Miri",
+            ));
+        }
         Ok(Backend::Uring {
             uring: uring::Uring::new()?,
             cqes: Vec::with_capacity(EVENTS_CAPACITY),
@@ -451,7 +405,17 @@ impl Reactor {
         let result = match &mut self.backend {
             Backend::Epoll { epoll, .. } => epoll.delete(fd),
             Backend::Uring { uring, .. } => {
-                uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll))
+                // The receive first: it is the one writing into buffers.
+                let mut result = Ok(());
+                if let Some(recv) = slot.io.as_mut().and_then(|io| io.recv.as_mut()) {
+                    if recv.is_armed() {
+                        result = uring.cancel_now(uring::tag(key.token(), uring::OpKind::Recv));
+                    }
+                    if let Some(bufs) = uring.bufs_if_any() {
+                        recv.release(bufs);
+                    }
+                }
+                result.and(uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll)))
             }
         };
         let io = slot.io.take();
@@ -525,7 +489,29 @@ impl Reactor {
                                 uring.poll_add(io.fd, cqe.user_data)?;
                             }
                         }
-                        uring::OpKind::Recv | uring::OpKind::Send => {}
+                        uring::OpKind::Recv => {
+                            let Some(bufs) = uring.bufs_if_any() else {
+                                continue;
+                            };
+                            let io = entry_mut(&mut self.slots, IoKey::from_token(token));
+                            let Some((io, recv)) =
+                                io.and_then(|io| io.recv.take().map(|recv| (io, recv)))
+                            else {
+                                // The stream is gone: its bytes go nowhere.
+                                uring::stream::give_back(bufs, cqe);
+                                continue;
+                            };
+                            let mut recv = recv;
+                            let after = recv.complete(bufs, cqe);
+                            io.recv = Some(recv);
+                            if after.wake {
+                                self.pending_wakers.extend(io.reader.take());
+                            }
+                            if after.cancel {
+                                uring.cancel(cqe.user_data)?;
+                            }
+                        }
+                        uring::OpKind::Send => {}
                     }
                 }
                 woken
@@ -535,6 +521,57 @@ impl Reactor {
             wake(waker);
         }
         Ok(woken)
+    }
+
+    /// Whether stream reads complete in the reactor ([`poll_recv`]) rather
+    /// than by readiness and a `recv` syscall: the io_uring backend.
+    ///
+    /// [`poll_recv`]: Self::poll_recv
+    pub fn completes_reads(&self) -> bool {
+        matches!(self.backend, Backend::Uring { .. })
+    }
+
+    /// Reads from the stream registered as `key` into `buf`: bytes its
+    /// multishot receive queued, end of stream, or its error; otherwise
+    /// arms the receive if it is not in flight, keeps `cx`'s waker as the
+    /// reader and returns `Pending`. Only with [`completes_reads`].
+    ///
+    /// [`completes_reads`]: Self::completes_reads
+    pub(crate) fn poll_recv<B: uring::stream::ReadBuf + ?Sized>(
+        &mut self,
+        key: IoKey,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        let Backend::Uring { uring, .. } = &mut self.backend else {
+            return Poll::Ready(Err(io::Error::other(
+                "completion reads need the io_uring backend",
+            )));
+        };
+        let Some(io) = entry_mut(&mut self.slots, key) else {
+            return Poll::Ready(Err(io::Error::other("I/O resource was deregistered")));
+        };
+        let bufs = match uring.bufs() {
+            Ok(bufs) => bufs,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let recv = io.recv.get_or_insert_default();
+        if let Some(result) = recv.read(bufs, buf) {
+            return Poll::Ready(result);
+        }
+        if recv.needs_arming() {
+            if let Err(e) =
+                uring.recv_multishot(io.fd, uring::tag(key.token(), uring::OpKind::Recv))
+            {
+                return Poll::Ready(Err(e));
+            }
+            recv.set_armed();
+        }
+        match &mut io.reader {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// If the entry is ready in `dir`, returns that readiness with the tick.
@@ -601,6 +638,17 @@ impl Reactor {
     /// Number of live registrations (the eventfd not included).
     pub fn registrations(&self) -> usize {
         self.registered
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        // The kernel must let go of every operation before the provided
+        // buffers are freed (they go with `Uring`, after its ring, but a
+        // receive could still be in flight until the ring's teardown).
+        if let Backend::Uring { uring, .. } = &mut self.backend {
+            let _ = uring.cancel_all();
+        }
     }
 }
 

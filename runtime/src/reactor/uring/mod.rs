@@ -32,6 +32,7 @@
 //! (all ones) is the eventfd's poll; [`IGNORED_TOKEN`] and a removal's
 //! token are reserved (their kind bits are `0b11`, which no operation has).
 
+pub(crate) mod stream;
 pub(crate) mod sys;
 
 use std::io;
@@ -39,7 +40,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub(crate) use sys::Cqe;
-use sys::{Ring, Sqe};
+use sys::{BufRing, Ring, Sqe};
 
 /// `user_data` of the wakeup eventfd's poll (the same token as epoll's).
 pub(crate) const WAKER_TOKEN: u64 = u64::MAX;
@@ -97,9 +98,12 @@ const POLL_MASK: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP) as u3
 
 /// The ring, as the reactor drives it.
 pub(crate) struct Uring {
+    // Declared first, so dropped first: no operation outlives `bufs`.
     ring: Ring,
-    /// Completions reaped outside `wait` (by `poll_remove`), handed out by
-    /// the next `wait`.
+    /// The provided buffers of stream receives, made at the first one.
+    bufs: Option<BufRing>,
+    /// Completions reaped outside `wait` (by a synchronous removal),
+    /// handed out by the next `wait`.
     stashed: Vec<Cqe>,
 }
 
@@ -114,6 +118,7 @@ impl Uring {
     pub(crate) fn new() -> io::Result<Uring> {
         Ok(Uring {
             ring: Ring::new(SQ_ENTRIES)?,
+            bufs: None,
             stashed: Vec::new(),
         })
     }
@@ -160,17 +165,31 @@ impl Uring {
     /// Removes the poll queued with `user_data`, and returns only when the
     /// kernel has let go of it, so the ring holds no reference to the file
     /// when the caller closes the fd (a socket closes, a port is free).
-    ///
-    /// A poll that is delivering an event when the removal arrives makes
-    /// it fail with `EALREADY` and stays armed: the removal is retried
-    /// (the `enter` that reported it ran the delivery). `ENOENT` means the
-    /// poll had already ended. Other completions reaped on the way are
-    /// kept for the next [`wait`](Self::wait).
     pub(crate) fn poll_remove(&mut self, user_data: u64) -> io::Result<()> {
+        self.remove_now(sys::OP_POLL_REMOVE, 0, user_data)
+    }
+
+    /// Cancels the operation queued with `user_data` (a stream's receive)
+    /// and returns only when the kernel has let go of it, as
+    /// [`poll_remove`](Self::poll_remove).
+    pub(crate) fn cancel_now(&mut self, user_data: u64) -> io::Result<()> {
+        self.remove_now(sys::OP_ASYNC_CANCEL, 0, user_data)
+    }
+
+    /// A removal (`POLL_REMOVE` or `ASYNC_CANCEL`), submitted at once and
+    /// waited for.
+    ///
+    /// An operation that is delivering an event when the removal arrives
+    /// makes it fail with `EALREADY` and stays armed: the removal is
+    /// retried (the `enter` that reported it ran the delivery). `ENOENT`
+    /// means the operation had already ended. Other completions reaped on
+    /// the way are kept for the next [`wait`](Self::wait).
+    fn remove_now(&mut self, opcode: u8, op_flags: u32, user_data: u64) -> io::Result<()> {
         for _ in 0..REMOVE_ATTEMPTS {
             let sqe = Sqe {
-                opcode: sys::OP_POLL_REMOVE,
+                opcode,
                 addr: user_data,
+                op_flags,
                 user_data: REMOVE_TOKEN,
                 ..Sqe::default()
             };
@@ -187,12 +206,73 @@ impl Uring {
                 Some(0 | libc::ENOENT) => return Ok(()),
                 // Delivering (EALREADY), or not answered yet: again.
                 Some(libc::EALREADY) | None => {}
+                // ASYNC_CANCEL with CANCEL_ALL answers with a count.
+                Some(n) if n < 0 => return Ok(()),
                 Some(errno) => return Err(io::Error::from_raw_os_error(errno)),
             }
         }
         Err(io::Error::other(
-            "io_uring: a poll could not be removed (the kernel kept answering EALREADY)",
+            "io_uring: an operation could not be removed (the kernel kept answering EALREADY)",
         ))
+    }
+
+    /// Asks the kernel to cancel the operation queued with `user_data`,
+    /// without waiting: it completes with `-ECANCELED` (or its result, if
+    /// it won the race).
+    pub(crate) fn cancel(&mut self, user_data: u64) -> io::Result<()> {
+        let sqe = Sqe {
+            opcode: sys::OP_ASYNC_CANCEL,
+            flags: sys::IOSQE_CQE_SKIP_SUCCESS,
+            addr: user_data,
+            user_data: IGNORED_TOKEN,
+            ..Sqe::default()
+        };
+        // SAFETY: a cancel points to no memory (`addr` is a tag).
+        unsafe { self.push(&sqe) }
+    }
+
+    /// The provided buffers, set up and registered at the first call.
+    pub(crate) fn bufs(&mut self) -> io::Result<&mut BufRing> {
+        if self.bufs.is_none() {
+            let bufs = BufRing::new(stream::RING_BUFFERS, stream::BUFFER_SIZE)?;
+            self.ring.register_buf_ring(&bufs, stream::BUFFER_GROUP)?;
+            self.bufs = Some(bufs);
+        }
+        Ok(self.bufs.as_mut().expect("just set"))
+    }
+
+    /// The provided buffers, if a receive ever set them up.
+    pub(crate) fn bufs_if_any(&mut self) -> Option<&mut BufRing> {
+        self.bufs.as_mut()
+    }
+
+    /// Queues a multishot receive on stream `fd` into the provided
+    /// buffers, completing with `user_data`. Call [`bufs`](Self::bufs)
+    /// first.
+    pub(crate) fn recv_multishot(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        debug_assert!(self.bufs.is_some(), "receive before the buffers exist");
+        let sqe = Sqe {
+            opcode: sys::OP_RECV,
+            flags: sys::IOSQE_BUFFER_SELECT,
+            ioprio: sys::RECV_MULTISHOT,
+            fd,
+            buf_group: stream::BUFFER_GROUP,
+            user_data,
+            ..Sqe::default()
+        };
+        // SAFETY: the kernel writes only into the provided buffers, which
+        // live as long as the ring (`Uring`'s field order).
+        unsafe { self.push(&sqe) }
+    }
+
+    /// Cancels every operation in flight and waits until the kernel let
+    /// go of them: the runtime is going away, and with it the buffers.
+    pub(crate) fn cancel_all(&mut self) -> io::Result<()> {
+        self.remove_now(
+            sys::OP_ASYNC_CANCEL,
+            sys::ASYNC_CANCEL_ALL | sys::ASYNC_CANCEL_ANY,
+            0,
+        )
     }
 
     /// Submits what is queued and collects completions into `out`.
@@ -202,6 +282,10 @@ impl Uring {
     pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, timeout: Option<Duration>) -> io::Result<()> {
         out.clear();
         out.append(&mut self.stashed);
+        // Buffers the reads emptied since the last wait go back first.
+        if let Some(bufs) = &mut self.bufs {
+            bufs.publish();
+        }
         let blocking = timeout != Some(Duration::ZERO) && out.is_empty();
         let idle = self.ring.unsubmitted() == 0 && !self.ring.needs_enter();
         if blocking || !idle {
