@@ -135,12 +135,17 @@ macro_rules! hyper_io {
                 true
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // No userspace buffer: every write went to the kernel.
-                Poll::Ready(Ok(()))
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // At once on epoll; on io_uring, when the batched sends
+                // completed.
+                futures_io::AsyncWrite::poll_flush(Pin::new(&mut &self.inner), cx)
             }
 
-            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                std::task::ready!(futures_io::AsyncWrite::poll_flush(
+                    Pin::new(&mut &self.inner),
+                    cx
+                ))?;
                 match self.inner.shutdown(Shutdown::Write) {
                     // The peer already went away: the write side is shut.
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),

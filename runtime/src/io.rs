@@ -281,6 +281,101 @@ impl<T: AsFd> Async<T> {
         .await
     }
 
+    /// A stream write of `bufs`, the backend's way: on io_uring, copied
+    /// into the stream's send buffer and sent with the tick's other
+    /// writes (`Pending` only when the buffer is full); on epoll, by
+    /// readiness and `syscall` (a `send`).
+    pub(crate) fn poll_write_stream(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        mut syscall: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let reactor = match upgrade(&self.reactor) {
+            Ok(reactor) => reactor,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if !reactor.borrow().completes_reads() {
+            return self.poll_op(Direction::Write, cx, &mut syscall);
+        }
+        if crate::scope::current_is_cancelled() {
+            crate::scope::note_await(std::panic::Location::caller());
+            return Poll::Pending;
+        }
+        let poll = reactor.borrow_mut().poll_send(self.key, cx, bufs);
+        if poll.is_pending() {
+            crate::scope::note_await(std::panic::Location::caller());
+        }
+        poll
+    }
+
+    /// The future of [`poll_write_stream`](Self::poll_write_stream), with
+    /// the schedule point and the waker hygiene of
+    /// [`write_with`](Self::write_with).
+    pub(crate) async fn write_stream(
+        &self,
+        bufs: &[io::IoSlice<'_>],
+        mut syscall: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut parked = Parked::new(self, Direction::Write);
+        let mut done = None;
+        poll_fn(|cx| {
+            parked.checkpoint(cx, &mut done, |cx| {
+                self.poll_write_stream(cx, bufs, &mut syscall)
+            })
+        })
+        .await
+    }
+
+    /// Ready when every byte written with
+    /// [`poll_write_stream`](Self::poll_write_stream) was handed to the
+    /// kernel: at once on epoll.
+    pub(crate) fn poll_flush_stream(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let reactor = match upgrade(&self.reactor) {
+            Ok(reactor) => reactor,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if !reactor.borrow().completes_reads() {
+            return Poll::Ready(Ok(()));
+        }
+        if crate::scope::current_is_cancelled() {
+            crate::scope::note_await(std::panic::Location::caller());
+            return Poll::Pending;
+        }
+        let poll = reactor.borrow_mut().poll_flush(self.key, cx);
+        if poll.is_pending() {
+            crate::scope::note_await(std::panic::Location::caller());
+        }
+        poll
+    }
+
+    /// The future of [`poll_flush_stream`](Self::poll_flush_stream).
+    pub(crate) async fn flush_stream(&self) -> io::Result<()> {
+        let mut parked = Parked::new(self, Direction::Write);
+        poll_fn(|cx| parked.track(cx, |cx| self.poll_flush_stream(cx))).await
+    }
+
+    /// A stream shutdown: a write shutdown waits for the bytes still to be
+    /// sent on io_uring (the last send's completion does it; the read side
+    /// of `Both` goes at once); otherwise `syscall(how)` now.
+    pub(crate) fn shutdown_stream(
+        &self,
+        how: std::net::Shutdown,
+        syscall: impl FnOnce(std::net::Shutdown) -> io::Result<()>,
+    ) -> io::Result<()> {
+        use std::net::Shutdown;
+        let deferred = how != Shutdown::Read
+            && self
+                .reactor
+                .upgrade()
+                .is_some_and(|r| r.borrow_mut().defer_shutdown(self.key));
+        match (deferred, how) {
+            (false, how) => syscall(how),
+            (true, Shutdown::Both) => syscall(Shutdown::Read),
+            (true, _) => Ok(()),
+        }
+    }
+
     /// Poll form of [`write_with`](Async::write_with), for `AsyncWrite` impls.
     pub fn poll_write_with<R>(
         &self,

@@ -39,6 +39,9 @@ pub trait Duplex: sealed::Sealed {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>>;
+    /// Poll until every byte written was handed to the kernel.
+    #[doc(hidden)]
+    fn poll_flush_ref(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Shut down the write direction.
     #[doc(hidden)]
     fn shutdown_ref(&self, how: Shutdown) -> io::Result<()>;
@@ -223,12 +226,12 @@ macro_rules! write_half {
                 self.$($field)+.poll_write_vectored_ref(cx, bufs)
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Bytes go straight to the kernel; there is no userspace buffer.
-                Poll::Ready(Ok(()))
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.$($field)+.poll_flush_ref(cx)
             }
 
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                std::task::ready!(self.$($field)+.poll_flush_ref(cx))?;
                 Poll::Ready(self.$($field)+.shutdown_ref(Shutdown::Write))
             }
         }
@@ -290,12 +293,12 @@ macro_rules! futures_io_impls {
                 self.poll_write_vectored_ref(cx, bufs)
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Bytes go straight to the kernel; there is no userspace buffer.
-                Poll::Ready(Ok(()))
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.poll_flush_ref(cx)
             }
 
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                std::task::ready!(self.poll_flush_ref(cx))?;
                 Poll::Ready(self.shutdown(Shutdown::Write))
             }
         }
@@ -336,8 +339,25 @@ macro_rules! byte_stream {
             /// `send` ran (and its count was returned) or none did.
             pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
-                    .write_with(|s| $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf))
+                    .write_stream(&[std::io::IoSlice::new(buf)], |s| {
+                        $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf)
+                    })
                     .await
+            }
+
+            /// Wait until every byte written was handed to the kernel. On
+            /// the epoll backend a write hands its bytes over before it
+            /// returns, so this returns at once; on io_uring, writes are
+            /// copied and sent in batches, one `io_uring_enter` per
+            /// scheduler tick, and this waits for their completions.
+            ///
+            /// # Errors
+            /// The error of a send that failed (`EPIPE`, `ECONNRESET`).
+            ///
+            /// # Cancel safety
+            /// Dropping the future loses nothing: the bytes are sent anyway.
+            pub async fn flush(&self) -> std::io::Result<()> {
+                self.inner.flush_stream().await
             }
 
             /// Poll a read into memory that need not be initialized (the
@@ -426,9 +446,10 @@ macro_rules! byte_stream {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_write_with(cx, |s| {
-                    $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf)
-                })
+                self.inner
+                    .poll_write_stream(cx, &[std::io::IoSlice::new(buf)], |s| {
+                        $crate::reactor::epoll::send(std::os::fd::AsFd::as_fd(s), buf)
+                    })
             }
 
             fn poll_write_vectored_ref(
@@ -436,9 +457,16 @@ macro_rules! byte_stream {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_write_with(cx, |s| {
+                self.inner.poll_write_stream(cx, bufs, |s| {
                     $crate::reactor::epoll::send_vectored(std::os::fd::AsFd::as_fd(s), bufs)
                 })
+            }
+
+            fn poll_flush_ref(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.inner.poll_flush_stream(cx)
             }
 
             fn shutdown_ref(&self, how: std::net::Shutdown) -> std::io::Result<()> {

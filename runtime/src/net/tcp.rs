@@ -399,7 +399,8 @@ impl TcpStream {
     /// # Errors
     /// The `shutdown` error (e.g. `ENOTCONN`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        self.inner
+            .shutdown_stream(how, |how| self.inner.get_ref().shutdown(how))
     }
 }
 

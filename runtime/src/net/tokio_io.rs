@@ -12,7 +12,8 @@
 //!   unfilled part, initialized or not (no zero-filling; the stream's
 //!   `poll_read_uninit`).
 //! - `poll_write_vectored` is one `sendmsg` (`is_write_vectored` is true).
-//! - `poll_flush` does nothing: bytes go straight to the kernel.
+//! - `poll_flush` waits until the bytes written were handed to the kernel
+//!   (at once on epoll; on io_uring, sends complete in batches).
 //! - `poll_shutdown` shuts down the write direction (the peer reads end of
 //!   stream); the read direction stays open.
 //!
@@ -106,17 +107,18 @@ macro_rules! tokio_io_impls {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                // Bytes go straight to the kernel; there is no userspace buffer.
-                std::task::Poll::Ready(Ok(()))
+                use $crate::net::split::Duplex as _;
+                self.poll_flush_ref(cx)
             }
 
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 use $crate::net::split::Duplex as _;
+                std::task::ready!(self.poll_flush_ref(cx))?;
                 std::task::Poll::Ready(self.shutdown_ref(std::net::Shutdown::Write))
             }
         }
@@ -162,12 +164,12 @@ macro_rules! write_half {
                 true
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Bytes go straight to the kernel; there is no userspace buffer.
-                Poll::Ready(Ok(()))
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.$field.poll_flush_ref(cx)
             }
 
-            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                std::task::ready!(self.$field.poll_flush_ref(cx))?;
                 Poll::Ready(self.$field.shutdown_ref(std::net::Shutdown::Write))
             }
         }

@@ -257,7 +257,8 @@ impl UnixStream {
     /// # Errors
     /// The `shutdown` error (e.g. `ENOTCONN`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        self.inner
+            .shutdown_stream(how, |how| self.inner.get_ref().shutdown(how))
     }
 
     /// Borrow the stream as a read half and a write half, usable at once

@@ -29,6 +29,7 @@
 //! token can collide with it.
 
 mod backend;
+mod completion;
 pub mod epoll;
 pub(crate) mod uring;
 
@@ -187,6 +188,11 @@ struct ScheduledIo {
     fd: RawFd,
     /// The io_uring backend's receive, from the stream's first read.
     recv: Option<Box<uring::stream::RecvState>>,
+    /// The io_uring backend's sends, from the stream's first write.
+    send: Option<Box<uring::send::SendState>>,
+    /// The stream was deregistered with bytes unsent: the entry owns a
+    /// duplicate of its fd until they are sent.
+    closing: Option<std::os::fd::OwnedFd>,
 }
 
 impl ScheduledIo {
@@ -198,6 +204,8 @@ impl ScheduledIo {
             writer: None,
             fd,
             recv: None,
+            send: None,
+            closing: None,
         }
     }
 }
@@ -254,6 +262,8 @@ pub struct Reactor {
     /// Indices of vacant slots, reused LIFO.
     free: Vec<u32>,
     registered: usize,
+    /// Streams with bytes written and not yet sent (io_uring).
+    unsent_streams: usize,
     /// Wakers collected during `poll`, kept to reuse the allocation.
     pending_wakers: Vec<Waker>,
 }
@@ -297,6 +307,7 @@ impl Reactor {
             slots: Vec::new(),
             free: Vec::new(),
             registered: 0,
+            unsent_streams: 0,
             pending_wakers: Vec::new(),
         })
     }
@@ -415,7 +426,16 @@ impl Reactor {
                         recv.release(bufs);
                     }
                 }
-                result.and(uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll)))
+                let removed = uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll));
+                let result = result.and(removed);
+                if let Some(io) = slot.io.as_mut()
+                    && io.send.as_ref().is_some_and(|send| !send.is_idle())
+                {
+                    // Bytes written are still to be sent: the entry lives
+                    // on, without its owner, until they are.
+                    return result.and(Self::keep_sending(uring, key, io));
+                }
+                result
             }
         };
         let io = slot.io.take();
@@ -452,126 +472,20 @@ impl Reactor {
                 }
                 woken
             }
-            Backend::Uring {
-                uring,
-                cqes,
-                waker_fd,
-            } => {
+            Backend::Uring { uring, cqes, .. } => {
                 uring.wait(cqes, timeout)?;
-                let mut woken = false;
-                for cqe in cqes.iter() {
-                    let more = cqe.flags & uring::sys::CQE_F_MORE != 0;
-                    if cqe.user_data == uring::WAKER_TOKEN {
-                        woken = true;
-                        if !more && let Some(fd) = *waker_fd {
-                            uring.poll_add(fd, uring::WAKER_TOKEN)?;
-                        }
-                        continue;
-                    }
-                    let Some((token, kind)) = uring::untag(cqe.user_data) else {
-                        continue;
-                    };
-                    match kind {
-                        uring::OpKind::Poll => {
-                            if cqe.res >= 0 {
-                                let ready = epoll::ready_from_epoll(cqe.res as u32);
-                                deliver(&mut self.slots, &mut self.pending_wakers, token, ready);
-                            }
-                            // The kernel ended the multishot poll (its
-                            // completion ring overflowed, say): arm it again
-                            // while the entry lives. An error (the fd was
-                            // closed behind our back) ends it for good.
-                            if !more
-                                && cqe.res >= 0
-                                && let Some(io) =
-                                    entry_mut(&mut self.slots, IoKey::from_token(token))
-                            {
-                                uring.poll_add(io.fd, cqe.user_data)?;
-                            }
-                        }
-                        uring::OpKind::Recv => {
-                            let Some(bufs) = uring.bufs_if_any() else {
-                                continue;
-                            };
-                            let io = entry_mut(&mut self.slots, IoKey::from_token(token));
-                            let Some((io, recv)) =
-                                io.and_then(|io| io.recv.take().map(|recv| (io, recv)))
-                            else {
-                                // The stream is gone: its bytes go nowhere.
-                                uring::stream::give_back(bufs, cqe);
-                                continue;
-                            };
-                            let mut recv = recv;
-                            let after = recv.complete(bufs, cqe);
-                            io.recv = Some(recv);
-                            if after.wake {
-                                self.pending_wakers.extend(io.reader.take());
-                            }
-                            if after.cancel {
-                                uring.cancel(cqe.user_data)?;
-                            }
-                        }
-                        uring::OpKind::Send => {}
-                    }
+                let cqes = std::mem::take(cqes);
+                let result = self.complete_all(&cqes);
+                if let Backend::Uring { cqes: buf, .. } = &mut self.backend {
+                    *buf = cqes;
                 }
-                woken
+                result?
             }
         };
         for waker in self.pending_wakers.drain(..) {
             wake(waker);
         }
         Ok(woken)
-    }
-
-    /// Whether stream reads complete in the reactor ([`poll_recv`]) rather
-    /// than by readiness and a `recv` syscall: the io_uring backend.
-    ///
-    /// [`poll_recv`]: Self::poll_recv
-    pub fn completes_reads(&self) -> bool {
-        matches!(self.backend, Backend::Uring { .. })
-    }
-
-    /// Reads from the stream registered as `key` into `buf`: bytes its
-    /// multishot receive queued, end of stream, or its error; otherwise
-    /// arms the receive if it is not in flight, keeps `cx`'s waker as the
-    /// reader and returns `Pending`. Only with [`completes_reads`].
-    ///
-    /// [`completes_reads`]: Self::completes_reads
-    pub(crate) fn poll_recv<B: uring::stream::ReadBuf + ?Sized>(
-        &mut self,
-        key: IoKey,
-        cx: &mut Context<'_>,
-        buf: &mut B,
-    ) -> Poll<io::Result<usize>> {
-        let Backend::Uring { uring, .. } = &mut self.backend else {
-            return Poll::Ready(Err(io::Error::other(
-                "completion reads need the io_uring backend",
-            )));
-        };
-        let Some(io) = entry_mut(&mut self.slots, key) else {
-            return Poll::Ready(Err(io::Error::other("I/O resource was deregistered")));
-        };
-        let bufs = match uring.bufs() {
-            Ok(bufs) => bufs,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        let recv = io.recv.get_or_insert_default();
-        if let Some(result) = recv.read(bufs, buf) {
-            return Poll::Ready(result);
-        }
-        if recv.needs_arming() {
-            if let Err(e) =
-                uring.recv_multishot(io.fd, uring::tag(key.token(), uring::OpKind::Recv))
-            {
-                return Poll::Ready(Err(e));
-            }
-            recv.set_armed();
-        }
-        match &mut io.reader {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 
     /// If the entry is ready in `dir`, returns that readiness with the tick.
@@ -646,6 +560,7 @@ impl Drop for Reactor {
         // The kernel must let go of every operation before the provided
         // buffers are freed (they go with `Uring`, after its ring, but a
         // receive could still be in flight until the ring's teardown).
+        self.finish_sends_before_drop();
         if let Backend::Uring { uring, .. } = &mut self.backend {
             let _ = uring.cancel_all();
         }

@@ -6,7 +6,7 @@
 use std::io::{self, IoSlice};
 use std::mem::{self, MaybeUninit};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::cvt;
 
@@ -189,4 +189,20 @@ pub(crate) fn recv_uninit(fd: BorrowedFd<'_>, buf: &mut [MaybeUninit<u8>]) -> io
     // the kernel writes at most `len`; `fd` is an open fd for its lifetime.
     let ret = unsafe { libc::recv(fd.as_raw_fd(), ptr, len, 0) };
     cvt(ret).map(|n| n as usize)
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads end of stream after the bytes
+/// already sent.
+pub(crate) fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes no pointers; a bad fd is reported as EBADF.
+    cvt(unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map(drop)
+}
+
+/// A close-on-exec duplicate of `fd` (`F_DUPFD_CLOEXEC`).
+pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes and returns plain integers; a
+    // bad fd is reported as EBADF.
+    let dup = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `dup` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }

@@ -32,6 +32,7 @@
 //! (all ones) is the eventfd's poll; [`IGNORED_TOKEN`] and a removal's
 //! token are reserved (their kind bits are `0b11`, which no operation has).
 
+pub(crate) mod send;
 pub(crate) mod stream;
 pub(crate) mod sys;
 
@@ -262,6 +263,31 @@ impl Uring {
         };
         // SAFETY: the kernel writes only into the provided buffers, which
         // live as long as the ring (`Uring`'s field order).
+        unsafe { self.push(&sqe) }
+    }
+
+    /// Queues a `SEND` of `op`'s bytes on stream `fd` (`MSG_NOSIGNAL`: a
+    /// closed peer is `EPIPE`, not a signal), completing with `user_data`.
+    ///
+    /// # Safety
+    /// `op`'s bytes stay valid and unchanged until the send's completion
+    /// is reaped, or the ring is dropped.
+    pub(crate) unsafe fn send(
+        &mut self,
+        fd: RawFd,
+        op: &send::SendOp,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let sqe = Sqe {
+            opcode: sys::OP_SEND,
+            fd,
+            addr: op.ptr as u64,
+            len: u32::try_from(op.len).unwrap_or(u32::MAX),
+            op_flags: libc::MSG_NOSIGNAL as u32,
+            user_data,
+            ..Sqe::default()
+        };
+        // SAFETY: forwarded to our caller.
         unsafe { self.push(&sqe) }
     }
 

@@ -242,7 +242,13 @@ mod tests {
         kernel_fills(&mut bufs, 2, b"hello");
         kernel_fills(&mut bufs, 0, b" world");
         let after = recv.complete(&mut bufs, &cqe(5, Some(2), true));
-        assert_eq!(after, AfterRecv { wake: true, cancel: false });
+        assert_eq!(
+            after,
+            AfterRecv {
+                wake: true,
+                cancel: false
+            }
+        );
         recv.complete(&mut bufs, &cqe(6, Some(0), true));
 
         let mut out = [0u8; 7];
@@ -304,6 +310,9 @@ mod tests {
         recv.complete(&mut bufs, &cqe(-libc::ECANCELED, None, false));
         assert!(recv.needs_arming());
         let mut out = [0u8; 1024];
-        assert_eq!(recv.read(&mut bufs, &mut out[..]).unwrap().unwrap(), MAX_QUEUED + 4);
+        assert_eq!(
+            recv.read(&mut bufs, &mut out[..]).unwrap().unwrap(),
+            MAX_QUEUED + 4
+        );
     }
 }

@@ -35,6 +35,7 @@ use crate::reactor::epoll::cvt;
 pub(crate) const OP_POLL_ADD: u8 = 6;
 pub(crate) const OP_POLL_REMOVE: u8 = 7;
 pub(crate) const OP_ASYNC_CANCEL: u8 = 14;
+pub(crate) const OP_SEND: u8 = 26;
 pub(crate) const OP_RECV: u8 = 27;
 
 // `sqe.flags`.
