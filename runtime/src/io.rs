@@ -257,10 +257,19 @@ impl<T: AsFd> Async<T> {
             return Poll::Pending;
         }
         let poll = reactor.borrow_mut().poll_recv(self.key, cx, buf);
-        if poll.is_pending() {
-            crate::scope::note_await(std::panic::Location::caller());
+        drop(reactor);
+        match poll {
+            // The ring had no buffer: this read goes by readiness.
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                let len = buf.capacity();
+                self.poll_read_stream(cx, len, |s| syscall(s, buf))
+            }
+            Poll::Pending => {
+                crate::scope::note_await(std::panic::Location::caller());
+                Poll::Pending
+            }
+            ready => ready,
         }
-        poll
     }
 
     /// The future of [`poll_read_stream_buf`](Self::poll_read_stream_buf)

@@ -38,7 +38,8 @@ impl Reactor {
     /// Reads from the stream registered as `key` into `buf`: bytes its
     /// multishot receive queued, end of stream, or its error; otherwise
     /// arms the receive if it is not in flight, keeps `cx`'s waker as the
-    /// reader and returns `Pending`.
+    /// reader and returns `Pending`. `WouldBlock`: the ring ran out of
+    /// buffers for this stream, read this time by readiness and `recv`.
     pub(crate) fn poll_recv<B: ReadBuf + ?Sized>(
         &mut self,
         key: IoKey,
@@ -58,6 +59,9 @@ impl Reactor {
         let recv = io.recv.get_or_insert_default();
         if let Some(result) = recv.read(bufs, buf) {
             return Poll::Ready(result);
+        }
+        if recv.take_starved() {
+            return Poll::Ready(Err(io::ErrorKind::WouldBlock.into()));
         }
         if recv.needs_arming() {
             let user_data = uring::tag(key.token(), OpKind::Recv);

@@ -12,11 +12,15 @@
 //! into the ring's buffers, which live as long as the ring.
 //!
 //! The multishot receive ends (a completion without `CQE_F_MORE`) at end
-//! of stream (`0`), on an error, when the ring ran out of buffers
-//! (`ENOBUFS`: armed again by the next read that finds the queue empty),
-//! or when the reactor cancelled it because the stream's queue grew past
+//! of stream (`0`), on an error, when the ring ran out of buffers, or when
+//! the reactor cancelled it because the stream's queue grew past
 //! [`MAX_QUEUED`] buffers (a reader that does not keep up must not take
-//! every buffer from the other streams; armed again likewise).
+//! every buffer from the other streams; the next read that finds the
+//! queue empty arms it again). Out of buffers (`ENOBUFS`: many streams
+//! hold full queues), the stream is *starved*: its next read falls back
+//! to readiness and a `recv` syscall into the caller's memory, so no
+//! stream waits for another's reader; the read after that tries the ring
+//! again.
 
 use std::collections::VecDeque;
 use std::io;
@@ -31,7 +35,7 @@ pub(crate) const BUFFER_SIZE: u32 = 4096;
 /// The provided-buffer group every stream receives from.
 pub(crate) const BUFFER_GROUP: u16 = 0;
 /// Filled buffers one stream may hold before its receive is cancelled.
-pub(crate) const MAX_QUEUED: usize = 32;
+pub(crate) const MAX_QUEUED: usize = 8;
 
 /// Where a read copies to: initialized or uninitialized memory.
 pub(crate) trait ReadBuf {
@@ -81,6 +85,8 @@ pub(crate) struct RecvState {
     /// Bytes of the front buffer already read.
     offset: usize,
     end: Option<End>,
+    /// The ring had no buffer for the last receive.
+    starved: bool,
 }
 
 /// What the reactor does after a receive completion.
@@ -97,6 +103,18 @@ impl RecvState {
     /// Whether a multishot receive must be armed before the reader waits.
     pub(crate) fn needs_arming(&self) -> bool {
         !self.armed && self.end.is_none()
+    }
+
+    /// The ring ran out of buffers for this stream's receive: `true` once,
+    /// telling the caller to read this time by readiness and a syscall
+    /// (nothing is queued and no receive is in flight, so the order of
+    /// the bytes holds).
+    pub(crate) fn take_starved(&mut self) -> bool {
+        let starved = self.starved && !self.armed && self.queue.is_empty();
+        if starved {
+            self.starved = false;
+        }
+        starved
     }
 
     /// Marks the receive armed (its SQE is queued).
@@ -170,9 +188,15 @@ impl RecvState {
                 self.end = Some(End::Eof);
                 true
             }
-            // Out of buffers, or cancelled by us: armed again by the next
-            // read that finds the queue empty.
-            res if res == -libc::ENOBUFS || res == -libc::ECANCELED => {
+            // Out of buffers: the next read falls back to a syscall.
+            res if res == -libc::ENOBUFS => {
+                give_back(bufs, cqe);
+                self.starved = !more;
+                !more
+            }
+            // Cancelled by us: armed again by the next read that finds
+            // the queue empty.
+            res if res == -libc::ECANCELED => {
                 give_back(bufs, cqe);
                 !more
             }
@@ -292,7 +316,9 @@ mod tests {
         recv.set_armed();
         let after = recv.complete(&mut bufs, &cqe(-libc::ENOBUFS, None, false));
         assert!(after.wake);
-        assert!(recv.needs_arming());
+        assert!(recv.take_starved(), "this read goes by syscall");
+        assert!(!recv.take_starved(), "once");
+        assert!(recv.needs_arming(), "the next tries the ring again");
     }
 
     #[test]
