@@ -1,7 +1,8 @@
 //! # I/O: sockets, threads, cores, files, processes, signals
 //!
-//! Everything here runs on the runtime's one thread, driven by its epoll
-//! reactor, except what cannot: blocking calls go to worker threads owned
+//! Everything here runs on the runtime's one thread, driven by its
+//! reactor (io_uring or epoll: see [below](#two-backends-one-api)), except
+//! what cannot: blocking calls go to worker threads owned
 //! by the runtime. All of it is cancelled like any other code, by the
 //! scopes around it.
 //!
@@ -103,6 +104,36 @@
 //! (`cargo run --release --example echo` runs its self-test;
 //! `-- server ADDR` and `-- load ADDR` run the two halves;
 //! `tests/echo_example.rs` tests it end to end).
+//!
+//! ## Two backends, one API
+//!
+//! A runtime's reactor runs on io_uring where the kernel allows it
+//! (5.11+, and not turned off by a seccomp filter or
+//! `kernel.io_uring_disabled`) and on epoll otherwise.
+//! [`Builder::io_backend`](crate::Builder::io_backend) forces either, and
+//! so does the environment variable `ARBOR_IO_BACKEND` (`epoll`,
+//! `io_uring`) for runtimes left on `Auto`;
+//! [`Runtime::io_backend`](crate::Runtime::io_backend) says which one a
+//! runtime got. Every type in this chapter works the same on both. What
+//! changes on io_uring is who does the copying for byte streams:
+//!
+//! - A stream's reads come from a receive the kernel keeps armed, into
+//!   buffers the runtime owns; a `read` copies out of them without a
+//!   syscall. A dropped read still loses nothing.
+//! - A `write` copies its bytes into the stream's send buffer and returns;
+//!   the bytes go out with the tick's other writes, one `io_uring_enter`
+//!   for all of them. [`TcpStream::flush`](crate::net::TcpStream::flush)
+//!   (and `poll_flush` of the `futures-io` and tokio traits) waits until
+//!   they were handed to the kernel, and a send's error (`EPIPE`,
+//!   `ECONNRESET`) is reported by the next write or flush instead of the
+//!   write that queued the bytes. A write shutdown waits for the bytes; a
+//!   stream dropped with bytes unsent sends them anyway; a runtime
+//!   dropped with bytes unsent gives them up to half a second.
+//!
+//! Readiness-based calls (`readable`, `writable`,
+//! [`io::Async`](crate::io::Async)) and the other sockets (UDP, Unix
+//! datagrams, listeners) use a poll armed on the ring, with the same
+//! edge-triggered contract as epoll.
 //!
 //! ## Blocking code: `to_thread` and `from_thread`
 //!

@@ -330,9 +330,15 @@ macro_rules! byte_stream {
 
             /// Write some bytes of `buf`, returning how many were written.
             ///
+            /// On the epoll backend the bytes are in the kernel when this
+            /// returns; on io_uring they are copied into the stream's send
+            /// buffer and sent with the tick's other writes (see
+            /// [`flush`](Self::flush)).
+            ///
             /// # Errors
             /// The `send` error (e.g. `EPIPE` or `ECONNRESET` once the peer
-            /// has closed).
+            /// has closed); on io_uring, the error of an earlier write's
+            /// send.
             ///
             /// # Cancel safety
             /// Dropping the future writes nothing more: either the whole
