@@ -57,6 +57,9 @@ const REMOVE_ATTEMPTS: usize = 8;
 
 /// Submission slots: pushes beyond this between two polls submit early.
 const SQ_ENTRIES: u32 = 256;
+/// Completion slots (16 bytes each). A burst past them is kept by the
+/// kernel (`NODROP`); the multishot operations it ends are armed again.
+const CQ_ENTRIES: u32 = 1024;
 
 /// What a completion is about, from the top bits of its token's index.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -118,7 +121,7 @@ impl Uring {
     /// Sets up a ring, or says why the kernel refused.
     pub(crate) fn new() -> io::Result<Uring> {
         Ok(Uring {
-            ring: Ring::new(SQ_ENTRIES)?,
+            ring: Ring::new(SQ_ENTRIES, CQ_ENTRIES)?,
             bufs: None,
             stashed: Vec::new(),
         })

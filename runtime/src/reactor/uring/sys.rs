@@ -56,6 +56,7 @@ pub(crate) const CQE_F_MORE: u32 = 1 << 1;
 pub(crate) const CQE_BUFFER_SHIFT: u32 = 16;
 
 // Setup flags.
+const SETUP_CQSIZE: u32 = 1 << 3;
 const SETUP_CLAMP: u32 = 1 << 4;
 const SETUP_COOP_TASKRUN: u32 = 1 << 8;
 const SETUP_TASKRUN_FLAG: u32 = 1 << 9;
@@ -212,7 +213,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
+                libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 offset,
             )
@@ -276,15 +277,17 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
-    /// Sets up a ring of `entries` submission slots (the completion ring
-    /// gets the kernel's default, twice as many), with deferred task
-    /// running where the kernel has it (6.1+), else cooperative.
+    /// Sets up a ring of `entries` submission slots and `cq_entries`
+    /// completion slots, with deferred task running where the kernel has
+    /// it (6.1+), else cooperative. A burst past the completion ring's
+    /// size is kept by the kernel (`NODROP`) but ends multishot
+    /// operations (the reactor arms them again).
     ///
     /// # Errors
     /// `io_uring_setup`'s error (`ENOSYS`, or `EPERM` where a seccomp
     /// filter or `kernel.io_uring_disabled` forbids it), or `Unsupported`
     /// if the kernel lacks a feature the backend relies on.
-    pub(crate) fn new(entries: u32) -> io::Result<Ring> {
+    pub(crate) fn new(entries: u32, cq_entries: u32) -> io::Result<Ring> {
         let preferred = [
             SETUP_SINGLE_ISSUER | SETUP_DEFER_TASKRUN | SETUP_TASKRUN_FLAG,
             SETUP_COOP_TASKRUN | SETUP_TASKRUN_FLAG,
@@ -293,7 +296,8 @@ impl Ring {
         let mut last = None;
         for flags in preferred {
             let mut params = Params {
-                flags: flags | SETUP_CLAMP,
+                flags: flags | SETUP_CLAMP | SETUP_CQSIZE,
+                cq_entries,
                 ..Params::default()
             };
             // SAFETY: `params` is a live, writable io_uring_params that the
