@@ -207,7 +207,7 @@ struct Mapping {
 impl Mapping {
     fn new(fd: &OwnedFd, len: usize, offset: i64) -> io::Result<Mapping> {
         // SAFETY: a fresh shared mapping of the ring fd at a kernel-defined
-        // offset; no existing memory is touched. MAP_POPULATE only prefaults.
+        // offset; no existing memory is touched.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
