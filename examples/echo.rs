@@ -238,10 +238,8 @@ pub fn serve_on_cores(
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("bind: {e}")),
             };
-            if served.is_err() {
-                // One core's failure stops the others, like a nursery.
-                core.shutdown();
-            }
+            // An `Err` stops the other cores (`per_core`), like a
+            // nursery child's.
             served
         }
     })?;
@@ -439,12 +437,24 @@ fn load_on_cores(
         round_trips: 0,
         elapsed: Duration::ZERO,
     };
+    // A failing core cancels the others: report its error, not their
+    // cancellation.
+    let mut cancelled = None;
     for outcome in outcomes {
-        let stats = outcome??;
-        total.round_trips += stats.round_trips;
-        total.elapsed = total.elapsed.max(stats.elapsed);
+        match outcome {
+            Ok(stats) => {
+                let stats = stats?;
+                total.round_trips += stats.round_trips;
+                total.elapsed = total.elapsed.max(stats.elapsed);
+            }
+            Err(e) if e.is_cancelled() => cancelled = Some(e),
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(total)
+    match cancelled {
+        Some(e) => Err(e.into()),
+        None => Ok(total),
+    }
 }
 
 fn report(stats: &LoadStats) {
