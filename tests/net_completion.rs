@@ -131,3 +131,32 @@ async fn stalled_readers() {
         assert!(rest[..] == pattern(64 * 1024)[1..]);
     }
 }
+
+#[arbor::test]
+async fn a_write_queued_in_the_tick_its_stream_drops_goes_to_that_stream() {
+    let listener = TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    // Queued, and the stream dropped before the runtime submits anything:
+    // the send must still name this socket, not whatever file gets its
+    // number next.
+    server.write_all(b"answer").await.unwrap();
+    drop(server);
+    let (c2, s2) = arbor::net::UnixStream::pair().unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match client.read(&mut buf).await.unwrap() {
+            0 => break,
+            n => back.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(back, b"answer");
+    drop(s2);
+    assert_eq!(
+        c2.read(&mut buf).await.unwrap(),
+        0,
+        "the new socket got nothing"
+    );
+}

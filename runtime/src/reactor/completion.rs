@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::uring::{self, Cqe, OpKind, stream::ReadBuf};
-use super::{Backend, IoKey, Reactor, ScheduledIo, deliver, entry_mut, epoll};
+use super::{Backend, Direction, IoKey, Reactor, ScheduledIo, deliver, entry_mut, epoll};
 
 /// How long dropping a runtime waits for written bytes to be sent, at
 /// most (a peer that reads nothing would hold it forever).
@@ -188,7 +188,8 @@ impl Reactor {
                 continue;
             };
             match kind {
-                OpKind::Poll => self.complete_poll(token, cqe)?,
+                OpKind::PollRead => self.complete_poll(token, Direction::Read, cqe)?,
+                OpKind::PollWrite => self.complete_poll(token, Direction::Write, cqe)?,
                 OpKind::Recv => self.complete_recv(token, cqe)?,
                 OpKind::Send => self.complete_send(token, cqe)?,
             }
@@ -218,23 +219,27 @@ impl Reactor {
         }
     }
 
-    fn complete_poll(&mut self, token: u64, cqe: &Cqe) -> io::Result<()> {
+    fn complete_poll(&mut self, token: u64, dir: Direction, cqe: &Cqe) -> io::Result<()> {
         if cqe.res >= 0 {
             let ready = epoll::ready_from_epoll(cqe.res as u32);
             deliver(&mut self.slots, &mut self.pending_wakers, token, ready);
         }
         // The kernel ended the multishot poll (its completion ring
-        // overflowed, say): arm it again while the entry lives (and is
-        // not closing). An error (the fd was closed behind our back) ends
-        // it for good.
+        // overflowed, say): arm it again while the entry lives (and is not
+        // closing). An error (the fd was closed behind our back) ends it
+        // for good, and the next wait arms it again.
         let more = cqe.flags & uring::sys::CQE_F_MORE != 0;
-        if !more
-            && cqe.res >= 0
-            && let Some(io) = entry_mut(&mut self.slots, IoKey::from_token(token))
-            && io.closing.is_none()
-        {
+        if more {
+            return Ok(());
+        }
+        let Some(io) = entry_mut(&mut self.slots, IoKey::from_token(token)) else {
+            return Ok(());
+        };
+        if cqe.res >= 0 && io.closing.is_none() && io.polled & dir.bit() != 0 {
             let fd = io.fd;
             self.uring().poll_add(fd, cqe.user_data)?;
+        } else {
+            io.polled &= !dir.bit();
         }
         Ok(())
     }

@@ -157,6 +157,22 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// This direction's bit in `ScheduledIo::polled`.
+    const fn bit(self) -> u8 {
+        match self {
+            Direction::Read => 1,
+            Direction::Write => 2,
+        }
+    }
+
+    /// The io_uring poll that watches this direction.
+    const fn poll_kind(self) -> uring::OpKind {
+        match self {
+            Direction::Read => uring::OpKind::PollRead,
+            Direction::Write => uring::OpKind::PollWrite,
+        }
+    }
+
     /// Bits that let an operation in this direction make progress (even if
     /// only to report EOF or an error).
     const fn mask(self) -> Ready {
@@ -184,8 +200,10 @@ struct ScheduledIo {
     tick: u32,
     reader: Option<Waker>,
     writer: Option<Waker>,
-    /// The fd, for the io_uring backend to arm its poll again.
+    /// The fd, for the io_uring backend to arm its polls.
     fd: RawFd,
+    /// The io_uring backend's polls armed: [`Direction::bit`]s.
+    polled: u8,
     /// The io_uring backend's receive, from the stream's first read.
     recv: Option<Box<uring::stream::RecvState>>,
     /// The io_uring backend's sends, from the stream's first write.
@@ -203,6 +221,7 @@ impl ScheduledIo {
             reader: None,
             writer: None,
             fd,
+            polled: 0,
             recv: None,
             send: None,
             closing: None,
@@ -386,9 +405,8 @@ impl Reactor {
         };
         let added = match &mut self.backend {
             Backend::Epoll { epoll, .. } => epoll.add(fd, key.token(), Interest::BOTH),
-            Backend::Uring { uring, .. } => {
-                uring.poll_add(fd, uring::tag(key.token(), uring::OpKind::Poll))
-            }
+            // Polls are armed by the first wait for each direction.
+            Backend::Uring { .. } => Ok(()),
         };
         if let Err(e) = added {
             // No key escaped, so the generation need not change.
@@ -416,18 +434,31 @@ impl Reactor {
         let result = match &mut self.backend {
             Backend::Epoll { epoll, .. } => epoll.delete(fd),
             Backend::Uring { uring, .. } => {
+                // Queued operations name the fd by number: they must reach
+                // the kernel while it is still this file (the caller
+                // closes it when we return, and the number is reused).
+                let mut result = uring.submit();
                 // The receive first: it is the one writing into buffers.
-                let mut result = Ok(());
                 if let Some(recv) = slot.io.as_mut().and_then(|io| io.recv.as_mut()) {
                     if recv.is_armed() {
-                        result = uring.cancel_now(uring::tag(key.token(), uring::OpKind::Recv));
+                        let cancelled =
+                            uring.cancel_now(uring::tag(key.token(), uring::OpKind::Recv));
+                        result = result.and(cancelled);
                     }
                     if let Some(bufs) = uring.bufs_if_any() {
                         recv.release(bufs);
                     }
                 }
-                let removed = uring.poll_remove(uring::tag(key.token(), uring::OpKind::Poll));
-                let result = result.and(removed);
+                let polled = slot.io.as_ref().map_or(0, |io| io.polled);
+                for dir in [Direction::Read, Direction::Write] {
+                    if polled & dir.bit() != 0 {
+                        let removed = uring.poll_remove(uring::tag(key.token(), dir.poll_kind()));
+                        result = result.and(removed);
+                    }
+                }
+                if let Some(io) = slot.io.as_mut() {
+                    io.polled = 0;
+                }
                 if let Some(io) = slot.io.as_mut()
                     && io.send.as_ref().is_some_and(|send| !send.is_idle())
                 {
@@ -506,6 +537,17 @@ impl Reactor {
                 tick: io.tick,
                 ready,
             }));
+        }
+        if let Backend::Uring { uring, .. } = &mut self.backend
+            && io.polled & dir.bit() == 0
+        {
+            // The first wait in this direction: watch it from now on. The
+            // poll checks the fd's state as it is armed, so nothing that
+            // happened before is missed.
+            if let Err(e) = uring.poll_add(io.fd, uring::tag(key.token(), dir.poll_kind())) {
+                return Poll::Ready(Err(e));
+            }
+            io.polled |= dir.bit();
         }
         let slot = match dir {
             Direction::Read => &mut io.reader,

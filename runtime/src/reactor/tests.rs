@@ -94,6 +94,8 @@ fn clearing_with_an_old_stamp_keeps_newer_readiness(backend: IoBackend) {
     let (a, b) = epoll::socketpair().unwrap();
     let key = r.register(a.as_raw_fd()).unwrap();
     let (_c, w) = counter();
+    // A first wait: io_uring watches a direction from then on.
+    assert!(poll_ready(&mut r, key, Direction::Read, &w).is_pending());
 
     epoll::write(b.as_raw_fd(), b"one").unwrap();
     poll_now(&mut r);
@@ -121,6 +123,9 @@ fn write_side_full_then_drained_wakes_writer(backend: IoBackend) {
     let (c, w) = counter();
     let (rc, rw) = counter();
     assert!(poll_ready(&mut r, key, Direction::Read, &rw).is_pending());
+    // A first wait for writing (another task's): io_uring arms its poll.
+    let (_first, first) = counter();
+    assert!(poll_ready(&mut r, key, Direction::Write, &first).is_pending());
 
     poll_now(&mut r); // initial edge: the socket starts writable
     let ev = ready(poll_ready(&mut r, key, Direction::Write, &w));
@@ -340,6 +345,37 @@ fn the_environment_decides_only_for_auto() {
         err.to_string(),
         "ARBOR_IO_BACKEND=\"kqueue\": expected `epoll`, `io_uring` or `auto`"
     );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_stream_that_reads_and_writes_through_the_ring_arms_no_poll() {
+    let mut r = Reactor::new(IoBackend::IoUring).unwrap();
+    let (a, b) = epoll::socketpair().unwrap();
+    let key = r.register(a.as_raw_fd()).unwrap();
+    let (c, w) = counter();
+    let mut cx = Context::from_waker(&w);
+    let mut buf = [0u8; 8];
+    assert!(r.poll_recv(key, &mut cx, &mut buf[..]).is_pending());
+    epoll::write(b.as_raw_fd(), b"ping").unwrap();
+    r.poll(Some(Duration::from_secs(5)), &mut |w| w.wake())
+        .unwrap();
+    assert_eq!(count(&c), 1, "the receive woke the reader");
+    match r.poll_recv(key, &mut cx, &mut buf[..]) {
+        Poll::Ready(Ok(4)) => assert_eq!(&buf[..4], b"ping"),
+        other => panic!("{other:?}"),
+    }
+    let sent = r.poll_send(key, &mut cx, &[std::io::IoSlice::new(b"pong")]);
+    assert!(matches!(sent, Poll::Ready(Ok(4))), "{sent:?}");
+    poll_now(&mut r);
+    assert!(matches!(r.poll_flush(key, &mut cx), Poll::Ready(Ok(()))));
+    let mut got = [0u8; 4];
+    assert_eq!(epoll::read(b.as_raw_fd(), &mut got).unwrap(), 4);
+    assert_eq!(&got, b"pong");
+    // No readiness wait, so no poll on the socket's wait queue: a packet
+    // wakes only the receive, and the deregistration removes nothing.
+    assert_eq!(super::entry_mut(&mut r.slots, key).unwrap().polled, 0);
+    r.deregister(key, a.as_raw_fd()).unwrap();
 }
 
 /// Each test above, once per backend: the readiness contract is the same.

@@ -3,16 +3,22 @@
 //!
 //! # Readiness through the ring
 //!
-//! Every registered fd gets one multishot `POLL_ADD` for `EPOLLIN |
-//! EPOLLOUT | EPOLLRDHUP`. A multishot poll posts a completion on each
-//! wakeup of the fd's wait queue, which is epoll's edge-triggered
-//! contract: the reactor's readiness stamps (see the parent module) work
-//! unchanged, and so does everything built on [`Async`](crate::io::Async).
+//! A registered fd gets a multishot `POLL_ADD` per direction, `EPOLLIN |
+//! EPOLLRDHUP` or `EPOLLOUT`, armed the first time a task waits for that
+//! direction and kept until the fd is deregistered. A multishot poll
+//! posts a completion on each wakeup of the fd's wait queue that matches
+//! its mask, which is epoll's edge-triggered contract: the reactor's
+//! readiness stamps (see the parent module) work unchanged, and so does
+//! everything built on [`Async`](crate::io::Async). Arming checks the
+//! fd's state, so readiness that came before the first wait is reported.
 //! A poll the kernel ends (a completion without `CQE_F_MORE`) is armed
-//! again. Registering costs no syscall (the `POLL_ADD` rides on the next
-//! `io_uring_enter`); deregistering submits its `POLL_REMOVE` at once, so
-//! the ring drops its reference to the file before the caller closes the
-//! fd (a listener's port is free again when `drop` returns).
+//! again. A byte stream reads and writes through the ring and never waits
+//! for readiness (but to connect): its socket's wait queue then carries
+//! no poll, and a packet wakes only its receive. Arming costs no syscall
+//! (the `POLL_ADD` rides on the next `io_uring_enter`); deregistering
+//! submits the `POLL_REMOVE`s at once, so the ring drops its reference to
+//! the file before the caller closes the fd (a listener's port is free
+//! again when `drop` returns).
 //!
 //! # One `io_uring_enter` per tick, or none
 //!
@@ -27,10 +33,11 @@
 //! # Tokens
 //!
 //! A completion's `user_data` is the registration's token (`generation <<
-//! 32 | index`) with the operation's kind in the index's top two bits, so
-//! a slot index stays below 2^30 under this backend. [`WAKER_TOKEN`]
+//! 32 | index`) with the operation's kind in the index's top three bits,
+//! so a slot index stays below 2^29 under this backend. [`WAKER_TOKEN`]
 //! (all ones) is the eventfd's poll; [`IGNORED_TOKEN`] and a removal's
-//! token are reserved (their kind bits are `0b11`, which no operation has).
+//! token are reserved (their kind bits are `0b111`, which no operation
+//! has).
 
 pub(crate) mod send;
 pub(crate) mod stream;
@@ -64,15 +71,18 @@ const CQ_ENTRIES: u32 = 1024;
 /// What a completion is about, from the top bits of its token's index.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OpKind {
-    /// The registration's multishot poll.
-    Poll = 0,
+    /// The registration's multishot poll for reading.
+    PollRead = 0,
+    /// Its multishot poll for writing.
+    PollWrite = 1,
     /// Its multishot receive.
-    Recv = 1,
+    Recv = 2,
     /// Its send in flight.
-    Send = 2,
+    Send = 3,
 }
 
-const KIND_SHIFT: u32 = 30;
+const KIND_SHIFT: u32 = 29;
+const KIND_MASK: u64 = 0b111;
 /// Slot indices this backend can encode.
 pub(crate) const MAX_INDEX: u32 = (1 << KIND_SHIFT) - 1;
 
@@ -82,23 +92,27 @@ pub(crate) fn tag(token: u64, kind: OpKind) -> u64 {
 }
 
 /// Splits a completion's `user_data` into the registration's token and
-/// the kind; `None` for the reserved tokens.
+/// the kind; `None` for the reserved tokens (kind bits `0b111`).
 pub(crate) fn untag(user_data: u64) -> Option<(u64, OpKind)> {
-    if matches!(user_data, WAKER_TOKEN | IGNORED_TOKEN | REMOVE_TOKEN) {
-        return None;
-    }
-    let kind = match (user_data >> KIND_SHIFT) & 0b11 {
-        0 => OpKind::Poll,
-        1 => OpKind::Recv,
-        2 => OpKind::Send,
+    let kind = match (user_data >> KIND_SHIFT) & KIND_MASK {
+        0 => OpKind::PollRead,
+        1 => OpKind::PollWrite,
+        2 => OpKind::Recv,
+        3 => OpKind::Send,
         _ => return None,
     };
-    Some((user_data & !(0b11 << KIND_SHIFT), kind))
+    Some((user_data & !(KIND_MASK << KIND_SHIFT), kind))
 }
 
-/// The poll mask every registration watches (as epoll's `Interest::BOTH`;
-/// errors and hang-ups are always reported).
-const POLL_MASK: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP) as u32;
+/// The poll mask of a poll kind (errors and hang-ups are always
+/// reported): a reader waits for input or the peer's close, a writer for
+/// room; the wakeup eventfd's poll is a reader's.
+fn poll_mask(kind: OpKind) -> u32 {
+    match kind {
+        OpKind::PollWrite => libc::EPOLLOUT as u32,
+        _ => (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+    }
+}
 
 /// The ring, as the reactor drives it.
 pub(crate) struct Uring {
@@ -142,15 +156,12 @@ impl Uring {
         }
     }
 
-    /// Queues a multishot poll of `fd` for [`POLL_MASK`] (the eventfd's
-    /// [`WAKER_TOKEN`]: `EPOLLIN` alone, so draining it, a writable edge,
-    /// posts nothing), completing with `user_data`.
+    /// Queues a multishot poll of `fd`, completing with `user_data`: a
+    /// registration's read or write poll (by its tag), or the wakeup
+    /// eventfd's ([`WAKER_TOKEN`]).
     pub(crate) fn poll_add(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
-        let mask = if user_data == WAKER_TOKEN {
-            libc::EPOLLIN as u32
-        } else {
-            POLL_MASK
-        };
+        let kind = untag(user_data).map_or(OpKind::PollRead, |(_, kind)| kind);
+        let mask = poll_mask(kind);
         // `poll32_events` is stored half-word swapped on big-endian hosts.
         #[cfg(target_endian = "big")]
         let mask = mask.rotate_left(16);
@@ -325,8 +336,8 @@ impl Uring {
         Ok(())
     }
 
-    /// Submits what is queued without waiting for anything.
-    #[cfg(test)]
+    /// Submits what is queued without waiting for anything (no syscall
+    /// when nothing is).
     pub(crate) fn submit(&mut self) -> io::Result<()> {
         if self.ring.unsubmitted() == 0 {
             return Ok(());

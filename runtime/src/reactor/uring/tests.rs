@@ -18,7 +18,7 @@ fn completions(uring: &mut Uring, timeout: Option<Duration>) -> Vec<Cqe> {
 fn multishot_poll_reports_each_edge_and_stays_armed() {
     let mut uring = Uring::new().unwrap();
     let (rx, tx) = epoll::pipe().unwrap();
-    let token = tag(7, OpKind::Poll);
+    let token = tag(7, OpKind::PollRead);
     uring.poll_add(rx.as_raw_fd(), token).unwrap();
     // Nothing to read yet: the poll is armed, nothing is posted.
     assert!(completions(&mut uring, Some(Duration::ZERO)).is_empty());
@@ -31,7 +31,7 @@ fn multishot_poll_reports_each_edge_and_stays_armed() {
         assert!(cqes[0].res as u32 & libc::EPOLLIN as u32 != 0);
         assert!(cqes[0].flags & sys::CQE_F_MORE != 0, "still armed");
     }
-    assert_eq!(untag(token), Some((7, OpKind::Poll)));
+    assert_eq!(untag(token), Some((7, OpKind::PollRead)));
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn multishot_poll_reports_each_edge_and_stays_armed() {
 fn poll_remove_ends_the_poll_with_ecanceled() {
     let mut uring = Uring::new().unwrap();
     let (rx, tx) = epoll::pipe().unwrap();
-    let token = tag(3, OpKind::Poll);
+    let token = tag(3, OpKind::PollRead);
     uring.poll_add(rx.as_raw_fd(), token).unwrap();
     uring.submit().unwrap();
     uring.poll_remove(token).unwrap();
@@ -74,7 +74,7 @@ fn reserved_tokens_do_not_untag() {
 fn after_poll_remove_closing_the_fd_closes_the_socket() {
     let mut uring = Uring::new().unwrap();
     let (a, b) = epoll::socketpair().unwrap();
-    let token = tag(9, OpKind::Poll);
+    let token = tag(9, OpKind::PollRead);
     // Added and removed in one submission, as a registration dropped in
     // the tick it was made.
     uring.poll_add(a.as_raw_fd(), token).unwrap();
