@@ -14,7 +14,8 @@
 //! `task_local!` scopes with checks of the value seen, and the
 //! `arbor::patterns` (`map_concurrent`/`try_map_concurrent` and `retry`
 //! over scripted steps, gets and a close of a `Pool` the program shares,
-//! `WorkerPool`s started in a nursery of the tree), runs it on a
+//! `WorkerPool`s started in a nursery of the tree), writes, reads and
+//! flushes of a `UnixStream::pair()` the program may own, runs it on a
 //! virtual-clock runtime, and checks:
 //!
 //! 1. every future the program made is dropped exactly once (a token in
@@ -66,9 +67,17 @@
 //!     spawned once, polled only between its spawn and its exit, each
 //!     poll closed, and each task exit once; each scope reports its
 //!     cancellation at most once; the runtime's metrics count the spawns,
-//!     polls and live tasks it saw (`random_tree/ledger.rs`).
+//!     polls and live tasks it saw (`random_tree/ledger.rs`);
+//! 11. the bytes read from the program's stream (by its reads and by a
+//!     drain that reads all along, then to the end of stream once the
+//!     write side is shut down) are exactly `chunk[..n]` of every `write`
+//!     that returned `Ok(n)`, in the order they returned: nothing lost or
+//!     twice, no byte of a write that never returned, no byte consumed by
+//!     a dropped read (`random_tree/stream.rs`).
 //!
-//! Correct programs never deadlock: resources are numbered and code
+//! Correct programs never deadlock: stream ops take turns per direction
+//! and wait under a timeout (an hour at most), the drain reads all along;
+//! resources are numbered and code
 //! holding one only waits for higher ones, a join (of a task, a child or
 //! a child set) waits only for tasks spawned with the same resources
 //! held, and every other wait (events, channels, `cancelled()`, a pool's
@@ -98,10 +107,20 @@
 //! # What it found
 //!
 //! The CI batch runs `Features::CI`: every feature except those that find
-//! a bug still open on main in it (none today). Each bug is shrunk to a
+//! a bug still open on main in it (`stream_abort` today). Each bug is shrunk to a
 //! few lines in `reproducers` (regression tests, or ignored ones in a
 //! module of open bugs while open). Seeds replay with
 //! `ARBOR_RT_FEATURES=ci,+<feature>`.
+//!
+//! Open, found by `stream_abort` (a check added with `stream` on 9b96e77;
+//! `ARBOR_RT_FEATURES=ci,+stream_abort`, seeds 1129, 9324, 11583 on epoll,
+//! and 6888, 13029 too on io_uring, in the first 20 000): an abort drops a
+//! stream `write` (or `read`: 9324 on io_uring) at its schedule point, after its
+//! syscall ran and while it holds the count for its next poll: the bytes
+//! arrive (or are consumed), the count is lost (`reproducers::open`).
+//! Without the feature such a run (about one in 5 000) skips its byte
+//! check. The checks of `stream` were tried against a reader that drops a
+//! byte and a write counted before it returned: the CI batch catches each.
 //!
 //! `patterns`, added on 35da660: nothing in the first million seeds (the
 //! checks themselves were tried against a pool one slot too big, a retry

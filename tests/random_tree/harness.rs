@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::features::Features;
-use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text, patterns};
+use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text, patterns, stream};
 use super::ledger::Ledger;
 use super::program::{Program, generate};
 use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, Violation, World};
@@ -137,6 +137,7 @@ async fn root(prog: &Program, w: Rc<World>, ledger: Rc<Ledger>) -> bool {
     };
     let (node, final_abort) = (prog.root.clone(), prog.final_abort);
     let program: BoxFut<()> = Box::pin(async move {
+        stream::start(&cx.w);
         exec(node, cx.clone()).await;
         if final_abort {
             for slot in 0..cx.w.slots.len() {
@@ -147,6 +148,7 @@ async fn root(prog: &Program, w: Rc<World>, ledger: Rc<Ledger>) -> bool {
         if let Some(pool) = &cx.w.pool {
             patterns::finish_pool(pool).await;
         }
+        stream::finish(&cx.w).await;
     });
     let alarm = UntilAlarm {
         program: Some(program),

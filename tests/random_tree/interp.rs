@@ -34,6 +34,8 @@ mod child_set;
 pub mod patterns;
 #[path = "remote.rs"]
 pub mod remote;
+#[path = "stream.rs"]
+pub mod stream;
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -689,6 +691,13 @@ async fn run(node: Rc<Node>, cx: Cx) {
             discard,
         } => patterns::pool_crowd(&cx, *crowd, *wrap, *hold, *discard).await,
         Node::PoolClose { timeout } => patterns::pool_close(&cx, *timeout).await,
+        Node::Write { len, timeout } => stream::write(&cx, *len, *timeout).await,
+        Node::Read {
+            max,
+            count,
+            timeout,
+        } => stream::read(&cx, *max, *count, *timeout).await,
+        Node::Flush { timeout } => stream::flush(&cx, *timeout).await,
         Node::Workers {
             up,
             id,

@@ -333,6 +333,23 @@ pub enum Node {
     PoolClose {
         timeout: u32,
     },
+    /// `write` a new chunk of `len` bytes to the program's stream, under
+    /// `move_on_after(timeout)` (an hour if `None`).
+    Write {
+        len: usize,
+        timeout: Option<u32>,
+    },
+    /// `count` `read`s of at most `max` bytes from the program's stream,
+    /// each under `move_on_after(timeout)` (an hour if `None`).
+    Read {
+        max: usize,
+        count: u32,
+        timeout: Option<u32>,
+    },
+    /// `flush` of the program's stream under `move_on_after(timeout)`.
+    Flush {
+        timeout: Option<u32>,
+    },
     /// `WorkerPool::builder(workers, capacity, handler)` started in the
     /// nursery `up` levels out, with an `on_error` collector; submit each
     /// item (`submit` under a timeout, or `try_submit`), then let go.
@@ -346,6 +363,18 @@ pub enum Node {
         submit: Option<u32>,
         end: WorkersEnd,
     },
+}
+
+/// The program's stream pair (`stream`).
+#[derive(Clone, Copy, Debug)]
+pub struct StreamSpec {
+    /// The end flushes before it shuts the write side down.
+    pub final_flush: bool,
+    /// The drain sleeps this long (ms) before each read, so the program's
+    /// reads get bytes too, and its writes fill the socket.
+    pub drain_pause: u32,
+    /// `SO_SNDBUF` of the write side, if set (small: writes wait).
+    pub sndbuf: Option<i32>,
 }
 
 pub struct Program {
@@ -365,6 +394,8 @@ pub struct Program {
     pub size: usize,
     /// The program's shared `Pool`, if it has one (`patterns`).
     pub pool: Option<PoolSpec>,
+    /// The program's stream pair, if it has one (`stream`).
+    pub stream: Option<StreamSpec>,
 }
 
 const MAX_DEPTH: usize = 5;
@@ -400,6 +431,7 @@ struct Ctx {
 
 struct Gen {
     pool: bool,
+    stream: bool,
     rng: Rng,
     f: Features,
     budget: i64,
@@ -451,6 +483,9 @@ enum Pick {
     PoolGet,
     PoolClose,
     Workers,
+    Write,
+    Read,
+    Flush,
 }
 
 pub fn generate(seed: u64, f: Features) -> Program {
@@ -488,9 +523,16 @@ pub fn generate(seed: u64, f: Features) -> Program {
             .then(|| (rng.pick(&[0, 1, 2]), 2 + rng.below(3) as u32)),
         close_ms: rng.chance(1, 4).then(|| rng.pick(&[0, 1, 2])),
     });
+    // Drawn only with the feature, so `-stream` generates what it did before.
+    let stream = (f.has(Features::STREAM) && rng.chance(1, 2)).then(|| StreamSpec {
+        final_flush: rng.chance(1, 2),
+        drain_pause: rng.pick(&[0, 1, 2, 5, 20]),
+        sndbuf: rng.pick(&[None, None, Some(4096), Some(32 * 1024)]),
+    });
     let budget = 8 + rng.below(48) as i64;
     let mut g = Gen {
         pool: pool.is_some(),
+        stream: stream.is_some(),
         rng,
         f,
         budget,
@@ -546,6 +588,7 @@ pub fn generate(seed: u64, f: Features) -> Program {
         final_abort,
         size: g.size,
         pool,
+        stream,
     }
 }
 
@@ -707,6 +750,9 @@ impl Gen {
         add(self.pool, 8, Pick::PoolGet);
         add(self.pool, 1, Pick::PoolClose);
         add(patterns && ctx.nurseries > 0 && !deep, 2, Pick::Workers);
+        add(self.stream, 4, Pick::Write);
+        add(self.stream, 2, Pick::Read);
+        add(self.stream, 1, Pick::Flush);
         v
     }
 
@@ -955,6 +1001,18 @@ impl Gen {
                     Node::CloseRx { chan }
                 }
             }
+            Pick::Write => Node::Write {
+                len: self.chunk_len(),
+                timeout: self.rng.chance(2, 3).then(|| self.rng.pick(TIMEOUTS)),
+            },
+            Pick::Read => Node::Read {
+                max: self.chunk_len(),
+                count: 1 + self.rng.below(3) as u32,
+                timeout: self.rng.chance(2, 3).then(|| self.rng.pick(TIMEOUTS)),
+            },
+            Pick::Flush => Node::Flush {
+                timeout: self.rng.chance(2, 3).then(|| self.rng.pick(TIMEOUTS)),
+            },
             Pick::Map => {
                 let count = 1 + self.rng.below(5);
                 Node::Map {
@@ -1124,6 +1182,13 @@ impl Gen {
         }
     }
 
+    /// A chunk length for a stream write or a read buffer: 1..=64 KiB,
+    /// mostly small.
+    fn chunk_len(&mut self) -> usize {
+        let max = self.rng.pick(&[16, 512, 8 * 1024, 64 * 1024]);
+        1 + self.rng.below(max)
+    }
+
     fn up(&mut self, ctx: &Ctx) -> usize {
         if self.rng.chance(3, 4) {
             0
@@ -1268,6 +1333,9 @@ impl Node {
             Node::PoolGet { .. } => "pool.get",
             Node::PoolClose { .. } => "pool.close",
             Node::Workers { .. } => "worker_pool",
+            Node::Write { .. } => "stream.write",
+            Node::Read { .. } => "stream.read",
+            Node::Flush { .. } => "stream.flush",
         }
     }
 }
@@ -1569,6 +1637,25 @@ impl fmt::Display for Listing<'_> {
             Node::PoolClose { timeout } => {
                 writeln!(f, "{pad}move_on_after({timeout}ms, pool.close())")
             }
+            Node::Write { len, timeout } => writeln!(
+                f,
+                "{pad}move_on_after({}, stream.write({len} bytes))",
+                ms(Some(timeout.unwrap_or(AN_HOUR)))
+            ),
+            Node::Read {
+                max,
+                count,
+                timeout,
+            } => writeln!(
+                f,
+                "{pad}{count} x move_on_after({}, stream.read({max} bytes))",
+                ms(Some(timeout.unwrap_or(AN_HOUR)))
+            ),
+            Node::Flush { timeout } => writeln!(
+                f,
+                "{pad}move_on_after({}, stream.flush())",
+                ms(Some(timeout.unwrap_or(AN_HOUR)))
+            ),
             Node::Workers {
                 up,
                 id,
@@ -1611,6 +1698,15 @@ impl fmt::Display for Program {
         )?;
         if let Some(pool) = &self.pool {
             writeln!(f, "// pool {pool:?}")?;
+        }
+        if let Some(spec) = self.stream {
+            writeln!(
+                f,
+                "// a UnixStream pair (SO_SNDBUF {:?}), drained with a {}ms pause before each read; at the end {}shutdown(Write), read to EOF",
+                spec.sndbuf,
+                spec.drain_pause,
+                if spec.final_flush { "flush, " } else { "" }
+            )?;
         }
         write!(f, "{}", Listing(&self.root, 0))
     }

@@ -4,6 +4,7 @@
 //! test. `fixed`: found on c39687f, fixed on main since; `start`: found
 //! when `start` first ran its child inline, fixed since: regression tests
 //! now. `found_by_a_million_seeds`: found on e15ec4f, fixed since.
+//! `open`: found and still open on main (ignored tests; they fail today).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -525,6 +526,67 @@ mod found_by_a_million_seeds {
                 // The supervisor was dropped with its task: so were its
                 // children, the one being started among them.
                 assert_eq!((rt.live_tasks(), scopes), (0, 1));
+            },
+        );
+    }
+}
+
+/// Found by `stream_abort` on 9b96e77 (`ci,+stream_abort`: seeds 1129,
+/// 9324, 11583 on epoll, and 6888, 13029 too on io_uring, of the first
+/// 20 000; 9324 is a read), open: an abort
+/// drops a stream `write` (or `read`) at its schedule point, after its
+/// syscall ran and while it holds the count for its next poll. The bytes
+/// are sent (or consumed) and nobody learns it, against the documented
+/// cancel safety ("a dropped `write` writes nothing more: either the whole
+/// send ran and its count was returned, or none did"; "a dropped `read`
+/// consumes no bytes"). A cancelled scope never drops it there; an abort
+/// does. Ignored while open (`stream_abort` is in `KNOWN_FAILING`).
+mod open {
+    use super::*;
+
+    #[test]
+    #[ignore = "open: an abort drops a stream write after its send ran"]
+    fn an_aborted_write_sends_nothing_unless_its_count_was_returned() {
+        in_child(
+            module_path!(),
+            "an_aborted_write_sends_nothing_unless_its_count_was_returned",
+            || {
+                let (sent, returned) = rt().block_on(async {
+                    let (a, b) = arbor::net::UnixStream::pair().unwrap();
+                    let a = Rc::new(a);
+                    // On epoll, a first write learns the socket is writable.
+                    let returned = Rc::new(Cell::new(a.write(b"x").await.unwrap()));
+                    let (w, r) = (a.clone(), returned.clone());
+                    // Something else runnable, so the schedule point yields.
+                    let busy = arbor::spawn(async {
+                        for _ in 0..4 {
+                            arbor::yield_now().await;
+                        }
+                    });
+                    let task = arbor::spawn(async move {
+                        r.set(r.get() + w.write(b"hello").await.unwrap());
+                    });
+                    // The task runs once: its send runs, then it yields at
+                    // its schedule point with the count; abort it there.
+                    arbor::yield_now().await;
+                    task.abort();
+                    drop(task);
+                    busy.await.unwrap();
+                    a.flush().await.unwrap();
+                    a.shutdown(std::net::Shutdown::Write).unwrap();
+                    let (mut got, mut buf) = (0, [0; 64]);
+                    loop {
+                        match b.read(&mut buf).await.unwrap() {
+                            0 => break,
+                            n => got += n,
+                        }
+                    }
+                    (got, returned.get())
+                });
+                assert_eq!(
+                    sent, returned,
+                    "{sent} bytes arrived; the writes that returned counted {returned}"
+                );
             },
         );
     }

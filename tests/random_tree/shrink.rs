@@ -279,6 +279,17 @@ impl Node {
                 discard,
             },
             Node::PoolClose { timeout } => Node::PoolClose { timeout },
+            Node::Write { len, timeout } => Node::Write { len, timeout },
+            Node::Read {
+                max,
+                count,
+                timeout,
+            } => Node::Read {
+                max,
+                count,
+                timeout,
+            },
+            Node::Flush { timeout } => Node::Flush { timeout },
             Node::Workers {
                 up,
                 id,

@@ -12,6 +12,7 @@ use arbor::{CancelHandle, Nursery};
 
 use super::features::Features;
 use super::interp::patterns::PoolWorld;
+use super::interp::stream::StreamWorld;
 use super::program::Program;
 
 /// The invariants a run can break.
@@ -80,6 +81,9 @@ pub enum Kind {
     /// that exited, an exit reported twice or never), or the runtime's
     /// metrics disagree with them (`random_tree/ledger.rs`).
     Instruments,
+    /// The bytes read from the program's stream are not exactly the
+    /// prefixes its `write`s returned, in order (`random_tree/stream.rs`).
+    StreamBytes,
 }
 
 impl Kind {
@@ -110,6 +114,7 @@ impl Kind {
         Kind::Stuck,
         Kind::Crash,
         Kind::Instruments,
+        Kind::StreamBytes,
     ];
 
     pub fn by_name(name: &str) -> Option<Kind> {
@@ -144,6 +149,7 @@ impl Kind {
             Kind::Stuck => "stuck",
             Kind::Crash => "crash",
             Kind::Instruments => "instruments",
+            Kind::StreamBytes => "stream-bytes",
         }
     }
 }
@@ -685,6 +691,8 @@ pub struct World {
     pub all_ended: RefCell<Option<std::task::Waker>>,
     /// The program's `Pool` (`patterns`).
     pub pool: Option<PoolWorld>,
+    /// The program's stream pair and its ledger (`stream`).
+    pub stream: Option<Rc<StreamWorld>>,
 }
 
 impl World {
@@ -709,6 +717,7 @@ impl World {
             })
             .collect();
         let pool = prog.pool.map(|spec| PoolWorld::new(spec, &book));
+        let stream = prog.stream.map(|spec| StreamWorld::new(&book, spec));
         Rc::new(World {
             book,
             sems: prog
@@ -733,6 +742,7 @@ impl World {
             end_seq: Cell::new(0),
             all_ended: RefCell::new(None),
             pool,
+            stream,
         })
     }
 
@@ -772,6 +782,9 @@ impl World {
         for s in &self.srefs {
             let h = s.handle.borrow_mut().take();
             drop(h);
+        }
+        if let Some(s) = &self.stream {
+            s.clear();
         }
     }
 
