@@ -107,20 +107,20 @@
 //! # What it found
 //!
 //! The CI batch runs `Features::CI`: every feature except those that find
-//! a bug still open on main in it (`stream_abort` today). Each bug is shrunk to a
+//! a bug still open on main in it (none today). Each bug is shrunk to a
 //! few lines in `reproducers` (regression tests, or ignored ones in a
 //! module of open bugs while open). Seeds replay with
 //! `ARBOR_RT_FEATURES=ci,+<feature>`.
 //!
-//! Open, found by `stream_abort` (a check added with `stream` on 9b96e77;
-//! `ARBOR_RT_FEATURES=ci,+stream_abort`, seeds 1129, 9324, 11583 on epoll,
-//! and 6888, 13029 too on io_uring, in the first 20 000): an abort drops a
-//! stream `write` (or `read`: 9324 on io_uring) at its schedule point, after its
-//! syscall ran and while it holds the count for its next poll: the bytes
-//! arrive (or are consumed), the count is lost (`reproducers::open`).
-//! Without the feature such a run (about one in 5 000) skips its byte
-//! check. The checks of `stream` were tried against a reader that drops a
-//! byte and a write counted before it returned: the CI batch catches each.
+//! `stream_abort` (a check added with `stream` on 9b96e77; seeds 1129,
+//! 9324, 11583 on epoll, and 6888, 13029 too on io_uring, in the first
+//! 20 000): an abort dropped a stream `write` (or `read`: 9324 on
+//! io_uring) at its schedule point, after its syscall ran and while it
+//! held the count for its next poll: the bytes arrived (or were
+//! consumed), the count was lost. Fixed the same day: the schedule point
+//! now comes before the syscall (`reproducers::stream_abort`). The checks
+//! of `stream` were tried against a reader that drops a byte and a write
+//! counted before it returned: the CI batch catches each.
 //!
 //! `patterns`, added on 35da660: nothing in the first million seeds (the
 //! checks themselves were tried against a pool one slot too big, a retry

@@ -152,24 +152,18 @@ impl<T: AsFd> Async<T> {
     /// Run a non-blocking read-side operation until it does not report
     /// `WouldBlock`, waiting for readability in between.
     ///
-    /// A checkpoint: an operation that succeeds without waiting still lets
-    /// other ready tasks run before its result is returned (see
-    /// [`scope::schedule_point`](crate::scope::schedule_point)).
+    /// A checkpoint: when the fd is known to be ready, other ready tasks
+    /// run first (see
+    /// [`scope::schedule_point`](crate::scope::schedule_point)), then
+    /// `op`; an operation that waits lets them run while it waits.
     ///
     /// # Cancel safety
-    /// Dropping the future between attempts loses nothing: `op` either ran
-    /// to completion (and its result was returned) or did not run. A
-    /// cancelled scope does not drop it between `op`'s success and its
-    /// return.
+    /// Dropping the future (a cancelled scope, a timeout, an abort of its
+    /// task) loses nothing: `op` either ran to completion and its result
+    /// was returned in the same poll, or did not run.
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut parked = Parked::new(self, Direction::Read);
-        let mut done = None;
-        poll_fn(|cx| {
-            parked.checkpoint(cx, &mut done, |cx| {
-                self.poll_op(Direction::Read, cx, &mut op)
-            })
-        })
-        .await
+        poll_fn(|cx| parked.checkpoint(cx, |cx| self.poll_op(Direction::Read, cx, &mut op))).await
     }
 
     /// Run a non-blocking write-side operation until it does not report
@@ -179,13 +173,22 @@ impl<T: AsFd> Async<T> {
     /// As for [`read_with`](Async::read_with).
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut parked = Parked::new(self, Direction::Write);
-        let mut done = None;
-        poll_fn(|cx| {
-            parked.checkpoint(cx, &mut done, |cx| {
-                self.poll_op(Direction::Write, cx, &mut op)
-            })
-        })
-        .await
+        poll_fn(|cx| parked.checkpoint(cx, |cx| self.poll_op(Direction::Write, cx, &mut op))).await
+    }
+
+    /// Whether an operation in `dir` is known not to wait: readiness seen,
+    /// bytes queued by the ring, or room in the send buffer.
+    fn ready_hint(&self, dir: Direction) -> bool {
+        self.reactor
+            .upgrade()
+            .is_some_and(|r| r.borrow().ready_hint(self.key, dir))
+    }
+
+    /// An operation in `dir` succeeded: the fd was ready.
+    fn note_ready(&self, dir: Direction) {
+        if let Some(reactor) = self.reactor.upgrade() {
+            reactor.borrow_mut().note_ready(self.key, dir);
+        }
     }
 
     /// Poll form of [`read_with`](Async::read_with), for `AsyncRead` impls.
@@ -281,9 +284,8 @@ impl<T: AsFd> Async<T> {
         mut syscall: impl FnMut(&T, &mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let mut parked = Parked::new(self, Direction::Read);
-        let mut done = None;
         poll_fn(|cx| {
-            parked.checkpoint(cx, &mut done, |cx| {
+            parked.checkpoint(cx, |cx| {
                 self.poll_read_stream_buf(cx, &mut *buf, &mut syscall)
             })
         })
@@ -327,13 +329,8 @@ impl<T: AsFd> Async<T> {
         mut syscall: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let mut parked = Parked::new(self, Direction::Write);
-        let mut done = None;
-        poll_fn(|cx| {
-            parked.checkpoint(cx, &mut done, |cx| {
-                self.poll_write_stream(cx, bufs, &mut syscall)
-            })
-        })
-        .await
+        poll_fn(|cx| parked.checkpoint(cx, |cx| self.poll_write_stream(cx, bufs, &mut syscall)))
+            .await
     }
 
     /// Ready when every byte written with
@@ -416,6 +413,10 @@ struct Parked<'a, T: AsFd> {
     waker: Option<Waker>,
     /// The operation had to wait (so it already let others run).
     waited: bool,
+    /// The schedule point was decided (at the first poll).
+    scheduled: bool,
+    /// It yielded there.
+    yielded: bool,
 }
 
 impl<'a, T: AsFd> Parked<'a, T> {
@@ -425,6 +426,8 @@ impl<'a, T: AsFd> Parked<'a, T> {
             dir,
             waker: None,
             waited: false,
+            scheduled: false,
+            yielded: false,
         }
     }
 
@@ -445,24 +448,37 @@ impl<'a, T: AsFd> Parked<'a, T> {
         result
     }
 
-    /// `track`, plus a schedule point when the operation succeeded without
-    /// waiting: its result is kept in `done` for the next poll.
+    /// `track`, with the operation's schedule point first: when the fd is
+    /// known to be ready (so the operation will not wait, which would be
+    /// its schedule point), the task yields *before* the operation takes
+    /// or sends anything. An abort drops a task's future without polling
+    /// it again, so a result held over a yield would be lost with it (bytes
+    /// sent or read, and their count never returned).
+    ///
+    /// An operation that succeeds though the reactor had not seen the fd
+    /// ready (its event is not collected yet) is not made to yield after;
+    /// it marks the fd ready instead, so the next operation yields first
+    /// and a loop of such operations cannot keep the thread.
     fn checkpoint<R>(
         &mut self,
         cx: &mut Context<'_>,
-        done: &mut Option<R>,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
     ) -> Poll<R> {
-        if let Some(out) = done.take() {
-            return Poll::Ready(out);
-        }
-        match self.track(cx, poll) {
-            Poll::Ready(out) if !self.waited && crate::scope::schedule_point(cx) => {
-                *done = Some(out);
-                Poll::Pending
+        if !self.scheduled {
+            self.scheduled = true;
+            if !crate::scope::current_is_cancelled()
+                && self.io.ready_hint(self.dir)
+                && crate::scope::schedule_point(cx)
+            {
+                self.yielded = true;
+                return Poll::Pending;
             }
-            other => other,
         }
+        let result = self.track(cx, poll);
+        if result.is_ready() && !self.waited && !self.yielded {
+            self.io.note_ready(self.dir);
+        }
+        result
     }
 }
 

@@ -533,19 +533,20 @@ mod found_by_a_million_seeds {
 
 /// Found by `stream_abort` on 9b96e77 (`ci,+stream_abort`: seeds 1129,
 /// 9324, 11583 on epoll, and 6888, 13029 too on io_uring, of the first
-/// 20 000; 9324 is a read), open: an abort
+/// 20 000; 9324 is a read): an abort
 /// drops a stream `write` (or `read`) at its schedule point, after its
 /// syscall ran and while it holds the count for its next poll. The bytes
 /// are sent (or consumed) and nobody learns it, against the documented
 /// cancel safety ("a dropped `write` writes nothing more: either the whole
 /// send ran and its count was returned, or none did"; "a dropped `read`
 /// consumes no bytes"). A cancelled scope never drops it there; an abort
-/// does. Ignored while open (`stream_abort` is in `KNOWN_FAILING`).
-mod open {
+/// does. Fixed: a read or write yields *before* its syscall when the fd is
+/// known ready (`Parked::checkpoint` in `runtime/src/io.rs`), so an abort
+/// at the schedule point finds nothing taken.
+mod stream_abort {
     use super::*;
 
     #[test]
-    #[ignore = "open: an abort drops a stream write after its send ran"]
     fn an_aborted_write_sends_nothing_unless_its_count_was_returned() {
         in_child(
             module_path!(),

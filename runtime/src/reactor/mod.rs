@@ -578,6 +578,42 @@ impl Reactor {
         }
     }
 
+    /// Whether an operation in `dir` is known not to wait: readiness
+    /// recorded, or (io_uring) received bytes queued, the stream ended, or
+    /// room in its send buffer. A stale key says `true`: the operation
+    /// fails at once.
+    pub fn ready_hint(&self, key: IoKey, dir: Direction) -> bool {
+        let Some(io) = self
+            .slots
+            .get(key.index as usize)
+            .filter(|slot| slot.generation == key.generation)
+            .and_then(|slot| slot.io.as_ref())
+        else {
+            return true;
+        };
+        // A stream that reads (writes) through the ring knows exactly.
+        match (dir, &io.recv, &io.send) {
+            (Direction::Read, Some(recv), _) => recv.has_news(),
+            (Direction::Write, _, Some(send)) => send.has_room(),
+            _ => io.readiness.intersects(dir.mask()),
+        }
+    }
+
+    /// An operation in `dir` succeeded: the fd was ready then, whether or
+    /// not its event was collected yet (it is cleared as usual by a later
+    /// `WouldBlock`). A stale key is a no-op.
+    pub fn note_ready(&mut self, key: IoKey, dir: Direction) {
+        let Some(io) = entry_mut(&mut self.slots, key) else {
+            return;
+        };
+        match (dir, &io.recv, &io.send) {
+            // Through the ring: `ready_hint` asks the ring's state.
+            (Direction::Read, Some(_), _) | (Direction::Write, _, Some(_)) => {}
+            (Direction::Read, ..) => io.readiness |= Ready::READABLE,
+            (Direction::Write, ..) => io.readiness |= Ready::WRITABLE,
+        }
+    }
+
     /// Call after an operation returned `WouldBlock`: clears the
     /// READABLE/WRITABLE bits of `event` only if no event arrived since it was
     /// observed (tick unchanged). Never clears `*_CLOSED` or `ERROR`: those

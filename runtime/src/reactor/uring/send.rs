@@ -63,6 +63,12 @@ impl SendState {
         self.in_flight.len() - self.sent + self.pending.len()
     }
 
+    /// Whether a write would not wait: there is room, or a send failed
+    /// (the write reports it).
+    pub(crate) fn has_room(&self) -> bool {
+        self.error.is_some() || self.unsent() < MAX_UNSENT
+    }
+
     /// Whether nothing is left to send (or it failed).
     pub(crate) fn is_idle(&self) -> bool {
         !self.busy && self.pending.is_empty()

@@ -123,6 +123,12 @@ impl RecvState {
         self.cancelling = false;
     }
 
+    /// Whether a read would not wait: bytes are queued, or the stream
+    /// ended.
+    pub(crate) fn has_news(&self) -> bool {
+        !self.queue.is_empty() || self.end.is_some()
+    }
+
     /// Whether a receive is in flight.
     pub(crate) fn is_armed(&self) -> bool {
         self.armed
