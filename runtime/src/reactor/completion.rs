@@ -148,12 +148,16 @@ impl Reactor {
 
     /// The entry of a stream deregistered with bytes unsent: it keeps a
     /// duplicate of the fd (the caller closes its own) and its send state,
-    /// and is freed by the completion that ends the sending.
+    /// and is freed by the completion that ends the sending. Returns
+    /// whether the entry stays, and the error if the bytes were given up:
+    /// with no duplicate (`EMFILE`), the send in flight is cancelled and
+    /// the entry freed; if even the cancel fails, the kernel may still
+    /// read the buffer, so the entry stays (its completion finds it).
     pub(super) fn keep_sending(
         uring: &mut uring::Uring,
         key: IoKey,
         io: &mut ScheduledIo,
-    ) -> io::Result<()> {
+    ) -> (bool, io::Result<()>) {
         io.reader = None;
         io.writer = None;
         // The caller's fd is open until it closes it after we return.
@@ -161,17 +165,12 @@ impl Reactor {
             Ok(dup) => {
                 io.fd = dup.as_fd().as_raw_fd();
                 io.closing = Some(dup);
-                Ok(())
+                (true, Ok(()))
             }
-            Err(e) => {
-                // No fd to send the rest on: stop the send in flight (its
-                // buffer must outlive it) and give the bytes up.
-                let cancelled = uring.cancel_now(uring::tag(key.token(), OpKind::Send));
-                if let Some(send) = io.send.as_mut() {
-                    send.complete(-libc::ECANCELED);
-                }
-                cancelled.and(Err(e))
-            }
+            Err(e) => match uring.cancel_now(uring::tag(key.token(), OpKind::Send)) {
+                Ok(()) => (false, Err(e)),
+                Err(cancel) => (true, Err(cancel)),
+            },
         }
     }
 

@@ -464,9 +464,16 @@ impl Reactor {
                 {
                     // Bytes written are still to be sent: the entry lives
                     // on, without its owner, until they are.
-                    return result.and(Self::keep_sending(uring, key, io));
+                    let (stays, kept) = Self::keep_sending(uring, key, io);
+                    if stays {
+                        return result.and(kept);
+                    }
+                    // Given up (no fd to send on): freed below.
+                    self.unsent_streams -= 1;
+                    result.and(kept)
+                } else {
+                    result
                 }
-                result
             }
         };
         let io = slot.io.take();
