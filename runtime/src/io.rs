@@ -246,33 +246,14 @@ impl<T: AsFd> Async<T> {
         buf: &mut B,
         mut syscall: impl FnMut(&T, &mut B) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let reactor = match upgrade(&self.reactor) {
-            Ok(reactor) => reactor,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        if !reactor.borrow().completes_reads() {
-            let len = buf.capacity();
-            return self.poll_read_stream(cx, len, |s| syscall(s, buf));
+        match self.poll_through_ring(|r, cx| r.poll_recv(self.key, cx, &mut *buf), cx) {
+            // On epoll, or the ring had no buffer: this read goes by readiness.
+            None => {}
+            Some(Poll::Ready(Err(e))) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Some(poll) => return poll,
         }
-        if crate::scope::current_is_cancelled() {
-            // Level-triggered cancellation: no I/O in a cancelled scope.
-            crate::scope::note_await(std::panic::Location::caller());
-            return Poll::Pending;
-        }
-        let poll = reactor.borrow_mut().poll_recv(self.key, cx, buf);
-        drop(reactor);
-        match poll {
-            // The ring had no buffer: this read goes by readiness.
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                let len = buf.capacity();
-                self.poll_read_stream(cx, len, |s| syscall(s, buf))
-            }
-            Poll::Pending => {
-                crate::scope::note_await(std::panic::Location::caller());
-                Poll::Pending
-            }
-            ready => ready,
-        }
+        let len = buf.capacity();
+        self.poll_read_stream(cx, len, |s| syscall(s, buf))
     }
 
     /// The future of [`poll_read_stream_buf`](Self::poll_read_stream_buf)
@@ -302,22 +283,8 @@ impl<T: AsFd> Async<T> {
         bufs: &[io::IoSlice<'_>],
         mut syscall: impl FnMut(&T) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let reactor = match upgrade(&self.reactor) {
-            Ok(reactor) => reactor,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        if !reactor.borrow().completes_reads() {
-            return self.poll_op(Direction::Write, cx, &mut syscall);
-        }
-        if crate::scope::current_is_cancelled() {
-            crate::scope::note_await(std::panic::Location::caller());
-            return Poll::Pending;
-        }
-        let poll = reactor.borrow_mut().poll_send(self.key, cx, bufs);
-        if poll.is_pending() {
-            crate::scope::note_await(std::panic::Location::caller());
-        }
-        poll
+        self.poll_through_ring(|r, cx| r.poll_send(self.key, cx, bufs), cx)
+            .unwrap_or_else(|| self.poll_op(Direction::Write, cx, &mut syscall))
     }
 
     /// The future of [`poll_write_stream`](Self::poll_write_stream), with
@@ -337,22 +304,37 @@ impl<T: AsFd> Async<T> {
     /// [`poll_write_stream`](Self::poll_write_stream) was handed to the
     /// kernel: at once on epoll.
     pub(crate) fn poll_flush_stream(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_through_ring(|r, cx| r.poll_flush(self.key, cx), cx)
+            .unwrap_or(Poll::Ready(Ok(())))
+    }
+
+    /// A byte-stream operation of the io_uring backend: `None` on epoll
+    /// (the caller goes by readiness). On io_uring, `Pending` in a
+    /// cancelled scope (level-triggered: no I/O there), else `op` on the
+    /// reactor; a `Pending` notes its await point for `dump`.
+    #[track_caller]
+    fn poll_through_ring<R>(
+        &self,
+        op: impl FnOnce(&mut Reactor, &mut Context<'_>) -> Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<io::Result<R>>> {
         let reactor = match upgrade(&self.reactor) {
             Ok(reactor) => reactor,
-            Err(e) => return Poll::Ready(Err(e)),
+            Err(e) => return Some(Poll::Ready(Err(e))),
         };
-        if !reactor.borrow().completes_reads() {
-            return Poll::Ready(Ok(()));
+        let mut reactor = reactor.borrow_mut();
+        if !reactor.completes_reads() {
+            return None;
         }
-        if crate::scope::current_is_cancelled() {
-            crate::scope::note_await(std::panic::Location::caller());
-            return Poll::Pending;
-        }
-        let poll = reactor.borrow_mut().poll_flush(self.key, cx);
+        let poll = if crate::scope::current_is_cancelled() {
+            Poll::Pending
+        } else {
+            op(&mut reactor, cx)
+        };
         if poll.is_pending() {
             crate::scope::note_await(std::panic::Location::caller());
         }
-        poll
+        Some(poll)
     }
 
     /// The future of [`poll_flush_stream`](Self::poll_flush_stream).

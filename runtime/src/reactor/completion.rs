@@ -101,12 +101,13 @@ impl Reactor {
         };
         if let Some(op) = op {
             let user_data = uring::tag(key.token(), OpKind::Send);
-            // SAFETY: `op` points into the stream's `in_flight` buffer, which
-            // `SendState` leaves untouched until this send's completion, and
-            // which lives until then: a deregistered entry with a send in
-            // flight is kept (`keep_sending`), and the reactor's drop waits
-            // for the kernel to let go of every operation.
-            if let Err(e) = unsafe { uring.send(io.fd, &op, user_data) } {
+            // `op` points into the stream's `in_flight` buffer: a
+            // deregistered entry with a send in flight is kept
+            // (`keep_sending`), and the reactor's drop waits for the kernel.
+            // SAFETY: `SendState` leaves `in_flight` untouched and alive
+            // until this send's completion (the lines above say why).
+            let queued = unsafe { uring.send(io.fd, &op, user_data) };
+            if let Err(e) = queued {
                 return Poll::Ready(Err(e));
             }
         }
