@@ -26,11 +26,12 @@ use slab::Slab;
 /// polling (the header-read timeout of a request whose head arrived in one
 /// read) never touches the timer wheel.
 ///
-/// Deadlines are hyper's `std::time::Instant`s; at the first poll the time
-/// left until the deadline (on the real clock) is added to the runtime's
-/// clock. On a virtual clock, hyper's durations therefore pass in virtual
-/// time (a 30 s header-read timeout fires when the virtual clock has moved
-/// 30 s), while [`Timer::now`] stays the real clock.
+/// Deadlines are hyper's `std::time::Instant`s, converted at the first poll
+/// with [`time::Instant::from_std`]: on the real clock, the same moment; on
+/// a virtual clock, the time left until the deadline (on the real clock) is
+/// added to the runtime's clock. hyper's durations therefore pass in
+/// virtual time (a 30 s header-read timeout fires when the virtual clock
+/// has moved 30 s), while [`Timer::now`] stays the real clock.
 ///
 /// ```
 /// use arbor_hyper::ArborTimer;
@@ -121,9 +122,10 @@ impl ArborSleep {
         }
     }
 
-    /// The deadline on the runtime's clock: now plus the real time left.
+    /// The deadline on the runtime's clock (on the real clock, with no
+    /// clock read: hyper re-arms its header-read timeout per request).
     fn arbor_deadline(deadline: Instant) -> time::Instant {
-        time::now() + deadline.saturating_duration_since(Instant::now())
+        time::Instant::from_std(deadline)
     }
 
     /// Move the deadline (hyper's [`Timer::reset`]).

@@ -71,8 +71,10 @@ pub(crate) struct Clock {
 
 /// Where the time comes from.
 enum Source {
-    /// CLOCK_MONOTONIC.
-    Real,
+    /// CLOCK_MONOTONIC. `std::time::Instant` reads the same clock on
+    /// Linux: `std_at` was read right after the reading `start`, so a std
+    /// instant converts without reading either clock again.
+    Real { std_at: std::time::Instant },
     /// A virtual clock: the current time, moved only by jumps.
     Virtual(Cell<u64>),
     /// A virtual clock that also runs at `rate` × real time: it showed
@@ -96,7 +98,9 @@ impl Clock {
     pub(crate) fn new_real() -> Clock {
         let start = real_now();
         Clock {
-            source: Source::Real,
+            source: Source::Real {
+                std_at: std::time::Instant::now(),
+            },
             start,
             last: Cell::new(start),
         }
@@ -123,17 +127,36 @@ impl Clock {
     }
 
     pub(crate) fn is_virtual(&self) -> bool {
-        !matches!(self.source, Source::Real)
+        !matches!(self.source, Source::Real { .. })
     }
 
     pub(crate) fn now(&self) -> Instant {
         let now = match &self.source {
-            Source::Real => real_now(),
+            Source::Real { .. } => real_now(),
             Source::Virtual(now) => now.get(),
             Source::Scaled { .. } => self.scaled_now(),
         };
         self.last.set(now);
         Instant::from_nanos(now)
+    }
+
+    /// The instant of a `std::time::Instant`. On the real clock, the same
+    /// moment, with no clock read; on a virtual clock, now plus the real
+    /// time until it (minus the real time since it, for a past one), so
+    /// that a std deadline's duration passes in virtual time.
+    pub(crate) fn instant_of_std(&self, instant: std::time::Instant) -> Instant {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (base, std_base) = match &self.source {
+            Source::Real { std_at } => (self.start, *std_at),
+            Source::Virtual(_) | Source::Scaled { .. } => {
+                (self.now().nanos(), std::time::Instant::now())
+            }
+        };
+        let at = match instant.checked_duration_since(std_base) {
+            Some(after) => base.saturating_add(nanos(after)),
+            None => base.saturating_sub(nanos(std_base - instant)),
+        };
+        Instant::from_nanos(at)
     }
 
     /// The last reading taken, in nanoseconds: behind the true time by
@@ -166,7 +189,7 @@ impl Clock {
     fn set_virtual(&self, nanos: u64) {
         self.last.set(nanos);
         match &self.source {
-            Source::Real => {}
+            Source::Real { .. } => {}
             Source::Virtual(now) => now.set(nanos),
             Source::Scaled {
                 virtual_at,
@@ -214,7 +237,7 @@ impl Clock {
     /// virtual clock without a rate, which gets there only by a jump.
     pub(crate) fn real_until_tick(&self, tick: u64) -> Option<Duration> {
         match &self.source {
-            Source::Real => Some(self.until_tick(tick)),
+            Source::Real { .. } => Some(self.until_tick(tick)),
             Source::Virtual(_) => None,
             Source::Scaled { rate, .. } => {
                 let left = self.until_tick(tick).as_secs_f64() / rate;
@@ -251,6 +274,46 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_std_instant_is_the_same_moment_on_the_real_clock() {
+        let clock = Clock::new_real();
+        let before = clock.now().nanos();
+        let std_now = std::time::Instant::now();
+        let after = clock.now().nanos();
+        let converted = clock.instant_of_std(std_now).nanos();
+        // The base pair was read one after the other: allow a few µs.
+        let slack = 5_000;
+        assert!(
+            before - slack <= converted && converted <= after + slack,
+            "{before} <= {converted} <= {after}"
+        );
+        let later = clock
+            .instant_of_std(std_now + Duration::from_secs(3))
+            .nanos();
+        assert_eq!(later - converted, 3_000_000_000);
+        let earlier = clock
+            .instant_of_std(std_now - Duration::from_millis(1))
+            .nanos();
+        assert_eq!(converted - earlier, 1_000_000);
+    }
+
+    #[test]
+    fn a_std_deadline_passes_in_virtual_time() {
+        let clock = Clock::new_virtual(0.0);
+        assert!(clock.advance(Duration::from_secs(10)));
+        let ten = Duration::from_secs(10).as_nanos() as u64;
+        let ahead = clock.instant_of_std(std::time::Instant::now() + Duration::from_secs(30));
+        let left = ahead.nanos() - ten;
+        assert!(
+            (29_000_000_000..=30_000_000_000).contains(&left),
+            "{left} ns left of 30 s"
+        );
+        let past = clock.instant_of_std(std::time::Instant::now() - Duration::from_secs(4));
+        assert!(past.nanos() <= ten - 4_000_000_000);
+        let long_past = clock.instant_of_std(std::time::Instant::now() - Duration::from_secs(60));
+        assert_eq!(long_past.nanos(), 0, "saturates at the clock's origin");
+    }
 
     #[test]
     fn deadlines_round_up_and_now_rounds_down() {

@@ -44,6 +44,35 @@ impl Instant {
         super::now()
     }
 
+    /// The instant of a [`std::time::Instant`] on the running runtime's
+    /// clock, for deadlines that come from code outside arbor (hyper's
+    /// timer, a library's `Instant::now() + timeout`).
+    ///
+    /// On the real clock it is the same moment, found without reading a
+    /// clock. On a virtual clock it is [`now`](Self::now) plus the real
+    /// time left until `instant` (or minus the real time since it), so a
+    /// std deadline set `d` ahead fires when the virtual clock has moved
+    /// `d`. Saturates at the clock's origin and at [`NEVER`](Self::NEVER).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// arbor_runtime::run(async {
+    ///     let std_deadline = std::time::Instant::now() + Duration::from_secs(60);
+    ///     let deadline = arbor_runtime::time::Instant::from_std(std_deadline);
+    ///     let left = deadline - arbor_runtime::time::Instant::now();
+    ///     assert!(left > Duration::from_secs(59) && left <= Duration::from_secs(60));
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a runtime.
+    #[track_caller]
+    pub fn from_std(instant: std::time::Instant) -> Instant {
+        crate::context::expect("arbor::time::Instant::from_std", |core| {
+            core.clock.instant_of_std(instant)
+        })
+    }
+
     /// Time since `earlier`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
