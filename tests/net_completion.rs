@@ -160,3 +160,59 @@ async fn a_write_queued_in_the_tick_its_stream_drops_goes_to_that_stream() {
         "the new socket got nothing"
     );
 }
+
+/// Writes until one fails, waiting for each with `flush`: the error a
+/// reset peer makes our sends fail with.
+async fn first_failure(stream: &TcpStream) -> std::io::Error {
+    for _ in 0..10_000 {
+        match stream.write(b"x").await {
+            Err(e) => return e,
+            Ok(_) => {
+                if let Err(e) = stream.flush().await {
+                    return e;
+                }
+            }
+        }
+    }
+    panic!("no write failed after the peer reset the connection");
+}
+
+#[test]
+fn a_failed_send_is_reported_by_write_error_and_every_later_write() {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+    let rt = arbor::Runtime::new().unwrap();
+    let backend = rt.io_backend();
+    rt.block_on(async {
+        let listener = TcpListener::bind(any_port()).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"never read").await.unwrap();
+        client.flush().await.unwrap();
+        assert!(client.write_error().is_none(), "nothing failed yet");
+        // Closed with unread bytes: the kernel resets the connection.
+        drop(server);
+        let failure = first_failure(&client).await;
+        assert!(
+            matches!(failure.kind(), ConnectionReset | BrokenPipe),
+            "{failure}"
+        );
+        match backend {
+            // A write copies its bytes and returns; its send's failure
+            // sticks to the stream.
+            arbor::IoBackend::IoUring => {
+                let known = client.write_error().expect("the failed send is known");
+                assert_eq!(known.kind(), failure.kind());
+                let next = client.write(b"more").await.unwrap_err();
+                assert_eq!(next.kind(), failure.kind());
+                assert_eq!(client.flush().await.unwrap_err().kind(), failure.kind());
+            }
+            // Each write reports its own `send`'s error.
+            _ => {
+                assert!(client.write_error().is_none());
+                assert!(client.write(b"more").await.is_err());
+            }
+        }
+    });
+}

@@ -13,9 +13,15 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 ///
 /// Reads go straight into hyper's uninitialized read buffer
 /// ([`TcpStream::poll_read_uninit`]): nothing is zero-filled first.
-/// Writes are vectored (`sendmsg`), flushing is a no-op (bytes go straight
-/// to the kernel), and shutdown closes the write direction (the peer
-/// reads end of stream; the read direction stays open).
+/// Writes are vectored. Flushing returns at once: on the epoll backend a
+/// write puts its bytes in the kernel before it returns; on io_uring a
+/// write copies them into the stream's send buffer, and arbor sends them
+/// even if the connection is dropped, so a flush only reports a send that
+/// already failed ([`TcpStream::write_error`]) rather than waiting for
+/// the ring (a send's error otherwise reaches hyper at its next write).
+/// Shutdown waits for the bytes still unsent, then closes the write
+/// direction (the peer reads end of stream; the read direction stays
+/// open).
 ///
 /// ```
 /// use arbor_hyper::ArborIo;
@@ -135,10 +141,15 @@ macro_rules! hyper_io {
                 true
             }
 
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // At once on epoll; on io_uring, when the batched sends
-                // completed.
-                futures_io::AsyncWrite::poll_flush(Pin::new(&mut &self.inner), cx)
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // The bytes written are committed: arbor sends them even
+                // if the connection is dropped, and shutdown waits for
+                // them. Waiting for io_uring's completions here would
+                // cost every response a second wake of its task.
+                match self.inner.write_error() {
+                    Some(e) => Poll::Ready(Err(e)),
+                    None => Poll::Ready(Ok(())),
+                }
             }
 
             fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -337,6 +337,14 @@ impl<T: AsFd> Async<T> {
         Some(poll)
     }
 
+    /// The error of a send that already failed on io_uring; `None` on
+    /// epoll, and while no send failed.
+    pub(crate) fn stream_write_error(&self) -> Option<io::Error> {
+        let reactor = self.reactor.upgrade()?;
+        let reactor = reactor.borrow();
+        reactor.send_error(self.key)
+    }
+
     /// The future of [`poll_flush_stream`](Self::poll_flush_stream).
     pub(crate) async fn flush_stream(&self) -> io::Result<()> {
         let mut parked = Parked::new(self, Direction::Write);

@@ -366,6 +366,19 @@ macro_rules! byte_stream {
                 self.inner.flush_stream().await
             }
 
+            /// The error of a send that already failed, without waiting:
+            /// `None` while the bytes written are still on their way or
+            /// were all handed to the kernel, and always on epoll (where
+            /// [`write`](Self::write) reports its own error). On io_uring
+            /// a write returns once its bytes are copied, and they are
+            /// sent even if the stream is dropped: poll-based adapters
+            /// whose flush only has to commit the bytes (as
+            /// `arbor_hyper::ArborIo` does) check this instead of waiting
+            /// for [`flush`](Self::flush).
+            pub fn write_error(&self) -> Option<std::io::Error> {
+                self.inner.stream_write_error()
+            }
+
             /// Poll a read into memory that need not be initialized (the
             /// spare capacity of a `Vec`, hyper's read buffers): no
             /// zero-filling before the read. `Ready(Ok(n))`: the first `n`

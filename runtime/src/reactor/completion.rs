@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::uring::{self, Cqe, OpKind, stream::ReadBuf};
-use super::{Backend, Direction, IoKey, Reactor, ScheduledIo, deliver, entry_mut, epoll};
+use super::{Backend, Direction, IoKey, Reactor, ScheduledIo, deliver, entry, entry_mut, epoll};
 
 /// How long dropping a runtime waits for written bytes to be sent, at
 /// most (a peer that reads nothing would hold it forever).
@@ -137,6 +137,11 @@ impl Reactor {
                 Poll::Pending
             }
         }
+    }
+
+    /// The error a send of the stream failed with, if one did.
+    pub(crate) fn send_error(&self, key: IoKey) -> Option<io::Error> {
+        entry(&self.slots, key)?.send.as_ref()?.sticky_error()
     }
 
     /// A write shutdown of the stream: `true` if bytes are still to be

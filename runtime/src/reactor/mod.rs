@@ -234,6 +234,14 @@ struct Slot {
     io: Option<ScheduledIo>,
 }
 
+/// The live entry for `key`, or `None` if the key is stale.
+fn entry(slots: &[Slot], key: IoKey) -> Option<&ScheduledIo> {
+    slots
+        .get(key.index as usize)
+        .filter(|slot| slot.generation == key.generation)
+        .and_then(|slot| slot.io.as_ref())
+}
+
 /// The live entry for `key`, or `None` if the key is stale. A free function
 /// so `poll` can borrow the slab while iterating the event buffer.
 fn entry_mut(slots: &mut [Slot], key: IoKey) -> Option<&mut ScheduledIo> {

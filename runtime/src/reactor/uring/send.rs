@@ -74,7 +74,8 @@ impl SendState {
         !self.busy && self.pending.is_empty()
     }
 
-    fn sticky_error(&self) -> Option<io::Error> {
+    /// The error a send failed with: every later write and flush reports it.
+    pub(crate) fn sticky_error(&self) -> Option<io::Error> {
         self.error.map(io::Error::from_raw_os_error)
     }
 
