@@ -126,7 +126,11 @@
 //!   (and `poll_flush` of the `futures-io` and tokio traits) waits until
 //!   they were handed to the kernel, and a send's error (`EPIPE`,
 //!   `ECONNRESET`) is reported by the next write or flush instead of the
-//!   write that queued the bytes. A write shutdown waits for the bytes; a
+//!   write that queued the bytes, or, without waiting, by
+//!   [`TcpStream::write_error`](crate::net::TcpStream::write_error)
+//!   (what `arbor_hyper::ArborIo`'s flush checks: hyper flushes after
+//!   every response, and waiting there would cost each response a second
+//!   wake). A write shutdown waits for the bytes; a
 //!   stream dropped with bytes unsent sends them anyway; a runtime
 //!   dropped with bytes unsent gives them up to half a second.
 //!
