@@ -216,3 +216,21 @@ fn a_failed_send_is_reported_by_write_error_and_every_later_write() {
         }
     });
 }
+
+#[arbor::test]
+async fn flush_makes_no_progress_in_a_cancelled_scope_on_either_backend() {
+    let (a, b) = arbor::net::UnixStream::pair().unwrap();
+    a.write_all(b"queued").await.unwrap();
+    // Level-triggered cancellation: a stream operation inside an already
+    // cancelled scope stays pending, and the scope's owner drops it.
+    assert!(
+        arbor::move_on_after(Duration::ZERO, a.flush())
+            .await
+            .is_none()
+    );
+    // The bytes were written all the same, and a flush outside it works.
+    a.flush().await.unwrap();
+    let mut buf = [0u8; 6];
+    b.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"queued");
+}

@@ -302,10 +302,19 @@ impl<T: AsFd> Async<T> {
 
     /// Ready when every byte written with
     /// [`poll_write_stream`](Self::poll_write_stream) was handed to the
-    /// kernel: at once on epoll.
+    /// kernel: at once on epoll. On both backends, `Pending` in a
+    /// cancelled scope, as every other stream operation is there.
+    #[track_caller]
     pub(crate) fn poll_flush_stream(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_through_ring(|r, cx| r.poll_flush(self.key, cx), cx)
-            .unwrap_or(Poll::Ready(Ok(())))
+            .unwrap_or_else(|| {
+                if crate::scope::current_is_cancelled() {
+                    crate::scope::note_await(std::panic::Location::caller());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(()))
+                }
+            })
     }
 
     /// A byte-stream operation of the io_uring backend: `None` on epoll

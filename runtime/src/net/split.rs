@@ -355,7 +355,9 @@ macro_rules! byte_stream {
             /// the epoll backend a write hands its bytes over before it
             /// returns, so this returns at once; on io_uring, writes are
             /// copied and sent in batches, one `io_uring_enter` per
-            /// scheduler tick, and this waits for their completions.
+            /// scheduler tick, and this waits for their completions. In a
+            /// cancelled scope it makes no progress on either backend, as
+            /// no stream operation does.
             ///
             /// # Errors
             /// The error of a send that failed (`EPIPE`, `ECONNRESET`).
