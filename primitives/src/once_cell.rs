@@ -125,8 +125,13 @@ impl<T> OnceCell<T> {
     /// initializer: on `Err` the cell stays empty, the error is returned,
     /// and the next waiter runs its own initializer.
     ///
-    /// A [checkpoint](crate#checkpoints) and cancel-safe as
+    /// A [checkpoint](crate#checkpoints), as
     /// [`get_or_init`](Self::get_or_init).
+    ///
+    /// # Cancel safety
+    /// As [`get_or_init`](Self::get_or_init)'s: dropping the future while
+    /// queued leaves the queue, and dropping it while its initializer runs
+    /// hands the turn to the next waiter (as an `Err` does).
     pub async fn get_or_try_init<F, Fut, E>(&self, init: F) -> Result<&T, E>
     where
         F: FnOnce() -> Fut,
