@@ -39,6 +39,7 @@
 //! token are reserved (their kind bits are `0b111`, which no operation
 //! has).
 
+pub(crate) mod buf_ring;
 pub(crate) mod send;
 pub(crate) mod stream;
 pub(crate) mod sys;
@@ -47,8 +48,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use buf_ring::BufRing;
 pub(crate) use sys::Cqe;
-use sys::{BufRing, Ring, Sqe};
+use sys::{Ring, Sqe};
 
 /// `user_data` of the wakeup eventfd's poll (the same token as epoll's).
 pub(crate) const WAKER_TOKEN: u64 = u64::MAX;

@@ -26,7 +26,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 
-use super::sys::{BufRing, CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, Cqe};
+use super::buf_ring::BufRing;
+use super::sys::{CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE, Cqe};
 
 /// Buffers in the ring: a power of two.
 pub(crate) const RING_BUFFERS: u16 = 1024;
