@@ -1,14 +1,12 @@
 //! [`serve`] and [`Server`]: an accept loop whose connections are nursery
 //! children, with graceful shutdown.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Context, Waker};
 use std::time::Duration;
 
 use arbor_nursery::{CancelHandle, CancelScope, Nursery, NurseryError, nursery};
@@ -18,9 +16,16 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use slab::Slab;
 
 use crate::{ArborIo, ArborTimer};
+
+mod drain;
+#[cfg(feature = "http2")]
+mod sniff;
+
+use drain::{Drain, DrainWatch, drive};
+#[cfg(feature = "http2")]
+use sniff::{Rewind, sniff};
 
 /// A listener [`Server::serve`] accepts connections from:
 /// [`TcpListener`] (whose connections get `TCP_NODELAY`) and
@@ -469,222 +474,6 @@ where
     })
     .await
     .unwrap_or(false)
-}
-
-/// The first bytes an HTTP/2 client with prior knowledge sends.
-#[cfg(feature = "http2")]
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Read until the bytes are HTTP/2's preface (true) or cannot be (false:
-/// the first differing byte, or end of stream); returns what was read.
-#[cfg(feature = "http2")]
-async fn sniff<T: hyper::rt::Read + Unpin>(io: &mut T) -> io::Result<(bool, Vec<u8>)> {
-    let mut storage = [0u8; H2_PREFACE.len()];
-    let mut filled = 0;
-    loop {
-        let n = poll_fn(|cx| {
-            let mut buf = hyper::rt::ReadBuf::new(&mut storage[filled..]);
-            std::task::ready!(Pin::new(&mut *io).poll_read(cx, buf.unfilled()))?;
-            std::task::Poll::Ready(Ok::<_, io::Error>(buf.filled().len()))
-        })
-        .await?;
-        filled += n;
-        let seen = &storage[..filled];
-        if n == 0 || seen != &H2_PREFACE[..filled] {
-            return Ok((false, seen.to_vec()));
-        }
-        if filled == H2_PREFACE.len() {
-            return Ok((true, seen.to_vec()));
-        }
-    }
-}
-
-/// An I/O object whose first reads give back bytes already read from it.
-#[cfg(feature = "http2")]
-struct Rewind<T> {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: T,
-}
-
-#[cfg(feature = "http2")]
-impl<T> Rewind<T> {
-    fn new(prefix: Vec<u8>, inner: T) -> Self {
-        Rewind {
-            prefix,
-            pos: 0,
-            inner,
-        }
-    }
-}
-
-#[cfg(feature = "http2")]
-impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Rewind<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.pos < this.prefix.len() {
-            let n = buf.remaining().min(this.prefix.len() - this.pos);
-            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
-            this.pos += n;
-            if this.pos == this.prefix.len() {
-                this.prefix = Vec::new();
-                this.pos = 0;
-            }
-            return std::task::Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-#[cfg(feature = "http2")]
-impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Rewind<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> std::task::Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// A hyper connection that can be asked to shut down gracefully.
-trait Graceful: Future<Output = hyper::Result<()>> {
-    fn graceful(self: Pin<&mut Self>);
-}
-
-impl<I, S, B> Graceful for http1::Connection<I, S>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    S: hyper::service::HttpService<Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
-    fn graceful(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
-}
-
-#[cfg(feature = "http2")]
-impl<I, S, B, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    S: hyper::service::HttpService<Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
-{
-    fn graceful(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
-}
-
-/// Poll `conn`; once the server drains, ask it to shut down gracefully
-/// (once) and keep polling it to its end.
-async fn drive<C: Graceful>(conn: C, mut watch: DrainWatch) -> hyper::Result<()> {
-    let mut conn = pin!(conn);
-    let mut draining = false;
-    poll_fn(|cx| {
-        if !draining && watch.poll_draining(cx) {
-            draining = true;
-            conn.as_mut().graceful();
-        }
-        conn.as_mut().poll(cx)
-    })
-    .await
-}
-
-/// The server's "shut down gracefully" signal, watched by every
-/// connection: a flag and the wakers of the connections waiting for it.
-#[derive(Default)]
-struct Drain {
-    started: Cell<bool>,
-    waiters: RefCell<Slab<Waker>>,
-}
-
-impl Drain {
-    fn start(&self) {
-        if self.started.replace(true) {
-            return;
-        }
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for (_, waker) in waiters {
-            waker.wake();
-        }
-    }
-}
-
-/// One connection's view of [`Drain`]: its waker stays registered (and is
-/// only replaced when the task's waker changes), so watching costs a flag
-/// read and a waker comparison per poll.
-struct DrainWatch {
-    drain: Rc<Drain>,
-    key: Option<usize>,
-}
-
-impl DrainWatch {
-    fn new(drain: Rc<Drain>) -> Self {
-        DrainWatch { drain, key: None }
-    }
-
-    fn poll_draining(&mut self, cx: &Context<'_>) -> bool {
-        if self.drain.started.get() {
-            return true;
-        }
-        let mut waiters = self.drain.waiters.borrow_mut();
-        match self.key.and_then(|key| waiters.get_mut(key)) {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            Some(waker) => waker.clone_from(cx.waker()),
-            None => self.key = Some(waiters.insert(cx.waker().clone())),
-        }
-        false
-    }
-}
-
-impl Drop for DrainWatch {
-    fn drop(&mut self) {
-        if let Some(key) = self.key
-            && !self.drain.started.get()
-        {
-            self.drain.waiters.borrow_mut().try_remove(key);
-        }
-    }
-}
-
-impl fmt::Debug for Drain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Drain")
-            .field("started", &self.started.get())
-            .finish()
-    }
 }
 
 impl<S> fmt::Debug for Shared<S> {
