@@ -501,3 +501,37 @@ async fn start_accepts_an_async_closure() {
     .unwrap();
     assert_eq!(v, 7);
 }
+
+#[arbor::test(virtual_clock)]
+async fn a_child_sets_cancel_all_cancels_its_children_in_spawn_order() {
+    // The order cancellation reaches the children is the order they are
+    // dropped in and their results arrive in: it must not vary from run
+    // to run (a seeded program has to replay), so it is spawn order.
+    const NAMES: [&str; 12] = [
+        "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11",
+    ];
+    let trace = Trace::new();
+    let t = trace.clone();
+    nursery(async move |n| {
+        let mut set = n.child_set();
+        for name in NAMES {
+            let t = t.clone();
+            set.spawn(async move {
+                let _log = LogOnDrop(t, name);
+                pending::<()>().await;
+            });
+        }
+        sleep(SEC).await;
+        set.cancel_all();
+        let mut ended = 0;
+        while let Some(result) = set.join_next().await {
+            assert!(matches!(result, Err(ChildError::Cancelled)));
+            ended += 1;
+        }
+        assert_eq!(ended, NAMES.len());
+        Ok::<_, Boom>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(trace.events(), NAMES);
+}

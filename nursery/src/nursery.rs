@@ -2,7 +2,7 @@
 //! spawns, finished together.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -62,8 +62,9 @@ pub(crate) struct Shared {
     waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
     /// Children being started, still in their caller's context: their
-    /// tasks, to drop with the nursery if it is dropped before they join.
-    pub(crate) starting: RefCell<HashMap<u64, arbor_runtime::JoinHandle<()>>>,
+    /// tasks, to drop with the nursery if it is dropped before they join
+    /// (in start order: a seeded run replays the drops).
+    pub(crate) starting: RefCell<BTreeMap<u64, arbor_runtime::JoinHandle<()>>>,
     next_start: Cell<u64>,
 }
 
@@ -448,7 +449,7 @@ where
         live: Cell::new(0),
         waker: RefCell::new(None),
         closed: Cell::new(false),
-        starting: RefCell::new(HashMap::new()),
+        starting: RefCell::new(BTreeMap::new()),
         next_start: Cell::new(0),
     });
     let handle = Nursery {

@@ -2,7 +2,7 @@
 //! finish, like tokio's `JoinSet`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,10 +18,11 @@ use crate::nursery::Nursery;
 use crate::outcome::Outcome;
 
 /// What a set shares with its children: the finished results, in finish
-/// order, and the children still running.
+/// order, and the children still running, by key: in spawn order, so that
+/// `cancel_all` cancels (and wakes) them in an order a seeded run replays.
 pub(crate) struct SetShared<T> {
     finished: RefCell<VecDeque<Result<T, ChildError>>>,
-    running: RefCell<HashMap<u64, Rc<ChildShared<T>>>>,
+    running: RefCell<BTreeMap<u64, Rc<ChildShared<T>>>>,
     next_key: Cell<u64>,
     waker: RefCell<Option<Waker>>,
 }
@@ -91,7 +92,7 @@ impl Nursery {
             nursery: self.clone(),
             shared: Rc::new(SetShared {
                 finished: RefCell::new(VecDeque::new()),
-                running: RefCell::new(HashMap::new()),
+                running: RefCell::new(BTreeMap::new()),
                 next_key: Cell::new(0),
                 waker: RefCell::new(None),
             }),
