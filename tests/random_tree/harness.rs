@@ -21,7 +21,7 @@ use super::features::Features;
 use super::interp::{BoxFut, Cx, Sink, abort_slot, exec, panic_text, patterns, stream};
 use super::ledger::Ledger;
 use super::program::{Program, generate};
-use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, Violation, World};
+use super::world::{Alarm, Book, Kind, POLL_LIMIT, PanicId, TaskRec, TraceMode, Violation, World};
 
 /// The program must finish within this much virtual time (it needs a few
 /// seconds at most); past it, it is hung.
@@ -34,6 +34,8 @@ pub struct Outcome {
     pub seed: u64,
     pub size: usize,
     pub violations: Vec<Violation>,
+    /// The digest of the run's trace (`TraceMode::Digest`).
+    pub trace_digest: u64,
     /// What the run made, for the replay's report.
     pub stats: String,
     pub counts: BTreeMap<&'static str, u64>,
@@ -201,8 +203,50 @@ async fn root(prog: &Program, w: Rc<World>, ledger: Rc<Ledger>) -> bool {
 }
 
 /// Generate and run one seed, then check everything.
-pub fn run_seed(seed: u64, features: Features, verbose: bool) -> Outcome {
-    run_program(&generate(seed, features), verbose)
+pub fn run_seed(seed: u64, features: Features, trace: TraceMode) -> Outcome {
+    run_program(&generate(seed, features), trace)
+}
+
+/// Every this many seeds, a batch runs the seed twice and checks that
+/// both runs took the same steps (their trace digests agree).
+pub const REPLAY_EVERY: u64 = 16;
+
+/// One seed of a batch: run and checked; every [`REPLAY_EVERY`]th one
+/// also checked to replay ([`run_program_twice`]).
+pub fn run_batch_seed(seed: u64, features: Features) -> Outcome {
+    if seed.is_multiple_of(REPLAY_EVERY) {
+        run_program_twice(&generate(seed, features))
+    } else {
+        run_seed(seed, features, TraceMode::Off)
+    }
+}
+
+/// Run `prog` twice, each run keeping a digest of its trace: the first
+/// run's outcome, checked by [`check_replays`].
+pub fn run_program_twice(prog: &Program) -> Outcome {
+    let mut first = run_program(prog, TraceMode::Digest);
+    check_replays(prog, &mut first);
+    first
+}
+
+/// Run `prog` again and add a [`Kind::NoReplay`] violation to `first` (a
+/// run that kept its trace, with nothing else wrong) if this run took
+/// other steps. Programs with a stream are not compared: their reads race
+/// the kernel's delivery while the virtual clock jumps.
+pub fn check_replays(prog: &Program, first: &mut Outcome) {
+    if prog.stream.is_some() || !first.violations.is_empty() {
+        return;
+    }
+    let again = run_program(prog, TraceMode::Digest);
+    if again.trace_digest != first.trace_digest {
+        first.violations.push(Violation {
+            kind: Kind::NoReplay,
+            what: format!(
+                "two runs of the program took different steps (trace digests {:016x} and {:016x}); diff the traces of two replays",
+                first.trace_digest, again.trace_digest
+            ),
+        });
+    }
 }
 
 /// The program's schedule: a runtime seed derived from its program seed
@@ -218,11 +262,11 @@ fn schedule(seed: u64, builder: arbor::Builder) -> arbor::Builder {
 }
 
 /// Run one program on a fresh virtual-clock runtime, then check everything.
-pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
+pub fn run_program(prog: &Program, trace: TraceMode) -> Outcome {
     install_panic_hook();
     UNEXPECTED.with(|u| u.borrow_mut().clear());
     let (seed, features) = (prog.seed, prog.features);
-    let book = Book::new(verbose, features);
+    let book = Book::new(trace, features);
     let w = World::new(prog, book.clone());
     let rt = schedule(seed, arbor::Runtime::builder().virtual_clock())
         .build()
@@ -297,6 +341,7 @@ pub fn run_program(prog: &Program, verbose: bool) -> Outcome {
         seed,
         size: prog.size,
         violations: std::mem::take(&mut *book.violations.borrow_mut()),
+        trace_digest: book.trace_digest(),
         stats,
         counts: std::mem::take(&mut *book.counts.borrow_mut()),
     }
@@ -411,7 +456,7 @@ pub fn worker(start: u64, count: u64, features: Features) {
     for seed in start..start.saturating_add(count) {
         dog.begin(seed);
         writeln!(out.lock(), "@rt seed {seed}").unwrap();
-        let o = run_seed(seed, features, false);
+        let o = run_batch_seed(seed, features);
         if !o.violations.is_empty() {
             let line = Failure::from_outcome(&o).to_line();
             writeln!(out.lock(), "@rt fail {line}").unwrap();
@@ -426,7 +471,7 @@ pub fn run_in_process(start: u64, count: u64, features: Features) -> Vec<Failure
     let mut failures = Vec::new();
     for seed in start..start.saturating_add(count) {
         dog.begin(seed);
-        let o = run_seed(seed, features, false);
+        let o = run_batch_seed(seed, features);
         if !o.violations.is_empty() {
             failures.push(Failure::from_outcome(&o));
         }

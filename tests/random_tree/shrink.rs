@@ -16,7 +16,7 @@ use std::rc::Rc;
 use super::features::Features;
 use super::harness;
 use super::program::{Body, Ending, Node, Program, SetChild, generate};
-use super::world::Kind;
+use super::world::{Kind, TraceMode};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Op {
@@ -553,11 +553,17 @@ pub fn program_with(seed: u64, features: Features, edits: &[Edit]) -> Option<Pro
     Some(prog)
 }
 
-/// The kinds of violation a candidate shows.
-fn kinds_of(seed: u64, features: Features, edits: &[Edit], isolate: bool) -> Vec<Kind> {
-    if !isolate {
+/// The kinds of violation a candidate shows, looking for `target`: a
+/// crash or a hang in a worker process, a replay failure by running the
+/// candidate twice.
+fn kinds_of(seed: u64, features: Features, edits: &[Edit], target: Kind) -> Vec<Kind> {
+    if !matches!(target, Kind::Crash | Kind::Stuck) {
         let prog = program_with(seed, features, edits).expect("a valid candidate");
-        let o = harness::run_program(&prog, false);
+        let o = if target == Kind::NoReplay {
+            harness::run_program_twice(&prog)
+        } else {
+            harness::run_program(&prog, TraceMode::Off)
+        };
         return o.violations.iter().map(|v| v.kind).collect();
     }
     let exe = std::env::current_exe().expect("the test binary");
@@ -601,7 +607,7 @@ pub fn eval_in_worker(spec: &str, features: Features) {
         .map_or(harness::REAL_LIMIT, std::time::Duration::from_millis);
     let dog = harness::Watchdog::start(features, limit);
     dog.begin(seed);
-    let o = harness::run_program(&prog, false);
+    let o = harness::run_program(&prog, TraceMode::Off);
     let kinds: Vec<&str> = o.violations.iter().map(|v| v.kind.name()).collect();
     println!("@rt kinds {}", kinds.join(","));
 }
@@ -609,7 +615,6 @@ pub fn eval_in_worker(spec: &str, features: Features) {
 /// Shrink the program of `seed` (after `edits`) while it still shows
 /// `target`; gives the longer list of edits.
 pub fn shrink_from(seed: u64, features: Features, mut edits: Vec<Edit>, target: Kind) -> Vec<Edit> {
-    let isolate = matches!(target, Kind::Crash | Kind::Stuck);
     let mut tried = 0;
     loop {
         let prog = program_with(seed, features, &edits).expect("edits so far apply");
@@ -623,7 +628,7 @@ pub fn shrink_from(seed: u64, features: Features, mut edits: Vec<Edit>, target: 
                     continue;
                 }
                 tried += 1;
-                if kinds_of(seed, features, &cand, isolate).contains(&target) {
+                if kinds_of(seed, features, &cand, target).contains(&target) {
                     better = Some(cand);
                     break 'search;
                 }

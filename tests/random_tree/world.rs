@@ -84,6 +84,11 @@ pub enum Kind {
     /// The bytes read from the program's stream are not exactly the
     /// prefixes its `write`s returned, in order (`random_tree/stream.rs`).
     StreamBytes,
+    /// Two runs of the same program took different steps (their traces
+    /// differ), so a failing seed would not replay: the runtime let
+    /// something other than the seed decide an order (a `HashMap`'s
+    /// iteration, a real clock, another thread).
+    NoReplay,
 }
 
 impl Kind {
@@ -115,6 +120,7 @@ impl Kind {
         Kind::Crash,
         Kind::Instruments,
         Kind::StreamBytes,
+        Kind::NoReplay,
     ];
 
     pub fn by_name(name: &str) -> Option<Kind> {
@@ -150,6 +156,7 @@ impl Kind {
             Kind::Crash => "crash",
             Kind::Instruments => "instruments",
             Kind::StreamBytes => "stream-bytes",
+            Kind::NoReplay => "no-replay",
         }
     }
 }
@@ -197,6 +204,17 @@ pub enum Out {
 
 /// Drop counts and violations: shared by everything, holds no handle, so
 /// it never forms a cycle with the futures that report to it.
+/// What a run does with its trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceMode {
+    /// No trace: events are not even formatted (the batch runs).
+    Off,
+    /// Print each event as it happens (a replay).
+    Print,
+    /// Keep only a digest of the events (the replay check).
+    Digest,
+}
+
 pub struct Book {
     drops: RefCell<Vec<(u8, &'static str)>>,
     pub violations: RefCell<Vec<Violation>>,
@@ -205,7 +223,11 @@ pub struct Book {
     /// then are expected.
     pub teardown: Cell<bool>,
     next_id: Cell<usize>,
+    /// Whether events are formatted at all.
     pub trace: bool,
+    print: bool,
+    /// FNV-1a of every event line so far (while `trace`).
+    digest: Cell<u64>,
     /// Virtual time the program started at (for the trace).
     pub start: Cell<Option<arbor::time::Instant>>,
     pub features: Features,
@@ -229,18 +251,23 @@ pub enum Alarm {
     Spinning,
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 /// More polls than any generated program needs (they need thousands).
 pub const POLL_LIMIT: u64 = 500_000;
 
 impl Book {
-    pub fn new(verbose: bool, features: Features) -> Rc<Book> {
+    pub fn new(mode: TraceMode, features: Features) -> Rc<Book> {
         Rc::new(Book {
             drops: RefCell::new(Vec::new()),
             violations: RefCell::new(Vec::new()),
             msgs: RefCell::new(Vec::new()),
             teardown: Cell::new(false),
             next_id: Cell::new(1000),
-            trace: verbose,
+            trace: mode != TraceMode::Off,
+            print: mode == TraceMode::Print,
+            digest: Cell::new(FNV_OFFSET),
             start: Cell::new(None),
             features,
             counts: RefCell::new(std::collections::BTreeMap::new()),
@@ -287,11 +314,26 @@ impl Book {
     }
 
     /// In a replay, print an event of the trace (as it happens, so a
-    /// seed that never returns still shows how far it got).
+    /// seed that never returns still shows how far it got); in the replay
+    /// check, fold it into the digest.
     pub fn log(&self, event: impl FnOnce() -> String) {
-        if self.trace {
-            eprintln!("{}", event());
+        if !self.trace {
+            return;
         }
+        let line = event();
+        let mut digest = self.digest.get();
+        for byte in line.bytes().chain([b'\n']) {
+            digest = (digest ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+        }
+        self.digest.set(digest);
+        if self.print {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The digest of the events logged so far.
+    pub fn trace_digest(&self) -> u64 {
+        self.digest.get()
     }
 
     pub fn token(self: &Rc<Book>, what: &'static str) -> Token {
