@@ -123,7 +123,7 @@ impl ArborSleep {
     }
 
     /// The deadline on the runtime's clock (on the real clock, with no
-    /// clock read: hyper re-arms its header-read timeout per request).
+    /// clock read: hyper arms a new header-read timeout per request).
     fn arbor_deadline(deadline: Instant) -> time::Instant {
         time::Instant::from_std(deadline)
     }
