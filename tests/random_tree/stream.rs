@@ -367,6 +367,11 @@ pub async fn write(cx: &Cx, len: usize, timeout: Option<u32>) {
     match bounded(limit(timeout), op).await {
         Some((Ok(n), kept)) => {
             cx.progressed_unless_kept("UnixStream::write", kept);
+            // The drain reads all along and the peer stays open: no send
+            // can have failed (on epoll this is always `None`).
+            if let Some(e) = pair.0.write_error() {
+                s.bad(format!("a send failed: {e}"));
+            }
             s.acked.borrow_mut().push((id, n));
             s.book.count("stream writes returned");
             cx.log(|| format!("wrote {n} of chunk {id} ({len} bytes)"));
@@ -431,10 +436,13 @@ pub async fn flush(cx: &Cx, timeout: Option<u32>) {
         drop(turn);
         out
     };
-    // No `progressed` check: `flush` is no checkpoint. On epoll it returns
-    // at once, even inside a cancelled scope; on io_uring it waits
-    // (`Pending`) in a cancelled scope.
-    if let Some((Err(e), _kept)) = bounded(limit(timeout), op).await {
-        s.bad(format!("flush failed: {e}"));
+    match bounded(limit(timeout), op).await {
+        // In a cancelled scope `flush` makes no progress on either backend.
+        Some((Ok(()), kept)) => {
+            cx.progressed_unless_kept("UnixStream::flush", kept);
+            s.book.count("stream flushes returned");
+        }
+        Some((Err(e), _)) => s.bad(format!("flush failed: {e}")),
+        None => s.book.count("stream flushes dropped"),
     }
 }
