@@ -8,9 +8,14 @@
 //! server process per runtime, pinned to core 0 (`taskset -c 0`), warms it
 //! up for a second, then runs `wrk -t1 -cCONNS -dSECS --latency` pinned to
 //! core 1; the two runtimes alternate which goes first. Reported per
-//! round and as medians: requests/s and p99 latency, and arbor's ratio to
-//! tokio (requests/s: higher is better for arbor; p99: lower), both of the
-//! medians and paired per round (the median of each round's ratio).
+//! round and as medians: requests/s, p99 latency and the server's CPU
+//! time per request (its thread's time on a CPU over the run, from
+//! `/proc/PID/schedstat`, divided by the requests wrk counted), and
+//! arbor's ratio to tokio (requests/s: higher is better for arbor; p99
+//! and CPU per request: lower), both of the medians and paired per round
+//! (the median of each round's ratio). When wrk saturates its own core,
+//! requests/s measures the load generator as much as the server; the CPU
+//! per request is the server's own cost.
 //!
 //! ```text
 //! bash benches/http.sh                          # 11 rounds of 10 s, 64 connections
@@ -142,6 +147,23 @@ impl Drop for Server {
 struct Sample {
     rps: f64,
     p99: Duration,
+    /// Requests completed in the run.
+    requests: u64,
+    /// The server's CPU time per request, in µs (filled in after the run).
+    cpu_us: f64,
+}
+
+/// CPU time the server's thread has used so far, in ns: the first field
+/// of `/proc/PID/schedstat` (both servers run on their main thread). The
+/// kernel's network work done on that thread counts too, as it does for
+/// both runtimes.
+fn cpu_ns(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .expect("/proc/PID/schedstat (CONFIG_SCHEDSTATS)");
+    text.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .expect("schedstat's first field")
 }
 
 fn wrk(port: u16, cpu: usize, conns: usize, secs: u64) -> Sample {
@@ -162,7 +184,8 @@ fn wrk(port: u16, cpu: usize, conns: usize, secs: u64) -> Sample {
     parse_wrk(&text).unwrap_or_else(|| panic!("cannot parse wrk's output:\n{text}"))
 }
 
-/// Requests/s and the 99th percentile from `wrk --latency`.
+/// Requests/s, the 99th percentile and the request count from `wrk
+/// --latency`.
 fn parse_wrk(text: &str) -> Option<Sample> {
     let rps = text
         .lines()
@@ -174,7 +197,19 @@ fn parse_wrk(text: &str) -> Option<Sample> {
         .lines()
         .find_map(|l| l.trim().strip_prefix("99%"))
         .and_then(|v| parse_duration(v.trim()))?;
-    Some(Sample { rps, p99 })
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))?
+        .0
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Sample {
+        rps,
+        p99,
+        requests,
+        cpu_us: 0.0,
+    })
 }
 
 /// wrk's durations: `512.00us`, `1.23ms`, `2.00s`, `1.00m`.
@@ -204,9 +239,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn compare() {
     // The parser against a sample of wrk's output (a bench has no tests).
-    let sample = "     99%    1.52ms\nRequests/sec:  91234.56\n";
+    let sample =
+        "     99%    1.52ms\n  912345 requests in 10.00s, 1.2MB read\nRequests/sec:  91234.56\n";
     let parsed = parse_wrk(sample).expect("wrk output parser");
     assert_eq!(parsed.p99, Duration::from_micros(1520));
+    assert_eq!(parsed.requests, 912_345);
     let rounds: usize = env_or("ROUNDS", 11);
     let secs: u64 = env_or("SECS", 10);
     let conns: usize = env_or("CONNS", 64);
@@ -228,12 +265,16 @@ fn compare() {
             let server = Server::start(side, server_cpu);
             // Warm-up: connections, allocator, caches.
             wrk(server.port, load_cpu, conns, 1);
-            let sample = wrk(server.port, load_cpu, conns, secs);
+            let cpu_before = cpu_ns(server.child.id());
+            let mut sample = wrk(server.port, load_cpu, conns, secs);
+            let cpu = cpu_ns(server.child.id()) - cpu_before;
+            sample.cpu_us = cpu as f64 / 1e3 / sample.requests.max(1) as f64;
             drop(server);
             println!(
-                "round {round:>2} {side:<5} {:>10.0} req/s  p99 {:>8.3} ms",
+                "round {round:>2} {side:<5} {:>10.0} req/s  p99 {:>8.3} ms  server cpu {:>6.2} us/req",
                 sample.rps,
-                sample.p99.as_secs_f64() * 1e3
+                sample.p99.as_secs_f64() * 1e3,
+                sample.cpu_us
             );
             if side == "arbor" {
                 &mut arbor
@@ -248,12 +289,19 @@ fn compare() {
     let p99 = |s: &Sample| s.p99.as_secs_f64() * 1e3;
     let (a_rps, t_rps) = (med(&arbor, rps), med(&tokio, rps));
     let (a_p99, t_p99) = (med(&arbor, p99), med(&tokio, p99));
-    println!("median arbor {a_rps:>10.0} req/s  p99 {a_p99:>8.3} ms");
-    println!("median tokio {t_rps:>10.0} req/s  p99 {t_p99:>8.3} ms");
+    let cpu = |s: &Sample| s.cpu_us;
+    let (a_cpu, t_cpu) = (med(&arbor, cpu), med(&tokio, cpu));
     println!(
-        "arbor/tokio of the medians: requests/s {:.3}x, p99 {:.3}x (below 1 is better for arbor)",
+        "median arbor {a_rps:>10.0} req/s  p99 {a_p99:>8.3} ms  server cpu {a_cpu:>6.2} us/req"
+    );
+    println!(
+        "median tokio {t_rps:>10.0} req/s  p99 {t_p99:>8.3} ms  server cpu {t_cpu:>6.2} us/req"
+    );
+    println!(
+        "arbor/tokio of the medians: requests/s {:.3}x, p99 {:.3}x, server cpu per request {:.3}x (below 1 is better for arbor)",
         a_rps / t_rps,
-        a_p99 / t_p99
+        a_p99 / t_p99,
+        a_cpu / t_cpu
     );
     // Paired per round, as the compare runner reports: the two runs of a
     // round are back to back, so the machine's drift cancels.
@@ -261,8 +309,9 @@ fn compare() {
         median(arbor.iter().zip(&tokio).map(|(a, t)| f(a) / f(t)).collect())
     };
     println!(
-        "arbor/tokio paired per round (median of {rounds}): requests/s {:.3}x, p99 {:.3}x",
+        "arbor/tokio paired per round (median of {rounds}): requests/s {:.3}x, p99 {:.3}x, server cpu per request {:.3}x",
         paired(rps),
-        paired(p99)
+        paired(p99),
+        paired(cpu)
     );
 }
